@@ -1,0 +1,378 @@
+"""Export a project's posts with consensus and per-annotator labels (CSV, JSONL, Parquet) and a
+Markdown datasheet, in one streaming pass so the datasheet always matches the file."""
+
+import csv
+import json
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from annotator.agreement import AlphaAccumulator, consensus
+from annotator.errors import LingualoopError
+from annotator.languages import language_name
+from db.labels import LABELS
+from db.models import (
+    Adjudication,
+    Annotation,
+    AnnotationKind,
+    ImportRun,
+    Item,
+    ModelVersion,
+    Prediction,
+    Project,
+    User,
+    utcnow,
+)
+
+EXPORT_FORMATS = ("csv", "jsonl", "parquet")
+BASE_COLUMNS = ["id", "text", "lang", "split", "label", "label_source", "n_labels", "agreement"]
+PREDICTION_COLUMNS = ["model_version", *[f"p_{label}" for label in LABELS], "predicted", "confidence"]
+_BATCH = 20_000
+
+
+@dataclass
+class ExportStats:
+    """What the datasheet reports, gathered while rows are written."""
+
+    rows: int = 0
+    per_language_label: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    per_split: Counter[str] = field(default_factory=Counter)
+    per_annotator: Counter[str] = field(default_factory=Counter)
+    sources: Counter[str] = field(default_factory=Counter)
+    alpha_all: AlphaAccumulator = field(default_factory=AlphaAccumulator)
+    alpha_by_language: dict[str, AlphaAccumulator] = field(
+        default_factory=lambda: defaultdict(AlphaAccumulator)
+    )
+
+
+def export_format(path: Path, given: str | None = None) -> str:
+    fmt = (given or path.suffix.lstrip(".")).lower()
+    if fmt not in EXPORT_FORMATS:
+        raise LingualoopError(
+            f"Cannot export to '{fmt or path.name}': use a .csv, .jsonl or .parquet file name."
+        )
+    return fmt
+
+
+def annotator_names(session: Session, project: Project) -> list[str]:
+    """Users who labelled posts of this project, in name order."""
+    query = (
+        select(User.username)
+        .distinct()
+        .join(Annotation, Annotation.user_id == User.id)
+        .join(Item, Item.id == Annotation.item_id)
+        .where(Item.project_id == project.id)
+        .order_by(User.username)
+    )
+    return list(session.scalars(query))
+
+
+def current_model_version(session: Session, project: Project) -> ModelVersion | None:
+    return session.scalar(
+        select(ModelVersion).where(ModelVersion.project_id == project.id, ModelVersion.is_current.is_(True))
+    )
+
+
+def iter_export_rows(
+    session: Session, project: Project, *, with_predictions: bool = False, stats: ExportStats | None = None
+) -> Iterator[dict[str, Any]]:
+    """One dict per post, in id order: consensus label, per-annotator labels and, if asked, predictions."""
+    stats = stats if stats is not None else ExportStats()
+    annotators = annotator_names(session, project)
+    version = current_model_version(session, project) if with_predictions else None
+    adjudicated = dict(
+        session.execute(
+            select(Adjudication.item_id, Adjudication.label)
+            .join(Item, Item.id == Adjudication.item_id)
+            .where(Item.project_id == project.id)
+        )
+        
+        .all()
+    )
+    labels_by_item = _stream_labels(session, project)
+    pending: tuple[int, list[tuple[str, str]]] | None = next(labels_by_item, None)
+    predictions = _stream_predictions(session, version) if version is not None else iter(())
+    pending_prediction = next(predictions, None)
+    items = session.execute(
+        select(Item.id, Item.external_id, Item.text, Item.language, Item.split, Item.meta)
+        .where(Item.project_id == project.id)
+        .order_by(Item.id)
+        .execution_options(yield_per=_BATCH)
+    )
+    for item_id, external_id, text, language, split, meta in items:
+        user_labels: list[tuple[str, str]] = []
+        while pending is not None and pending[0] <= item_id:
+            if pending[0] == item_id:
+                user_labels = pending[1]
+            pending = next(labels_by_item, None)
+        chosen = consensus((label for _, label in user_labels), adjudicated.get(item_id))
+        split_value = str(getattr(split, "value", split))
+        row: dict[str, Any] = {
+            "id": external_id,
+            "text": text,
+            "lang": language,
+            "split": split_value,
+            "label": chosen.label,
+            "label_source": chosen.source,
+            "n_labels": len(user_labels),
+            "agreement": None if chosen.agreement is None else round(chosen.agreement, 4),
+        }
+        by_user = dict(user_labels)
+        for name in annotators:
+            row[f"label__{name}"] = by_user.get(name)
+        row["meta"] = json.dumps(meta, ensure_ascii=False) if meta else None
+        if version is not None:
+            while pending_prediction is not None and pending_prediction[0] < item_id:
+                pending_prediction = next(predictions, None)
+            if pending_prediction is not None and pending_prediction[0] == item_id:
+                row |= pending_prediction[1]
+            else:
+                row |= dict.fromkeys(PREDICTION_COLUMNS)
+        _count(stats, row, user_labels)
+        yield row
+
+
+def _count(stats: ExportStats, row: dict[str, Any], user_labels: list[tuple[str, str]]) -> None:
+    stats.rows += 1
+    stats.per_split[row["split"]] += 1
+    stats.per_language_label[row["lang"]][row["label"] or "(no label)"] += 1
+    stats.sources[row["label_source"]] += 1
+    for name, _ in user_labels:
+        stats.per_annotator[name] += 1
+    if len(user_labels) >= 2:
+        values = [label for _, label in user_labels]
+        stats.alpha_all.add(values)
+        stats.alpha_by_language[row["lang"]].add(values)
+
+
+def _stream_labels(session: Session, project: Project) -> Iterator[tuple[int, list[tuple[str, str]]]]:
+    """(item id, [(username, label), ...]) for items with labels, in item id order."""
+    result = session.execute(
+        select(Annotation.item_id, User.username, Annotation.label)
+        .join(User, User.id == Annotation.user_id)
+        .join(Item, Item.id == Annotation.item_id)
+        .where(Item.project_id == project.id, Annotation.kind == AnnotationKind.LABEL)
+        .order_by(Annotation.item_id, User.username)
+        .execution_options(yield_per=_BATCH)
+    )
+    current: int | None = None
+    group: list[tuple[str, str]] = []
+    for item_id, username, label in result:
+        if item_id != current:
+            if current is not None:
+                yield current, group
+            current, group = item_id, []
+        group.append((username, label or ""))
+    if current is not None:
+        yield current, group
+
+
+def _stream_predictions(session: Session, version: ModelVersion) -> Iterator[tuple[int, dict[str, Any]]]:
+    result = session.execute(
+        select(
+            Prediction.item_id,
+            Prediction.p_pro,
+            Prediction.p_anti,
+            Prediction.p_neutral,
+            Prediction.p_unrelated,
+            Prediction.confidence,
+        )
+        .where(Prediction.model_version_id == version.id)
+        .order_by(Prediction.item_id)
+        .execution_options(yield_per=_BATCH)
+    )
+    for item_id, *probabilities, confidence in result:
+        best = max(range(len(LABELS)), key=lambda i: probabilities[i])
+        values = {f"p_{label}": round(p, 6) for label, p in zip(LABELS, probabilities, strict=True)}
+        yield (
+            item_id,
+            {
+                "model_version": version.id,
+                **values,
+                "predicted": LABELS[best],
+                "confidence": round(confidence, 6),
+            },
+        )
+
+
+def export_project(
+    session: Session,
+    project: Project,
+    path: Path,
+    *,
+    file_format: str | None = None,
+    with_predictions: bool = False,
+    datasheet: Path | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ExportStats:
+    """Write the export file (and the datasheet if a path is given); returns the counts."""
+    fmt = export_format(path, file_format)
+    stats = ExportStats()
+    columns = [*BASE_COLUMNS, *[f"label__{name}" for name in annotator_names(session, project)], "meta"]
+    if with_predictions:
+        columns += PREDICTION_COLUMNS
+    rows = iter_export_rows(session, project, with_predictions=with_predictions, stats=stats)
+    if progress is not None:
+        rows = _reporting(rows, progress)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    try:
+        if fmt == "csv":
+            with partial.open("w", encoding="utf-8", newline="") as handle:
+                _write_csv(handle, columns, rows)
+        elif fmt == "jsonl":
+            with partial.open("w", encoding="utf-8") as handle:
+                for row in rows:
+                    handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        else:
+            _write_parquet(partial, columns, rows)
+        partial.replace(path)  # a crash never leaves a half-written export under the real name
+    finally:
+        partial.unlink(missing_ok=True)
+    if datasheet is not None:
+        datasheet.write_text(
+            render_datasheet(session, project, stats, export_name=path.name), encoding="utf-8"
+        )
+    return stats
+
+
+def _reporting(rows: Iterator[dict[str, Any]], progress: Callable[[int], None]) -> Iterator[dict[str, Any]]:
+    for count, row in enumerate(rows, start=1):
+        if count % _BATCH == 0:
+            progress(count)
+        yield row
+
+
+def _write_csv(handle: IO[str], columns: list[str], rows: Iterator[dict[str, Any]]) -> None:
+    writer = csv.writer(handle)
+    writer.writerow(columns)
+    writer.writerows([row.get(column) for column in columns] for row in rows)
+
+
+def _write_parquet(path: Path, columns: list[str], rows: Iterator[dict[str, Any]]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    types = {
+        "n_labels": pa.int64(),
+        "agreement": pa.float64(),
+        "model_version": pa.int64(),
+        "confidence": pa.float64(),
+        **{f"p_{label}": pa.float64() for label in LABELS},
+    }
+    schema = pa.schema([(name, types.get(name, pa.string())) for name in columns])
+    with pq.ParquetWriter(path, schema) as writer:
+        batch: list[dict[str, Any]] = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= _BATCH:
+                writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+                batch = []
+        writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def render_datasheet(session: Session, project: Project, stats: ExportStats, *, export_name: str) -> str:
+    """Markdown: counts per language and label, annotators, agreement, imports and model versions."""
+    generated: datetime = utcnow()
+    lines = [
+        f"# Datasheet: {project.name}",
+        "",
+        f"Exported {stats.rows:,} posts to `{export_name}` on {generated:%Y-%m-%d %H:%M} UTC by lingualoop.",
+        "",
+        "## Label scheme",
+        "",
+        "| code | display name |",
+        "| --- | --- |",
+        *[f"| {code} | {project.label_names.get(code, code)} |" for code in LABELS],
+        "",
+        "`label` is the adjudicated label where one exists, else the majority of annotators' labels; "
+        "a tie leaves it empty.",
+        "",
+        "## Posts per language and label",
+        "",
+    ]
+    header = [*LABELS, "(no label)"]
+    lines += [
+        "| language | " + " | ".join(header) + " | total |",
+        "| --- | " + " | ".join("---:" for _ in header) + " | ---: |",
+    ]
+    totals: Counter[str] = Counter()
+    for language in sorted(stats.per_language_label):
+        counts = stats.per_language_label[language]
+        totals.update(counts)
+        cells = " | ".join(str(counts.get(label, 0)) for label in header)
+        lines.append(f"| {language} ({language_name(language)}) | {cells} | {sum(counts.values())} |")
+    lines.append(
+        "| **all** | "
+        + " | ".join(str(totals.get(label, 0)) for label in header)
+        + f" | {sum(totals.values())} |"
+    )
+    lines += [
+        "",
+        "Posts per split: " + ", ".join(f"{k} {v:,}" for k, v in sorted(stats.per_split.items())),
+        "",
+    ]
+    lines += ["## Annotators", "", "| annotator | labels |", "| --- | ---: |"]
+    lines += [f"| {name} | {count:,} |" for name, count in sorted(stats.per_annotator.items())] or [
+        "| (none) | 0 |"
+    ]
+    lines += [
+        "",
+        "## Agreement",
+        "",
+        f"Posts labelled by two or more annotators: {stats.alpha_all.units:,}. "
+        f"Krippendorff's alpha (nominal), all languages: {_fmt(stats.alpha_all.alpha())}.",
+        "",
+    ]
+    if stats.alpha_by_language:
+        lines += ["| language | posts with 2+ labels | alpha |", "| --- | ---: | ---: |"]
+        lines += [
+            f"| {lang} | {acc.units} | {_fmt(acc.alpha())} |"
+            for lang, acc in sorted(stats.alpha_by_language.items())
+        ]
+        lines.append("")
+    lines += ["Label sources: " + ", ".join(f"{k} {v:,}" for k, v in sorted(stats.sources.items())), ""]
+    imports = session.scalars(
+        select(ImportRun).where(ImportRun.project_id == project.id).order_by(ImportRun.id)
+    )
+    lines += [
+        "## Imports",
+        "",
+        "| # | file | split | rows | posts added | duplicates | labels | skipped |",
+        "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    lines += [
+        f"| {r.id} | {r.filename} | {r.split} | {r.rows_read:,} | {r.posts_added:,} | {r.duplicates:,} | "
+        f"{r.labels_added:,} | {r.rows_skipped:,} |"
+        for r in imports
+    ]
+    versions = list(
+        session.scalars(
+            select(ModelVersion).where(ModelVersion.project_id == project.id).order_by(ModelVersion.id)
+        )
+    )
+    lines += ["", "## Model versions", ""]
+    if not versions:
+        lines.append("No model versions yet.")
+    else:
+        lines += [
+            "| version | parent | backend | base model | status | current | macro-F1 |",
+            "| ---: | ---: | --- | --- | --- | --- | ---: |",
+        ]
+        for v in versions:
+            f1 = v.metrics.get("all", {}).get("macro_f1") if isinstance(v.metrics.get("all"), dict) else None
+            lines.append(
+                f"| {v.id} | {v.parent_id or ''} | {v.backend} | {v.base_model} | {v.status} | "
+                f"{'yes' if v.is_current else ''} | {_fmt(f1)} |"
+            )
+    return "\n".join(lines) + "\n"

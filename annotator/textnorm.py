@@ -1,0 +1,23 @@
+"""Normalised text and its hash, so that duplicates and retweets of one post collapse into one."""
+
+import hashlib
+import re
+import unicodedata
+
+_RETWEET_PREFIX = re.compile(r"^(?:rt\s+@\w+:?\s*)+", re.IGNORECASE)
+_URL = re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE)
+_SPACE = re.compile(r"\s+")
+
+
+def normalise_text(text: str) -> str:
+    """NFKC, case-folded (Turkish i unified), without retweet prefixes or links, with whitespace collapsed."""
+    # Turkish dotted and dotless i fold differently from each other in case; treat them as one letter.
+    folded = unicodedata.normalize("NFKC", text).casefold().replace("\u0307", "").replace("ı", "i")
+    folded = _RETWEET_PREFIX.sub("", folded.strip())
+    folded = _URL.sub(" ", folded)
+    return _SPACE.sub(" ", folded).strip()
+
+
+def text_hash(text: str) -> str:
+    """32 hex characters identifying a post's normalised text."""
+    return hashlib.blake2b(normalise_text(text).encode("utf-8"), digest_size=16).hexdigest()

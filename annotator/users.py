@@ -1,0 +1,84 @@
+"""User accounts: argon2 password hashes, roles and the languages each annotator labels."""
+
+import secrets
+from collections.abc import Iterable
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerifyMismatchError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from annotator.errors import AlreadyExistsError, LingualoopError, NotFoundError
+from annotator.languages import normalise_language
+from db.models import Role, User
+
+_HASHER = PasswordHasher()
+MIN_PASSWORD_LENGTH = 8
+
+
+def hash_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise LingualoopError(f"A password needs at least {MIN_PASSWORD_LENGTH} characters.")
+    return _HASHER.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    if not password_hash:
+        return False
+    try:
+        return _HASHER.verify(password_hash, password)
+    except (VerifyMismatchError, InvalidHashError):
+        return False
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def add_user(
+    session: Session,
+    username: str,
+    *,
+    role: Role = Role.ANNOTATOR,
+    password: str | None = None,
+    languages: Iterable[str] = (),
+    email: str | None = None,
+) -> User:
+    """Create an account; without a password it exists (for imported labels) but cannot log in."""
+    username = username.strip()
+    if not username or len(username) > 80:
+        raise LingualoopError("A username needs 1 to 80 characters.")
+    if session.scalar(select(User).where(User.username == username)) is not None:
+        raise AlreadyExistsError(f"A user named '{username}' already exists.")
+    user = User(
+        username=username,
+        role=role,
+        password_hash=hash_password(password) if password else None,
+        languages=sorted({normalise_language(code) for code in languages}),
+        email=email.strip().lower() if email else None,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def get_user(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFoundError(f"No user named '{username}'.")
+    return user
+
+
+def get_or_create_user(session: Session, username: str, *, role: Role = Role.ANNOTATOR) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    return user if user is not None else add_user(session, username, role=role)
+
+
+def set_password(session: Session, username: str, password: str) -> User:
+    user = get_user(session, username)
+    user.password_hash = hash_password(password)
+    return user
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.username)))

@@ -1,0 +1,1 @@
+"""Streamlit front end and the `lingualoop` command line."""

@@ -1,0 +1,401 @@
+"""The `lingualoop` command line: thin commands that open one transaction and call one domain function."""
+
+import functools
+import getpass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy.orm import Session, sessionmaker
+
+from annotator.demo import create_demo_project
+from annotator.errors import LingualoopError
+from annotator.export import export_project
+from annotator.ingest import ColumnMapping, ImportOptions, ImportReport, import_file
+from annotator.languages import language_name
+from annotator.projects import create_project, get_project, list_projects
+from annotator.status import project_status
+from annotator.users import add_user, generate_password, list_users, set_password
+from db.engine import make_engine, make_session_factory, session_scope
+from db.labels import LABELS
+from db.migrate import SchemaOutOfDateError, current_revision, ensure_schema, head_revision, upgrade
+from db.models import Role, Split
+from db.settings import Settings, settings_from_env
+
+console = Console()
+err_console = Console(stderr=True)
+
+cli = typer.Typer(
+    help="lingualoop: label multilingual posts, train a classifier, repeat.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
+users_cli = typer.Typer(help="User accounts.", no_args_is_help=True)
+cli.add_typer(db_cli, name="db")
+cli.add_typer(users_cli, name="users")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class CliState:
+    settings: Settings
+    _factory: sessionmaker[Session] | None = None
+
+    def sessions(self, migrate: bool = True) -> sessionmaker[Session]:
+        if self._factory is None:
+            engine = make_engine(self.settings.database_url)
+            if migrate:
+                ensure_schema(engine)
+            self._factory = make_session_factory(engine)
+        return self._factory
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        with session_scope(self.sessions()) as session:
+            yield session
+
+
+def friendly_errors(command: F) -> F:
+    """Show domain errors as one clear message and exit 1, without a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (LingualoopError, SchemaOutOfDateError) as error:
+            err_console.print(f"[bold red]Error:[/] {error}", markup=True, highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def state(ctx: typer.Context) -> CliState:
+    obj = ctx.find_root().obj
+    assert isinstance(obj, CliState)
+    return obj
+
+
+@cli.callback()
+def main_callback(
+    ctx: typer.Context,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="SQLAlchemy URL (default: LINGUALOOP_DATABASE_URL, else SQLite in the data folder)."
+        ),
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Data folder (default: LINGUALOOP_DATA_DIR or ./lingualoop-data).")
+    ] = None,
+) -> None:
+    ctx.obj = CliState(settings_from_env(database_url=database_url, data_dir=data_dir))
+
+
+@db_cli.command("upgrade")
+@friendly_errors
+def db_upgrade(ctx: typer.Context) -> None:
+    """Create or migrate the schema to the latest revision."""
+    engine = make_engine(state(ctx).settings.database_url)
+    before = current_revision(engine)
+    upgrade(engine)
+    console.print(f"Database at revision {head_revision(engine)} (was {before or 'empty'}).")
+
+
+@db_cli.command("current")
+@friendly_errors
+def db_current(ctx: typer.Context) -> None:
+    """Show the schema revision."""
+    engine = make_engine(state(ctx).settings.database_url)
+    console.print(f"current {current_revision(engine) or 'empty'}, latest {head_revision(engine)}")
+
+
+def _split_codes(value: str | None) -> list[str]:
+    return [code.strip() for code in (value or "").split(",") if code.strip()]
+
+
+@cli.command()
+@friendly_errors
+def init(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Project name.")],
+    languages: Annotated[str, typer.Option(help="Target languages, comma separated ISO 639-1 codes.")] = "",
+    guidelines: Annotated[Path | None, typer.Option(help="Markdown file with annotation guidelines.")] = None,
+    label_name: Annotated[
+        list[str] | None,
+        typer.Option(help=f"Rename a label's display text: CODE=TEXT (codes: {', '.join(LABELS)})."),
+    ] = None,
+    overlap: Annotated[int, typer.Option(help="Annotations wanted per post.")] = 1,
+) -> None:
+    """Create a project."""
+    names: dict[str, str] = {}
+    for entry in label_name or []:
+        code, sep, text = entry.partition("=")
+        if not sep:
+            raise LingualoopError(f"--label-name takes CODE=TEXT, not '{entry}'.")
+        names[code.strip()] = text
+    text = guidelines.read_text(encoding="utf-8") if guidelines else ""
+    with state(ctx).transaction() as session:
+        project = create_project(
+            session,
+            name,
+            languages=_split_codes(languages),
+            label_names=names,
+            guidelines=text,
+            overlap=overlap,
+        )
+        console.print(
+            f"Created project [bold]{project.name}[/] (languages: {', '.join(project.languages) or 'any'})."
+        )
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description:<20}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    )
+
+
+def _print_import_report(report: ImportReport) -> None:
+    table = Table(title=f"Imported {report.filename}", show_header=False)
+    table.add_row("rows read", f"{report.rows_read:,}")
+    table.add_row("posts added", f"{report.posts_added:,}")
+    table.add_row(
+        "duplicates collapsed",
+        f"{report.duplicates:,} ({report.duplicates_in_file:,} within the file, "
+        f"{report.duplicates_in_project:,} already in the project)",
+    )
+    table.add_row("labels added", f"{report.labels_added:,}")
+    table.add_row("languages detected", f"{report.languages_detected:,}")
+    if report.rows_skipped:
+        table.add_row("rows skipped", f"{report.rows_skipped:,}")
+    if report.new_languages:
+        table.add_row("new project languages", ", ".join(report.new_languages))
+    console.print(table)
+    if report.posts_per_language:
+        per_language = Table("language", "posts added", title="Per language")
+        for language, count in sorted(report.posts_per_language.items()):
+            per_language.add_row(f"{language} ({language_name(language)})", f"{count:,}")
+        console.print(per_language)
+    if report.problems and report.rows_skipped:
+        console.print(f"Skipped rows (first 10 of {len(report.problems)}):")
+        for problem in report.problems[:10]:
+            console.print(f"  {problem}", highlight=False)
+
+
+@cli.command("import")
+@friendly_errors
+def import_command(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="CSV, JSONL or Parquet file.")],
+    project: Annotated[
+        str | None, typer.Option(help="Project name (optional when there is only one).")
+    ] = None,
+    file_format: Annotated[
+        str | None, typer.Option("--format", help="csv, jsonl or parquet (default: from the extension).")
+    ] = None,
+    text_col: Annotated[str | None, typer.Option(help="Column with the post text (default: text).")] = None,
+    id_col: Annotated[
+        str | None,
+        typer.Option(help="Column with the post id (default: id; without one, ids come from the text)."),
+    ] = None,
+    lang_col: Annotated[
+        str | None,
+        typer.Option(help="Column with the language (default: lang or language; empty cells are detected)."),
+    ] = None,
+    label_col: Annotated[
+        str | None, typer.Option(help="Column with existing labels (default: label).")
+    ] = None,
+    split: Annotated[Split, typer.Option(help="Split for rows without a split column value.")] = Split.POOL,
+    annotator: Annotated[
+        str, typer.Option(help="User that the file's labels are recorded under.")
+    ] = "import",
+    skip_invalid: Annotated[bool, typer.Option(help="Import the valid rows and report the others.")] = False,
+    max_chars: Annotated[int, typer.Option(help="Longest post accepted, in characters.")] = 40_000,
+) -> None:
+    """Import posts (and their labels, if any) in one transaction: every valid row lands or none does."""
+    mapping = ColumnMapping(text=text_col, id=id_col, language=lang_col, label=label_col)
+    options = ImportOptions(split=split, annotator=annotator, skip_invalid=skip_invalid, max_chars=max_chars)
+    with state(ctx).transaction() as session, _progress() as bar:
+        target = get_project(session, project)
+        tasks: dict[str, Any] = {}
+
+        def on_progress(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(phase, total=total)
+            bar.update(tasks[phase], completed=done, total=total)
+
+        report = import_file(
+            session,
+            target,
+            file,
+            file_format=file_format,
+            mapping=mapping,
+            options=options,
+            progress=on_progress,
+        )
+    _print_import_report(report)
+
+
+@cli.command("export")
+@friendly_errors
+def export_command(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Argument(help="Output file: .csv, .jsonl or .parquet.")],
+    project: Annotated[
+        str | None, typer.Option(help="Project name (optional when there is only one).")
+    ] = None,
+    file_format: Annotated[str | None, typer.Option("--format", help="csv, jsonl or parquet.")] = None,
+    datasheet: Annotated[
+        Path | None, typer.Option(help="Datasheet path (default: OUT with .datasheet.md).")
+    ] = None,
+    with_predictions: Annotated[bool, typer.Option(help="Add the current model's probabilities.")] = False,
+) -> None:
+    """Export posts with consensus and per-annotator labels, plus a Markdown datasheet."""
+    sheet = datasheet or out.with_suffix(".datasheet.md")
+    with state(ctx).transaction() as session, _progress() as bar:
+        target = get_project(session, project)
+        task = bar.add_task("exporting posts", total=None)
+        stats = export_project(
+            session,
+            target,
+            out,
+            file_format=file_format,
+            with_predictions=with_predictions,
+            datasheet=sheet,
+            progress=lambda done: bar.update(task, completed=done),
+        )
+    console.print(f"Exported {stats.rows:,} posts to {out} and the datasheet to {sheet}.")
+
+
+@cli.command()
+@friendly_errors
+def status(
+    ctx: typer.Context,
+    project: Annotated[str | None, typer.Option(help="Project name (default: every project).")] = None,
+) -> None:
+    """Posts and labels per language."""
+    with state(ctx).transaction() as session:
+        projects = [get_project(session, project)] if project else list_projects(session)
+        if not projects:
+            console.print(
+                "No projects yet. Create one with `lingualoop init NAME`, or try `lingualoop demo`."
+            )
+        for target in projects:
+            summary = project_status(session, target)
+            table = Table(
+                "language",
+                "pool",
+                "eval",
+                "labelled",
+                *LABELS,
+                title=f"{summary.project}: {summary.posts:,} posts, {summary.labelled:,} labelled, "
+                f"{summary.imports} import(s), {summary.model_versions} model version(s)",
+            )
+            for code, counts in summary.languages.items():
+                table.add_row(
+                    f"{code} ({language_name(code)})",
+                    f"{counts.pool:,}",
+                    f"{counts.eval:,}",
+                    f"{counts.labelled:,}",
+                    *[f"{counts.labels.get(label, 0):,}" for label in LABELS],
+                )
+            console.print(table)
+
+
+@cli.command()
+@friendly_errors
+def demo(ctx: typer.Context) -> None:
+    """Create the demo project from the bundled synthetic corpus, with an admin and two annotators."""
+    with state(ctx).transaction() as session, _progress() as bar:
+        tasks: dict[str, Any] = {}
+
+        def on_progress(phase: str, done: int, total: int) -> None:
+            tasks.setdefault(phase, bar.add_task(phase, total=total))
+            bar.update(tasks[phase], completed=done, total=total)
+
+        setup = create_demo_project(session, progress=on_progress)
+    if setup.created:
+        console.print(f"Created the demo project: {setup.report.posts_added if setup.report else 0} posts.")
+        users = Table("user", "role", "password", title="Accounts (passwords are shown once)")
+        for username, password in setup.passwords.items():
+            users.add_row(username, "admin" if username == "admin" else "annotator", password)
+        console.print(users)
+    else:
+        console.print(
+            "The demo project already exists (passwords were shown when it was created; "
+            "reset one with `lingualoop users passwd NAME`)."
+        )
+    console.print(f"Database: {state(ctx).settings.database_url}")
+    ctx.invoke(status, ctx=ctx, project=setup.project.name)
+
+
+@users_cli.command("add")
+@friendly_errors
+def users_add(
+    ctx: typer.Context,
+    username: str,
+    role: Annotated[Role, typer.Option(help="annotator, researcher or admin.")] = Role.ANNOTATOR,
+    languages: Annotated[str, typer.Option(help="Languages this user labels, comma separated.")] = "",
+    email: Annotated[str | None, typer.Option(help="E-mail (maps Label Studio users to ours).")] = None,
+    password: Annotated[
+        str | None, typer.Option(help="Password (default: generated and shown once).")
+    ] = None,
+) -> None:
+    """Create an account."""
+    chosen = password or generate_password()
+    with state(ctx).transaction() as session:
+        add_user(
+            session, username, role=role, password=chosen, languages=_split_codes(languages), email=email
+        )
+    console.print(f"Created {role.value} '{username}'." + ("" if password else f" Password: {chosen}"))
+
+
+@users_cli.command("list")
+@friendly_errors
+def users_list(ctx: typer.Context) -> None:
+    """List accounts."""
+    with state(ctx).transaction() as session:
+        table = Table("user", "role", "languages", "email", "can log in")
+        for user in list_users(session):
+            table.add_row(
+                user.username,
+                user.role.value,
+                ", ".join(user.languages),
+                user.email or "",
+                "yes" if user.password_hash else "no",
+            )
+        console.print(table)
+
+
+@users_cli.command("passwd")
+@friendly_errors
+def users_passwd(
+    ctx: typer.Context,
+    username: str,
+    password: Annotated[str | None, typer.Option(help="New password (default: asked for).")] = None,
+) -> None:
+    """Set a user's password."""
+    chosen = password or getpass.getpass(f"New password for {username}: ")
+    with state(ctx).transaction() as session:
+        set_password(session, username, chosen)
+    console.print(f"Password of '{username}' changed.")
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,354 @@
+"""Typed SQLAlchemy 2 models: the whole data model of DESIGN.md section 4."""
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from db.labels import DEFAULT_LABEL_NAMES, LABELS
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {  # noqa: RUF012 (SQLAlchemy reads it as a class attribute)
+        dict[str, Any]: JSON,
+        list[str]: JSON,
+        datetime: DateTime(timezone=True),
+    }
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    """A portable enum: VARCHAR plus a named CHECK constraint, the same on SQLite and PostgreSQL."""
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+class Split(enum.StrEnum):
+    POOL = "pool"
+    EVAL = "eval"
+
+
+class LanguageSource(enum.StrEnum):
+    GIVEN = "given"
+    DETECTED = "detected"
+
+
+class Role(enum.StrEnum):
+    ANNOTATOR = "annotator"
+    RESEARCHER = "researcher"
+    ADMIN = "admin"
+
+
+class AnnotationKind(enum.StrEnum):
+    LABEL = "label"
+    SKIP = "skip"
+    FLAG = "flag"
+
+
+class AnnotationSource(enum.StrEnum):
+    APP = "app"
+    LABELSTUDIO = "labelstudio"
+    IMPORT = "import"
+
+
+class EventAction(enum.StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+class ModelStatus(enum.StrEnum):
+    TRAINING = "training"
+    SCORING = "scoring"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class JobKind(enum.StrEnum):
+    RETRAIN = "retrain"
+    SCORE = "score"
+    LABELSTUDIO_SYNC = "labelstudio_sync"
+    EXPORT = "export"
+
+
+class JobStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Project(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    label_names: Mapped[dict[str, Any]] = mapped_column(default=lambda: dict(DEFAULT_LABEL_NAMES))
+    guidelines: Mapped[str] = mapped_column(Text, default="")
+    languages: Mapped[list[str]] = mapped_column(default=list)
+    overlap: Mapped[int] = mapped_column(Integer, default=1)
+    sampling: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (CheckConstraint("overlap >= 1", name="overlap_positive"),)
+
+
+class ImportRun(Base):
+    """One import of a file: provenance for every post and label it brought."""
+
+    __tablename__ = "imports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(500))
+    file_format: Mapped[str] = mapped_column(String(16))
+    split: Mapped[Split] = mapped_column(_enum(Split, "import_split"))
+    rows_read: Mapped[int] = mapped_column(default=0)
+    posts_added: Mapped[int] = mapped_column(default=0)
+    duplicates: Mapped[int] = mapped_column(default=0)
+    labels_added: Mapped[int] = mapped_column(default=0)
+    languages_detected: Mapped[int] = mapped_column(default=0)
+    rows_skipped: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Item(Base):
+    """A post to label."""
+
+    __tablename__ = "items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(255))
+    text: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(8))
+    language_source: Mapped[LanguageSource] = mapped_column(_enum(LanguageSource, "language_source"))
+    language_confidence: Mapped[float | None] = mapped_column(Float)
+    text_hash: Mapped[str] = mapped_column(String(32))
+    meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    split: Mapped[Split] = mapped_column(_enum(Split, "item_split"), default=Split.POOL)
+    duplicates: Mapped[int] = mapped_column(default=0)
+    """How many further copies (same normalised text) were collapsed into this post."""
+    import_id: Mapped[int | None] = mapped_column(ForeignKey("imports.id", ondelete="SET NULL"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("project_id", "external_id", name="uq_items_project_external_id"),
+        UniqueConstraint("project_id", "text_hash", name="uq_items_project_text_hash"),
+        Index("ix_items_project_split_language", "project_id", "split", "language"),
+    )
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    email: Mapped[str | None] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    """None for accounts that cannot log in (such as the user that imported labels belong to)."""
+    role: Mapped[Role] = mapped_column(_enum(Role, "user_role"), default=Role.ANNOTATOR)
+    languages: Mapped[list[str]] = mapped_column(default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Assignment(Base):
+    """A post leased to an annotator until a time, so concurrent annotators never collide."""
+
+    __tablename__ = "assignments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    leased_until: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("item_id", "user_id", name="uq_assignments_item_user"),)
+
+
+class Annotation(Base):
+    """The current answer of one user for one post; its history lives in annotation_events."""
+
+    __tablename__ = "annotations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[AnnotationKind] = mapped_column(_enum(AnnotationKind, "annotation_kind"))
+    label: Mapped[str | None] = mapped_column(String(16))
+    flag_reason: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[AnnotationSource] = mapped_column(_enum(AnnotationSource, "annotation_source"))
+    external_ref: Mapped[str | None] = mapped_column(String(64))
+    """The id of this answer in another tool (a Label Studio annotation id)."""
+    seconds: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("item_id", "user_id", name="uq_annotations_item_user"),
+        UniqueConstraint("source", "external_ref", name="uq_annotations_source_external_ref"),
+        CheckConstraint(
+            "(kind = 'label' AND label IS NOT NULL AND label IN (" + ", ".join(f"'{label}'" for label in LABELS) + "))"
+            " OR (kind != 'label' AND label IS NULL)",
+            name="label_matches_kind",
+        ),
+    )
+
+
+class AnnotationEvent(Base):
+    """Append-only history of every answer, correction and removal: nothing is ever lost."""
+
+    __tablename__ = "annotation_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    action: Mapped[EventAction] = mapped_column(_enum(EventAction, "event_action"))
+    kind: Mapped[AnnotationKind] = mapped_column(_enum(AnnotationKind, "event_kind"))
+    label: Mapped[str | None] = mapped_column(String(16))
+    flag_reason: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[AnnotationSource] = mapped_column(_enum(AnnotationSource, "event_source"))
+    seconds: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Adjudication(Base):
+    """The final label of a post whose annotators disagree, and who decided."""
+
+    __tablename__ = "adjudications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), unique=True)
+    label: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("label IN (" + ", ".join(f"'{label}'" for label in LABELS) + ")", name="label_known"),
+    )
+
+
+class ModelVersion(Base):
+    __tablename__ = "model_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id", ondelete="SET NULL"))
+    backend: Mapped[str] = mapped_column(String(32))
+    base_model: Mapped[str] = mapped_column(String(500))
+    adapter_path: Mapped[str | None] = mapped_column(String(1000))
+    training_snapshot: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[ModelStatus] = mapped_column(
+        _enum(ModelStatus, "model_status"), default=ModelStatus.TRAINING
+    )
+    is_current: Mapped[bool] = mapped_column(Boolean, default=False)
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        # At most one current version per project.
+        Index(
+            "uq_model_versions_one_current",
+            "project_id",
+            unique=True,
+            sqlite_where=text("is_current"),
+            postgresql_where=text("is_current"),
+        ),
+    )
+
+
+class Prediction(Base):
+    """The four probabilities of one model version for one post, columns in label order."""
+
+    __tablename__ = "predictions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    p_pro: Mapped[float] = mapped_column(Float)
+    p_anti: Mapped[float] = mapped_column(Float)
+    p_neutral: Mapped[float] = mapped_column(Float)
+    p_unrelated: Mapped[float] = mapped_column(Float)
+    confidence: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (
+        UniqueConstraint("model_version_id", "item_id", name="uq_predictions_version_item"),
+        Index("ix_predictions_version_confidence", "model_version_id", "confidence"),
+    )
+
+
+class Job(Base):
+    """A unit of work for the worker: the only channel from the web side to the trainer."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    kind: Mapped[JobKind] = mapped_column(_enum(JobKind, "job_kind"))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[JobStatus] = mapped_column(_enum(JobStatus, "job_status"), default=JobStatus.QUEUED)
+    attempts: Mapped[int] = mapped_column(default=0)
+    max_attempts: Mapped[int] = mapped_column(default=3)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    progress_message: Mapped[str] = mapped_column(Text, default="")
+    heartbeat_at: Mapped[datetime | None]
+    worker_id: Mapped[str | None] = mapped_column(String(120))
+    error: Mapped[str | None] = mapped_column(Text)
+    dedupe_key: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("ix_jobs_status_created", "status", "created_at"),
+        # At most one queued job per dedupe key (one queued retrain per project).
+        Index(
+            "uq_jobs_queued_dedupe_key",
+            "dedupe_key",
+            unique=True,
+            sqlite_where=text("status = 'queued'"),
+            postgresql_where=text("status = 'queued'"),
+        ),
+    )

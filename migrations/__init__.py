@@ -1,0 +1,1 @@
+"""Alembic revisions for the lingualoop schema (SQLite uses batch mode)."""

@@ -1,0 +1,99 @@
+"""Shared fixtures: real SQLite and a real private PostgreSQL, both migrated with Alembic."""
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.engine import make_engine, make_session_factory
+from db.migrate import upgrade
+from tests.postgres import PostgresCluster, start_cluster
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+STRICT = os.environ.get("LINGUALOOP_STRICT_TESTS") == "1"
+"""Set by .ci/run: a missing PostgreSQL or shared corpus fails the run instead of skipping tests."""
+
+
+def skip_or_fail(reason: str) -> None:
+    if STRICT:
+        pytest.fail(f"{reason} (LINGUALOOP_STRICT_TESTS=1 makes this a failure)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The study's labelled tweets, read in place from ../shared (never copied into the repo)."""
+    folder = Path(os.environ.get("LINGUALOOP_SHARED_DATA", REPO_ROOT.parent / "shared/data/immigration-tweets"))
+    if not (folder / "train.csv").exists():
+        skip_or_fail(f"the shared corpus is not at {folder}")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    cluster = start_cluster()
+    if cluster is None:
+        skip_or_fail("PostgreSQL is not installed (initdb/pg_ctl not found)")
+    assert cluster is not None
+    yield cluster
+    cluster.stop()
+
+
+def _new_postgres_database(cluster: PostgresCluster) -> str:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(cluster.url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return cluster.url(name)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'test.db'}"
+
+
+@pytest.fixture
+def postgres_url(request: pytest.FixtureRequest) -> str:
+    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+    return _new_postgres_database(cluster)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Runs a test once on SQLite and once on PostgreSQL."""
+    return str(request.getfixturevalue(f"{request.param}_url"))
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
+    engine = make_engine(sqlite_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    return make_session_factory(engine)
+
+
+@pytest.fixture
+def session(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    with sessions() as session:
+        yield session
+        session.rollback()

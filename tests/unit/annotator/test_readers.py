@@ -1,0 +1,41 @@
+from pathlib import Path
+
+import pytest
+
+from annotator.errors import InputFileError
+from annotator.readers import detect_format, read_table
+
+
+def test_csv_locations_follow_quoted_newlines(tmp_path: Path) -> None:
+    path = tmp_path / "f.csv"
+    path.write_text('id,text\n1,"two\nlines"\n2,next\n', encoding="utf-8")
+    table = read_table(path)
+    assert table.rows == [["1", "two\nlines"], ["2", "next"]]
+    assert [table.where(0), table.where(1)] == ["line 2", "line 4"]
+
+
+def test_bom_and_tsv(tmp_path: Path) -> None:
+    path = tmp_path / "f.tsv"
+    path.write_text("\ufeffid\ttext\n1\thello, world\n", encoding="utf-8")
+    assert read_table(path).columns == ["id", "text"]
+
+
+def test_duplicate_header(tmp_path: Path) -> None:
+    path = tmp_path / "f.csv"
+    path.write_text("text,text\na,b\n", encoding="utf-8")
+    with pytest.raises(InputFileError, match="names column 'text' twice"):
+        read_table(path)
+
+
+def test_jsonl_must_hold_objects(tmp_path: Path) -> None:
+    path = tmp_path / "f.jsonl"
+    path.write_text('["a list"]\n', encoding="utf-8")
+    with pytest.raises(InputFileError, match="line 1: expected a JSON object"):
+        read_table(path)
+
+
+def test_unknown_extension_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(InputFileError, match="--format"):
+        detect_format(tmp_path / "posts.xlsx")
+    with pytest.raises(InputFileError, match="does not exist"):
+        read_table(tmp_path / "nope.csv")

@@ -1,0 +1,1 @@
+"""The worker: job loop, model backends, training, evaluation and pool scoring (issue 3)."""
