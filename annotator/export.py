@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from annotator.agreement import AlphaAccumulator, consensus
 from annotator.errors import LingualoopError
+from annotator.gcpause import no_gc_pauses
 from annotator.languages import language_name
 from db.labels import LABELS
 from db.models import (
@@ -91,9 +92,7 @@ def iter_export_rows(
             select(Adjudication.item_id, Adjudication.label)
             .join(Item, Item.id == Adjudication.item_id)
             .where(Item.project_id == project.id)
-        )
-        
-        .all()
+        ).all()
     )
     labels_by_item = _stream_labels(session, project)
     pending: tuple[int, list[tuple[str, str]]] | None = next(labels_by_item, None)
@@ -212,6 +211,19 @@ def export_project(
     progress: Callable[[int], None] | None = None,
 ) -> ExportStats:
     """Write the export file (and the datasheet if a path is given); returns the counts."""
+    with no_gc_pauses():
+        return _export_project(session, project, path, file_format, with_predictions, datasheet, progress)
+
+
+def _export_project(
+    session: Session,
+    project: Project,
+    path: Path,
+    file_format: str | None,
+    with_predictions: bool,
+    datasheet: Path | None,
+    progress: Callable[[int], None] | None,
+) -> ExportStats:
     fmt = export_format(path, file_format)
     stats = ExportStats()
     columns = [*BASE_COLUMNS, *[f"label__{name}" for name in annotator_names(session, project)], "meta"]

@@ -9,15 +9,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from annotator.errors import ImportValidationError, InputFileError, RowProblem
+from annotator.gcpause import no_gc_pauses
 from annotator.languages import LanguageDetector, UnknownLanguageError, normalise_language
 from annotator.readers import Table as InputTable
 from annotator.readers import read_table
 from annotator.textnorm import text_hash
 from annotator.users import get_or_create_user
+from db.bulk import bulk_insert
 from db.labels import LABELS, STUDY_CODES
 from db.models import Annotation as AnnotationRow
 from db.models import (
@@ -143,6 +145,19 @@ def import_file(
 ) -> ImportReport:
     """Read, validate and import a file into `project`. Raises InputFileError or
     ImportValidationError (nothing written) with messages that name the row and column."""
+    with no_gc_pauses():
+        return _import_file(session, project, path, file_format, mapping, options, progress)
+
+
+def _import_file(
+    session: Session,
+    project: Project,
+    path: Path,
+    file_format: str | None,
+    mapping: ColumnMapping,
+    options: ImportOptions,
+    progress: ProgressCallback | None,
+) -> ImportReport:
     table = read_table(path, file_format)
     fmt = file_format or path.suffix.lower().lstrip(".")
     return import_table(
@@ -215,9 +230,7 @@ def import_table(
             name: get_or_create_user(session, name).id
             for name in sorted({name for row in labelled for name, _ in row.labels})
         }
-        ids = dict(
-            session.execute(select(Item.external_id, Item.id).where(Item.import_id == run.id)).all()
-        )
+        ids = dict(session.execute(select(Item.external_id, Item.id).where(Item.import_id == run.id)).all())
         _insert_labels(
             session,
             [(ids[row.external_id], user_ids[name], code) for row in labelled for name, code in row.labels],
@@ -553,7 +566,7 @@ def _insert_items(
             }
             for row in chunk
         ]
-        session.execute(insert(table), values)
+        bulk_insert(session, table, values)
     progress("saving posts", len(rows), len(rows))
 
 
@@ -583,8 +596,9 @@ def _insert_labels(session: Session, labels: list[tuple[int, int, str]], progres
         progress("saving labels", start, len(labels))
         chunk = labels[start : start + _CHUNK]
         common: dict[str, Any] = {"kind": AnnotationKind.LABEL.value, "source": AnnotationSource.IMPORT.value}
-        session.execute(
-            insert(_table(AnnotationRow)),
+        bulk_insert(
+            session,
+            _table(AnnotationRow),
             [
                 common
                 | {
@@ -600,8 +614,9 @@ def _insert_labels(session: Session, labels: list[tuple[int, int, str]], progres
                 for item_id, user_id, label in chunk
             ],
         )
-        session.execute(
-            insert(_table(AnnotationEvent)),
+        bulk_insert(
+            session,
+            _table(AnnotationEvent),
             [
                 common
                 | {

@@ -11,8 +11,11 @@ _SPACE = re.compile(r"\s+")
 
 def normalise_text(text: str) -> str:
     """NFKC, case-folded (Turkish i unified), without retweet prefixes or links, with whitespace collapsed."""
-    # Turkish dotted and dotless i fold differently from each other in case; treat them as one letter.
-    folded = unicodedata.normalize("NFKC", text).casefold().replace("\u0307", "").replace("ı", "i")
+    if text.isascii():  # NFKC and the Turkish fix change nothing in ASCII: skip them (imports hash millions)
+        folded = text.lower()
+    else:
+        # Turkish dotted and dotless i fold differently in case; treat them as one letter.
+        folded = unicodedata.normalize("NFKC", text).casefold().replace("\u0307", "").replace("ı", "i")
     folded = _RETWEET_PREFIX.sub("", folded.strip())
     folded = _URL.sub(" ", folded)
     return _SPACE.sub(" ", folded).strip()

@@ -227,7 +227,9 @@ class Annotation(Base):
         UniqueConstraint("item_id", "user_id", name="uq_annotations_item_user"),
         UniqueConstraint("source", "external_ref", name="uq_annotations_source_external_ref"),
         CheckConstraint(
-            "(kind = 'label' AND label IS NOT NULL AND label IN (" + ", ".join(f"'{label}'" for label in LABELS) + "))"
+            "(kind = 'label' AND label IS NOT NULL AND label IN ("
+            + ", ".join(f"'{label}'" for label in LABELS)
+            + "))"
             " OR (kind != 'label' AND label IS NULL)",
             name="label_matches_kind",
         ),

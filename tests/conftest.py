@@ -29,7 +29,9 @@ def skip_or_fail(reason: str) -> None:
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The study's labelled tweets, read in place from ../shared (never copied into the repo)."""
-    folder = Path(os.environ.get("LINGUALOOP_SHARED_DATA", REPO_ROOT.parent / "shared/data/immigration-tweets"))
+    folder = Path(
+        os.environ.get("LINGUALOOP_SHARED_DATA", REPO_ROOT.parent / "shared/data/immigration-tweets")
+    )
     if not (folder / "train.csv").exists():
         skip_or_fail(f"the shared corpus is not at {folder}")
     return folder

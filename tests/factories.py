@@ -29,8 +29,12 @@ def write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
 
 def posts(n: int, language: str = "en", prefix: str = "p", label: str | None = None) -> list[dict[str, Any]]:
     return [
-        {"id": f"{prefix}{i}", "text": f"Post number {i} about {prefix} and borders", "lang": language,
-         "label": label or ""}
+        {
+            "id": f"{prefix}{i}",
+            "text": f"Post number {i} about {prefix} and borders",
+            "lang": language,
+            "label": label or "",
+        }
         for i in range(n)
     ]
 

@@ -55,11 +55,31 @@ class PostgresCluster:
     def start(self) -> None:
         if os.geteuid() == 0:
             shutil.chown(self.root, user="postgres", group="postgres")
-        self._run(self.bin_dir / "initdb", "-D", str(self.data_dir), "-U", "postgres", "--auth=trust",
-                  "-E", "UTF8", "--no-sync")
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
-        self._run(self.bin_dir / "pg_ctl", "-D", str(self.data_dir), "-o", options, "-l",
-                  str(self.root / "log"), "-w", "start")
+        self._run(
+            self.bin_dir / "initdb",
+            "-D",
+            str(self.data_dir),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
+        options = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+        )
+        self._run(
+            self.bin_dir / "pg_ctl",
+            "-D",
+            str(self.data_dir),
+            "-o",
+            options,
+            "-l",
+            str(self.root / "log"),
+            "-w",
+            "start",
+        )
 
     def stop(self) -> None:
         try:

@@ -5,7 +5,7 @@ from annotator.agreement import AlphaAccumulator, consensus
 
 def test_consensus_rules() -> None:
     assert consensus([]).source == "none"
-    assert consensus(["pro"]) .label == "pro"
+    assert consensus(["pro"]).label == "pro"
     assert consensus(["pro", "pro"]).source == "unanimous"
     majority = consensus(["pro", "anti", "pro"])
     assert (majority.label, majority.source, round(majority.agreement or 0, 3)) == ("pro", "majority", 0.667)

@@ -28,7 +28,13 @@ from db.models import (
 from tests.factories import make_project, write_csv
 
 ROWS = [
-    {"id": "e1", "text": "Welcome refugees, \"all of them\",\nplease", "lang": "en", "label": "pro", "split": "pool"},
+    {
+        "id": "e1",
+        "text": 'Welcome refugees, "all of them",\nplease',
+        "lang": "en",
+        "label": "pro",
+        "split": "pool",
+    },
     {"id": "e2", "text": "مرحبا باللاجئين", "lang": "ar", "label": "", "split": "pool"},
     {"id": "e3", "text": "Cierren la frontera", "lang": "es", "label": "anti", "split": "eval"},
     {"id": "e4", "text": "=cmd|' /C calc'!A0", "lang": "en", "label": "unrelated", "split": "pool"},
@@ -45,7 +51,9 @@ def _read(path: Path) -> list[dict[str, object]]:
 
 
 def _label(session: Session, item_id: int, user_id: int, label: str | None, kind: AnnotationKind) -> None:
-    session.add(Annotation(item_id=item_id, user_id=user_id, label=label, kind=kind, source=AnnotationSource.APP))
+    session.add(
+        Annotation(item_id=item_id, user_id=user_id, label=label, kind=kind, source=AnnotationSource.APP)
+    )
 
 
 @pytest.fixture
@@ -69,7 +77,9 @@ def project(sessions: sessionmaker[Session], tmp_path: Path) -> Project:
 def test_export_rows(sessions: sessionmaker[Session], project: Project, tmp_path: Path, suffix: str) -> None:
     out = tmp_path / f"out{suffix}"
     with session_scope(sessions) as session:
-        stats = export_project(session, session.get(Project, project.id), out, datasheet=tmp_path / "sheet.md")  # type: ignore[arg-type]
+        stats = export_project(
+            session, session.get(Project, project.id), out, datasheet=tmp_path / "sheet.md"
+        )  # type: ignore[arg-type]
     rows = {str(row["id"]): row for row in _read(out)}
     assert stats.rows == 4 and set(rows) == {"e1", "e2", "e3", "e4"}
     assert rows["e1"]["text"] == ROWS[0]["text"]
@@ -83,8 +93,9 @@ def test_export_rows(sessions: sessionmaker[Session], project: Project, tmp_path
     assert "| alice | 2 |" in sheet and "Posts labelled by two or more annotators: 2." in sheet
 
 
-def test_round_trip_gives_the_same_rows_and_labels(sessions: sessionmaker[Session], project: Project,
-                                                   tmp_path: Path) -> None:
+def test_round_trip_gives_the_same_rows_and_labels(
+    sessions: sessionmaker[Session], project: Project, tmp_path: Path
+) -> None:
     first, second = tmp_path / "first.csv", tmp_path / "second.csv"
     with session_scope(sessions) as session:
         export_project(session, session.get(Project, project.id), first)  # type: ignore[arg-type]
@@ -105,27 +116,50 @@ def test_round_trip_gives_the_same_rows_and_labels(sessions: sessionmaker[Sessio
     assert after["e2"]["label_source"] == "tie" and after["e1"]["label"] == before["e1"]["label"]
 
 
-def test_predictions_of_the_current_version(sessions: sessionmaker[Session], project: Project,
-                                            tmp_path: Path) -> None:
+def test_predictions_of_the_current_version(
+    sessions: sessionmaker[Session], project: Project, tmp_path: Path
+) -> None:
     with session_scope(sessions) as session:
-        version = ModelVersion(project_id=project.id, backend="fast", base_model="test", status=ModelStatus.READY,
-                               is_current=True, metrics={"all": {"macro_f1": 0.5}})
+        version = ModelVersion(
+            project_id=project.id,
+            backend="fast",
+            base_model="test",
+            status=ModelStatus.READY,
+            is_current=True,
+            metrics={"all": {"macro_f1": 0.5}},
+        )
         session.add(version)
         session.flush()
         e1 = session.scalar(select(Item.id).where(Item.external_id == "e1"))
-        session.add(Prediction(model_version_id=version.id, item_id=e1, p_pro=0.7, p_anti=0.1, p_neutral=0.1,
-                               p_unrelated=0.1, confidence=0.7))
+        session.add(
+            Prediction(
+                model_version_id=version.id,
+                item_id=e1,
+                p_pro=0.7,
+                p_anti=0.1,
+                p_neutral=0.1,
+                p_unrelated=0.1,
+                confidence=0.7,
+            )
+        )
     out = tmp_path / "p.csv"
     with session_scope(sessions) as session:
-        export_project(session, session.get(Project, project.id), out, with_predictions=True,  # type: ignore[arg-type]
-                       datasheet=tmp_path / "s.md")
+        export_project(
+            session,
+            session.get(Project, project.id),
+            out,
+            with_predictions=True,  # type: ignore[arg-type]
+            datasheet=tmp_path / "s.md",
+        )
     rows = {row["id"]: row for row in _read(out)}
     assert rows["e1"]["predicted"] == "pro" and float(rows["e1"]["p_pro"]) == pytest.approx(0.7)  # type: ignore[arg-type]
     assert rows["e2"]["predicted"] == ""
     assert "| fast | test | ready | yes | 0.500 |" in (tmp_path / "s.md").read_text(encoding="utf-8")
 
 
-def test_failed_export_leaves_no_file(sessions: sessionmaker[Session], project: Project, tmp_path: Path) -> None:
+def test_failed_export_leaves_no_file(
+    sessions: sessionmaker[Session], project: Project, tmp_path: Path
+) -> None:
     out = tmp_path / "out.csv"
 
     def crash(done: int) -> None:

@@ -19,7 +19,9 @@ from tests.factories import make_project, posts, table_counts, write_csv, write_
 def project(sessions: sessionmaker[Session]) -> Project:
     with session_scope(sessions) as session:
         project = make_project(session)
-        import_file(session, project, write_csv(Path(_tmp_dir(session)) / "seed.csv", posts(3, prefix="seed")))
+        import_file(
+            session, project, write_csv(Path(_tmp_dir(session)) / "seed.csv", posts(3, prefix="seed"))
+        )
     return project
 
 
@@ -29,8 +31,14 @@ def _tmp_dir(session: Session) -> str:
     return tempfile.mkdtemp()
 
 
-def _assert_rejected(sessions: sessionmaker[Session], project: Project, path: Path, expected: str,
-                     error: type[Exception] = LingualoopError, **kwargs: object) -> str:
+def _assert_rejected(
+    sessions: sessionmaker[Session],
+    project: Project,
+    path: Path,
+    expected: str,
+    error: type[Exception] = LingualoopError,
+    **kwargs: object,
+) -> str:
     with sessions() as session:
         before = table_counts(session)
     with pytest.raises(error) as caught, session_scope(sessions) as session:
@@ -42,7 +50,9 @@ def _assert_rejected(sessions: sessionmaker[Session], project: Project, path: Pa
     return message
 
 
-def test_imports_posts_labels_and_metadata(sessions: sessionmaker[Session], project: Project, tmp_path: Path) -> None:
+def test_imports_posts_labels_and_metadata(
+    sessions: sessionmaker[Session], project: Project, tmp_path: Path
+) -> None:
     rows = [
         {"id": "a1", "text": "Refugees are welcome here", "lang": "EN", "label": "pro", "source": "x"},
         {"id": "a2", "text": "Cerrad las fronteras ya", "lang": "es", "label": "2", "source": ""},
@@ -68,15 +78,24 @@ def test_missing_text_column(sessions: sessionmaker[Session], project: Project, 
     assert "body_text" in message  # tells the researcher which columns there are
 
 
-def test_named_text_column_that_does_not_exist(sessions: sessionmaker[Session], project: Project,
-                                               tmp_path: Path) -> None:
+def test_named_text_column_that_does_not_exist(
+    sessions: sessionmaker[Session], project: Project, tmp_path: Path
+) -> None:
     path = write_csv(tmp_path / "f.csv", [{"id": "1", "text": "hello"}])
-    _assert_rejected(sessions, project, path, "no column 'tweet_text'", InputFileError,
-                     mapping=ColumnMapping(text="tweet_text"))
+    _assert_rejected(
+        sessions,
+        project,
+        path,
+        "no column 'tweet_text'",
+        InputFileError,
+        mapping=ColumnMapping(text="tweet_text"),
+    )
 
 
 @pytest.mark.parametrize("content", [b"", b"   \n", b"id,text,lang\n"])
-def test_empty_file(sessions: sessionmaker[Session], project: Project, tmp_path: Path, content: bytes) -> None:
+def test_empty_file(
+    sessions: sessionmaker[Session], project: Project, tmp_path: Path, content: bytes
+) -> None:
     path = tmp_path / "empty.csv"
     path.write_bytes(content)
     _assert_rejected(sessions, project, path, "empty.csv", InputFileError)
@@ -90,44 +109,81 @@ def test_bytes_that_are_not_utf8(sessions: sessionmaker[Session], project: Proje
 
 
 def test_ten_megabyte_cell(sessions: sessionmaker[Session], project: Project, tmp_path: Path) -> None:
-    rows = [*posts(2, prefix="ok"), {"id": "big", "text": "x" * (10 * 1024 * 1024), "lang": "en", "label": ""}]
-    message = _assert_rejected(sessions, project, write_csv(tmp_path / "big.csv", rows), "10,485,760 characters",
-                               ImportValidationError)
+    rows = [
+        *posts(2, prefix="ok"),
+        {"id": "big", "text": "x" * (10 * 1024 * 1024), "lang": "en", "label": ""},
+    ]
+    message = _assert_rejected(
+        sessions,
+        project,
+        write_csv(tmp_path / "big.csv", rows),
+        "10,485,760 characters",
+        ImportValidationError,
+    )
     assert "line 4, column 'text'" in message
 
 
 def test_empty_post(sessions: sessionmaker[Session], project: Project, tmp_path: Path) -> None:
     rows = [*posts(2, prefix="ok"), {"id": "blank", "text": "   ", "lang": "en", "label": ""}]
-    _assert_rejected(sessions, project, write_csv(tmp_path / "f.csv", rows), "line 4, column 'text': the post is empty",
-                     ImportValidationError)
+    _assert_rejected(
+        sessions,
+        project,
+        write_csv(tmp_path / "f.csv", rows),
+        "line 4, column 'text': the post is empty",
+        ImportValidationError,
+    )
 
 
 def test_unknown_label(sessions: sessionmaker[Session], project: Project, tmp_path: Path) -> None:
-    rows = [*posts(2, prefix="ok", label="pro"), {"id": "z", "text": "hmm", "lang": "en", "label": "positive"}]
-    message = _assert_rejected(sessions, project, write_csv(tmp_path / "f.csv", rows), "unknown label 'positive'",
-                               ImportValidationError)
+    rows = [
+        *posts(2, prefix="ok", label="pro"),
+        {"id": "z", "text": "hmm", "lang": "en", "label": "positive"},
+    ]
+    message = _assert_rejected(
+        sessions,
+        project,
+        write_csv(tmp_path / "f.csv", rows),
+        "unknown label 'positive'",
+        ImportValidationError,
+    )
     assert "line 4, column 'label'" in message and "pro, anti, neutral, unrelated" in message
 
 
 def test_unknown_language_code(sessions: sessionmaker[Session], project: Project, tmp_path: Path) -> None:
     rows = [*posts(2, prefix="ok"), {"id": "z", "text": "hmm", "lang": "xx", "label": ""}]
-    message = _assert_rejected(sessions, project, write_csv(tmp_path / "f.csv", rows), "'xx' is not an ISO 639-1",
-                               ImportValidationError)
+    message = _assert_rejected(
+        sessions,
+        project,
+        write_csv(tmp_path / "f.csv", rows),
+        "'xx' is not an ISO 639-1",
+        ImportValidationError,
+    )
     assert "line 4, column 'lang'" in message
 
 
 def test_duplicate_ids_in_the_file(sessions: sessionmaker[Session], project: Project, tmp_path: Path) -> None:
     rows = [*posts(3, prefix="d"), {"id": "d1", "text": "another text entirely", "lang": "en", "label": ""}]
-    message = _assert_rejected(sessions, project, write_csv(tmp_path / "f.csv", rows), "id 'd1' also appears at line 3",
-                               ImportValidationError)
+    message = _assert_rejected(
+        sessions,
+        project,
+        write_csv(tmp_path / "f.csv", rows),
+        "id 'd1' also appears at line 3",
+        ImportValidationError,
+    )
     assert "line 5" in message
 
 
-def test_duplicate_ids_against_the_database(sessions: sessionmaker[Session], project: Project,
-                                            tmp_path: Path) -> None:
+def test_duplicate_ids_against_the_database(
+    sessions: sessionmaker[Session], project: Project, tmp_path: Path
+) -> None:
     rows = [{"id": "seed1", "text": "a brand new text", "lang": "en", "label": ""}]
-    _assert_rejected(sessions, project, write_csv(tmp_path / "f.csv", rows), "id 'seed1' is already in this project",
-                     ImportValidationError)
+    _assert_rejected(
+        sessions,
+        project,
+        write_csv(tmp_path / "f.csv", rows),
+        "id 'seed1' is already in this project",
+        ImportValidationError,
+    )
 
 
 def test_truncated_parquet(sessions: sessionmaker[Session], project: Project, tmp_path: Path) -> None:
@@ -146,15 +202,23 @@ def test_malformed_jsonl(sessions: sessionmaker[Session], project: Project, tmp_
 
 def test_lone_surrogate_in_jsonl(sessions: sessionmaker[Session], project: Project, tmp_path: Path) -> None:
     path = tmp_path / "posts.jsonl"
-    path.write_text('{"id": "j1", "text": "ok"}\n{"id": "j2", "text": "bad \\ud800 text"}\n', encoding="utf-8")
+    path.write_text(
+        '{"id": "j1", "text": "ok"}\n{"id": "j2", "text": "bad \\ud800 text"}\n', encoding="utf-8"
+    )
     _assert_rejected(sessions, project, path, "lone surrogate", ImportValidationError)
 
 
-def test_csv_with_quoted_newlines_and_quotes(sessions: sessionmaker[Session], project: Project,
-                                            tmp_path: Path) -> None:
+def test_csv_with_quoted_newlines_and_quotes(
+    sessions: sessionmaker[Session], project: Project, tmp_path: Path
+) -> None:
     tricky = 'She said "welcome, friends"\nand meant it, "truly".'
-    path = write_csv(tmp_path / "q.csv", [{"id": "q1", "text": tricky, "lang": "en", "label": "pro"},
-                                          {"id": "q2", "text": "plain", "lang": "en", "label": ""}])
+    path = write_csv(
+        tmp_path / "q.csv",
+        [
+            {"id": "q1", "text": tricky, "lang": "en", "label": "pro"},
+            {"id": "q2", "text": "plain", "lang": "en", "label": ""},
+        ],
+    )
     with session_scope(sessions) as session:
         report = import_file(session, session.get(Project, project.id), path)  # type: ignore[arg-type]
     assert report.posts_added == 2
@@ -162,33 +226,48 @@ def test_csv_with_quoted_newlines_and_quotes(sessions: sessionmaker[Session], pr
         assert session.scalar(select(Item.text).where(Item.external_id == "q1")) == tricky
 
 
-def test_wrong_number_of_fields_names_the_line(sessions: sessionmaker[Session], project: Project,
-                                               tmp_path: Path) -> None:
+def test_wrong_number_of_fields_names_the_line(
+    sessions: sessionmaker[Session], project: Project, tmp_path: Path
+) -> None:
     path = tmp_path / "f.csv"
     path.write_text("id,text,lang\n1,hello,en\n2,a,b,c\n", encoding="utf-8")
     _assert_rejected(sessions, project, path, "line 3: 4 field(s) where the header has 3", InputFileError)
 
 
 def test_problems_are_all_listed(sessions: sessionmaker[Session], project: Project, tmp_path: Path) -> None:
-    rows = [{"id": "e1", "text": "", "lang": "en"}, {"id": "e2", "text": "x", "lang": "zz"},
-            {"id": "e3", "text": "fine", "lang": "en"}]
-    error = _assert_rejected(sessions, project, write_csv(tmp_path / "f.csv", rows), "2 row(s) failed validation",
-                             ImportValidationError)
+    rows = [
+        {"id": "e1", "text": "", "lang": "en"},
+        {"id": "e2", "text": "x", "lang": "zz"},
+        {"id": "e3", "text": "fine", "lang": "en"},
+    ]
+    error = _assert_rejected(
+        sessions,
+        project,
+        write_csv(tmp_path / "f.csv", rows),
+        "2 row(s) failed validation",
+        ImportValidationError,
+    )
     assert "line 2" in error and "line 3" in error
 
 
-def test_skip_invalid_imports_the_valid_rows(sessions: sessionmaker[Session], project: Project,
-                                             tmp_path: Path) -> None:
+def test_skip_invalid_imports_the_valid_rows(
+    sessions: sessionmaker[Session], project: Project, tmp_path: Path
+) -> None:
     rows = [{"id": "s1", "text": "", "lang": "en"}, {"id": "s2", "text": "good post", "lang": "en"}]
     with session_scope(sessions) as session:
-        report = import_file(session, session.get(Project, project.id), write_csv(tmp_path / "f.csv", rows),  # type: ignore[arg-type]
-                             options=ImportOptions(skip_invalid=True))
+        report = import_file(
+            session,
+            session.get(Project, project.id),
+            write_csv(tmp_path / "f.csv", rows),  # type: ignore[arg-type]
+            options=ImportOptions(skip_invalid=True),
+        )
     assert (report.posts_added, report.rows_skipped) == (1, 1)
     assert "the post is empty" in str(report.problems[0])
 
 
-def test_duplicate_texts_collapse_and_are_counted(sessions: sessionmaker[Session], project: Project,
-                                                  tmp_path: Path) -> None:
+def test_duplicate_texts_collapse_and_are_counted(
+    sessions: sessionmaker[Session], project: Project, tmp_path: Path
+) -> None:
     rows = [
         {"id": "r1", "text": "Open the borders https://t.co/abc", "lang": "en"},
         {"id": "r2", "text": "RT @someone: open   the BORDERS https://t.co/xyz", "lang": "en"},
@@ -202,29 +281,40 @@ def test_duplicate_texts_collapse_and_are_counted(sessions: sessionmaker[Session
     assert counts["r1"] == 1 and counts["seed0"] == 1 and "r2" not in counts
 
 
-def test_languages_are_detected_where_missing(sessions: sessionmaker[Session], project: Project,
-                                              tmp_path: Path) -> None:
-    rows = [{"id": "l1", "text": "El gobierno aprobó hoy la nueva ley de inmigración y asilo"},
-            {"id": "l2", "text": "The government passed the new immigration and asylum law today"}]
+def test_languages_are_detected_where_missing(
+    sessions: sessionmaker[Session], project: Project, tmp_path: Path
+) -> None:
+    rows = [
+        {"id": "l1", "text": "El gobierno aprobó hoy la nueva ley de inmigración y asilo"},
+        {"id": "l2", "text": "The government passed the new immigration and asylum law today"},
+    ]
     with session_scope(sessions) as session:
         report = import_file(session, session.get(Project, project.id), write_csv(tmp_path / "f.csv", rows))  # type: ignore[arg-type]
     assert report.languages_detected == 2
     with sessions() as session:
-        found = {i.external_id: i for i in session.scalars(select(Item).where(Item.external_id.in_(["l1", "l2"])))}
+        found = {
+            i.external_id: i for i in session.scalars(select(Item).where(Item.external_id.in_(["l1", "l2"])))
+        }
     assert found["l1"].language == "es" and found["l2"].language == "en"
     assert found["l1"].language_source == LanguageSource.DETECTED
     assert found["l1"].language_confidence is not None and 0 < found["l1"].language_confidence <= 1
 
 
-def test_jsonl_and_parquet_and_eval_split(sessions: sessionmaker[Session], project: Project, tmp_path: Path) -> None:
-    jsonl = write_jsonl(tmp_path / "p.jsonl", [{"id": 7, "text": "numeric id", "lang": "en", "extra": {"k": 1}}])
+def test_jsonl_and_parquet_and_eval_split(
+    sessions: sessionmaker[Session], project: Project, tmp_path: Path
+) -> None:
+    jsonl = write_jsonl(
+        tmp_path / "p.jsonl", [{"id": 7, "text": "numeric id", "lang": "en", "extra": {"k": 1}}]
+    )
     parquet = tmp_path / "p.parquet"
     pq.write_table(pa.Table.from_pylist(posts(2, prefix="pq", label="neutral")), parquet)
     with session_scope(sessions) as session:
         target = session.get(Project, project.id)
         assert target is not None
         import_file(session, target, jsonl)
-        report = import_file(session, target, parquet, options=ImportOptions(split=Split.EVAL, annotator="gold"))
+        report = import_file(
+            session, target, parquet, options=ImportOptions(split=Split.EVAL, annotator="gold")
+        )
     assert report.labels_added == 2
     with sessions() as session:
         seven = session.scalar(select(Item).where(Item.external_id == "7"))
@@ -233,8 +323,9 @@ def test_jsonl_and_parquet_and_eval_split(sessions: sessionmaker[Session], proje
         assert splits == {Split.EVAL}
 
 
-def test_a_crash_mid_import_rolls_everything_back(sessions: sessionmaker[Session], project: Project,
-                                                  tmp_path: Path) -> None:
+def test_a_crash_mid_import_rolls_everything_back(
+    sessions: sessionmaker[Session], project: Project, tmp_path: Path
+) -> None:
     path = write_csv(tmp_path / "f.csv", posts(50, prefix="crash", label="pro"))
 
     def crash(phase: str, done: int, total: int) -> None:

@@ -1,10 +1,27 @@
 import pytest
 
-from annotator.languages import LanguageDetector, UnknownLanguageError, is_rtl, language_name, normalise_language
+from annotator.languages import (
+    LanguageDetector,
+    UnknownLanguageError,
+    is_rtl,
+    language_name,
+    normalise_language,
+)
 
 
-@pytest.mark.parametrize(("raw", "code"), [("en", "en"), ("EN", "en"), (" es ", "es"), ("in", "id"),
-                                            ("pt_BR", "pt"), ("en-US", "en"), ("iw", "he"), ("fil", "tl")])
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ("en", "en"),
+        ("EN", "en"),
+        (" es ", "es"),
+        ("in", "id"),
+        ("pt_BR", "pt"),
+        ("en-US", "en"),
+        ("iw", "he"),
+        ("fil", "tl"),
+    ],
+)
 def test_normalises_codes_and_aliases(raw: str, code: str) -> None:
     assert normalise_language(raw) == code
 

@@ -6,7 +6,14 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect
 
 from db.engine import make_engine
-from db.migrate import SchemaOutOfDateError, current_revision, downgrade, ensure_schema, head_revision, upgrade
+from db.migrate import (
+    SchemaOutOfDateError,
+    current_revision,
+    downgrade,
+    ensure_schema,
+    head_revision,
+    upgrade,
+)
 from db.models import Base
 
 

@@ -24,8 +24,14 @@ def _item(session: Session, external_id: str = "x1", text_hash: str = "h1") -> I
     project = session.scalar(select(Project)) or Project(name="p")
     session.add(project)
     session.flush()
-    item = Item(project_id=project.id, external_id=external_id, text="t", language="en",
-                language_source=LanguageSource.GIVEN, text_hash=text_hash)
+    item = Item(
+        project_id=project.id,
+        external_id=external_id,
+        text="t",
+        language="en",
+        language_source=LanguageSource.GIVEN,
+        text_hash=text_hash,
+    )
     session.add(item)
     session.flush()
     return item
@@ -40,20 +46,38 @@ def _user(session: Session, name: str = "u") -> User:
 
 def test_one_annotation_per_post_and_user(session: Session) -> None:
     item, user = _item(session), _user(session)
-    session.add(Annotation(item_id=item.id, user_id=user.id, kind=AnnotationKind.LABEL, label="pro",
-                           source=AnnotationSource.APP))
+    session.add(
+        Annotation(
+            item_id=item.id,
+            user_id=user.id,
+            kind=AnnotationKind.LABEL,
+            label="pro",
+            source=AnnotationSource.APP,
+        )
+    )
     session.flush()
-    session.add(Annotation(item_id=item.id, user_id=user.id, kind=AnnotationKind.LABEL, label="anti",
-                           source=AnnotationSource.APP))
+    session.add(
+        Annotation(
+            item_id=item.id,
+            user_id=user.id,
+            kind=AnnotationKind.LABEL,
+            label="anti",
+            source=AnnotationSource.APP,
+        )
+    )
     with pytest.raises(IntegrityError):
         session.flush()
 
 
-@pytest.mark.parametrize(("kind", "label"), [(AnnotationKind.LABEL, "positive"), (AnnotationKind.LABEL, None),
-                                             (AnnotationKind.SKIP, "pro")])
+@pytest.mark.parametrize(
+    ("kind", "label"),
+    [(AnnotationKind.LABEL, "positive"), (AnnotationKind.LABEL, None), (AnnotationKind.SKIP, "pro")],
+)
 def test_label_must_match_kind(session: Session, kind: AnnotationKind, label: str | None) -> None:
     item, user = _item(session), _user(session)
-    session.add(Annotation(item_id=item.id, user_id=user.id, kind=kind, label=label, source=AnnotationSource.APP))
+    session.add(
+        Annotation(item_id=item.id, user_id=user.id, kind=kind, label=label, source=AnnotationSource.APP)
+    )
     with pytest.raises(IntegrityError):
         session.flush()
 

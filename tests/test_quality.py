@@ -1,0 +1,43 @@
+"""Lint, format, types and the import-linter layering contract, run as part of the suite (and so in CI)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def _run(*command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.parametrize("command", [("ruff", "check", "."), ("ruff", "format", "--check", ".")])
+def test_ruff(command: tuple[str, ...]) -> None:
+    result = _run(str(BIN / command[0]), *command[1:])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_on_db_and_annotator() -> None:
+    result = _run(str(BIN / "mypy"), "db", "annotator")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_import_layers() -> None:
+    result = _run(str(BIN / "lint-imports"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Contracts: 4 kept, 0 broken" in result.stdout
+
+
+def test_streamlit_side_does_not_import_heavy_libraries() -> None:
+    code = (
+        "import sys, app.cli, annotator.ingest, annotator.export; "
+        "print(sorted(m for m in ('torch', 'transformers', 'peft', 'bitsandbytes', 'small_text') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
