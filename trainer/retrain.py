@@ -1,0 +1,311 @@
+"""The retrain job: freeze a snapshot of the consensus labels, resume the parent adapter (or start one), train,
+evaluate per language on the eval split, save the adapter, score the pool, then mark the version ready (and
+current, if it is the best) in one transaction. A failure leaves the previous version current."""
+
+import math
+import random
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.bulk import bulk_insert
+from db.engine import session_scope
+from db.labels import LABELS, consensus
+from db.models import (
+    Adjudication,
+    Annotation,
+    AnnotationKind,
+    Item,
+    ModelStatus,
+    ModelVersion,
+    Prediction,
+    Split,
+)
+from trainer.config import WorkerSettings
+from trainer.metrics import evaluate_by_language
+from trainer.modeling import LoadedModel, load_model, save_adapter
+from trainer.scoring import score_texts
+from trainer.training import train_adapter
+
+Report = Callable[[float, str], None]
+"""Called as (fraction done, message); raises to stop the job (cancelled, or the worker is stopping)."""
+
+BACKEND = "lora"
+_SCORE_CHUNK = 2_000
+
+
+class NothingToTrain(Exception):
+    """No labels were added since the parent version: there is nothing new to learn."""
+
+
+@dataclass(frozen=True)
+class LabelledPost:
+    item_id: int
+    text: str
+    language: str
+    label: str
+
+
+def consensus_posts(session: Session, project_id: int, split: Split) -> list[LabelledPost]:
+    """Posts of a split with their consensus label (adjudicated, else majority; ties left out)."""
+    rows = session.execute(
+        select(Item.id, Item.text, Item.language, Annotation.label)
+        .join(Annotation, Annotation.item_id == Item.id)
+        .where(Item.project_id == project_id, Item.split == split, Annotation.kind == AnnotationKind.LABEL)
+        .order_by(Item.id)
+    ).all()
+    adjudicated = dict(
+        session.execute(
+            select(Adjudication.item_id, Adjudication.label)
+            .join(Item, Item.id == Adjudication.item_id)
+            .where(Item.project_id == project_id, Item.split == split)
+        ).all()
+    )
+    labels: dict[int, list[str]] = defaultdict(list)
+    details: dict[int, tuple[str, str]] = {}
+    for item_id, text, language, label in rows:
+        labels[item_id].append(label)
+        details[item_id] = (text, language)
+    posts = []
+    for item_id, given in labels.items():
+        chosen = consensus(given, adjudicated.get(item_id)).label
+        if chosen is not None:
+            text, language = details[item_id]
+            posts.append(LabelledPost(item_id, text, language, chosen))
+    return posts
+
+
+def current_version(session: Session, project_id: int) -> ModelVersion | None:
+    return session.scalar(
+        select(ModelVersion).where(ModelVersion.project_id == project_id, ModelVersion.is_current.is_(True))
+    )
+
+
+def choose_training_set(
+    posts: list[LabelledPost], parent_snapshot: dict[str, str] | None, replay_ratio: float, seed: int
+) -> tuple[list[LabelledPost], int, int]:
+    """New or changed labels since the parent, plus a replay sample of the earlier ones.
+
+    Returns (training posts, new count, replayed count). Without a parent every label is new."""
+    if parent_snapshot is None:
+        return posts, len(posts), 0
+    new = [p for p in posts if parent_snapshot.get(str(p.item_id)) != p.label]
+    if not new:
+        raise NothingToTrain("no labels were added or changed since the parent version")
+    old = [p for p in posts if parent_snapshot.get(str(p.item_id)) == p.label]
+    replay = random.Random(seed).sample(old, min(len(old), math.ceil(replay_ratio * len(new))))
+    return new + replay, len(new), len(replay)
+
+
+def select_current(session: Session, project_id: int) -> ModelVersion | None:
+    """Make the pinned ready version current, else the ready one with the best eval macro-F1 (newest on ties
+    and where no version has been evaluated)."""
+    ready = session.scalars(
+        select(ModelVersion).where(
+            ModelVersion.project_id == project_id, ModelVersion.status == ModelStatus.READY
+        )
+    ).all()
+    if not ready:
+        return None
+    pinned = [v for v in ready if v.pinned]
+
+    def score(version: ModelVersion) -> tuple[float, int]:
+        value = (version.metrics.get("all") or {}).get("macro_f1")
+        return (-1.0 if value is None else float(value), version.id)
+
+    best = pinned[-1] if pinned else max(ready, key=score)
+    session.execute(
+        update(ModelVersion)
+        .where(ModelVersion.project_id == project_id, ModelVersion.is_current)
+        .values(is_current=False)
+    )
+    session.flush()
+    best.is_current = True
+    session.flush()
+    return best
+
+
+def _write_predictions(
+    sessions: sessionmaker[Session], version_id: int, item_ids: list[int], probabilities: np.ndarray
+) -> None:
+    rows = [
+        {
+            "model_version_id": version_id,
+            "item_id": item_id,
+            "p_pro": float(p[0]),
+            "p_anti": float(p[1]),
+            "p_neutral": float(p[2]),
+            "p_unrelated": float(p[3]),
+            "confidence": float(p.max()),
+        }
+        for item_id, p in zip(item_ids, probabilities, strict=True)
+    ]
+    with session_scope(sessions) as session:
+        bulk_insert(session, Prediction.__table__, rows)  # type: ignore[arg-type]
+
+
+def evaluate(
+    loaded: LoadedModel,
+    eval_posts: list[LabelledPost],
+    batch_size: int,
+    report: Callable[[int, int], None] | None = None,
+) -> tuple[dict[str, Any], np.ndarray]:
+    if not eval_posts:
+        return {"note": "no labelled posts in the eval split"}, np.zeros((0, 4), dtype=np.float32)
+    probabilities = score_texts(loaded, [p.text for p in eval_posts], batch_size, report)
+    predicted = [LABELS[i] for i in probabilities.argmax(axis=1)]
+    metrics = evaluate_by_language([p.label for p in eval_posts], predicted, [p.language for p in eval_posts])
+    return metrics, probabilities
+
+
+def score_pool(
+    sessions: sessionmaker[Session],
+    loaded: LoadedModel,
+    project_id: int,
+    version_id: int,
+    batch_size: int,
+    report: Report,
+    start: float,
+    end: float,
+) -> int:
+    """Score every pool post in chunks, writing predictions as it goes (the version is not ready yet, so
+    nobody reads them before they are complete)."""
+    with sessions() as session:
+        pool = session.execute(
+            select(Item.id, Item.text)
+            .where(Item.project_id == project_id, Item.split == Split.POOL)
+            .order_by(Item.id)
+        ).all()
+    scored = 0
+    for chunk_start in range(0, len(pool), _SCORE_CHUNK):
+        chunk = pool[chunk_start : chunk_start + _SCORE_CHUNK]
+        probabilities = score_texts(loaded, [text for _, text in chunk], batch_size)
+        _write_predictions(sessions, version_id, [item_id for item_id, _ in chunk], probabilities)
+        scored += len(chunk)
+        report(
+            start + (end - start) * scored / max(1, len(pool)), f"scored {scored:,} of {len(pool):,} posts"
+        )
+    return scored
+
+
+def run_retrain(
+    sessions: sessionmaker[Session],
+    settings: WorkerSettings,
+    project_id: int,
+    report: Report,
+    *,
+    from_scratch: bool = False,
+) -> int:
+    """Train a new version for the project; returns its id. Raises NothingToTrain when there is nothing new."""
+    started = time.perf_counter()
+    with session_scope(sessions) as session:
+        parent = None if from_scratch else current_version(session, project_id)
+        if parent is not None and (
+            parent.adapter_path is None or parent.backend != BACKEND or not Path(parent.adapter_path).exists()
+        ):
+            parent = None  # another backend, or its adapter is gone: start a new adapter
+        train_posts = consensus_posts(session, project_id, Split.POOL)
+        eval_posts = consensus_posts(session, project_id, Split.EVAL)
+        if not train_posts:
+            raise NothingToTrain("the project has no labelled pool posts yet")
+        snapshot = {str(p.item_id): p.label for p in train_posts}
+        parent_snapshot = parent.training_snapshot.get("labels") if parent is not None else None
+        chosen, new_count, replayed = choose_training_set(
+            train_posts, parent_snapshot, settings.train.replay_ratio, settings.train.seed
+        )
+        if settings.train.max_examples is not None:
+            chosen = chosen[: settings.train.max_examples]
+        version = ModelVersion(
+            project_id=project_id,
+            parent_id=parent.id if parent else None,
+            backend=BACKEND,
+            base_model=settings.model.base_model,
+            status=ModelStatus.TRAINING,
+            training_snapshot={
+                "labels": snapshot,
+                "trained_on": len(chosen),
+                "new": new_count,
+                "replayed": replayed,
+                "eval_posts": len(eval_posts),
+                "lora": settings.lora.__dict__ | {"target_modules": list(settings.lora.target_modules)},
+                "train": settings.train.__dict__,
+            },
+        )
+        session.add(version)
+        session.flush()
+        version_id, parent_adapter = (
+            version.id,
+            Path(parent.adapter_path) if parent and parent.adapter_path else None,
+        )
+    try:
+        report(0.02, "loading the model" + (f" and resuming version {parent.id}'s adapter" if parent else ""))
+        loaded = load_model(
+            settings.model,
+            settings.lora,
+            settings.models_dir,
+            max_post_tokens=settings.train.max_post_tokens,
+            adapter=parent_adapter,
+            seed=settings.train.seed,
+            log=lambda message: report(0.05, message),
+        )
+        result = train_adapter(
+            loaded,
+            [p.text for p in chosen],
+            [LABELS.index(p.label) for p in chosen],
+            settings.train,
+            on_step=lambda step, total, loss: report(
+                0.1 + 0.6 * step / total, f"training: step {step}/{total}, loss {loss:.3f}"
+            ),
+        )
+        report(0.7, f"evaluating on {len(eval_posts)} eval posts")
+        metrics, _ = evaluate(loaded, eval_posts, settings.model.score_batch_size)
+        adapter_dir = settings.adapters_dir / f"project-{project_id}" / f"version-{version_id}"
+        save_adapter(
+            loaded, adapter_dir, {"model_version": version_id, "parent": parent.id if parent else None}
+        )
+        with session_scope(sessions) as session:
+            record = session.get(ModelVersion, version_id)
+            assert record is not None
+            record.adapter_path, record.status = str(adapter_dir), ModelStatus.SCORING
+            record.metrics = metrics | {
+                "training": {
+                    "steps": result.steps,
+                    "examples": result.examples,
+                    "seconds": round(result.seconds, 1),
+                    "final_loss": round(result.final_loss, 4),
+                }
+            }
+        report(0.75, "scoring the pool")
+        score_pool(
+            sessions, loaded, project_id, version_id, settings.model.score_batch_size, report, 0.75, 0.98
+        )
+        with session_scope(sessions) as session:
+            record = session.get(ModelVersion, version_id)
+            assert record is not None
+            record.status = ModelStatus.READY
+            record.metrics = record.metrics | {"seconds_total": round(time.perf_counter() - started, 1)}
+            session.flush()
+            select_current(session, project_id)
+        report(1.0, f"version {version_id} ready")
+        return version_id
+    except BaseException as error:
+        mark_failed(sessions, version_id, f"{type(error).__name__}: {error}")
+        raise
+
+
+def mark_failed(sessions: sessionmaker[Session], version_id: int, error: str) -> None:
+    """The version is failed and its partial predictions removed; the current version is untouched."""
+    with session_scope(sessions) as session:
+        session.execute(delete(Prediction).where(Prediction.model_version_id == version_id))
+        session.execute(
+            update(ModelVersion)
+            .where(ModelVersion.id == version_id)
+            .values(status=ModelStatus.FAILED, error=error[-5000:], is_current=False)
+        )
