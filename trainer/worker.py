@@ -22,9 +22,9 @@ from db.engine import session_scope
 from db.jobs import claim_next_job, fail_job, finish_job, heartbeat, release_job, requeue_stale_jobs
 from db.models import Job, JobKind
 from trainer.config import WorkerSettings
-from trainer.retrain import NothingToTrain, run_retrain
+from trainer.retrain import NothingToTrain, run_retrain, run_score
 
-HANDLED_KINDS = (JobKind.RETRAIN,)
+HANDLED_KINDS = (JobKind.RETRAIN, JobKind.SCORE)
 Log = Callable[[str], None]
 
 
@@ -82,25 +82,31 @@ class JobRunner:
             beater.join(timeout=5)
 
     def _dispatch(self, job: Job, log: Log) -> None:
+        try:
+            version = self._run(job)
+        except NothingToTrain as reason:
+            message = f"nothing to do: {reason}"
+        else:
+            message = f"model version {version} ready"
+        with session_scope(self.sessions) as session:
+            finish_job(session, self.job_id, self.worker, message)
+        log(f"job {self.job_id}: {message}")
+
+    def _run(self, job: Job) -> int:
         if job.kind == JobKind.RETRAIN:
             if job.project_id is None:
                 raise ValueError("a retrain job needs a project")
-            try:
-                version = run_retrain(
-                    self.sessions,
-                    self.settings,
-                    job.project_id,
-                    self.report,
-                    from_scratch=bool(job.payload.get("from_scratch")),
-                )
-            except NothingToTrain as reason:
-                with session_scope(self.sessions) as session:
-                    finish_job(session, self.job_id, self.worker, f"nothing to do: {reason}")
-                return
-            with session_scope(self.sessions) as session:
-                finish_job(session, self.job_id, self.worker, f"model version {version} ready")
-            log(f"job {self.job_id}: model version {version} ready")
-            return
+            from_scratch = bool(job.payload.get("from_scratch"))
+            return run_retrain(
+                self.sessions,
+                self.settings,
+                job.project_id,
+                self.report,
+                from_scratch=from_scratch,
+                job_id=job.id,
+            )
+        if job.kind == JobKind.SCORE:
+            return run_score(self.sessions, self.settings, int(job.payload["model_version_id"]), self.report)
         raise ValueError(f"this worker does not handle {job.kind} jobs")
 
 

@@ -1,0 +1,111 @@
+"""Model versions from the web side: ask for a retrain, follow its job, list versions, export and import
+adapters. The worker does the work; the database carries the request."""
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from annotator.errors import LingualoopError, NotFoundError
+from db.jobs import enqueue, retrain_dedupe_key
+from db.models import Job, JobKind, ModelStatus, ModelVersion, Project
+
+
+def request_retrain(session: Session, project: Project, *, from_scratch: bool = False) -> Job:
+    """Queue a retrain of the project's LoRA model; a retrain already queued is returned instead."""
+    return enqueue(
+        session,
+        JobKind.RETRAIN,
+        project_id=project.id,
+        payload={"from_scratch": from_scratch},
+        dedupe_key=retrain_dedupe_key(project.id),
+    )
+
+
+def get_job(session: Session, job_id: int) -> Job:
+    job = session.get(Job, job_id, populate_existing=True)
+    if job is None:
+        raise NotFoundError(f"No job {job_id}.")
+    return job
+
+
+def list_versions(session: Session, project: Project) -> list[ModelVersion]:
+    return list(
+        session.scalars(
+            select(ModelVersion).where(ModelVersion.project_id == project.id).order_by(ModelVersion.id)
+        )
+    )
+
+
+def get_version(session: Session, project: Project, version_id: int | None = None) -> ModelVersion:
+    """The given version of the project, or its current one."""
+    query = select(ModelVersion).where(ModelVersion.project_id == project.id)
+    query = query.where(ModelVersion.id == version_id) if version_id else query.where(ModelVersion.is_current)
+    version = session.scalar(query)
+    if version is None:
+        what = f"version {version_id}" if version_id else "current model version (press Retrain first)"
+        raise NotFoundError(f"Project '{project.name}' has no {what}.")
+    return version
+
+
+def export_adapter(
+    session: Session, project: Project, destination: Path, version_id: int | None = None
+) -> Path:
+    """Copy a version's adapter folder, with its metrics and lineage, for a replication package."""
+    version = get_version(session, project, version_id)
+    if not version.adapter_path or not Path(version.adapter_path).is_dir():
+        raise LingualoopError(f"Version {version.id} has no adapter folder on this machine.")
+    if destination.exists():
+        raise LingualoopError(f"{destination} already exists: choose a new folder.")
+    shutil.copytree(version.adapter_path, destination)
+    card = {
+        "project": project.name,
+        "model_version": version.id,
+        "parent": version.parent_id,
+        "backend": version.backend,
+        "base_model": version.base_model,
+        "metrics": version.metrics,
+        "trained_on": {k: v for k, v in version.training_snapshot.items() if k != "labels"},
+    }
+    (destination / "lingualoop-version.json").write_text(json.dumps(card, indent=2), encoding="utf-8")
+    return destination
+
+
+def import_adapter(
+    session: Session, project: Project, folder: Path, adapters_dir: Path, base_model: str | None = None
+) -> tuple[ModelVersion, Job]:
+    """Record an existing LoRA adapter folder (one of ours, or a published one) as a new version of the
+    project, and queue a job that evaluates it and scores the pool; it becomes usable when that is done."""
+    config_path = folder / "adapter_config.json"
+    if not config_path.is_file():
+        raise LingualoopError(f"{folder} is not a LoRA adapter folder (no adapter_config.json).")
+    try:
+        config: dict[str, Any] = json.loads(config_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise LingualoopError(f"{config_path} is not valid JSON: {error}") from None
+    base = base_model or config.get("base_model_name_or_path")
+    if not base:
+        raise LingualoopError("The adapter does not name its base model: pass --base-model.")
+    lineage: dict[str, Any] = {"imported_from": str(folder.resolve())}
+    record = folder / "lingualoop-version.json"
+    if record.is_file():
+        lineage["origin"] = json.loads(record.read_text(encoding="utf-8"))
+    version = ModelVersion(
+        project_id=project.id,
+        backend="lora",
+        base_model=str(base),
+        status=ModelStatus.SCORING,
+        training_snapshot=lineage,
+    )
+    session.add(version)
+    session.flush()
+    target = adapters_dir / f"project-{project.id}" / f"version-{version.id}"
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(folder, target)
+    version.adapter_path = str(target)
+    job = enqueue(session, JobKind.SCORE, project_id=project.id, payload={"model_version_id": version.id})
+    return version, job

@@ -1,0 +1,71 @@
+"""Retrain, worker, models, model export and import through the command line, with a tiny model."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from app.cli import cli
+from tests.tiny_models import build_tiny_llama
+
+LINGUALOOP = str(Path(sys.executable).parent / "lingualoop")
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama-cli"))
+
+
+def run(url: str, data: Path, *args: str, ok: bool = True) -> str:
+    result = runner.invoke(
+        cli, ["--database-url", url, "--data-dir", str(data), *args], catch_exceptions=False
+    )
+    output = result.stdout + (result.stderr if result.stderr_bytes is not None else "")
+    assert (result.exit_code == 0) == ok, output
+    return output
+
+
+def worker_once(url: str, data: Path, tiny: Path) -> str:
+    env = os.environ | {"LINGUALOOP_BASE_MODEL": str(tiny), "LINGUALOOP_EPOCHS": "1"}
+    done = subprocess.run(
+        [LINGUALOOP, "--database-url", url, "--data-dir", str(data), "worker", "--once"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_retrain_models_export_import(tmp_path: Path, tiny: Path) -> None:
+    url, data = f"sqlite:///{tmp_path / 'cli.db'}", tmp_path / "data"
+    run(url, data, "demo")
+    assert "No model versions yet" in run(url, data, "models")
+    assert "Retrain queued as job 1" in run(url, data, "retrain")
+    assert "Retrain queued as job 1" in run(url, data, "retrain")  # one queued retrain per project
+    assert "model version 1 ready" in worker_once(url, data, tiny)
+    listing = run(url, data, "models")
+    assert "ready" in listing and "yes" in listing and "ar (Arabic)" in listing
+    exported = tmp_path / "adapter-v1"
+    assert "Adapter written" in run(url, data, "model", "export", str(exported))
+    assert (exported / "adapter_config.json").exists() and (exported / "lingualoop-version.json").exists()
+    assert "already exists" in run(url, data, "model", "export", str(exported), ok=False)
+    run(url, data, "init", "replication")
+    output = run(
+        url, data, "model", "import", str(exported), "--project", "replication", "--base-model", str(tiny)
+    )
+    assert "Recorded model version 2" in output
+    assert "model version 2 ready" in worker_once(url, data, tiny)
+    assert "ready" in run(url, data, "models", "--project", "replication")
+
+
+def test_model_command_errors(tmp_path: Path) -> None:
+    url, data = f"sqlite:///{tmp_path / 'cli.db'}", tmp_path / "data"
+    run(url, data, "demo")
+    assert "not a LoRA adapter folder" in run(url, data, "model", "import", str(tmp_path), ok=False)
+    assert "no current model version" in run(url, data, "model", "export", str(tmp_path / "x"), ok=False)

@@ -1,0 +1,156 @@
+"""The worker as a real process: a job runs end to end; SIGKILL mid-job leaves the previous version current and
+the job is picked up again after the heartbeat timeout; SIGTERM gives the job back."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from annotator.demo import create_demo_project
+from annotator.models import request_retrain
+from db.engine import make_engine, make_session_factory, session_scope
+from db.migrate import upgrade
+from db.models import (
+    Annotation,
+    AnnotationKind,
+    AnnotationSource,
+    Item,
+    Job,
+    JobStatus,
+    ModelStatus,
+    ModelVersion,
+    Project,
+    Split,
+    User,
+)
+from trainer.config import LoraSettings, ModelSettings, TrainSettings, WorkerSettings
+from trainer.retrain import run_retrain
+
+LINGUALOOP = str(Path(sys.executable).parent / "lingualoop")
+
+
+@pytest.fixture
+def setup(tmp_path: Path, tiny_llama: Path) -> tuple[str, sessionmaker[Session], int, dict[str, str]]:
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    sessions = make_session_factory(engine)
+    with session_scope(sessions) as session:
+        project_id = create_demo_project(session).project.id
+    settings = WorkerSettings(
+        data_dir=tmp_path,
+        model=ModelSettings(base_model=str(tiny_llama)),
+        lora=LoraSettings(r=4, alpha=8),
+        train=TrainSettings(epochs=1),
+    )
+    run_retrain(sessions, settings, project_id, lambda fraction, message: None)  # version 1, current
+    with session_scope(sessions) as session:
+        user = session.scalar(select(User).where(User.username == "ravi"))
+        labelled = select(Annotation.item_id)
+        for item_id in session.scalars(
+            select(Item.id).where(Item.split == Split.POOL, Item.id.not_in(labelled)).limit(8)
+        ):
+            session.add(
+                Annotation(
+                    item_id=item_id,
+                    user_id=user.id,
+                    kind=AnnotationKind.LABEL,  # type: ignore[union-attr]
+                    label="anti",
+                    source=AnnotationSource.APP,
+                )
+            )
+        request_retrain(session, session.get(Project, project_id))  # type: ignore[arg-type]
+    env = os.environ | {
+        "LINGUALOOP_BASE_MODEL": str(tiny_llama),
+        "LINGUALOOP_EPOCHS": "400",
+        "LINGUALOOP_DATA_DIR": str(tmp_path),
+        "PYTHONUNBUFFERED": "1",
+    }
+    return url, sessions, project_id, env
+
+
+def _start(url: str, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [LINGUALOOP, "--database-url", url, "worker", "--heartbeat-every", "0.5", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _wait_for_training(
+    sessions: sessionmaker[Session], worker: subprocess.Popen[str], timeout: float = 120
+) -> Job:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with sessions() as session:
+            job = session.scalar(select(Job))
+            if job is not None and "training: step" in job.progress_message:
+                session.expunge(job)
+                return job
+        if worker.poll() is not None:
+            raise AssertionError(f"the worker exited early: {worker.stdout.read() if worker.stdout else ''}")
+        time.sleep(0.2)
+    raise AssertionError("the job never started training")
+
+
+def _current(sessions: sessionmaker[Session]) -> list[int]:
+    with sessions() as session:
+        return list(session.scalars(select(ModelVersion.id).where(ModelVersion.is_current)))
+
+
+def test_sigkill_mid_job_then_another_worker_finishes_it(
+    setup: tuple[str, sessionmaker[Session], int, dict[str, str]],
+) -> None:
+    url, sessions, _, env = setup
+    worker = _start(url, env)
+    _wait_for_training(sessions, worker)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(timeout=30)
+    assert _current(sessions) == [1]
+    with sessions() as session:
+        job = session.scalar(select(Job))
+        assert job is not None and job.status == JobStatus.RUNNING  # nobody knows yet that its worker died
+        training = session.scalars(
+            select(ModelVersion).where(ModelVersion.status == ModelStatus.TRAINING)
+        ).all()
+        assert len(training) == 1 and not training[0].is_current
+    time.sleep(1.5)
+    second = subprocess.run(
+        [LINGUALOOP, "--database-url", url, "worker", "--once", "--heartbeat-timeout", "1", "--epochs", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "requeued 1 job" in second.stdout
+    with sessions() as session:
+        job = session.scalar(select(Job))
+        assert job is not None and job.status == JobStatus.DONE and job.attempts == 2
+        versions = {v.id: v for v in session.scalars(select(ModelVersion))}
+        assert versions[2].status == ModelStatus.FAILED and "interrupted" in (versions[2].error or "")
+        assert versions[3].status == ModelStatus.READY and versions[3].parent_id == 1
+    assert len(_current(sessions)) == 1
+
+
+def test_sigterm_gives_the_job_back(setup: tuple[str, sessionmaker[Session], int, dict[str, str]]) -> None:
+    url, sessions, _, env = setup
+    worker = _start(url, env)
+    _wait_for_training(sessions, worker)
+    worker.send_signal(signal.SIGTERM)
+    output, _ = worker.communicate(timeout=60)
+    assert worker.returncode == 0, output
+    assert "giving the job back" in output
+    with sessions() as session:
+        job = session.scalar(select(Job))
+        assert job is not None and job.status == JobStatus.QUEUED and job.attempts == 0
+        assert session.scalar(select(ModelVersion).where(ModelVersion.id == 2)).status == ModelStatus.FAILED  # type: ignore[union-attr]
+    assert _current(sessions) == [1]

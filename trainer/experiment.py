@@ -1,0 +1,133 @@
+"""The study's cross-lingual table: train on en, es, en+es and all twelve languages; evaluate on test.csv;
+4-class, topic and stance macro-F1 for all posts, en+es, and the other ten languages."""
+
+import csv
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from db.labels import LABELS
+from trainer.config import WorkerSettings
+from trainer.metrics import macro_f1, stance_f1, topic_f1
+from trainer.modeling import load_model, merged_for_scoring
+from trainer.scoring import score_texts
+from trainer.training import train_adapter
+
+POOLS: dict[str, set[str] | None] = {"en": {"en"}, "es": {"es"}, "en_es": {"en", "es"}, "multi": None}
+SUBSETS: dict[str, Callable[[str], bool]] = {
+    "all": lambda lang: True,
+    "en+es": lambda lang: lang in {"en", "es"},
+    "other ten": lambda lang: lang not in {"en", "es"},
+}
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Row:
+    lang: str
+    text: str
+    label: str
+
+
+def read_rows(path: Path) -> list[Row]:
+    with path.open(encoding="utf-8") as handle:
+        return [Row(r["lang"], r["text"], r["label"]) for r in csv.DictReader(handle)]
+
+
+def subset_scores(
+    gold: Sequence[str], predicted: Sequence[str], langs: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    g = np.array([LABELS.index(x) for x in gold], dtype=np.int64)
+    p = np.array([LABELS.index(x) for x in predicted], dtype=np.int64)
+    result = {}
+    for name, keep in SUBSETS.items():
+        mask = np.array([keep(lang) for lang in langs])
+        result[name] = {
+            "n": int(mask.sum()),
+            "four_class": round(macro_f1(g[mask], p[mask], range(4)), 3),
+            "topic": round(topic_f1(g[mask], p[mask]), 3),
+            "stance": round(stance_f1(g[mask], p[mask]), 3),
+        }
+    return result
+
+
+def run_pool(
+    name: str, train: list[Row], test: list[Row], settings: WorkerSettings, log: Log
+) -> dict[str, Any]:
+    languages = POOLS[name]
+    chosen = [r for r in train if languages is None or r.lang in languages]
+    if settings.train.max_examples is not None:
+        chosen = chosen[: settings.train.max_examples]
+    started = time.perf_counter()
+    loaded = load_model(
+        settings.model,
+        settings.lora,
+        settings.models_dir,
+        max_post_tokens=settings.train.max_post_tokens,
+        seed=settings.train.seed,
+        log=log,
+    )
+    every = max(1, round(len(chosen) * settings.train.epochs / settings.train.batch_size / 10))
+    result = train_adapter(
+        loaded,
+        [r.text for r in chosen],
+        [LABELS.index(r.label) for r in chosen],
+        settings.train,
+        on_step=lambda step, total, loss: (
+            log(f"  {name}: step {step}/{total}, loss {loss:.3f}")
+            if step % every == 0 or step == total
+            else None
+        ),
+    )
+    scorer = merged_for_scoring(loaded)
+    probabilities = score_texts(scorer, [r.text for r in test], settings.model.score_batch_size)
+    predicted = [LABELS[i] for i in probabilities.argmax(axis=1)]
+    scores = subset_scores([r.label for r in test], predicted, [r.lang for r in test])
+    counts = {label: predicted.count(label) for label in LABELS}
+    log(f"  {name}: trained on {len(chosen)} posts in {result.seconds:.0f} s; predicted {counts}")
+    return {
+        "pool": name,
+        "train_posts": len(chosen),
+        "steps": result.steps,
+        "seconds": round(time.perf_counter() - started, 1),
+        "predicted": counts,
+        "scores": scores,
+    }
+
+
+def format_table(results: list[dict[str, Any]]) -> str:
+    lines = ["| pool | model | 4-class | topic | stance |", "| --- | --- | ---: | ---: | ---: |"]
+    for subset in SUBSETS:
+        for result in results:
+            s = result["scores"][subset]
+            lines.append(
+                f"| {subset} {s['n']} | {result['pool']} | {s['four_class']:.3f} | {s['topic']:.3f} | "
+                f"{s['stance']:.3f} |"
+            )
+    return "\n".join(lines)
+
+
+def run_experiment(
+    train_path: Path,
+    test_path: Path,
+    settings: WorkerSettings,
+    pools: Sequence[str],
+    out: Path | None,
+    log: Log,
+) -> list[dict[str, Any]]:
+    train, test = read_rows(train_path), read_rows(test_path)
+    results = []
+    for name in pools:
+        if name not in POOLS:
+            raise ValueError(f"unknown pool '{name}': use {', '.join(POOLS)}")
+        log(f"training on {name} ...")
+        results.append(run_pool(name, train, test, settings, log))
+        if out is not None:
+            out.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    log(format_table(results))
+    return results
