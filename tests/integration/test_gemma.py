@@ -19,8 +19,14 @@ POSTS = [
 ]
 
 
-def test_packaged_gemma_prepares_loads_scores_and_trains(tmp_path_factory: pytest.TempPathFactory) -> None:
-    models = tmp_path_factory.mktemp("models")
+@pytest.fixture
+def models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    folder = tmp_path_factory.mktemp("models")
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)  # a gigabyte of converted weights
+
+
+def test_packaged_gemma_prepares_loads_scores_and_trains(models: Path) -> None:
     messages: list[str] = []
     loaded = load_model(
         ModelSettings(base_model=PACKAGED_GEMMA),

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from trainer.config import LoraSettings, ModelSettings
-from trainer.modeling import PrefixScorer, label_logits, load_model, save_adapter
+from trainer.modeling import PrefixScorer, label_logits, load_model, merged_for_scoring, save_adapter
 from trainer.prompt import ANSWERS, LabelTokenError, build_template, label_token_ids
 from trainer.scoring import score_texts
 
@@ -22,6 +22,7 @@ POSTS = [
 
 
 def _load(path: Path, tmp_path: Path, adapter: Path | None = None, **model: object):
+    model.setdefault("dtype", "float32")  # exact comparisons; bfloat16 has its own test below
     return load_model(
         ModelSettings(base_model=str(path), **model),
         LoraSettings(r=4, alpha=8),  # type: ignore[arg-type]
@@ -89,3 +90,18 @@ def test_adapter_saved_and_resumed(tiny_llama: Path, tmp_path: Path) -> None:
     )
     trainable = [n for n, p in resumed.model.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in n for n in trainable)
+
+
+def test_bfloat16_and_merged_scoring_stay_close_to_float32(tiny_gemma: Path, tmp_path: Path) -> None:
+    reference = _load(tiny_gemma, tmp_path)
+    with torch.no_grad():
+        for name, parameter in reference.model.named_parameters():
+            if "lora_B" in name:
+                parameter.add_(0.05)
+    expected = score_texts(reference, POSTS, batch_size=2)
+    save_adapter(reference, tmp_path / "adapter", {})
+    merged = merged_for_scoring(reference)
+    assert np.allclose(score_texts(merged, POSTS, batch_size=2), expected, atol=1e-5)
+    half = _load(tiny_gemma, tmp_path, adapter=tmp_path / "adapter", dtype="bfloat16")
+    assert next(half.causal_lm.parameters()).dtype == torch.bfloat16
+    assert np.allclose(score_texts(merged_for_scoring(half), POSTS, batch_size=2), expected, atol=0.02)
