@@ -1,5 +1,9 @@
 """The offline CPU default for real: Gemma-3-270M from its PyPI packages, converted, loaded, scored, trained."""
 
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
 import numpy as np
 import pytest
 
