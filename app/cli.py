@@ -64,8 +64,9 @@ class CliState:
         return make_session_factory(self._engine, read_only=read_only)
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        with session_scope(self.sessions()) as session:
+    def transaction(self, read_only: bool = False) -> Iterator[Session]:
+        """One transaction; read-only ones never take SQLite's write lock."""
+        with session_scope(self.sessions(read_only=read_only)) as session:
             yield session
 
 
@@ -266,7 +267,7 @@ def export_command(
 ) -> None:
     """Export posts with consensus and per-annotator labels, plus a Markdown datasheet."""
     sheet = datasheet or out.with_suffix(".datasheet.md")
-    with state(ctx).transaction() as session, _progress() as bar:
+    with state(ctx).transaction(read_only=True) as session, _progress() as bar:
         target = get_project(session, project)
         task = bar.add_task("exporting posts", total=None)
         stats = export_project(
@@ -288,7 +289,7 @@ def status(
     project: Annotated[str | None, typer.Option(help="Project name (default: every project).")] = None,
 ) -> None:
     """Posts and labels per language."""
-    with state(ctx).transaction() as session:
+    with state(ctx).transaction(read_only=True) as session:
         projects = [get_project(session, project)] if project else list_projects(session)
         if not projects:
             console.print(
@@ -385,7 +386,7 @@ def model_export(
     version: Annotated[int | None, typer.Option(help="Model version (default: the current one).")] = None,
 ) -> None:
     """Copy a version's LoRA adapter folder (with its metrics and lineage)."""
-    with state(ctx).transaction() as session:
+    with state(ctx).transaction(read_only=True) as session:
         folder = export_adapter(session, get_project(session, project), destination, version)
     console.print(f"Adapter written to {folder}.")
 
@@ -439,7 +440,7 @@ def _follow_job(ctx: typer.Context, job_id: int) -> None:
     with _progress() as bar:
         task = bar.add_task("waiting for a worker", total=1.0)
         while True:
-            with session_scope(state(ctx).sessions(read_only=True)) as session:
+            with state(ctx).transaction(read_only=True) as session:
                 job = get_job(session, job_id)
                 status, progress, message, error = job.status, job.progress, job.progress_message, job.error
             bar.update(task, completed=progress, description=(message or status.value)[:60])
@@ -459,7 +460,7 @@ def models(
     project: ProjectOption = None,
 ) -> None:
     """Model versions with their per-language evaluation."""
-    with session_scope(state(ctx).sessions(read_only=True)) as session:
+    with state(ctx).transaction(read_only=True) as session:
         target = get_project(session, project)
         versions = list_versions(session, target)
         if not versions:
@@ -545,7 +546,7 @@ def users_add(
 @friendly_errors
 def users_list(ctx: typer.Context) -> None:
     """List accounts."""
-    with state(ctx).transaction() as session:
+    with state(ctx).transaction(read_only=True) as session:
         table = Table("user", "role", "languages", "email", "can log in")
         for user in list_users(session):
             table.add_row(

