@@ -69,12 +69,23 @@ def train_adapter(
     on_step: StepCallback | None = None,
 ) -> TrainResult:
     """Train the attached adapter in place on (text, label index) examples."""
-    if not texts:
+    posts = loaded.template.post_ids(loaded.tokenizer, list(texts))
+    return train_on_token_ids(loaded, posts, labels, settings, on_step)
+
+
+def train_on_token_ids(
+    loaded: LoadedModel,
+    posts: list[list[int]],
+    labels: Sequence[int],
+    settings: TrainSettings,
+    on_step: StepCallback | None = None,
+) -> TrainResult:
+    """The same on posts already tokenised (benchmarks feed token ids directly)."""
+    if not posts:
         raise ValueError("no training examples")
     started = time.perf_counter()
     rng = random.Random(settings.seed)
     torch.manual_seed(settings.seed)
-    posts = loaded.template.post_ids(loaded.tokenizer, list(texts))
     targets = torch.tensor(list(labels), dtype=torch.long)
     weights = class_weights(list(labels)).to(loaded.device) if settings.class_balance else None
     epochs = max(1, math.ceil(settings.epochs))
