@@ -190,7 +190,7 @@ def import_table(
     rows = _parse_rows(table, columns, label_lookup, options, problems, report_progress)
 
     existing_ids, existing_hashes = _existing_keys(session, project.id)
-    kept, dup_in_file, dup_in_project = _collapse_duplicates(
+    kept, dup_in_file, dup_in_project, labels_for_existing = _collapse_duplicates(
         table, rows, existing_ids, existing_hashes, problems
     )
 
@@ -200,6 +200,8 @@ def import_table(
     if options.skip_invalid:
         kept = [row for row in kept if row.index not in bad_rows]
     if not kept and not dup_in_project and not dup_in_file:
+        if problems:
+            raise ImportValidationError(problems, total=len(bad_rows))
         raise InputFileError(f"{filename}: no valid rows to import.")
 
     run = ImportRun(
@@ -225,24 +227,25 @@ def import_table(
     _add_collapsed_counts(session, project.id, dup_in_file, dup_in_project)
 
     labelled = [row for row in kept if row.labels]
-    if labelled:
-        user_ids = {
-            name: get_or_create_user(session, name).id
-            for name in sorted({name for row in labelled for name, _ in row.labels})
-        }
-        ids = dict(session.execute(select(Item.external_id, Item.id).where(Item.import_id == run.id)).all())
-        _insert_labels(
-            session,
-            [(ids[row.external_id], user_ids[name], code) for row in labelled for name, code in row.labels],
-            report_progress,
-        )
+    names = {name for row in labelled for name, _ in row.labels} | {
+        name for _, name, _ in labels_for_existing
+    }
+    user_ids = {name: get_or_create_user(session, name).id for name in sorted(names)}
+    ids = dict(session.execute(select(Item.external_id, Item.id).where(Item.import_id == run.id)).all())
+    new_labels = [
+        (ids[row.external_id], user_ids[name], code) for row in labelled for name, code in row.labels
+    ]
+    new_labels += _labels_not_yet_given(
+        session, [(item, user_ids[name], code) for item, name, code in labels_for_existing]
+    )
+    _insert_labels(session, new_labels, report_progress)
 
     report.posts_added = len(kept)
     report.duplicates_in_file = sum(dup_in_file.values())
     report.duplicates_in_project = sum(dup_in_project.values())
-    report.labels_added = sum(len(row.labels) for row in labelled)
+    report.labels_added = len(new_labels)
     report.posts_per_language = Counter(row.language or detections[row.index] for row in kept)
-    report.labels_per_label = Counter(code for row in labelled for _, code in row.labels)
+    report.labels_per_label = Counter(code for _, _, code in new_labels)
     report.new_languages = sorted(set(report.posts_per_language) - set(project.languages))
     if report.new_languages:
         project.languages = sorted(set(project.languages) | set(report.new_languages))
@@ -339,6 +342,7 @@ def _parse_rows(
         if index % _CHUNK == 0:
             progress("checking rows", index, total)
         try:
+            _check_cells(cells, table.may_have_surrogates)
             text, digest = _text(cells, columns, options.max_chars)
             rows.append(
                 _Row(
@@ -359,6 +363,20 @@ def _parse_rows(
     return rows
 
 
+def _check_cells(cells: list[str | None], surrogates_possible: bool) -> None:
+    """Characters no database stores, in any column (ids and metadata as well as the post)."""
+    for column, value in enumerate(cells):
+        if value is None:
+            continue
+        if "\x00" in value:
+            raise _Rejected(column, "the cell contains a NUL character")
+        if surrogates_possible:
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise _Rejected(column, "the cell contains invalid Unicode (a lone surrogate)") from None
+
+
 def _text(cells: list[str | None], columns: _Columns, max_chars: int) -> tuple[str, str]:
     """The post and the hash of its normalised text."""
     text = cells[columns.text]
@@ -369,12 +387,7 @@ def _text(cells: list[str | None], columns: _Columns, max_chars: int) -> tuple[s
             columns.text,
             f"the post is {len(text):,} characters long; the limit is {max_chars:,} (--max-chars)",
         )
-    if "\x00" in text:
-        raise _Rejected(columns.text, "the post contains a NUL character")
-    try:
-        return text, text_hash(text)
-    except UnicodeEncodeError:
-        raise _Rejected(columns.text, "the post contains invalid Unicode (a lone surrogate)") from None
+    return text, text_hash(text)  # NUL and lone surrogates were rejected by _check_cells
 
 
 def _external_id(cells: list[str | None], columns: _Columns, digest: str) -> str:
@@ -475,14 +488,17 @@ def _collapse_duplicates(
     existing_ids: set[str],
     existing_hashes: dict[str, int],
     problems: list[RowProblem],
-) -> tuple[list[_Row], Counter[str], Counter[int]]:
-    """Keep the first row per normalised text; duplicate ids are errors, duplicate texts collapse.
+) -> tuple[list[_Row], Counter[str], Counter[int], list[tuple[int, str, str]]]:
+    """Keep the first row per normalised text; duplicate ids are errors, duplicate texts collapse. A copy's
+    labels are kept: added to the kept row (a user's first label wins), or returned for the existing post.
 
-    Returns the kept rows, copies per kept text hash, and copies per existing item id."""
+    Returns the kept rows, copies per kept text hash, copies per existing item id, and (existing item id,
+    username, label) for labels that copies of existing posts carried."""
     seen_ids: dict[str, int] = {}
     kept_by_hash: dict[str, _Row] = {}
     dup_in_file: Counter[str] = Counter()
     dup_in_project: Counter[int] = Counter()
+    labels_for_existing: list[tuple[int, str, str]] = []
     kept: list[_Row] = []
     for row in rows:
         where = table.where(row.index)
@@ -501,13 +517,39 @@ def _collapse_duplicates(
             continue
         seen_ids[row.external_id] = row.index
         if row.hash in existing_hashes:
-            dup_in_project[existing_hashes[row.hash]] += 1
+            item_id = existing_hashes[row.hash]
+            dup_in_project[item_id] += 1
+            labels_for_existing += [(item_id, user, label) for user, label in row.labels]
         elif row.hash in kept_by_hash:
             dup_in_file[row.hash] += 1
+            first_row = kept_by_hash[row.hash]
+            users = {user for user, _ in first_row.labels}
+            first_row.labels += [(user, label) for user, label in row.labels if user not in users]
         else:
             kept_by_hash[row.hash] = row
             kept.append(row)
-    return kept, dup_in_file, dup_in_project
+    return kept, dup_in_file, dup_in_project, labels_for_existing
+
+
+def _labels_not_yet_given(session: Session, labels: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Labels for posts already in the project, less those whose user already answered that post (and less
+    repeats within the file): an import never overwrites an existing answer."""
+    if not labels:
+        return []
+    items = sorted({item for item, _, _ in labels})
+    answered: set[tuple[int, int]] = set()
+    for start in range(0, len(items), _CHUNK):  # chunks: SQLite caps the parameters of one statement
+        chunk = items[start : start + _CHUNK]
+        found = session.execute(
+            select(AnnotationRow.item_id, AnnotationRow.user_id).where(AnnotationRow.item_id.in_(chunk))
+        ).all()
+        answered |= {(item, user) for item, user in found}
+    fresh: list[tuple[int, int, str]] = []
+    for item, user, code in labels:
+        if (item, user) not in answered:
+            answered.add((item, user))
+            fresh.append((item, user, code))
+    return fresh
 
 
 def _detect_missing_languages(

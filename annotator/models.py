@@ -15,14 +15,19 @@ from db.models import Job, JobKind, ModelStatus, ModelVersion, Project
 
 
 def request_retrain(session: Session, project: Project, *, from_scratch: bool = False) -> Job:
-    """Queue a retrain of the project's LoRA model; a retrain already queued is returned instead."""
-    return enqueue(
+    """Queue a retrain of the project's LoRA model; a retrain already queued is returned instead (asking for
+    a retrain from scratch turns the queued one into a retrain from scratch)."""
+    job = enqueue(
         session,
         JobKind.RETRAIN,
         project_id=project.id,
         payload={"from_scratch": from_scratch},
         dedupe_key=retrain_dedupe_key(project.id),
     )
+    if from_scratch and not job.payload.get("from_scratch"):
+        job.payload = {**job.payload, "from_scratch": True}
+        session.flush()
+    return job
 
 
 def get_job(session: Session, job_id: int) -> Job:

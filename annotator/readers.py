@@ -23,6 +23,8 @@ class Table:
     """For each row, the line (CSV, JSONL) or row number (Parquet) an error message should name."""
     location_unit: str
     """'line' or 'row'."""
+    may_have_surrogates: bool = False
+    """JSON escapes can produce lone surrogates, which no database can store; other formats are decoded strictly."""
 
     def where(self, index: int) -> str:
         return f"{self.location_unit} {self.locations[index]}"
@@ -123,6 +125,8 @@ def _cell(value: Any) -> str | None:
         return None
     if isinstance(value, str):
         return value
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # ids and label codes in columns that pandas made float because of gaps
     if isinstance(value, bool | int | float):
         return str(value)
     return json.dumps(value, ensure_ascii=False)
@@ -132,7 +136,8 @@ def _read_jsonl(text: str, name: str) -> Table:
     columns: dict[str, int] = {}
     records: list[dict[str, Any]] = []
     locations: list[int] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Only \n ends a record: str.splitlines would also split at U+2028 and friends, which JSON allows in strings.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -149,7 +154,7 @@ def _read_jsonl(text: str, name: str) -> Table:
         locations.append(number)
     names = list(columns)
     rows = [[_cell(record.get(column)) for column in names] for record in records]
-    return Table(names, rows, locations, "line")
+    return Table(names, rows, locations, "line", may_have_surrogates=True)
 
 
 def _read_parquet(path: Path) -> Table:

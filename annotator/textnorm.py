@@ -22,5 +22,7 @@ def normalise_text(text: str) -> str:
 
 
 def text_hash(text: str) -> str:
-    """32 hex characters identifying a post's normalised text."""
-    return hashlib.blake2b(normalise_text(text).encode("utf-8"), digest_size=16).hexdigest()
+    """32 hex characters identifying a post's normalised text. A post that is nothing but links or a retweet
+    prefix normalises to nothing: it is hashed as written, so distinct link-only posts stay distinct."""
+    normalised = normalise_text(text) or "\x00raw:" + text.strip().casefold()
+    return hashlib.blake2b(normalised.encode("utf-8"), digest_size=16).hexdigest()

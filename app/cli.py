@@ -344,14 +344,15 @@ def demo(ctx: typer.Context) -> None:
     ctx.invoke(status, ctx=ctx, project=setup.project.name)
 
 
-def _run_worker_process(args: list[str]) -> None:
-    """Hand over to the worker's own entry point (`python -m trainer`): this process never imports torch."""
-    os.execv(sys.executable, [sys.executable, "-m", "trainer", *args])
-
-
-def _global_args(ctx: typer.Context) -> list[str]:
+def _run_worker_process(ctx: typer.Context, args: list[str]) -> None:
+    """Hand over to the worker's own entry point (`python -m trainer`): this process never imports torch.
+    The database URL travels in the environment, not in the command line where `ps` would show its password."""
     settings = state(ctx).settings
-    return ["--database-url", settings.database_url, "--data-dir", str(settings.data_dir)]
+    env = os.environ | {
+        "LINGUALOOP_DATABASE_URL": settings.database_url,
+        "LINGUALOOP_DATA_DIR": str(settings.data_dir),
+    }
+    os.execve(sys.executable, [sys.executable, "-m", "trainer", *args], env)
 
 
 _PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
@@ -362,19 +363,19 @@ def worker(ctx: typer.Context) -> None:
     """Run the worker: claims retrain and scoring jobs until stopped (Ctrl-C gives a running job back).
 
     Options: --once, --base-model NAME, --epochs N, --heartbeat-timeout S (see `python -m trainer worker --help`)."""
-    _run_worker_process(["worker", *_global_args(ctx), *ctx.args])
+    _run_worker_process(ctx, ["worker", *ctx.args])
 
 
 @cli.command(context_settings=_PASS_THROUGH)
 def experiment(ctx: typer.Context) -> None:
     """The study's cross-lingual table on the shared corpus (see `python -m trainer experiment --help`)."""
-    _run_worker_process(["experiment", "--data-dir", str(state(ctx).settings.data_dir), *ctx.args])
+    _run_worker_process(ctx, ["experiment", *ctx.args])
 
 
 @model_cli.command("prepare")
 def model_prepare(ctx: typer.Context) -> None:
     """Convert the packaged Gemma-3-270M into a checkpoint in the data folder ahead of the first retrain."""
-    _run_worker_process(["prepare", "--data-dir", str(state(ctx).settings.data_dir)])
+    _run_worker_process(ctx, ["prepare"])
 
 
 @model_cli.command("export")

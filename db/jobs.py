@@ -9,11 +9,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from db.models import Job, JobKind, JobStatus, utcnow
+from db.models import Job, JobKind, JobStatus, ModelStatus, ModelVersion, Prediction, utcnow
 
 HEARTBEAT_TIMEOUT = timedelta(seconds=120)
 """A running job whose heartbeat is older than this is presumed dead and requeued."""
@@ -61,8 +61,11 @@ def enqueue(
     return job
 
 
-def _queued_with_key(session: Session, dedupe_key: str) -> Job | None:
-    return session.scalar(select(Job).where(Job.dedupe_key == dedupe_key, Job.status == JobStatus.QUEUED))
+def _queued_with_key(session: Session, dedupe_key: str, other_than: int | None = None) -> Job | None:
+    query = select(Job).where(Job.dedupe_key == dedupe_key, Job.status == JobStatus.QUEUED)
+    if other_than is not None:
+        query = query.where(Job.id != other_than)
+    return session.scalar(query)
 
 
 def claim_next_job(session: Session, worker_id: str, kinds: Sequence[JobKind] | None = None) -> Job | None:
@@ -154,23 +157,55 @@ def fail_job(session: Session, job_id: int, worker_id: str, error: str) -> JobSt
 def _retry_or_fail(session: Session, job: Job) -> None:
     if job.attempts >= job.max_attempts:
         job.status, job.finished_at = JobStatus.FAILED, utcnow()
-    elif job.dedupe_key is not None and _queued_with_key(session, job.dedupe_key) is not None:
+        fail_versions_of_job(session, job.id, "its job failed")
+    elif (
+        job.dedupe_key is not None
+        and _queued_with_key(session, job.dedupe_key, other_than=job.id) is not None
+    ):
         # A newer request for the same work is already queued: that one will do it.
         job.status, job.finished_at = JobStatus.CANCELLED, utcnow()
         job.progress_message = "superseded by a newer queued job"
+        fail_versions_of_job(session, job.id, "its job was superseded")
     else:
         job.status, job.worker_id, job.heartbeat_at = JobStatus.QUEUED, None, None
+
+
+def fail_versions_of_job(session: Session, job_id: int, reason: str) -> int:
+    """Model versions that a job left unfinished (training or scoring) are failed, their predictions removed;
+    a retry of the job starts a new version."""
+    unfinished = session.scalars(
+        select(ModelVersion).where(ModelVersion.status.in_([ModelStatus.TRAINING, ModelStatus.SCORING]))
+    ).all()
+    failed = [v for v in unfinished if v.training_snapshot.get("job_id") == job_id]
+    for version in failed:
+        version.status, version.error, version.is_current = (
+            ModelStatus.FAILED,
+            f"interrupted: {reason}",
+            False,
+        )
+        session.execute(delete(Prediction).where(Prediction.model_version_id == version.id))
+    session.flush()
+    return len(failed)
 
 
 def release_job(session: Session, job_id: int, worker_id: str) -> bool:
     """Give a job back untouched (the worker is shutting down): queued again, the attempt not counted."""
     job = session.get(Job, job_id, populate_existing=True)
+    if job is None or job.worker_id != worker_id or job.status != JobStatus.RUNNING:
+        return False  # no longer ours: requeued after a missed heartbeat, or cancelled
     if (
-        job is not None
-        and job.dedupe_key is not None
-        and _queued_with_key(session, job.dedupe_key) is not None
+        job.dedupe_key is not None
+        and _queued_with_key(session, job.dedupe_key, other_than=job_id) is not None
     ):
-        return cancel_job(session, job_id)
+        result = session.execute(
+            update(Job)
+            .where(_owned(job_id, worker_id))
+            .values(
+                status=JobStatus.CANCELLED, finished_at=utcnow(), progress_message="superseded while stopping"
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(result) == 1
     result = session.execute(
         update(Job)
         .where(_owned(job_id, worker_id))
@@ -203,8 +238,12 @@ def requeue_stale_jobs(
 ) -> int:
     """Queue again (or fail, without attempts left) running jobs whose worker stopped sending heartbeats."""
     cutoff = (now or utcnow()) - timeout
+    # Row locks on PostgreSQL, so two workers never requeue (and then overwrite) the same job; SQLite's
+    # writing transactions are exclusive already.
     stale = session.scalars(
-        select(Job).where(Job.status == JobStatus.RUNNING, Job.heartbeat_at < cutoff)
+        select(Job)
+        .where(Job.status == JobStatus.RUNNING, Job.heartbeat_at < cutoff)
+        .with_for_update(skip_locked=True)
     ).all()
     for job in stale:
         job.error = f"worker {job.worker_id} stopped sending heartbeats"

@@ -3,6 +3,7 @@
 
 import csv
 import json
+import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -61,8 +62,10 @@ def run_pool(
 ) -> dict[str, Any]:
     languages = POOLS[name]
     chosen = [r for r in train if languages is None or r.lang in languages]
-    if settings.train.max_examples is not None:
-        chosen = chosen[: settings.train.max_examples]
+    if settings.train.max_examples is not None:  # a seeded sample: the file is grouped by language
+        chosen = random.Random(settings.train.seed).sample(
+            chosen, min(len(chosen), settings.train.max_examples)
+        )
     started = time.perf_counter()
     loaded = load_model(
         settings.model,

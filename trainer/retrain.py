@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.bulk import bulk_insert
 from db.engine import session_scope
+from db.jobs import fail_versions_of_job
 from db.labels import LABELS, consensus
 from db.models import (
     Adjudication,
@@ -229,17 +230,7 @@ def publish(
         }
         session.flush()
         select_current(session, project_id)
-    report(1.0, f"version {version_id} ready")
-
-
-def fail_interrupted_versions(session: Session, job_id: int) -> None:
-    """Versions that an earlier attempt of this job left behind (its worker was killed) are failed."""
-    for version in session.scalars(
-        select(ModelVersion).where(ModelVersion.status.in_([ModelStatus.TRAINING, ModelStatus.SCORING]))
-    ):
-        if version.training_snapshot.get("job_id") == job_id:
-            version.status, version.error = ModelStatus.FAILED, "interrupted: its worker stopped"
-            session.execute(delete(Prediction).where(Prediction.model_version_id == version.id))
+    # No report after this commit: a stop requested now must not fail a version that is already published.
 
 
 def run_retrain(
@@ -252,9 +243,10 @@ def run_retrain(
     job_id: int | None = None,
 ) -> int:
     """Train a new version for the project; returns its id. Raises NothingToTrain when there is nothing new."""
+    if job_id is not None:
+        with session_scope(sessions) as session:
+            fail_versions_of_job(session, job_id, "an earlier attempt of its job stopped")
     with session_scope(sessions) as session:
-        if job_id is not None:
-            fail_interrupted_versions(session, job_id)
         parent = None if from_scratch else current_version(session, project_id)
         if parent is not None and (
             parent.adapter_path is None or parent.backend != BACKEND or not Path(parent.adapter_path).exists()
@@ -264,13 +256,17 @@ def run_retrain(
         eval_posts = consensus_posts(session, project_id, Split.EVAL)
         if not train_posts:
             raise NothingToTrain("the project has no labelled pool posts yet")
-        snapshot = {str(p.item_id): p.label for p in train_posts}
         parent_snapshot = parent.training_snapshot.get("labels") if parent is not None else None
         chosen, new_count, replayed = choose_training_set(
             train_posts, parent_snapshot, settings.train.replay_ratio, settings.train.seed
         )
         if settings.train.max_examples is not None:
-            chosen = chosen[: settings.train.max_examples]
+            chosen = random.Random(settings.train.seed).sample(
+                chosen, min(len(chosen), settings.train.max_examples)
+            )
+        # What this version has learnt: its parent's labels plus the ones trained on now (a capped round leaves
+        # the rest for the next round to count as new).
+        snapshot = dict(parent_snapshot or {}) | {str(p.item_id): p.label for p in chosen}
         version = ModelVersion(
             project_id=project_id,
             parent_id=parent.id if parent else None,
@@ -361,12 +357,15 @@ def run_score(
     sessions: sessionmaker[Session], settings: WorkerSettings, version_id: int, report: Report
 ) -> int:
     """Evaluate an imported adapter and score the pool with it, then mark it ready (and current if best)."""
-    with sessions() as session:
+    with session_scope(sessions) as session:
         version = session.get(ModelVersion, version_id)
         if version is None or version.adapter_path is None:
             raise ValueError(f"model version {version_id} has no adapter to score with")
         project_id, adapter, base_model = version.project_id, Path(version.adapter_path), version.base_model
         eval_posts = consensus_posts(session, project_id, Split.EVAL)
+        # A retry after a killed attempt starts over: no half-written predictions, not failed any more.
+        session.execute(delete(Prediction).where(Prediction.model_version_id == version_id))
+        version.status, version.error = ModelStatus.SCORING, None
     try:
         report(0.02, f"loading {base_model} with the adapter of version {version_id}")
         model_settings = replace(settings.model, base_model=base_model)

@@ -338,3 +338,72 @@ def test_a_crash_mid_import_rolls_everything_back(
         import_file(session, session.get(Project, project.id), path, progress=crash)  # type: ignore[arg-type]
     with sessions() as session:
         assert table_counts(session) == before
+
+
+def test_labels_of_collapsed_duplicates_are_kept(
+    sessions: sessionmaker[Session], project: Project, tmp_path: Path
+) -> None:
+    rows = [
+        {"id": "d1", "text": "Hello world of borders", "label": "", "label__ann": "pro"},
+        {"id": "d2", "text": "hello  WORLD of borders", "label": "anti", "label__ann": "neutral"},
+        {
+            "id": "d3",
+            "text": "Post number 1 about seed and borders",
+            "label": "unrelated",
+            "label__ann": "pro",
+        },
+    ]
+    path = write_csv(tmp_path / "f.csv", rows)
+    with session_scope(sessions) as session:
+        report = import_file(
+            session,
+            session.get(Project, project.id),
+            path,  # type: ignore[arg-type]
+            mapping=ColumnMapping(label="label"),
+        )
+    assert report.posts_added == 1 and report.duplicates == 2
+    assert (
+        report.labels_added == 4
+    )  # d1: ann=pro (first wins) + import=anti; seed1: import=unrelated, ann=pro
+    with sessions() as session:
+        given = set(
+            session.execute(
+                select(Item.external_id, User.username, Annotation.label)
+                .join(Annotation, Annotation.item_id == Item.id)
+                .join(User, User.id == Annotation.user_id)
+            ).all()
+        )
+    assert {
+        ("d1", "ann", "pro"),
+        ("d1", "import", "anti"),
+        ("seed1", "import", "unrelated"),
+        ("seed1", "ann", "pro"),
+    } <= given
+
+
+def test_nul_in_any_column_is_named(
+    sessions: sessionmaker[Session], project: Project, tmp_path: Path
+) -> None:
+    path = tmp_path / "f.jsonl"
+    path.write_text(
+        '{"id": "a\\u0000b", "text": "fine"}\n{"id": "c", "text": "ok", "src": "x\\ud800"}\n',
+        encoding="utf-8",
+    )
+    message = _assert_rejected(
+        sessions, project, path, "line 1, column 'id': the cell contains a NUL", ImportValidationError
+    )
+    assert "line 2, column 'src'" in message and "lone surrogate" in message
+
+
+def test_skip_invalid_with_nothing_valid_still_says_why(
+    sessions: sessionmaker[Session], project: Project, tmp_path: Path
+) -> None:
+    rows = [{"id": "x1", "text": "a", "lang": "xx"}, {"id": "x2", "text": "b", "lang": "yy"}]
+    _assert_rejected(
+        sessions,
+        project,
+        write_csv(tmp_path / "f.csv", rows),
+        "'xx' is not an ISO 639-1",
+        ImportValidationError,
+        options=ImportOptions(skip_invalid=True),
+    )

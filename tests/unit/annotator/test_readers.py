@@ -39,3 +39,19 @@ def test_unknown_extension_and_missing_file(tmp_path: Path) -> None:
         detect_format(tmp_path / "posts.xlsx")
     with pytest.raises(InputFileError, match="does not exist"):
         read_table(tmp_path / "nope.csv")
+
+
+def test_jsonl_strings_may_hold_line_separators(tmp_path: Path) -> None:
+    path = tmp_path / "f.jsonl"
+    path.write_text('{"id": "1", "text": "one\u2028two"}\n{"id": "2", "text": "three"}\n', encoding="utf-8")
+    table = read_table(path)
+    assert table.rows[0][1] == "one\u2028two" and table.where(1) == "line 2"
+
+
+def test_parquet_float_columns_keep_integer_spelling(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "f.parquet"
+    pq.write_table(pa.table({"id": [17.0, 18.0], "text": ["a", "b"], "label": [1.0, None]}), path)
+    assert read_table(path).rows == [["17", "a", "1"], ["18", "b", None]]

@@ -14,3 +14,8 @@ def test_turkish_dotted_capitals_match_lower_case() -> None:
 def test_hash_is_32_hex_characters() -> None:
     digest = text_hash("مرحبا بكم")
     assert len(digest) == 32 and int(digest, 16) >= 0
+
+
+def test_link_only_posts_stay_distinct() -> None:
+    assert text_hash("https://t.co/abc") != text_hash("https://t.co/xyz")
+    assert text_hash("RT @a: https://t.co/abc") != text_hash("https://t.co/xyz")

@@ -128,3 +128,34 @@ def test_concurrent_workers_never_share_a_job(engine: Engine, workers: int) -> N
     with sessions() as session:
         owners = dict(session.execute(select(Job.id, Job.worker_id)).all())
     assert all(owners[job_id] == worker for worker, job_id in claimed)
+
+
+def test_release_after_requeue_does_not_cancel_the_job(session: Session) -> None:
+    job = enqueue(session, JobKind.RETRAIN, dedupe_key="retrain:5")
+    claim_next_job(session, "slow")
+    requeue_stale_jobs(session, timedelta(seconds=0), now=utcnow() + timedelta(seconds=1))
+    assert not release_job(session, job.id, "slow")  # no longer the slow worker's job
+    session.refresh(job)
+    assert job.status == JobStatus.QUEUED
+
+
+def test_versions_of_a_job_that_fails_for_good_are_failed(session: Session) -> None:
+    from db.models import ModelStatus, ModelVersion, Project
+
+    project = Project(name="p")
+    session.add(project)
+    session.flush()
+    job = enqueue(session, JobKind.RETRAIN, project_id=project.id, max_attempts=1)
+    claim_next_job(session, "w")
+    version = ModelVersion(
+        project_id=project.id,
+        backend="lora",
+        base_model="m",
+        status=ModelStatus.TRAINING,
+        training_snapshot={"job_id": job.id},
+    )
+    session.add(version)
+    session.flush()
+    requeue_stale_jobs(session, timedelta(seconds=0), now=utcnow() + timedelta(seconds=1))
+    session.refresh(version)
+    assert job.status == JobStatus.FAILED and version.status == ModelStatus.FAILED

@@ -1,0 +1,12 @@
+from sqlalchemy.orm import Session
+
+from annotator.models import request_retrain
+from tests.factories import make_project
+
+
+def test_one_queued_retrain_and_from_scratch_wins(session: Session) -> None:
+    project = make_project(session)
+    first = request_retrain(session, project)
+    again = request_retrain(session, project, from_scratch=True)
+    assert again.id == first.id and again.payload == {"from_scratch": True}
+    assert request_retrain(session, project).payload == {"from_scratch": True}
