@@ -15,8 +15,8 @@ IntArray = NDArray[np.int64]
 
 
 def macro_f1(gold: IntArray, predicted: IntArray, classes: Sequence[int]) -> float:
-    """Mean F1 over `classes` (a class absent from both gold and predictions counts as F1 = 0 only if it
-    appears in either; classes absent from both are left out, as scikit-learn does with `labels=` present)."""
+    """Mean F1 over those of `classes` that occur in the gold labels or the predictions (scikit-learn's
+    f1_score(average="macro") without `labels=`); a class that occurs in only one of them scores 0."""
     scores = []
     for c in classes:
         tp = int(np.sum((gold == c) & (predicted == c)))
