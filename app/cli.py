@@ -174,6 +174,18 @@ def _progress() -> Progress:
     )
 
 
+def _phase_bars(bar: Progress) -> Callable[[str, int, int], None]:
+    """A progress callback that shows one bar per phase of an import."""
+    tasks: dict[str, Any] = {}
+
+    def on_progress(phase: str, done: int, total: int) -> None:
+        if phase not in tasks:
+            tasks[phase] = bar.add_task(phase, total=total)
+        bar.update(tasks[phase], completed=done, total=total)
+
+    return on_progress
+
+
 def _print_import_report(report: ImportReport) -> None:
     table = Table(title=f"Imported {report.filename}", show_header=False)
     table.add_row("rows read", f"{report.rows_read:,}")
@@ -234,13 +246,6 @@ def import_command(
     options = ImportOptions(split=split, annotator=annotator, skip_invalid=skip_invalid, max_chars=max_chars)
     with state(ctx).transaction() as session, _progress() as bar:
         target = get_project(session, project)
-        tasks: dict[str, Any] = {}
-
-        def on_progress(phase: str, done: int, total: int) -> None:
-            if phase not in tasks:
-                tasks[phase] = bar.add_task(phase, total=total)
-            bar.update(tasks[phase], completed=done, total=total)
-
         report = import_file(
             session,
             target,
@@ -248,7 +253,7 @@ def import_command(
             file_format=file_format,
             mapping=mapping,
             options=options,
-            progress=on_progress,
+            progress=_phase_bars(bar),
         )
     _print_import_report(report)
 
@@ -322,13 +327,7 @@ def status(
 def demo(ctx: typer.Context) -> None:
     """Create the demo project from the bundled synthetic corpus, with an admin and two annotators."""
     with state(ctx).transaction() as session, _progress() as bar:
-        tasks: dict[str, Any] = {}
-
-        def on_progress(phase: str, done: int, total: int) -> None:
-            tasks.setdefault(phase, bar.add_task(phase, total=total))
-            bar.update(tasks[phase], completed=done, total=total)
-
-        setup = create_demo_project(session, progress=on_progress)
+        setup = create_demo_project(session, progress=_phase_bars(bar))
     if setup.created:
         console.print(f"Created the demo project: {setup.report.posts_added if setup.report else 0} posts.")
         users = Table("user", "role", "password", title="Accounts (passwords are shown once)")
