@@ -69,3 +69,22 @@ def test_model_command_errors(tmp_path: Path) -> None:
     run(url, data, "demo")
     assert "not a LoRA adapter folder" in run(url, data, "model", "import", str(tmp_path), ok=False)
     assert "no current model version" in run(url, data, "model", "export", str(tmp_path / "x"), ok=False)
+
+
+def test_retrain_wait_follows_the_job_to_the_end(tmp_path: Path, tiny: Path) -> None:
+    url, data = f"sqlite:///{tmp_path / 'cli.db'}", tmp_path / "data"
+    run(url, data, "demo")
+    env = os.environ | {"LINGUALOOP_BASE_MODEL": str(tiny), "LINGUALOOP_EPOCHS": "1"}
+    worker = subprocess.Popen(
+        [LINGUALOOP, "--database-url", url, "--data-dir", str(data), "worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        output = run(url, data, "retrain", "--wait")
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+    assert "Job 1 done: model version 1 ready" in output
+    assert worker.returncode == 0  # SIGTERM with no job running: a clean exit
