@@ -205,6 +205,41 @@ class Assignment(Base):
     __table_args__ = (UniqueConstraint("item_id", "user_id", name="uq_assignments_item_user"),)
 
 
+class SamplingBatch(Base):
+    """One batch the sampler chose: why each queued post was asked for can be traced to its batch."""
+
+    __tablename__ = "sampling_batches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    strategy: Mapped[str] = mapped_column(String(64))
+    model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id", ondelete="SET NULL"))
+    size: Mapped[int] = mapped_column(default=0)
+    per_language: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """Posts chosen per language, and how many of them by the random share."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class QueueEntry(Base):
+    """A post waiting to be served to annotators, in the order the sampler ranked it."""
+
+    __tablename__ = "queue_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    batch_id: Mapped[int] = mapped_column(ForeignKey("sampling_batches.id", ondelete="CASCADE"), index=True)
+    rank: Mapped[int] = mapped_column(default=0)
+    reason: Mapped[str] = mapped_column(String(32), default="")
+    """'uncertain', 'random' or 'cold start'."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("project_id", "item_id", name="uq_queue_entries_project_item"),
+        Index("ix_queue_entries_project_batch_rank", "project_id", "batch_id", "rank"),
+    )
+
+
 class Annotation(Base):
     """The current answer of one user for one post; its history lives in annotation_events."""
 

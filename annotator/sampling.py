@@ -1,0 +1,269 @@
+"""The active-learning sampler: which posts to label next.
+
+A strategy (by versioned name) ranks candidate posts by the current model version's stored probabilities;
+language-aware quotas decide how many posts each language gets, favouring languages whose evaluation F1 is low or
+whose labels are few; a random share guards against sampling bias. Without a ready model version the batch is
+random, stratified by language (cold start). Eval posts, posts with all the annotations wanted, flagged posts and
+posts already queued are never chosen. Each batch is recorded with its strategy, model version and counts.
+
+The uncertainty scores are small-text's query strategies (LeastConfidence, PredictionEntropy, BreakingTies)
+written as vectorised numpy over the probability matrix, so a batch over a million posts takes well under a second;
+tests/unit/annotator/test_sampling.py checks that they rank posts exactly as small-text does.
+"""
+
+import math
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import ScalarSelect, and_, exists, func, select
+from sqlalchemy.orm import Session
+
+from annotator.errors import LingualoopError
+from db.models import (
+    Annotation,
+    AnnotationKind,
+    Item,
+    ModelStatus,
+    ModelVersion,
+    Prediction,
+    Project,
+    QueueEntry,
+    SamplingBatch,
+    Split,
+)
+
+STRATEGIES = ("random.v1", "least_confidence.v1", "entropy.v1", "breaking_ties.v1")
+DEFAULT_STRATEGY = "breaking_ties.v1"
+
+
+def uncertainty(strategy: str, probabilities: NDArray[np.floating], seed: int = 0) -> NDArray[np.float64]:
+    """Higher = ask sooner. `probabilities` has shape (n_posts, 4), columns in LABELS order."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    if strategy == "random.v1":
+        return np.random.default_rng(seed).random(len(p))
+    if strategy == "least_confidence.v1":
+        return 1.0 - p.max(axis=1)  # type: ignore[no-any-return]
+    if strategy == "entropy.v1":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return -np.where(p > 0, p * np.log(p), 0.0).sum(axis=1)  # type: ignore[no-any-return]
+    if strategy == "breaking_ties.v1":
+        top_two = np.sort(p, axis=1)[:, -2:]
+        return -(top_two[:, 1] - top_two[:, 0])  # a small margin between the two best labels
+    raise LingualoopError(f"Unknown sampling strategy '{strategy}': use one of {', '.join(STRATEGIES)}.")
+
+
+@dataclass(frozen=True)
+class LanguageState:
+    available: int
+    """Candidate posts in this language."""
+    labels: int
+    """Posts of this language with a label already."""
+    f1: float | None
+    """The current version's evaluation macro-F1 on this language, if it was evaluated."""
+
+
+def language_priority(state: LanguageState) -> float:
+    """Rises where the model is weak and where labels are few (the study: a few dozen labels per language
+    fix much of the stance gap)."""
+    weakness = 1.0 - state.f1 if state.f1 is not None else 1.0
+    scarcity = 1.0 / math.sqrt(1.0 + state.labels / 25.0)
+    return max(weakness, 0.05) * scarcity
+
+
+def language_quotas(
+    states: Mapping[str, LanguageState], n: int, *, floor: int = 1, ceiling_share: float = 0.5
+) -> dict[str, int]:
+    """Split n posts over languages in proportion to their priority, each between `floor` and
+    `ceiling_share * n` (and never above what is available); what a capped language cannot take goes to the
+    others."""
+    open_languages = {lang: s for lang, s in states.items() if s.available > 0}
+    if not open_languages or n <= 0:
+        return {}
+    ceiling = max(1, math.ceil(ceiling_share * n))
+    caps = {lang: min(s.available, ceiling) for lang, s in open_languages.items()}
+    quotas = {lang: min(floor, caps[lang]) for lang in open_languages}
+    remaining = n - sum(quotas.values())
+    if remaining < 0:  # more languages than posts: the highest priorities get the floor
+        ranked = sorted(open_languages, key=lambda lang: -language_priority(open_languages[lang]))
+        return {lang: 1 for lang in ranked[:n]}
+    while remaining > 0:
+        growing = {
+            lang: language_priority(s) for lang, s in open_languages.items() if quotas[lang] < caps[lang]
+        }
+        if not growing:
+            break
+        total = sum(growing.values())
+        shares = {lang: remaining * p / total for lang, p in growing.items()}
+        added = 0
+        for lang in sorted(growing, key=lambda lang: -shares[lang]):
+            extra = min(caps[lang] - quotas[lang], max(1, math.floor(shares[lang])), remaining - added)
+            if extra <= 0:
+                continue
+            quotas[lang] += extra
+            added += extra
+            if added >= remaining:
+                break
+        remaining -= added
+    return {lang: q for lang, q in quotas.items() if q > 0}
+
+
+@dataclass(frozen=True)
+class Candidates:
+    item_ids: NDArray[np.int64]
+    languages: NDArray[np.str_]
+    probabilities: NDArray[np.float32] | None
+    """(len(item_ids), 4) from the current version, or None at cold start."""
+
+
+def current_ready_version(session: Session, project: Project) -> ModelVersion | None:
+    return session.scalar(
+        select(ModelVersion).where(
+            ModelVersion.project_id == project.id,
+            ModelVersion.is_current.is_(True),
+            ModelVersion.status == ModelStatus.READY,
+        )
+    )
+
+
+def _labels_per_item() -> ScalarSelect[int]:
+    return (
+        select(func.count())
+        .select_from(Annotation)
+        .where(Annotation.item_id == Item.id, Annotation.kind == AnnotationKind.LABEL)
+        .scalar_subquery()
+    )
+
+
+def load_candidates(session: Session, project: Project, version: ModelVersion | None) -> Candidates:
+    """Pool posts that still need labels, are not flagged and are not queued yet."""
+    flagged = exists().where(Annotation.item_id == Item.id, Annotation.kind == AnnotationKind.FLAG)
+    queued = exists().where(QueueEntry.item_id == Item.id)
+    query = (
+        select(Item.id, Item.language)
+        .where(
+            Item.project_id == project.id,
+            Item.split == Split.POOL,
+            ~flagged,
+            ~queued,
+            _labels_per_item() < project.overlap,
+        )
+        .order_by(Item.id)
+    )
+    if version is not None:
+        query = query.add_columns(
+            Prediction.p_pro, Prediction.p_anti, Prediction.p_neutral, Prediction.p_unrelated
+        )
+        query = query.join(
+            Prediction, and_(Prediction.item_id == Item.id, Prediction.model_version_id == version.id)
+        )
+    rows = session.execute(query).all()
+    ids = np.array([row[0] for row in rows], dtype=np.int64)
+    languages = np.array([row[1] for row in rows], dtype=np.str_)
+    probabilities = (
+        np.array([row[2:6] for row in rows], dtype=np.float32).reshape(-1, 4) if version is not None else None
+    )
+    return Candidates(ids, languages, probabilities)
+
+
+def language_states(
+    session: Session, project: Project, candidates: Candidates, version: ModelVersion | None
+) -> dict[str, LanguageState]:
+    labelled = dict(
+        session.execute(
+            select(Item.language, func.count(func.distinct(Item.id)))
+            .join(Annotation, Annotation.item_id == Item.id)
+            .where(
+                Item.project_id == project.id,
+                Item.split == Split.POOL,
+                Annotation.kind == AnnotationKind.LABEL,
+            )
+            .group_by(Item.language)
+        ).all()
+    )
+    per_language = (version.metrics.get("languages") or {}) if version is not None else {}
+    available = Counter(candidates.languages.tolist())
+    return {
+        lang: LanguageState(
+            available=count,
+            labels=int(labelled.get(lang, 0)),
+            f1=(per_language.get(lang) or {}).get("macro_f1"),
+        )
+        for lang, count in available.items()
+    }
+
+
+def choose(
+    candidates: Candidates, quotas: Mapping[str, int], strategy: str, random_share: float, seed: int
+) -> list[tuple[int, str]]:
+    """(item id, reason) in serving order: per language its most uncertain posts, plus a random share."""
+    rng = np.random.default_rng(seed)
+    cold = candidates.probabilities is None
+    if candidates.probabilities is None:
+        scores = rng.random(len(candidates.item_ids))
+    else:
+        scores = uncertainty(strategy, candidates.probabilities, seed)
+    chosen: list[tuple[int, float, str]] = []
+    taken = np.zeros(len(candidates.item_ids), dtype=bool)
+    for lang, quota in quotas.items():
+        idx = np.flatnonzero(candidates.languages == lang)
+        n_random = 0 if cold else round(quota * random_share)
+        n_ranked = quota - n_random
+        ranked = idx[np.argsort(-scores[idx], kind="stable")[:n_ranked]]
+        taken[ranked] = True
+        rest = idx[~taken[idx]]
+        randoms = rng.choice(rest, size=min(n_random, len(rest)), replace=False) if n_random else rest[:0]
+        taken[randoms] = True
+        reason = "cold start" if cold else "uncertain"
+        chosen += [(int(candidates.item_ids[i]), float(scores[i]), reason) for i in ranked]
+        chosen += [(int(candidates.item_ids[i]), float(scores[i]), "random") for i in randoms]
+    chosen.sort(key=lambda entry: -entry[1])
+    return [(item_id, reason) for item_id, _, reason in chosen]
+
+
+def select_batch(
+    session: Session,
+    project: Project,
+    n: int = 50,
+    *,
+    strategy: str | None = None,
+    random_share: float | None = None,
+    seed: int | None = None,
+) -> SamplingBatch:
+    """Choose up to n posts, queue them for annotators, and record the batch."""
+    settings = project.sampling or {}
+    strategy = strategy or settings.get("strategy", DEFAULT_STRATEGY)
+    uncertainty(strategy, np.full((1, 4), 0.25))  # a clear error for an unknown name, before any work
+    share = float(settings.get("random_share", 0.2) if random_share is None else random_share)
+    version = current_ready_version(session, project)
+    candidates = load_candidates(session, project, version)
+    states = language_states(session, project, candidates, version)
+    if version is None:  # cold start: the same share for every language
+        states = {lang: LanguageState(s.available, 0, None) for lang, s in states.items()}
+    quotas = language_quotas(states, n, ceiling_share=float(settings.get("ceiling_share", 0.5)))
+    batch_seed = seed if seed is not None else int(session.scalar(select(func.count(SamplingBatch.id))) or 0)
+    chosen = choose(candidates, quotas, strategy, share, batch_seed)
+    counts: Counter[str] = Counter()
+    languages = dict(zip(candidates.item_ids.tolist(), candidates.languages.tolist(), strict=True))
+    for item_id, reason in chosen:
+        counts[languages[item_id]] += 1
+        counts[f"{languages[item_id]}:{reason}"] += 1
+    batch = SamplingBatch(
+        project_id=project.id,
+        strategy=strategy if version else "random.v1 (cold start)",
+        model_version_id=version.id if version else None,
+        size=len(chosen),
+        per_language=dict(counts),
+    )
+    session.add(batch)
+    session.flush()
+    session.add_all(
+        [
+            QueueEntry(project_id=project.id, item_id=item_id, batch_id=batch.id, rank=rank, reason=reason)
+            for rank, (item_id, reason) in enumerate(chosen)
+        ]
+    )
+    session.flush()
+    return batch

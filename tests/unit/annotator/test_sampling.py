@@ -1,0 +1,149 @@
+"""The sampler: strategies on a hand-made probability matrix, agreement with small-text, quotas, batches."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from annotator.errors import LingualoopError
+from annotator.ingest import ImportOptions, import_file
+from annotator.sampling import STRATEGIES, LanguageState, language_quotas, select_batch, uncertainty
+from db.models import Item, ModelStatus, ModelVersion, Prediction, QueueEntry, Split
+from tests.factories import make_project, posts, write_csv
+
+P = np.array(
+    [
+        [0.97, 0.01, 0.01, 0.01],  # 0: sure
+        [0.40, 0.20, 0.20, 0.20],  # 1: unsure, but its best label leads clearly
+        [0.49, 0.48, 0.02, 0.01],  # 2: a tie between two labels
+        [0.60, 0.10, 0.10, 0.20],  # 3: fairly sure
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "first"), [("least_confidence.v1", 1), ("entropy.v1", 1), ("breaking_ties.v1", 2)]
+)
+def test_each_strategy_picks_the_expected_post(strategy: str, first: int) -> None:
+    scores = uncertainty(strategy, P)
+    assert int(np.argmax(scores)) == first and int(np.argmin(scores)) == 0
+
+
+def test_unknown_strategy() -> None:
+    with pytest.raises(LingualoopError, match=r"breaking_ties\.v1"):
+        uncertainty("smartest.v9", P)
+
+
+def test_rankings_agree_with_small_text() -> None:
+    query_strategies = pytest.importorskip("small_text.query_strategies")
+
+    class Cached:
+        def __init__(self, probabilities: np.ndarray) -> None:
+            self.probabilities = probabilities
+
+        def predict_proba(self, _dataset: object) -> np.ndarray:
+            return self.probabilities
+
+    probabilities = np.random.default_rng(3).dirichlet(np.ones(4), size=200)
+    indices = np.arange(200)
+    for ours, theirs in [
+        ("least_confidence.v1", query_strategies.LeastConfidence()),
+        ("entropy.v1", query_strategies.PredictionEntropy()),
+        ("breaking_ties.v1", query_strategies.BreakingTies()),
+    ]:
+        picked = theirs.query(
+            Cached(probabilities), None, indices, np.array([], dtype=int), np.array([]), n=20
+        )
+        assert set(picked.tolist()) == set(np.argsort(-uncertainty(ours, probabilities))[:20].tolist()), ours
+
+
+def test_quotas_favour_weak_and_unlabelled_languages_within_bounds() -> None:
+    states = {
+        "en": LanguageState(available=1000, labels=900, f1=0.70),
+        "hu": LanguageState(available=60, labels=5, f1=0.30),
+        "tr": LanguageState(available=3, labels=0, f1=None),
+        "es": LanguageState(available=500, labels=400, f1=0.68),
+    }
+    quotas = language_quotas(states, 40, floor=2, ceiling_share=0.5)
+    assert sum(quotas.values()) == 40
+    assert quotas["tr"] == 3  # capped by what is available
+    assert quotas["hu"] == 20  # the ceiling: half the batch
+    assert quotas["en"] >= 2 and quotas["es"] >= 2  # the floor
+    assert quotas["hu"] > quotas["en"]
+
+
+def test_quotas_with_few_posts_left() -> None:
+    states = {lang: LanguageState(available=1, labels=0, f1=None) for lang in ("a", "b", "c")}
+    assert sum(language_quotas(states, 10).values()) == 3
+    assert sum(language_quotas(states, 2).values()) == 2
+
+
+@pytest.fixture
+def project_with_pool(session: Session, tmp_path: Path):  # type: ignore[no-untyped-def]
+    project = make_project(session, languages=["en", "hu"])
+    import_file(session, project, write_csv(tmp_path / "en.csv", posts(60, "en", "e") + posts(30, "hu", "h")))
+    import_file(
+        session,
+        project,
+        write_csv(tmp_path / "ev.csv", posts(10, "en", "v", label="pro")),
+        options=ImportOptions(split=Split.EVAL),
+    )
+    return project
+
+
+def test_cold_start_is_stratified_and_never_takes_eval_posts(session: Session, project_with_pool) -> None:  # type: ignore[no-untyped-def]
+    batch = select_batch(session, project_with_pool, 20, seed=1)
+    assert batch.size == 20 and batch.model_version_id is None and "cold start" in batch.strategy
+    assert batch.per_language["en"] == 10 and batch.per_language["hu"] == 10
+    splits = set(session.scalars(select(Item.split).join(QueueEntry, QueueEntry.item_id == Item.id)))
+    assert splits == {Split.POOL}
+    again = select_batch(session, project_with_pool, 100, seed=2)
+    assert again.size == 70  # everything else in the pool, nothing twice
+    assert select_batch(session, project_with_pool, 10).size == 0
+
+
+def test_uncertain_posts_first_with_a_model(session: Session, project_with_pool) -> None:  # type: ignore[no-untyped-def]
+    version = ModelVersion(
+        project_id=project_with_pool.id,
+        backend="fast",
+        base_model="t",
+        is_current=True,
+        status=ModelStatus.READY,
+        metrics={"languages": {"en": {"macro_f1": 0.9}, "hu": {"macro_f1": 0.2}}},
+    )
+    session.add(version)
+    session.flush()
+    items = session.execute(select(Item.id, Item.external_id).where(Item.split == Split.POOL)).all()
+    for item_id, external_id in items:
+        unsure = external_id in {"e7", "h3"}
+        p = [0.4, 0.35, 0.15, 0.1] if unsure else [0.94, 0.02, 0.02, 0.02]
+        session.add(
+            Prediction(
+                model_version_id=version.id,
+                item_id=item_id,
+                p_pro=p[0],
+                p_anti=p[1],
+                p_neutral=p[2],
+                p_unrelated=p[3],
+                confidence=max(p),
+            )
+        )
+    session.flush()
+    project_with_pool.sampling = {"ceiling_share": 0.8}
+    batch = select_batch(session, project_with_pool, 10, strategy="breaking_ties.v1", random_share=0.0)
+    assert batch.model_version_id == version.id
+    assert batch.per_language["hu"] > batch.per_language["en"]  # Hungarian is where the model is weak
+    first_two = session.scalars(
+        select(Item.external_id)
+        .join(QueueEntry, QueueEntry.item_id == Item.id)
+        .order_by(QueueEntry.rank)
+        .limit(2)
+    ).all()
+    assert set(first_two) == {"e7", "h3"}
+    assert session.scalar(select(func.count()).select_from(QueueEntry)) == 10
+
+
+def test_strategies_are_versioned_names() -> None:
+    assert all(name.endswith(".v1") for name in STRATEGIES)
