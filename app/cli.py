@@ -521,6 +521,66 @@ def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+@cli.command()
+@friendly_errors
+def simulate(
+    ctx: typer.Context,
+    train: Annotated[Path, typer.Option(help="Pool with gold labels (the oracle).")] = Path(
+        "../shared/data/immigration-tweets/train.csv"
+    ),
+    test: Annotated[Path, typer.Option(help="Evaluation file.")] = Path(
+        "../shared/data/immigration-tweets/test.csv"
+    ),
+    strategies: Annotated[str, typer.Option(help="Comma separated; see docs/sampling.md.")] = (
+        "random.v1,least_confidence.v1,entropy.v1,breaking_ties.v1"
+    ),
+    quotas: Annotated[str, typer.Option(help="off, on or both (language-aware quotas).")] = "both",
+    budget: Annotated[int, typer.Option(help="Labels to reach.")] = 1000,
+    batch: Annotated[int, typer.Option(help="Posts per batch.")] = 40,
+    seeds: Annotated[int, typer.Option(help="Runs per strategy.")] = 3,
+    out: Annotated[Path, typer.Option(help="Folder for curves.csv and curves.png.")] = Path("simulation"),
+) -> None:
+    """Replay annotation with gold labels as the oracle and the fast model; write learning curves."""
+    from annotator.fastmodel import embed_texts
+    from annotator.simulation import SimulationConfig, read_posts, summarise, write_outputs
+    from annotator.simulation import simulate as run
+
+    for path in (train, test):
+        if not path.is_file():
+            raise LingualoopError(f"{path} does not exist.")
+    train_posts, test_posts = read_posts(train), read_posts(test)
+    cache = state(ctx).settings.data_dir / "embeddings"
+    with _progress() as bar:
+        task = bar.add_task("embedding posts", total=None)
+        vectors = embed_texts(
+            [p.text for p in train_posts + test_posts],
+            cache,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    modes = {"off": [False], "on": [True], "both": [False, True]}.get(quotas)
+    if modes is None:
+        raise LingualoopError("--quotas takes off, on or both.")
+    configs = [
+        SimulationConfig(strategy=s.strip(), quotas=q, budget=budget, batch=batch)
+        for s in strategies.split(",")
+        for q in modes
+        if not (q and s.strip() == "random.v1")
+    ]
+    rows = run(
+        train_posts,
+        test_posts,
+        vectors[: len(train_posts)],
+        vectors[len(train_posts) :],
+        configs,
+        range(seeds),
+        log=lambda message: console.print(message, highlight=False),
+    )
+    files = write_outputs(rows, out)
+    for line in summarise(rows, budget):
+        console.print(line, highlight=False)
+    console.print("Wrote " + ", ".join(str(f) for f in files))
+
+
 @users_cli.command("add")
 @friendly_errors
 def users_add(

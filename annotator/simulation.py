@@ -1,0 +1,245 @@
+"""Simulated annotation: replay labelling with gold labels as the oracle, evaluate after every batch, and write
+learning curves. The fast model stands in for the retrained model; the sampler's own strategies and quotas
+choose each batch, so a simulation measures the code that serves real annotators."""
+
+import csv
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from annotator.fastmodel import predict_proba, train_head
+from annotator.sampling import Candidates, LanguageState, choose, language_quotas
+from db.labels import LABELS
+
+UNRELATED = LABELS.index("unrelated")
+MAIN_LANGUAGES = {"en", "es"}
+
+
+@dataclass(frozen=True)
+class Post:
+    lang: str
+    text: str
+    label: int
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    strategy: str = "breaking_ties.v1"
+    quotas: bool = True
+    """Language-aware quotas; False: one language-blind ranking over the whole pool."""
+    budget: int = 1000
+    batch: int = 40
+    random_share: float = 0.2
+    ceiling_share: float = 0.5
+
+    @property
+    def name(self) -> str:
+        return f"{self.strategy}{'+quotas' if self.quotas else ''}"
+
+
+def read_posts(path: Path) -> list[Post]:
+    with path.open(encoding="utf-8") as handle:
+        return [
+            Post("id" if r["lang"] == "in" else r["lang"], r["text"], LABELS.index(r["label"]))
+            for r in csv.DictReader(handle)
+        ]
+
+
+def _f1(gold: NDArray[np.int64], predicted: NDArray[np.int64], classes: Sequence[int]) -> float:
+    from sklearn.metrics import f1_score
+
+    present = [c for c in classes if (gold == c).any() or (predicted == c).any()]
+    return (
+        float(f1_score(gold, predicted, labels=present, average="macro", zero_division=0)) if present else 0.0
+    )
+
+
+def scores(
+    gold: NDArray[np.int64], predicted: NDArray[np.int64], langs: NDArray[np.str_]
+) -> dict[str, float]:
+    """4-class, topic and stance macro-F1 for all posts, en+es, and the other languages."""
+    result: dict[str, float] = {}
+    main = np.isin(langs, list(MAIN_LANGUAGES))
+    for subset, mask in (("all", np.ones(len(gold), bool)), ("en_es", main), ("others", ~main)):
+        g, p = gold[mask], predicted[mask]
+        related = g != UNRELATED
+        result[f"{subset}_4class"] = round(_f1(g, p, range(4)), 4)
+        result[f"{subset}_topic"] = round(
+            _f1((g == UNRELATED).astype(np.int64), (p == UNRELATED).astype(np.int64), [0, 1]), 4
+        )
+        result[f"{subset}_stance"] = (
+            round(_f1(g[related], p[related], [0, 1, 2]), 4) if related.any() else 0.0
+        )
+    return result
+
+
+def per_language_f1(
+    gold: NDArray[np.int64], predicted: NDArray[np.int64], langs: NDArray[np.str_]
+) -> dict[str, float]:
+    return {lang: _f1(gold[langs == lang], predicted[langs == lang], range(4)) for lang in np.unique(langs)}
+
+
+def run_simulation(
+    train: Sequence[Post],
+    test: Sequence[Post],
+    train_x: NDArray[np.float32],
+    test_x: NDArray[np.float32],
+    config: SimulationConfig,
+    seed: int,
+) -> list[dict[str, Any]]:
+    """One seed: a cold-start batch stratified by language, then batches chosen by the sampler until the budget."""
+    rng = np.random.default_rng(seed)
+    langs = np.array([p.lang for p in train])
+    gold = np.array([p.label for p in train], dtype=np.int64)
+    test_gold = np.array([p.label for p in test], dtype=np.int64)
+    test_langs = np.array([p.lang for p in test])
+    ids = np.arange(len(train), dtype=np.int64)
+    labelled = np.zeros(len(train), dtype=bool)
+    cold = Candidates(ids, langs, None)
+    states = {lang: LanguageState(int((langs == lang).sum()), 0, None) for lang in np.unique(langs)}
+    first = choose(cold, language_quotas(states, config.batch), config.strategy, 0.0, seed)
+    labelled[[i for i, _ in first]] = True
+    curve: list[dict[str, Any]] = []
+    while True:
+        model = train_head(train_x[labelled], gold[labelled].tolist(), seed)
+        predicted = predict_proba(model, test_x).argmax(axis=1)
+        curve.append(
+            {
+                "strategy": config.name,
+                "seed": seed,
+                "labels": int(labelled.sum()),
+                **scores(test_gold, predicted, test_langs),
+            }
+        )
+        if labelled.sum() >= config.budget or labelled.all():
+            return curve
+        n = min(config.batch, config.budget - int(labelled.sum()))
+        pool = ids[~labelled]
+        probabilities = predict_proba(model, train_x[pool])
+        if config.quotas:
+            f1 = per_language_f1(test_gold, predicted, test_langs)
+            counts = {lang: int((labelled & (langs == lang)).sum()) for lang in np.unique(langs)}
+            states = {
+                lang: LanguageState(int((langs[pool] == lang).sum()), counts[lang], f1.get(lang))
+                for lang in np.unique(langs[pool])
+            }
+            candidates = Candidates(pool, langs[pool], probabilities)
+            quotas = language_quotas(states, n, ceiling_share=config.ceiling_share)
+        else:
+            candidates = Candidates(pool, np.full(len(pool), "any"), probabilities)
+            quotas = {"any": n}
+        chosen = choose(candidates, quotas, config.strategy, config.random_share, int(rng.integers(1 << 30)))
+        labelled[[i for i, _ in chosen]] = True
+
+
+def simulate(
+    train: Sequence[Post],
+    test: Sequence[Post],
+    train_x: NDArray[np.float32],
+    test_x: NDArray[np.float32],
+    configs: Sequence[SimulationConfig],
+    seeds: Sequence[int],
+    log: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for config in configs:
+        for seed in seeds:
+            curve = run_simulation(train, test, train_x, test_x, config, seed)
+            log(
+                f"{config.name} seed {seed}: 4-class F1 {curve[-1]['all_4class']:.3f} at {curve[-1]['labels']} labels"
+            )
+            rows += curve
+    return rows
+
+
+def mean_curves(rows: Sequence[dict[str, Any]]) -> dict[str, dict[int, dict[str, float]]]:
+    """strategy -> labels -> metric means over seeds."""
+    grouped: dict[str, dict[int, list[dict[str, Any]]]] = {}
+    for row in rows:
+        grouped.setdefault(row["strategy"], {}).setdefault(row["labels"], []).append(row)
+    metrics = [k for k in rows[0] if k not in {"strategy", "seed", "labels"}] if rows else []
+    return {
+        s: {
+            n: {m: float(np.mean([r[m] for r in group])) for m in metrics}
+            for n, group in sorted(by_n.items())
+        }
+        for s, by_n in grouped.items()
+    }
+
+
+def value_at(curve: dict[int, dict[str, float]], labels: int, metric: str) -> float:
+    """The metric at the largest label count not above `labels`."""
+    eligible = [n for n in curve if n <= labels]
+    return curve[max(eligible)][metric]
+
+
+def labels_to_reach(curve: dict[int, dict[str, float]], target: float, metric: str) -> int | None:
+    for n, values in sorted(curve.items()):
+        if values[metric] >= target:
+            return n
+    return None
+
+
+def write_outputs(rows: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
+    """curves.csv (every seed), curves.png (means: 4-class, topic, stance; all / en+es / others)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv_path = out_dir / "curves.csv"
+    with csv_path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    curves = mean_curves(rows)
+    figure, axes = plt.subplots(3, 3, figsize=(14, 11), sharex=True)
+    for i, kind in enumerate(("4class", "topic", "stance")):
+        for j, subset in enumerate(("all", "en_es", "others")):
+            axis = axes[i][j]
+            for strategy, curve in curves.items():
+                xs = list(curve)
+                axis.plot(xs, [curve[x][f"{subset}_{kind}"] for x in xs], label=strategy)
+            axis.set_title(f"{kind} macro-F1, {subset.replace('_', '+')}")
+            axis.grid(alpha=0.3)
+    for axis in axes[-1]:
+        axis.set_xlabel("labels")
+    axes[0][0].legend(fontsize=8)
+    figure.tight_layout()
+    png_path = out_dir / "curves.png"
+    figure.savefig(png_path, dpi=90)
+    plt.close(figure)
+    return [csv_path, png_path]
+
+
+def summarise(rows: Sequence[dict[str, Any]], budget: int, early: int = 400) -> list[str]:
+    """The issue's two questions, answered from the mean curves."""
+    curves = mean_curves(rows)
+    lines: list[str] = []
+    if "random.v1" in curves:
+        target = value_at(curves["random.v1"], budget, "all_4class")
+        lines.append(f"random.v1: 4-class macro-F1 {target:.3f} at {budget} labels")
+        for name, curve in curves.items():
+            if name != "random.v1":
+                needed = labels_to_reach(curve, target, "all_4class")
+                lines.append(
+                    f"  {name}: reaches it with {needed if needed is not None else 'more than ' + str(budget)}"
+                    " labels"
+                )
+    blind = {n: c for n, c in curves.items() if not n.endswith("+quotas") and n != "random.v1"}
+    aware = {n: c for n, c in curves.items() if n.endswith("+quotas")}
+    if blind and aware:
+        best_blind = max(blind, key=lambda n: value_at(blind[n], early, "others_stance"))
+        for name, curve in aware.items():
+            lines.append(
+                f"{name}: other-language stance F1 at {early} labels {value_at(curve, early, 'others_stance'):.3f} "
+                f"(best blind, {best_blind}: {value_at(blind[best_blind], early, 'others_stance'):.3f}); "
+                f"all-language 4-class at {budget}: {value_at(curve, budget, 'all_4class'):.3f} "
+                f"(best blind: {max(value_at(c, budget, 'all_4class') for c in blind.values()):.3f})"
+            )
+    return lines
