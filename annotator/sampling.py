@@ -73,10 +73,22 @@ def language_priority(state: LanguageState) -> float:
     return max(weakness, 0.05) * scarcity
 
 
+def language_weight(state: LanguageState, size_exponent: float) -> float:
+    """Priority times the language's pool size to a power: 0 splits by priority alone (every language alike),
+    1 in proportion to the pool as well; in between, small languages are favoured while the model is weak on
+    them and hand the batch back to the large ones as they catch up."""
+    return language_priority(state) * math.pow(state.available, size_exponent)
+
+
 def language_quotas(
-    states: Mapping[str, LanguageState], n: int, *, floor: int = 1, ceiling_share: float = 0.5
+    states: Mapping[str, LanguageState],
+    n: int,
+    *,
+    floor: int = 1,
+    ceiling_share: float = 0.5,
+    size_exponent: float = 0.5,
 ) -> dict[str, int]:
-    """Split n posts over languages in proportion to their priority, each between `floor` and
+    """Split n posts over languages in proportion to their weight (`language_weight`), each between `floor` and
     `ceiling_share * n` (and never above what is available); what a capped language cannot take goes to the
     others."""
     open_languages = {lang: s for lang, s in states.items() if s.available > 0}
@@ -91,7 +103,9 @@ def language_quotas(
         return {lang: 1 for lang in ranked[:n]}
     while remaining > 0:
         growing = {
-            lang: language_priority(s) for lang, s in open_languages.items() if quotas[lang] < caps[lang]
+            lang: language_weight(s, size_exponent)
+            for lang, s in open_languages.items()
+            if quotas[lang] < caps[lang]
         }
         if not growing:
             break
