@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import Engine
@@ -79,7 +80,7 @@ def friendly_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except (LingualoopError, SchemaOutOfDateError) as error:
-            err_console.print(f"[bold red]Error:[/] {error}", markup=True, highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]Error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]

@@ -81,3 +81,9 @@ def test_db_upgrade_and_current(sqlite_url: str) -> None:
 @pytest.mark.postgres
 def test_postgres_not_migrated_gives_a_clear_error(postgres_url: str) -> None:
     assert "run `lingualoop db upgrade` first" in run(postgres_url, "status", ok=False)
+
+
+def test_error_messages_keep_square_brackets(url: str, tmp_path: Path) -> None:
+    run(url, "init", "study")
+    bad = write_csv(tmp_path / "bad.csv", [{"id": "1", "text": "x", "label": "[pro]"}])
+    assert "unknown label '[pro]'" in run(url, "import", str(bad), ok=False)
