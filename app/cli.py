@@ -212,7 +212,7 @@ def _print_import_report(report: ImportReport) -> None:
     if report.problems and report.rows_skipped:
         console.print(f"Skipped rows (first 10 of {len(report.problems)}):")
         for problem in report.problems[:10]:
-            console.print(f"  {problem}", highlight=False)
+            console.print(f"  {problem}", highlight=False, markup=False)
 
 
 @cli.command("import")
