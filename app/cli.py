@@ -28,6 +28,7 @@ from annotator.languages import language_name
 from annotator.models import export_adapter, get_job, import_adapter, list_versions, request_retrain
 from annotator.projects import create_project, get_project, list_projects
 from annotator.status import project_status
+from annotator.stopping import stopping_signals
 from annotator.users import add_user, generate_password, list_users, set_password
 from db.engine import make_engine, make_session_factory, session_scope
 from db.labels import LABELS
@@ -517,6 +518,21 @@ def models(
                     _num(m.get("stance_f1")),
                 )
             console.print(per)
+        signals = stopping_signals(session, target)
+        if any(signal.kappas for signal in signals.values()):
+            stop = Table(
+                "language",
+                "kappa between successive versions",
+                "signal",
+                title="Stopping signal (mean kappa of the last 3 >= 0.99)",
+            )
+            for code, signal in signals.items():
+                stop.add_row(
+                    f"{code} ({language_name(code)})",
+                    ", ".join(f"{k:.2f}" for k in signal.kappas[-5:]),
+                    signal.message,
+                )
+            console.print(stop)
 
 
 def _num(value: float | None) -> str:
