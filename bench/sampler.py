@@ -1,0 +1,147 @@
+"""Benchmark: seconds to select a batch of 50 and milliseconds to serve the next post, on a pool of synthetic
+posts with a ready model version's predictions, on SQLite and on a private PostgreSQL cluster. Prints figures.
+
+    python -m bench.sampler                          # 1,000,000 posts, both databases
+    python -m bench.sampler --posts 100000 --backends sqlite
+"""
+
+import argparse
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from sqlalchemy import select
+
+from annotator.ingest import import_file
+from annotator.projects import create_project
+from annotator.sampling import select_batch
+from annotator.serving import next_item
+from annotator.users import add_user
+from bench.ingest import write_corpus
+from db.bulk import bulk_insert
+from db.engine import make_engine, make_session_factory, session_scope
+from db.migrate import upgrade
+from db.models import (
+    Annotation,
+    AnnotationKind,
+    AnnotationSource,
+    Item,
+    ModelStatus,
+    ModelVersion,
+    Prediction,
+)
+from tests.postgres import start_cluster
+
+
+def build(url: str, corpus: Path) -> None:
+    engine = make_engine(url)
+    upgrade(engine)
+    sessions = make_session_factory(engine)
+    started = time.perf_counter()
+    with session_scope(sessions) as session:
+        project = create_project(session, "bench")
+        import_file(session, project, corpus)
+        version = ModelVersion(
+            project_id=project.id,
+            backend="fast",
+            base_model="bench",
+            status=ModelStatus.READY,
+            is_current=True,
+        )
+        session.add(version)
+        session.flush()
+        rng = random.Random(0)
+        rows = []
+        for item_id in session.scalars(select(Item.id)):
+            p = [rng.random() for _ in range(4)]
+            total = sum(p)
+            p = [x / total for x in p]
+            rows.append(
+                {
+                    "model_version_id": version.id,
+                    "item_id": item_id,
+                    "p_pro": p[0],
+                    "p_anti": p[1],
+                    "p_neutral": p[2],
+                    "p_unrelated": p[3],
+                    "confidence": max(p),
+                }
+            )
+        bulk_insert(session, Prediction.__table__, rows)  # type: ignore[arg-type]
+        for name in ("ann1", "ann2"):
+            add_user(session, name)
+    print(f"  built the pool and its predictions in {time.perf_counter() - started:.0f} s", flush=True)
+    engine.dispose()
+
+
+def measure(name: str, url: str, serves: int) -> None:
+    engine = make_engine(url)
+    sessions = make_session_factory(engine)
+    from db.models import Project, User
+
+    with session_scope(sessions) as session:
+        project = session.scalars(select(Project)).one()
+        started = time.perf_counter()
+        batch = select_batch(session, project, 50)
+        batch_seconds = time.perf_counter() - started
+    timings = []
+    for i in range(serves):
+        with session_scope(sessions) as session:
+            project = session.scalars(select(Project)).one()
+            user = session.scalars(select(User).where(User.username == f"ann{1 + i % 2}")).one()
+            started = time.perf_counter()
+            item = next_item(session, project, user)
+            timings.append((time.perf_counter() - started) * 1000)
+            if item is not None:
+                session.add(
+                    Annotation(
+                        item_id=item.id,
+                        user_id=user.id,
+                        kind=AnnotationKind.LABEL,
+                        label="pro",
+                        source=AnnotationSource.APP,
+                    )
+                )
+    timings.sort()
+    p95 = timings[int(0.95 * (len(timings) - 1))]
+    print(
+        f"{name:<10} batch of {batch.size}: {batch_seconds:.2f} s | next post over {serves} serves: "
+        f"p50 {statistics.median(timings):.1f} ms, p95 {p95:.1f} ms, max {timings[-1]:.1f} ms",
+        flush=True,
+    )
+    engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--posts", type=int, default=1_000_000)
+    parser.add_argument("--serves", type=int, default=100)
+    parser.add_argument("--backends", default="sqlite,postgres")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="llsampler-") as folder:
+        work = Path(folder)
+        corpus = work / "corpus.csv"
+        write_corpus(corpus, args.posts, labelled_share=0.0)
+        print(f"pool of {args.posts:,} synthetic posts in 5 languages", flush=True)
+        if "sqlite" in args.backends:
+            url = f"sqlite:///{work / 'bench.db'}"
+            build(url, corpus)
+            measure("sqlite", url, args.serves)
+        if "postgres" in args.backends:
+            cluster = start_cluster()
+            if cluster is None:
+                print("postgres   skipped: PostgreSQL is not installed")
+                return
+            try:
+                build(cluster.url(), corpus)
+                measure("postgres", cluster.url(), args.serves)
+            finally:
+                cluster.stop()
+
+
+if __name__ == "__main__":
+    main()
