@@ -15,9 +15,9 @@ from pathlib import Path
 from annotator.export import export_project
 from annotator.ingest import import_file
 from annotator.projects import create_project
+from bench.databases import on_each_database
 from db.engine import make_engine, make_session_factory, session_scope
 from db.migrate import upgrade
-from tests.postgres import start_cluster
 
 WORDS = {
     "en": [
@@ -116,18 +116,9 @@ def main() -> None:
             f"{time.perf_counter() - start:.1f} s",
             flush=True,
         )
-        backends = args.backends.split(",")
-        if "sqlite" in backends:
-            run_backend("sqlite", f"sqlite:///{work / 'bench.db'}", corpus, args.rows, work)
-        if "postgres" in backends:
-            cluster = start_cluster()
-            if cluster is None:
-                print("postgres   skipped: PostgreSQL is not installed")
-            else:
-                try:
-                    run_backend("postgres", cluster.url(), corpus, args.rows, work)
-                finally:
-                    cluster.stop()
+        on_each_database(
+            args.backends, work, lambda name, url: run_backend(name, url, corpus, args.rows, work)
+        )
 
 
 if __name__ == "__main__":

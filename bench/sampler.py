@@ -19,20 +19,13 @@ from annotator.projects import create_project
 from annotator.sampling import select_batch
 from annotator.serving import next_item
 from annotator.users import add_user
+from bench.databases import on_each_database
 from bench.ingest import write_corpus
 from db.bulk import bulk_insert
 from db.engine import make_engine, make_session_factory, session_scope
 from db.migrate import upgrade
-from db.models import (
-    Annotation,
-    AnnotationKind,
-    AnnotationSource,
-    Item,
-    ModelStatus,
-    ModelVersion,
-    Prediction,
-)
-from tests.postgres import start_cluster
+from db.models import Item, ModelStatus, ModelVersion, Prediction
+from tests.factories import add_label
 
 
 def build(url: str, corpus: Path) -> None:
@@ -95,15 +88,7 @@ def measure(name: str, url: str, serves: int) -> None:
             item = next_item(session, project, user)
             timings.append((time.perf_counter() - started) * 1000)
             if item is not None:
-                session.add(
-                    Annotation(
-                        item_id=item.id,
-                        user_id=user.id,
-                        kind=AnnotationKind.LABEL,
-                        label="pro",
-                        source=AnnotationSource.APP,
-                    )
-                )
+                add_label(session, item.id, user.id)
     timings.sort()
     p95 = timings[int(0.95 * (len(timings) - 1))]
     print(
@@ -127,20 +112,12 @@ def main() -> None:
         corpus = work / "corpus.csv"
         write_corpus(corpus, args.posts, labelled_share=0.0)
         print(f"pool of {args.posts:,} synthetic posts in 5 languages", flush=True)
-        if "sqlite" in args.backends:
-            url = f"sqlite:///{work / 'bench.db'}"
+
+        def run(name: str, url: str) -> None:
             build(url, corpus)
-            measure("sqlite", url, args.serves)
-        if "postgres" in args.backends:
-            cluster = start_cluster()
-            if cluster is None:
-                print("postgres   skipped: PostgreSQL is not installed")
-                return
-            try:
-                build(cluster.url(), corpus)
-                measure("postgres", cluster.url(), args.serves)
-            finally:
-                cluster.stop()
+            measure(name, url, args.serves)
+
+        on_each_database(args.backends, work, run)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,17 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from annotator.projects import create_project
-from db.models import Annotation, AnnotationEvent, ImportRun, Item, Project, User
+from db.models import (
+    Annotation,
+    AnnotationEvent,
+    AnnotationKind,
+    AnnotationSource,
+    ImportRun,
+    Item,
+    Project,
+    Split,
+    User,
+)
 
 
 def write_csv(path: Path, rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> Path:
@@ -49,3 +59,30 @@ def table_counts(session: Session) -> dict[str, int]:
         model.__tablename__: session.scalar(select(func.count()).select_from(model)) or 0
         for model in (Item, Annotation, AnnotationEvent, ImportRun, User)
     }
+
+
+def add_label(session: Session, item_id: int, user_id: int, label: str = "pro") -> None:
+    """An annotator's label given in the app."""
+    session.add(
+        Annotation(
+            item_id=item_id,
+            user_id=user_id,
+            kind=AnnotationKind.LABEL,
+            label=label,
+            source=AnnotationSource.APP,
+        )
+    )
+    session.flush()
+
+
+def unlabelled_pool_items(session: Session, limit: int) -> list[int]:
+    """Ids of pool posts nobody has answered yet, oldest first."""
+    answered = select(Annotation.item_id)
+    return list(
+        session.scalars(
+            select(Item.id)
+            .where(Item.split == Split.POOL, Item.id.not_in(answered))
+            .order_by(Item.id)
+            .limit(limit)
+        )
+    )

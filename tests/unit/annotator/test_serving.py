@@ -11,8 +11,8 @@ from annotator.ingest import import_file
 from annotator.serving import next_item
 from annotator.users import add_user
 from db.engine import make_session_factory, session_scope
-from db.models import Annotation, AnnotationKind, AnnotationSource, Project, User
-from tests.factories import make_project, posts, write_csv
+from db.models import Annotation, Project, User
+from tests.factories import add_label, make_project, posts, write_csv
 
 
 def _project(session: Session, tmp_path: Path, overlap: int = 1) -> Project:
@@ -23,16 +23,7 @@ def _project(session: Session, tmp_path: Path, overlap: int = 1) -> Project:
 
 
 def _label(session: Session, item_id: int, user: User) -> None:
-    session.add(
-        Annotation(
-            item_id=item_id,
-            user_id=user.id,
-            kind=AnnotationKind.LABEL,
-            label="pro",
-            source=AnnotationSource.APP,
-        )
-    )
-    session.flush()
+    add_label(session, item_id, user.id)
 
 
 def test_lease_resume_and_no_double_serving(session: Session, tmp_path: Path) -> None:

@@ -10,9 +10,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from annotator.demo import create_demo_project
 from db.engine import session_scope
 from db.models import (
-    Annotation,
-    AnnotationKind,
-    AnnotationSource,
     Item,
     ModelStatus,
     ModelVersion,
@@ -20,6 +17,7 @@ from db.models import (
     Split,
     User,
 )
+from tests.factories import add_label, unlabelled_pool_items
 from trainer.config import LoraSettings, ModelSettings, TrainSettings, WorkerSettings
 from trainer.retrain import LabelledPost, NothingToTrain, choose_training_set, run_retrain
 
@@ -77,23 +75,8 @@ def test_incremental_round_resumes_the_parent(
         run_retrain(sessions, settings, project_id, report)  # type: ignore[arg-type]
     with session_scope(sessions) as session:
         user = session.scalar(select(User).where(User.username == "amira"))
-        labelled = select(Annotation.item_id)
-        unlabelled = session.scalars(
-            select(Item.id)
-            .where(Item.split == Split.POOL, Item.id.not_in(labelled))
-            .order_by(Item.id)
-            .limit(5)
-        ).all()
-        for item_id in unlabelled:
-            session.add(
-                Annotation(
-                    item_id=item_id,
-                    user_id=user.id,
-                    kind=AnnotationKind.LABEL,
-                    label="pro",  # type: ignore[union-attr]
-                    source=AnnotationSource.APP,
-                )
-            )
+        for item_id in unlabelled_pool_items(session, 5):
+            add_label(session, item_id, user.id)  # type: ignore[union-attr]
     second = run_retrain(sessions, settings, project_id, report)  # type: ignore[arg-type]
     with sessions() as session:
         version = session.get(ModelVersion, second)

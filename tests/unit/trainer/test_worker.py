@@ -17,18 +17,14 @@ from annotator.models import request_retrain
 from db.engine import make_engine, make_session_factory, session_scope
 from db.migrate import upgrade
 from db.models import (
-    Annotation,
-    AnnotationKind,
-    AnnotationSource,
-    Item,
     Job,
     JobStatus,
     ModelStatus,
     ModelVersion,
     Project,
-    Split,
     User,
 )
+from tests.factories import add_label, unlabelled_pool_items
 from trainer.config import LoraSettings, ModelSettings, TrainSettings, WorkerSettings
 from trainer.retrain import run_retrain
 
@@ -52,19 +48,8 @@ def setup(tmp_path: Path, tiny_llama: Path) -> tuple[str, sessionmaker[Session],
     run_retrain(sessions, settings, project_id, lambda fraction, message: None)  # version 1, current
     with session_scope(sessions) as session:
         user = session.scalar(select(User).where(User.username == "ravi"))
-        labelled = select(Annotation.item_id)
-        for item_id in session.scalars(
-            select(Item.id).where(Item.split == Split.POOL, Item.id.not_in(labelled)).limit(8)
-        ):
-            session.add(
-                Annotation(
-                    item_id=item_id,
-                    user_id=user.id,
-                    kind=AnnotationKind.LABEL,  # type: ignore[union-attr]
-                    label="anti",
-                    source=AnnotationSource.APP,
-                )
-            )
+        for item_id in unlabelled_pool_items(session, 8):
+            add_label(session, item_id, user.id, "anti")  # type: ignore[union-attr]
         request_retrain(session, session.get(Project, project_id))  # type: ignore[arg-type]
     env = os.environ | {
         "LINGUALOOP_BASE_MODEL": str(tiny_llama),
