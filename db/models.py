@@ -1,6 +1,8 @@
 """Typed SQLAlchemy 2 models: the whole data model of DESIGN.md section 4."""
 
 import enum
+import math
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -103,6 +105,7 @@ class ModelStatus(enum.StrEnum):
 class JobKind(enum.StrEnum):
     RETRAIN = "retrain"
     SCORE = "score"
+    FAST_RETRAIN = "fast_retrain"
     LABELSTUDIO_SYNC = "labelstudio_sync"
     EXPORT = "export"
 
@@ -349,11 +352,37 @@ class Prediction(Base):
     p_neutral: Mapped[float] = mapped_column(Float)
     p_unrelated: Mapped[float] = mapped_column(Float)
     confidence: Mapped[float] = mapped_column(Float)
+    """The highest probability (least-confidence sampling asks for the lowest first)."""
+    margin: Mapped[float] = mapped_column(Float)
+    """Best minus second-best probability (breaking-ties sampling asks for the smallest first)."""
+    entropy: Mapped[float] = mapped_column(Float)
+    """Entropy of the four probabilities in nats (entropy sampling asks for the highest first)."""
 
     __table_args__ = (
         UniqueConstraint("model_version_id", "item_id", name="uq_predictions_version_item"),
+        # One index per uncertainty score: a batch walks the most uncertain posts first and stops early,
+        # instead of reading the whole pool (bench/sampler.py).
         Index("ix_predictions_version_confidence", "model_version_id", "confidence"),
+        Index("ix_predictions_version_margin", "model_version_id", "margin"),
+        Index("ix_predictions_version_entropy", "model_version_id", "entropy"),
     )
+
+
+def prediction_row(model_version_id: int, item_id: int, probabilities: Sequence[float]) -> dict[str, Any]:
+    """A predictions row for bulk insert: the four probabilities (LABELS order) and their uncertainty scores."""
+    p = [float(x) for x in probabilities]
+    top, second = sorted(p, reverse=True)[:2]
+    return {
+        "model_version_id": model_version_id,
+        "item_id": item_id,
+        "p_pro": p[0],
+        "p_anti": p[1],
+        "p_neutral": p[2],
+        "p_unrelated": p[3],
+        "confidence": top,
+        "margin": top - second,
+        "entropy": -sum(x * math.log(x) for x in p if x > 0),
+    }
 
 
 class Job(Base):

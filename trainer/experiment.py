@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from db.labels import LABELS
+from db.metrics import macro_f1, stance_f1, topic_f1
 from trainer.config import WorkerSettings
-from trainer.metrics import macro_f1, stance_f1, topic_f1
 from trainer.modeling import load_model, merged_for_scoring
 from trainer.scoring import score_texts
 from trainer.training import train_adapter

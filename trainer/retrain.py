@@ -5,9 +5,8 @@ current, if it is the best) in one transaction. A failure leaves the previous ve
 import math
 import random
 import time
-from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,22 +14,26 @@ import numpy as np
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.bulk import bulk_insert
 from db.engine import session_scope
 from db.jobs import fail_versions_of_job
-from db.labels import LABELS, consensus
+from db.labels import LABELS
+from db.metrics import evaluate_by_language
 from db.models import (
-    Adjudication,
-    Annotation,
-    AnnotationKind,
     Item,
     ModelStatus,
     ModelVersion,
     Prediction,
     Split,
 )
+from db.versions import (
+    LabelledPost,
+    consensus_posts,
+    current_version,
+    latest_ready_version,
+    mark_ready,
+    write_predictions,
+)
 from trainer.config import WorkerSettings
-from trainer.metrics import evaluate_by_language
 from trainer.modeling import LoadedModel, load_model, merged_for_scoring, save_adapter
 from trainer.scoring import score_texts
 from trainer.training import train_adapter
@@ -44,49 +47,6 @@ _SCORE_CHUNK = 2_000
 
 class NothingToTrain(Exception):
     """No labels were added since the parent version: there is nothing new to learn."""
-
-
-@dataclass(frozen=True)
-class LabelledPost:
-    item_id: int
-    text: str
-    language: str
-    label: str
-
-
-def consensus_posts(session: Session, project_id: int, split: Split) -> list[LabelledPost]:
-    """Posts of a split with their consensus label (adjudicated, else majority; ties left out)."""
-    rows = session.execute(
-        select(Item.id, Item.text, Item.language, Annotation.label)
-        .join(Annotation, Annotation.item_id == Item.id)
-        .where(Item.project_id == project_id, Item.split == split, Annotation.kind == AnnotationKind.LABEL)
-        .order_by(Item.id)
-    ).all()
-    adjudicated = dict(
-        session.execute(
-            select(Adjudication.item_id, Adjudication.label)
-            .join(Item, Item.id == Adjudication.item_id)
-            .where(Item.project_id == project_id, Item.split == split)
-        ).all()
-    )
-    labels: dict[int, list[str]] = defaultdict(list)
-    details: dict[int, tuple[str, str]] = {}
-    for item_id, text, language, label in rows:
-        labels[item_id].append(label)
-        details[item_id] = (text, language)
-    posts = []
-    for item_id, given in labels.items():
-        chosen = consensus(given, adjudicated.get(item_id)).label
-        if chosen is not None:
-            text, language = details[item_id]
-            posts.append(LabelledPost(item_id, text, language, chosen))
-    return posts
-
-
-def current_version(session: Session, project_id: int) -> ModelVersion | None:
-    return session.scalar(
-        select(ModelVersion).where(ModelVersion.project_id == project_id, ModelVersion.is_current.is_(True))
-    )
 
 
 def choose_training_set(
@@ -103,53 +63,6 @@ def choose_training_set(
     old = [p for p in posts if parent_snapshot.get(str(p.item_id)) == p.label]
     replay = random.Random(seed).sample(old, min(len(old), math.ceil(replay_ratio * len(new))))
     return new + replay, len(new), len(replay)
-
-
-def select_current(session: Session, project_id: int) -> ModelVersion | None:
-    """Make the pinned ready version current, else the ready one with the best eval macro-F1 (newest on ties
-    and where no version has been evaluated)."""
-    ready = session.scalars(
-        select(ModelVersion).where(
-            ModelVersion.project_id == project_id, ModelVersion.status == ModelStatus.READY
-        )
-    ).all()
-    if not ready:
-        return None
-    pinned = [v for v in ready if v.pinned]
-
-    def score(version: ModelVersion) -> tuple[float, int]:
-        value = (version.metrics.get("all") or {}).get("macro_f1")
-        return (-1.0 if value is None else float(value), version.id)
-
-    best = pinned[-1] if pinned else max(ready, key=score)
-    session.execute(
-        update(ModelVersion)
-        .where(ModelVersion.project_id == project_id, ModelVersion.is_current)
-        .values(is_current=False)
-    )
-    session.flush()
-    best.is_current = True
-    session.flush()
-    return best
-
-
-def _write_predictions(
-    sessions: sessionmaker[Session], version_id: int, item_ids: list[int], probabilities: np.ndarray
-) -> None:
-    rows = [
-        {
-            "model_version_id": version_id,
-            "item_id": item_id,
-            "p_pro": float(p[0]),
-            "p_anti": float(p[1]),
-            "p_neutral": float(p[2]),
-            "p_unrelated": float(p[3]),
-            "confidence": float(p.max()),
-        }
-        for item_id, p in zip(item_ids, probabilities, strict=True)
-    ]
-    with session_scope(sessions) as session:
-        bulk_insert(session, Prediction.__table__, rows)  # type: ignore[arg-type]
 
 
 def evaluate(
@@ -188,7 +101,8 @@ def score_pool(
     for chunk_start in range(0, len(pool), _SCORE_CHUNK):
         chunk = pool[chunk_start : chunk_start + _SCORE_CHUNK]
         probabilities = score_texts(loaded, [text for _, text in chunk], batch_size)
-        _write_predictions(sessions, version_id, [item_id for item_id, _ in chunk], probabilities)
+        with session_scope(sessions) as session:
+            write_predictions(session, version_id, [item_id for item_id, _ in chunk], probabilities)
         scored += len(chunk)
         report(
             start + (end - start) * scored / max(1, len(pool)), f"scored {scored:,} of {len(pool):,} posts"
@@ -224,12 +138,10 @@ def publish(
     with session_scope(sessions) as session:
         record = session.get(ModelVersion, version_id)
         assert record is not None
-        record.status = ModelStatus.READY
         record.metrics = record.metrics | {
             "scoring": {"posts": scored, "seconds": round(time.perf_counter() - started, 1)}
         }
-        session.flush()
-        select_current(session, project_id)
+        mark_ready(session, record)
     # No report after this commit: a stop requested now must not fail a version that is already published.
 
 
@@ -248,10 +160,12 @@ def run_retrain(
             fail_versions_of_job(session, job_id, "an earlier attempt of its job stopped")
     with session_scope(sessions) as session:
         parent = None if from_scratch else current_version(session, project_id)
-        if parent is not None and (
-            parent.adapter_path is None or parent.backend != BACKEND or not Path(parent.adapter_path).exists()
-        ):
-            parent = None  # another backend, or its adapter is gone: start a new adapter
+        if (
+            parent is not None and parent.backend != BACKEND
+        ):  # the fast model is current: resume the newest LoRA
+            parent = latest_ready_version(session, project_id, BACKEND)
+        if parent is not None and (parent.adapter_path is None or not Path(parent.adapter_path).exists()):
+            parent = None  # its adapter is gone: start a new adapter
         train_posts = consensus_posts(session, project_id, Split.POOL)
         eval_posts = consensus_posts(session, project_id, Split.EVAL)
         if not train_posts:

@@ -24,6 +24,7 @@ from db.models import (
     ModelVersion,
     Prediction,
     Project,
+    prediction_row,
 )
 from tests.factories import make_project, write_csv
 
@@ -131,17 +132,7 @@ def test_predictions_of_the_current_version(
         session.add(version)
         session.flush()
         e1 = session.scalar(select(Item.id).where(Item.external_id == "e1"))
-        session.add(
-            Prediction(
-                model_version_id=version.id,
-                item_id=e1,
-                p_pro=0.7,
-                p_anti=0.1,
-                p_neutral=0.1,
-                p_unrelated=0.1,
-                confidence=0.7,
-            )
-        )
+        session.add(Prediction(**prediction_row(version.id, e1, [0.7, 0.1, 0.1, 0.1])))
     out = tmp_path / "p.csv"
     with session_scope(sessions) as session:
         export_project(

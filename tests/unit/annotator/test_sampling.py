@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from annotator.errors import LingualoopError
 from annotator.ingest import ImportOptions, import_file
 from annotator.sampling import STRATEGIES, LanguageState, language_quotas, select_batch, uncertainty
-from db.models import Item, ModelStatus, ModelVersion, Prediction, QueueEntry, Split
+from db.models import Item, ModelStatus, ModelVersion, Prediction, QueueEntry, Split, prediction_row
 from tests.factories import make_project, posts, write_csv
 
 P = np.array(
@@ -119,17 +119,7 @@ def test_uncertain_posts_first_with_a_model(session: Session, project_with_pool)
     for item_id, external_id in items:
         unsure = external_id in {"e7", "h3"}
         p = [0.4, 0.35, 0.15, 0.1] if unsure else [0.94, 0.02, 0.02, 0.02]
-        session.add(
-            Prediction(
-                model_version_id=version.id,
-                item_id=item_id,
-                p_pro=p[0],
-                p_anti=p[1],
-                p_neutral=p[2],
-                p_unrelated=p[3],
-                confidence=max(p),
-            )
-        )
+        session.add(Prediction(**prediction_row(version.id, item_id, p)))
     session.flush()
     project_with_pool.sampling = {"ceiling_share": 0.8}
     batch = select_batch(session, project_with_pool, 10, strategy="breaking_ties.v1", random_share=0.0)
@@ -147,3 +137,31 @@ def test_uncertain_posts_first_with_a_model(session: Session, project_with_pool)
 
 def test_strategies_are_versioned_names() -> None:
     assert all(name.endswith(".v1") for name in STRATEGIES)
+
+
+def test_the_ceiling_gives_way_when_no_other_language_is_waiting() -> None:
+    states = {"es": LanguageState(available=30, labels=0, f1=None), "en": LanguageState(1, 0, None)}
+    assert language_quotas(states, 10, ceiling_share=0.5) == {"es": 9, "en": 1}
+
+
+@pytest.mark.parametrize("strategy", [s for s in STRATEGIES if s != "random.v1"])
+def test_batches_read_through_the_stored_scores_pick_what_uncertainty_ranks_first(
+    session: Session, tmp_path: Path, strategy: str
+) -> None:
+    project = make_project(session, languages=["en"])
+    import_file(session, project, write_csv(tmp_path / "p.csv", posts(80, "en")))
+    version = ModelVersion(project_id=project.id, backend="fast", base_model="x", status=ModelStatus.READY)
+    version.is_current = True
+    session.add(version)
+    session.flush()
+    ids = list(session.scalars(select(Item.id).order_by(Item.id)))
+    probabilities = np.random.default_rng(7).dirichlet(np.ones(4) * 0.7, size=len(ids))
+    session.add_all(
+        [Prediction(**prediction_row(version.id, i, p)) for i, p in zip(ids, probabilities, strict=True)]
+    )
+    session.flush()
+    project.sampling = {"ceiling_share": 1.0}
+    select_batch(session, project, 12, strategy=strategy, random_share=0.0)
+    queued = list(session.scalars(select(QueueEntry.item_id).order_by(QueueEntry.rank)))
+    expected = [ids[i] for i in np.argsort(-uncertainty(strategy, probabilities), kind="stable")[:12]]
+    assert queued == expected  # the same posts, served most uncertain first

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from annotator.ingest import import_file
 from annotator.stopping import cohen_kappa, stopping_signals
-from db.models import Item, ModelStatus, ModelVersion, Prediction
+from db.models import Item, ModelStatus, ModelVersion, Prediction, prediction_row
 from tests.factories import make_project, posts, write_csv
 
 
@@ -27,17 +27,7 @@ def _version(session: Session, project_id: int, labels: dict[int, int]) -> None:
     for item_id, label in labels.items():
         p = [0.1, 0.1, 0.1, 0.1]
         p[label] = 0.7
-        session.add(
-            Prediction(
-                model_version_id=version.id,
-                item_id=item_id,
-                p_pro=p[0],
-                p_anti=p[1],
-                p_neutral=p[2],
-                p_unrelated=p[3],
-                confidence=0.7,
-            )
-        )
+        session.add(Prediction(**prediction_row(version.id, item_id, p)))
     session.flush()
 
 

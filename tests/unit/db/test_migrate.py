@@ -3,9 +3,9 @@
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, text
 
-from db.engine import make_engine
+from db.engine import make_engine, make_session_factory, session_scope
 from db.migrate import (
     SchemaOutOfDateError,
     current_revision,
@@ -14,7 +14,8 @@ from db.migrate import (
     head_revision,
     upgrade,
 )
-from db.models import Base
+from db.models import Base, Item, ModelStatus, ModelVersion, prediction_row
+from tests.factories import make_project
 
 
 def test_migrations_match_the_models(engine: Engine) -> None:
@@ -45,3 +46,47 @@ def test_postgres_asks_for_an_explicit_upgrade(postgres_url: str) -> None:
         ensure_schema(engine)
     upgrade(engine)
     ensure_schema(engine)  # now current: no error
+
+
+def test_0003_keeps_predictions_and_fills_their_uncertainty_scores(db_url: str) -> None:
+    engine = make_engine(db_url)
+    upgrade(engine, "0002")
+    with session_scope(make_session_factory(engine)) as session:  # tables that 0003 leaves alone
+        project = make_project(session)
+        item = Item(
+            project_id=project.id,
+            external_id="a",
+            text="x",
+            language="en",
+            language_source="given",
+            text_hash="h",
+        )
+        version = ModelVersion(
+            project_id=project.id, backend="fast", base_model="b", status=ModelStatus.READY
+        )
+        session.add_all([item, version])
+        session.flush()
+        session.execute(
+            text(
+                "INSERT INTO predictions (model_version_id, item_id, p_pro, p_anti, p_neutral, p_unrelated, "
+                "confidence) VALUES (:v, :i, 0.5, 0.3, 0.2, 0.0, 0.5)"
+            ),
+            {"v": version.id, "i": item.id},
+        )
+        project_id = project.id
+    upgrade(engine)
+    with engine.begin() as connection:
+        margin, entropy = connection.execute(text("SELECT margin, entropy FROM predictions")).one()
+        assert margin == pytest.approx(0.2)
+        assert entropy == pytest.approx(prediction_row(1, 1, [0.5, 0.3, 0.2, 0.0])["entropy"])
+        connection.execute(
+            text(
+                "INSERT INTO jobs (project_id, kind, payload, status, attempts, max_attempts, progress, progress_message, created_at) VALUES (:p, 'fast_retrain', '{}', 'queued', 0, 3, 0, '', CURRENT_TIMESTAMP)"
+            ),
+            {"p": project_id},
+        )
+    downgrade(engine, "0002")
+    with engine.begin() as connection:
+        assert connection.execute(text("SELECT count(*) FROM predictions")).scalar() == 1
+        assert connection.execute(text("SELECT count(*) FROM jobs")).scalar() == 0
+    engine.dispose()

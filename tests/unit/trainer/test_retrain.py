@@ -17,9 +17,10 @@ from db.models import (
     Split,
     User,
 )
+from db.versions import LabelledPost, select_current
 from tests.factories import add_label, unlabelled_pool_items
 from trainer.config import LoraSettings, ModelSettings, TrainSettings, WorkerSettings
-from trainer.retrain import LabelledPost, NothingToTrain, choose_training_set, run_retrain
+from trainer.retrain import NothingToTrain, choose_training_set, run_retrain
 
 
 @pytest.fixture
@@ -77,6 +78,13 @@ def test_incremental_round_resumes_the_parent(
         user = session.scalar(select(User).where(User.username == "amira"))
         for item_id in unlabelled_pool_items(session, 5):
             add_label(session, item_id, user.id)  # type: ignore[union-attr]
+    with session_scope(sessions) as session:  # a fast-model version becomes current in between
+        fast = ModelVersion(project_id=project_id, backend="fast", base_model="e5", status=ModelStatus.READY)
+        session.add(fast)
+        session.flush()
+        fast.metrics = {"all": {"macro_f1": 1.0}}
+        select_current(session, project_id)
+        assert fast.is_current
     second = run_retrain(sessions, settings, project_id, report)  # type: ignore[arg-type]
     with sessions() as session:
         version = session.get(ModelVersion, second)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from trainer.metrics import bootstrap_interval, evaluate_by_language, macro_f1, stance_f1, topic_f1
+from db.metrics import bootstrap_interval, evaluate_by_language, macro_f1, stance_f1, topic_f1
 
 G = np.array([0, 1, 2, 3, 3, 0], dtype=np.int64)
 P = np.array([0, 2, 2, 3, 0, 0], dtype=np.int64)

@@ -1,4 +1,5 @@
-"""Evaluation metrics of the study, per language: 4-class macro-F1, topic F1 (related vs unrelated), stance F1
+"""Evaluation metrics of the study, per language, in the shape stored in model_versions.metrics (the worker and the
+fast model both write them): 4-class macro-F1, topic F1 (related vs unrelated), stance F1
 (pro/anti/neutral on posts that are about immigration), accuracy, confusion matrix, bootstrap 95% intervals."""
 
 from collections.abc import Sequence
@@ -43,7 +44,7 @@ def confusion(gold: IntArray, predicted: IntArray) -> list[list[int]]:
     """Rows gold, columns predicted, both in LABELS order."""
     matrix = np.zeros((len(LABELS), len(LABELS)), dtype=np.int64)
     np.add.at(matrix, (gold, predicted), 1)
-    return matrix.tolist()  # type: ignore[no-any-return]
+    return matrix.tolist()
 
 
 def bootstrap_interval(

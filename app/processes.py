@@ -1,0 +1,53 @@
+"""Child processes the CLI starts: the LoRA worker (`python -m trainer`, so this process never imports torch)
+and, for `lingualoop demo --serve`, Streamlit. Children die with their parent (PR_SET_DEATHSIG), so a
+killed `lingualoop worker` never leaves an orphan training on."""
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from types import FrameType
+
+from db.settings import Settings
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    """The database URL travels in the environment, not in the command line where `ps` would show it."""
+    return os.environ | {
+        "LINGUALOOP_DATABASE_URL": settings.database_url,
+        "LINGUALOOP_DATA_DIR": str(settings.data_dir),
+    }
+
+
+def start(
+    command: Sequence[str], settings: Settings, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        list(command), env=child_env(settings) | (extra_env or {}), preexec_fn=_die_with_parent
+    )
+
+
+def trainer_command(args: Sequence[str]) -> list[str]:
+    return [sys.executable, "-m", "trainer", *args]
+
+
+def forward_stop_signals(children: Sequence[subprocess.Popen[bytes]], on_stop: object = None) -> None:
+    """SIGTERM and SIGINT reach every child (each gives its running job back) and call `on_stop`."""
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+        if callable(on_stop):
+            on_stop()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, forward)

@@ -1,0 +1,131 @@
+"""Model versions as both sides of the database see them: the labelled posts a version learns from and is
+evaluated on, its predictions, and which ready version is current. The worker (LoRA) and the fast model
+(annotator/) write versions through these functions, so both follow the same rules."""
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from db.bulk import bulk_insert, refresh_statistics
+from db.labels import consensus
+from db.models import (
+    Adjudication,
+    Annotation,
+    AnnotationKind,
+    Item,
+    ModelStatus,
+    ModelVersion,
+    Prediction,
+    Split,
+    prediction_row,
+)
+
+
+@dataclass(frozen=True)
+class LabelledPost:
+    item_id: int
+    text: str
+    language: str
+    label: str
+
+
+def consensus_posts(session: Session, project_id: int, split: Split) -> list[LabelledPost]:
+    """Posts of a split with their consensus label (adjudicated, else majority; ties left out)."""
+    rows = session.execute(
+        select(Item.id, Item.text, Item.language, Annotation.label)
+        .join(Annotation, Annotation.item_id == Item.id)
+        .where(Item.project_id == project_id, Item.split == split, Annotation.kind == AnnotationKind.LABEL)
+        .order_by(Item.id)
+    ).all()
+    adjudicated = dict(
+        session.execute(
+            select(Adjudication.item_id, Adjudication.label)
+            .join(Item, Item.id == Adjudication.item_id)
+            .where(Item.project_id == project_id, Item.split == split)
+        ).all()
+    )
+    labels: dict[int, list[str]] = defaultdict(list)
+    details: dict[int, tuple[str, str]] = {}
+    for item_id, text, language, label in rows:
+        if label is not None:  # the kind's CHECK constraint guarantees it; this tells the type checker
+            labels[item_id].append(label)
+        details[item_id] = (text, language)
+    posts = []
+    for item_id, given in labels.items():
+        chosen = consensus(given, adjudicated.get(item_id)).label
+        if chosen is not None:
+            text, language = details[item_id]
+            posts.append(LabelledPost(item_id, text, language, chosen))
+    return posts
+
+
+def current_version(session: Session, project_id: int) -> ModelVersion | None:
+    return session.scalar(
+        select(ModelVersion).where(ModelVersion.project_id == project_id, ModelVersion.is_current.is_(True))
+    )
+
+
+def latest_ready_version(session: Session, project_id: int, backend: str) -> ModelVersion | None:
+    """The newest ready version of one backend: the parent an incremental round of that backend resumes."""
+    return session.scalar(
+        select(ModelVersion)
+        .where(
+            ModelVersion.project_id == project_id,
+            ModelVersion.backend == backend,
+            ModelVersion.status == ModelStatus.READY,
+        )
+        .order_by(ModelVersion.id.desc())
+        .limit(1)
+    )
+
+
+def select_current(session: Session, project_id: int) -> ModelVersion | None:
+    """Make the pinned ready version current, else the ready one with the best eval macro-F1 (newest on ties
+    and where no version has been evaluated)."""
+    ready = session.scalars(
+        select(ModelVersion).where(
+            ModelVersion.project_id == project_id, ModelVersion.status == ModelStatus.READY
+        )
+    ).all()
+    if not ready:
+        return None
+    pinned = [v for v in ready if v.pinned]
+
+    def score(version: ModelVersion) -> tuple[float, int]:
+        value = (version.metrics.get("all") or {}).get("macro_f1")
+        return (-1.0 if value is None else float(value), version.id)
+
+    best = pinned[-1] if pinned else max(ready, key=score)
+    session.execute(
+        update(ModelVersion)
+        .where(ModelVersion.project_id == project_id, ModelVersion.is_current)
+        .values(is_current=False)
+    )
+    session.flush()
+    best.is_current = True
+    session.flush()
+    return best
+
+
+def write_predictions(
+    session: Session, version_id: int, item_ids: Sequence[int], probabilities: NDArray[np.floating]
+) -> None:
+    """One predictions row per post (COPY on PostgreSQL), with the uncertainty scores the sampler indexes."""
+    rows = [
+        prediction_row(version_id, item_id, p) for item_id, p in zip(item_ids, probabilities, strict=True)
+    ]
+    bulk_insert(session, Prediction.__table__, rows)  # type: ignore[arg-type]
+
+
+def mark_ready(session: Session, version: ModelVersion) -> ModelVersion | None:
+    """The version's predictions are complete: it becomes ready, and current if it is the best. Returns the
+    current version."""
+    refresh_statistics(session, "predictions")
+    version.status = ModelStatus.READY
+    session.flush()
+    return select_current(session, version.project_id)
