@@ -375,20 +375,23 @@ def run_workers(cli_state: CliState, args: list[str], extra: Sequence[subprocess
     lora = start(trainer_command(["worker", *args]), cli_state.settings)
     children = [lora, *extra]
     forward_stop_signals(children, stopping.set)
+    once = "--once" in args
     fast = threading.Thread(
         target=run_fast_worker,
         args=(cli_state.sessions(), cli_state.settings.data_dir / "embeddings", stopping),
-        kwargs={"once": "--once" in args},
+        kwargs={"once": once},
         daemon=True,
     )
     fast.start()
     code = lora.wait()
+    if once:
+        fast.join()  # its one pass ends by itself
     stopping.set()
     for child in extra:
         if child.poll() is None:
             child.terminate()
             child.wait(timeout=30)
-    fast.join(timeout=60)
+    fast.join(timeout=60)  # a stop: the fast job gives itself back at its next progress report
     return code
 
 
@@ -506,6 +509,7 @@ def models(
             "parent",
             "status",
             "current",
+            "backend",
             "base model",
             "macro-F1 [95% CI]",
             "topic",
@@ -523,6 +527,7 @@ def models(
                 str(v.parent_id or ""),
                 v.status.value,
                 "yes" if v.is_current else "",
+                v.backend,
                 v.base_model,
                 shown,
                 _num(overall.get("topic_f1")),

@@ -88,3 +88,13 @@ def test_retrain_wait_follows_the_job_to_the_end(tmp_path: Path, tiny: Path) -> 
         worker.wait(timeout=60)
     assert "Job 1 done: model version 1 ready" in output
     assert worker.returncode == 0  # SIGTERM with no job running: a clean exit
+
+
+def test_fast_retrain_runs_in_the_worker_command(tmp_path: Path, tiny: Path) -> None:
+    url, data = f"sqlite:///{tmp_path / 'cli.db'}", tmp_path / "data"
+    run(url, data, "demo")
+    assert "Retrain queued as job 1" in run(url, data, "retrain", "--fast")
+    output = worker_once(url, data, tiny)
+    assert "fast model version 1 ready" in output
+    listing = run(url, data, "models")
+    assert "fast" in listing and "ready" in listing
