@@ -48,3 +48,7 @@ class ImportValidationError(LingualoopError):
             f"{total} row(s) failed validation; nothing was imported "
             "(fix the file, or pass --skip-invalid to import the other rows):\n  " + "\n  ".join(lines)
         )
+
+
+class PermissionDeniedError(LingualoopError):
+    """The signed-in user's role does not allow this action."""

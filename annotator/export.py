@@ -13,6 +13,7 @@ from typing import IO, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from annotator.access import RESEARCHERS, require_role
 from annotator.agreement import AlphaAccumulator, consensus
 from annotator.errors import LingualoopError
 from annotator.gcpause import no_gc_pauses
@@ -209,8 +210,11 @@ def export_project(
     with_predictions: bool = False,
     datasheet: Path | None = None,
     progress: Callable[[int], None] | None = None,
+    by: User | None = None,
 ) -> ExportStats:
-    """Write the export file (and the datasheet if a path is given); returns the counts."""
+    """Write the export file (and the datasheet if a path is given); returns the counts. `by` is the signed-in
+    user (None: the command line's operator)."""
+    require_role(by, RESEARCHERS, "export the corpus")
     with no_gc_pauses():
         return _export_project(session, project, path, file_format, with_predictions, datasheet, progress)
 

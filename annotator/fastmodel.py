@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from annotator.access import RESEARCHERS, require_role
 from annotator.errors import LingualoopError
 from db.engine import session_scope
 from db.jobs import enqueue
@@ -29,6 +30,7 @@ from db.models import (
     ModelVersion,
     Project,
     Split,
+    User,
 )
 from db.versions import consensus_posts, latest_ready_version, mark_ready, write_predictions
 
@@ -98,8 +100,9 @@ def fast_dedupe_key(project_id: int) -> str:
     return f"fast_retrain:{project_id}"
 
 
-def request_fast_retrain(session: Session, project: Project) -> Job:
+def request_fast_retrain(session: Session, project: Project, by: User | None = None) -> Job:
     """Queue a fast-model retrain (one queued per project); `lingualoop worker` runs it in seconds."""
+    require_role(by, RESEARCHERS, "retrain the model")
     return enqueue(
         session, JobKind.FAST_RETRAIN, project_id=project.id, dedupe_key=fast_dedupe_key(project.id)
     )

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
+from annotator.access import RESEARCHERS, require_role
 from annotator.errors import ImportValidationError, InputFileError, RowProblem
 from annotator.gcpause import no_gc_pauses
 from annotator.languages import LanguageDetector, UnknownLanguageError, normalise_language
@@ -32,6 +33,7 @@ from db.models import (
     LanguageSource,
     Project,
     Split,
+    User,
     utcnow,
 )
 
@@ -142,9 +144,12 @@ def import_file(
     mapping: ColumnMapping = ColumnMapping(),
     options: ImportOptions = ImportOptions(),
     progress: ProgressCallback | None = None,
+    by: User | None = None,
 ) -> ImportReport:
     """Read, validate and import a file into `project`. Raises InputFileError or
-    ImportValidationError (nothing written) with messages that name the row and column."""
+    ImportValidationError (nothing written) with messages that name the row and column. `by` is the signed-in
+    user (None: the command line's operator)."""
+    require_role(by, RESEARCHERS, "import posts")
     with no_gc_pauses():
         return _import_file(session, project, path, file_format, mapping, options, progress)
 

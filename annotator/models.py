@@ -9,14 +9,19 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from annotator.access import RESEARCHERS, require_role
 from annotator.errors import LingualoopError, NotFoundError
 from db.jobs import enqueue, retrain_dedupe_key
-from db.models import Job, JobKind, ModelStatus, ModelVersion, Project
+from db.models import Job, JobKind, ModelStatus, ModelVersion, Project, User
 
 
-def request_retrain(session: Session, project: Project, *, from_scratch: bool = False) -> Job:
+def request_retrain(
+    session: Session, project: Project, *, from_scratch: bool = False, by: User | None = None
+) -> Job:
     """Queue a retrain of the project's LoRA model; a retrain already queued is returned instead (asking for
-    a retrain from scratch turns the queued one into a retrain from scratch)."""
+    a retrain from scratch turns the queued one into a retrain from scratch). `by` is the signed-in user (None:
+    the command line's operator)."""
+    require_role(by, RESEARCHERS, "retrain the model")
     job = enqueue(
         session,
         JobKind.RETRAIN,

@@ -40,6 +40,8 @@ from db.models import (
 STRATEGIES = ("random.v1", "least_confidence.v1", "entropy.v1", "breaking_ties.v1")
 DEFAULT_STRATEGY = "breaking_ties.v1"
 PROBABILITY_COLUMNS = (Prediction.p_pro, Prediction.p_anti, Prediction.p_neutral, Prediction.p_unrelated)
+FAVOUR_BOOST = 2.0
+"""How much more weight a favoured language gets in the quotas."""
 SCORE_ORDER = {  # the stored score that ranks each strategy's most uncertain posts first
     "least_confidence.v1": Prediction.confidence.asc(),
     "entropy.v1": Prediction.entropy.desc(),
@@ -71,6 +73,8 @@ class LanguageState:
     """Posts of this language with a label already."""
     f1: float | None
     """The current version's evaluation macro-F1 on this language, if it was evaluated."""
+    favoured: bool = False
+    """A researcher asked for more posts in this language (the sampling settings' `favour`)."""
 
 
 def language_priority(state: LanguageState) -> float:
@@ -85,7 +89,8 @@ def language_weight(state: LanguageState, size_exponent: float) -> float:
     """Priority times the language's pool size to a power: 0 splits by priority alone (every language alike),
     1 in proportion to the pool as well; in between, small languages are favoured while the model is weak on
     them and hand the batch back to the large ones as they catch up."""
-    return language_priority(state) * math.pow(state.available, size_exponent)
+    boost = FAVOUR_BOOST if state.favoured else 1.0
+    return boost * language_priority(state) * math.pow(state.available, size_exponent)
 
 
 def language_quotas(
@@ -250,11 +255,13 @@ def language_states(
 ) -> dict[str, LanguageState]:
     labelled = labelled_counts(session, project)
     per_language = (version.metrics.get("languages") or {}) if version is not None else {}
+    favour = set((project.sampling or {}).get("favour") or [])
     return {
         lang: LanguageState(
             available=count,
             labels=labelled.get(lang, 0) if version is not None else 0,
             f1=(per_language.get(lang) or {}).get("macro_f1"),
+            favoured=lang in favour,
         )
         for lang, count in available.items()
     }

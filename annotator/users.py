@@ -8,6 +8,7 @@ from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from annotator.access import ADMINS, require_role
 from annotator.errors import AlreadyExistsError, LingualoopError, NotFoundError
 from annotator.languages import normalise_language
 from db.models import Role, User
@@ -43,8 +44,11 @@ def add_user(
     password: str | None = None,
     languages: Iterable[str] = (),
     email: str | None = None,
+    by: User | None = None,
 ) -> User:
-    """Create an account; without a password it exists (for imported labels) but cannot log in."""
+    """Create an account; without a password it exists (for imported labels) but cannot log in. `by` is the
+    signed-in user (None: the command line's operator)."""
+    require_role(by, ADMINS, "create accounts")
     username = username.strip()
     if not username or len(username) > 80:
         raise LingualoopError("A username needs 1 to 80 characters.")

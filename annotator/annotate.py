@@ -1,0 +1,190 @@
+"""Answers from annotators: a label, a skip or a flag, with the seconds spent; undo of the last answer; progress.
+
+One answer per (post, user) lives in `annotations`; every change is appended to `annotation_events`, so an undo
+or a correction never loses what was there before. An answer completes the post's lease; an undo gives the post
+back to the same annotator."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from annotator.errors import LingualoopError, NotFoundError
+from annotator.fastmodel import maybe_request_fast_retrain
+from annotator.serving import LEASE
+from db.labels import LABELS
+from db.models import (
+    Annotation,
+    AnnotationEvent,
+    AnnotationKind,
+    AnnotationSource,
+    Assignment,
+    EventAction,
+    Item,
+    Project,
+    Split,
+    User,
+    utcnow,
+)
+
+MAX_FLAG_REASON = 2_000
+
+
+@dataclass(frozen=True)
+class Answer:
+    kind: AnnotationKind
+    label: str | None = None
+    flag_reason: str | None = None
+
+    @staticmethod
+    def of_label(label: str) -> "Answer":
+        if label not in LABELS:
+            raise LingualoopError(f"Unknown label '{label}': use one of {', '.join(LABELS)}.")
+        return Answer(AnnotationKind.LABEL, label)
+
+    @staticmethod
+    def skip() -> "Answer":
+        return Answer(AnnotationKind.SKIP)
+
+    @staticmethod
+    def flag(reason: str) -> "Answer":
+        reason = reason.strip()
+        if not reason:
+            raise LingualoopError("Say why you flag this post (offensive, wrong language, spam, ...).")
+        return Answer(AnnotationKind.FLAG, flag_reason=reason[:MAX_FLAG_REASON])
+
+
+def _event(annotation: Annotation, action: EventAction) -> AnnotationEvent:
+    return AnnotationEvent(
+        item_id=annotation.item_id,
+        user_id=annotation.user_id,
+        action=action,
+        kind=annotation.kind,
+        label=annotation.label,
+        flag_reason=annotation.flag_reason,
+        source=annotation.source,
+        seconds=annotation.seconds,
+    )
+
+
+def record_answer(
+    session: Session,
+    project: Project,
+    user: User,
+    item_id: int,
+    answer: Answer,
+    *,
+    seconds: float | None = None,
+    source: AnnotationSource = AnnotationSource.APP,
+) -> Annotation:
+    """Store (or correct) this user's answer for a post of the project and complete its lease."""
+    item = session.get(Item, item_id)
+    if item is None or item.project_id != project.id:
+        raise NotFoundError(f"Post {item_id} is not in project '{project.name}'.")
+    existing = session.scalar(
+        select(Annotation).where(Annotation.item_id == item_id, Annotation.user_id == user.id)
+    )
+    now = utcnow()
+    spent = None if seconds is None else max(0.0, min(float(seconds), 3600.0))
+    if existing is None:
+        annotation = Annotation(item_id=item_id, user_id=user.id, source=source, created_at=now)
+        session.add(annotation)
+        action = EventAction.CREATE
+    else:
+        annotation, action = existing, EventAction.UPDATE
+    annotation.kind, annotation.label, annotation.flag_reason = answer.kind, answer.label, answer.flag_reason
+    annotation.seconds, annotation.updated_at, annotation.source = spent, now, source
+    session.flush()
+    session.add(_event(annotation, action))
+    session.execute(
+        update(Assignment)
+        .where(Assignment.item_id == item_id, Assignment.user_id == user.id)
+        .values(completed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.flush()
+    if answer.kind == AnnotationKind.LABEL:
+        maybe_request_fast_retrain(session, project)
+    return annotation
+
+
+def undo_last(
+    session: Session, project: Project, user: User, *, within: timedelta = timedelta(hours=12)
+) -> Item | None:
+    """Take back this user's most recent answer in the project (given in the app, in the last `within`): the
+    answer is removed (its history kept) and the post is leased to the user again, so it is shown next.
+    Returns the post, or None when there is nothing to undo."""
+    annotation = session.scalar(
+        select(Annotation)
+        .join(Item, Item.id == Annotation.item_id)
+        .where(
+            Item.project_id == project.id,
+            Annotation.user_id == user.id,
+            Annotation.source == AnnotationSource.APP,
+            Annotation.updated_at > utcnow() - within,
+        )
+        .order_by(Annotation.updated_at.desc(), Annotation.id.desc())
+        .limit(1)
+    )
+    if annotation is None:
+        return None
+    item_id = annotation.item_id
+    session.add(_event(annotation, EventAction.DELETE))
+    session.delete(annotation)
+    session.execute(
+        update(Assignment)
+        .where(Assignment.item_id == item_id, Assignment.user_id == user.id)
+        # created_at moved back: next_item resumes the oldest open lease first, so this post comes next.
+        .values(completed_at=None, leased_until=utcnow() + LEASE, created_at=utcnow() - timedelta(days=3650))
+        .execution_options(synchronize_session=False)
+    )
+    session.flush()
+    return session.get(Item, item_id)
+
+
+def start_of_today() -> datetime:
+    now = utcnow()
+    return now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def answers_today(session: Session, project: Project, user: User) -> int:
+    """Posts this user answered (label, skip or flag) in the project since midnight UTC."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Annotation)
+            .join(Item, Item.id == Annotation.item_id)
+            .where(
+                Item.project_id == project.id,
+                Annotation.user_id == user.id,
+                Annotation.updated_at >= start_of_today(),
+            )
+        )
+        or 0
+    )
+
+
+def open_posts_for(session: Session, project: Project, user: User) -> int:
+    """Pool posts in the user's languages that the user has not answered and that still need labels (a rough
+    'left to do' for the progress bar)."""
+    labels = (
+        select(func.count())
+        .select_from(Annotation)
+        .where(Annotation.item_id == Item.id, Annotation.kind == AnnotationKind.LABEL)
+        .scalar_subquery()
+    )
+    mine = select(Annotation.item_id).where(Annotation.user_id == user.id)
+    query = (
+        select(func.count())
+        .select_from(Item)
+        .where(
+            Item.project_id == project.id,
+            Item.split == Split.POOL,
+            labels < project.overlap,
+            Item.id.not_in(mine),
+        )
+    )
+    if user.languages:
+        query = query.where(Item.language.in_(user.languages))
+    return int(session.scalar(query) or 0)

@@ -1,0 +1,273 @@
+"""What the researcher pages show: labels per language and label, throughput per annotator and day, agreement
+(Cohen's kappa per annotator pair, Krippendorff's alpha per language), disagreements to adjudicate, the models'
+per-language quality, and the project's sampling settings. Each function takes the signed-in user and checks
+the role (annotator/access.py)."""
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import date
+from itertools import combinations
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from annotator.access import RESEARCHERS, require_role
+from annotator.agreement import AlphaAccumulator
+from annotator.errors import LingualoopError, NotFoundError
+from annotator.sampling import STRATEGIES
+from db.labels import LABELS
+from db.models import (
+    Adjudication,
+    Annotation,
+    AnnotationKind,
+    Item,
+    ModelStatus,
+    ModelVersion,
+    Project,
+    Split,
+    User,
+)
+
+
+def label_counts(session: Session, project: Project, by: User | None) -> dict[str, dict[str, int]]:
+    """{language: {label: answers}} over the pool's labels (every annotator's answer counts)."""
+    require_role(by, RESEARCHERS, "see the overview")
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(LABELS, 0))
+    rows = session.execute(
+        select(Item.language, Annotation.label, func.count())
+        .join(Annotation, Annotation.item_id == Item.id)
+        .where(
+            Item.project_id == project.id, Item.split == Split.POOL, Annotation.kind == AnnotationKind.LABEL
+        )
+        .group_by(Item.language, Annotation.label)
+    ).all()
+    for language, label, n in rows:
+        counts[language][str(label)] = int(n)
+    return dict(sorted(counts.items()))
+
+
+def answers_per_day(session: Session, project: Project, by: User | None) -> list[tuple[date, str, int]]:
+    """(day, annotator, answers given in the app or Label Studio that day), oldest first."""
+    require_role(by, RESEARCHERS, "see the overview")
+    day = func.date(Annotation.updated_at)
+    rows = session.execute(
+        select(day, User.username, func.count())
+        .join(Item, Item.id == Annotation.item_id)
+        .join(User, User.id == Annotation.user_id)
+        .where(Item.project_id == project.id, Annotation.source != "import")
+        .group_by(day, User.username)
+        .order_by(day)
+    ).all()
+    return [(d if isinstance(d, date) else date.fromisoformat(str(d)), name, int(n)) for d, name, n in rows]
+
+
+def _labels_by_post(session: Session, project: Project) -> dict[int, dict[str, str]]:
+    """{item id: {username: label}} for posts of the project with labels."""
+    rows = session.execute(
+        select(Annotation.item_id, User.username, Annotation.label)
+        .join(Item, Item.id == Annotation.item_id)
+        .join(User, User.id == Annotation.user_id)
+        .where(Item.project_id == project.id, Annotation.kind == AnnotationKind.LABEL)
+    ).all()
+    by_post: dict[int, dict[str, str]] = defaultdict(dict)
+    for item_id, username, label in rows:
+        by_post[item_id][username] = str(label)
+    return by_post
+
+
+def cohen_kappa(a: list[str], b: list[str]) -> float | None:
+    """Cohen's kappa of two annotators' labels on the same posts (None when undefined)."""
+    n = len(a)
+    if n == 0:
+        return None
+    observed = sum(x == y for x, y in zip(a, b, strict=True)) / n
+    ca, cb = Counter(a), Counter(b)
+    expected = sum(ca[label] * cb[label] for label in set(ca) | set(cb)) / (n * n)
+    if expected == 1.0:
+        return 1.0 if observed == 1.0 else None
+    return (observed - expected) / (1 - expected)
+
+
+@dataclass(frozen=True)
+class PairAgreement:
+    first: str
+    second: str
+    posts: int
+    kappa: float | None
+
+
+@dataclass(frozen=True)
+class LanguageAgreement:
+    language: str
+    posts: int
+    """Posts labelled by two or more annotators."""
+    alpha: float | None
+
+
+def agreement(
+    session: Session, project: Project, by: User | None
+) -> tuple[list[PairAgreement], list[LanguageAgreement]]:
+    """Cohen's kappa for every pair of annotators with shared posts; Krippendorff's alpha per language."""
+    require_role(by, RESEARCHERS, "see agreement")
+    by_post = _labels_by_post(session, project)
+    languages = (
+        dict(session.execute(select(Item.id, Item.language).where(Item.id.in_(list(by_post)))).all())
+        if by_post
+        else {}
+    )
+    shared: dict[tuple[str, str], tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
+    alphas: dict[str, AlphaAccumulator] = defaultdict(AlphaAccumulator)
+    for item_id, labels in by_post.items():
+        alphas[languages[item_id]].add(labels.values())
+        for x, y in combinations(sorted(labels), 2):
+            shared[(x, y)][0].append(labels[x])
+            shared[(x, y)][1].append(labels[y])
+    pairs = [PairAgreement(x, y, len(a), cohen_kappa(a, b)) for (x, y), (a, b) in sorted(shared.items())]
+    per_language = [
+        LanguageAgreement(lang, acc.units, acc.alpha()) for lang, acc in sorted(alphas.items()) if acc.units
+    ]
+    return pairs, per_language
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    item_id: int
+    text: str
+    language: str
+    labels: dict[str, str]
+    """{annotator: label}"""
+    adjudicated: str | None
+
+
+def disagreements(
+    session: Session, project: Project, by: User | None, limit: int = 200
+) -> list[Disagreement]:
+    """Posts whose annotators gave different labels, the unadjudicated first."""
+    require_role(by, RESEARCHERS, "adjudicate")
+    by_post = {
+        i: labels for i, labels in _labels_by_post(session, project).items() if len(set(labels.values())) > 1
+    }
+    if not by_post:
+        return []
+    items = {item.id: item for item in session.scalars(select(Item).where(Item.id.in_(list(by_post))))}
+    decided = dict(
+        session.execute(
+            select(Adjudication.item_id, Adjudication.label).where(Adjudication.item_id.in_(list(by_post)))
+        ).all()
+    )
+    found = [
+        Disagreement(i, items[i].text, items[i].language, dict(sorted(labels.items())), decided.get(i))
+        for i, labels in by_post.items()
+    ]
+    found.sort(key=lambda d: (d.adjudicated is not None, d.item_id))
+    return found[:limit]
+
+
+def adjudicate(
+    session: Session, project: Project, by: User, item_id: int, label: str, note: str = ""
+) -> Adjudication:
+    """Record (or change) the final label of a post."""
+    require_role(by, RESEARCHERS, "adjudicate")
+    if label not in LABELS:
+        raise LingualoopError(f"Unknown label '{label}': use one of {', '.join(LABELS)}.")
+    item = session.get(Item, item_id)
+    if item is None or item.project_id != project.id:
+        raise NotFoundError(f"Post {item_id} is not in project '{project.name}'.")
+    decision = session.scalar(select(Adjudication).where(Adjudication.item_id == item_id))
+    if decision is None:
+        decision = Adjudication(item_id=item_id, label=label, user_id=by.id, note=note)
+        session.add(decision)
+    else:
+        decision.label, decision.user_id, decision.note = label, by.id, note
+    session.flush()
+    return decision
+
+
+@dataclass(frozen=True)
+class VersionSummary:
+    id: int
+    backend: str
+    status: str
+    current: bool
+    macro_f1: float | None
+    interval: tuple[float, float] | None
+    topic_f1: float | None
+    stance_f1: float | None
+    per_language: dict[str, dict[str, Any]]
+    bias_gap: float | None
+    """Spread of per-language macro-F1 (best minus worst language with at least 5 eval posts)."""
+    confusion: list[list[int]] | None
+    trained_on: int | None
+    created: str
+    error: str | None
+
+
+def _bias_gap(per_language: dict[str, dict[str, Any]], min_posts: int = 5) -> float | None:
+    values = [m["macro_f1"] for m in per_language.values() if m.get("n", 0) >= min_posts and "macro_f1" in m]
+    return round(max(values) - min(values), 4) if len(values) >= 2 else None
+
+
+def version_summaries(session: Session, project: Project, by: User | None) -> list[VersionSummary]:
+    """Every model version, oldest first, with what the models page plots."""
+    require_role(by, RESEARCHERS, "see the models")
+    versions = session.scalars(
+        select(ModelVersion).where(ModelVersion.project_id == project.id).order_by(ModelVersion.id)
+    ).all()
+    summaries = []
+    for v in versions:
+        overall = v.metrics.get("all") or {}
+        languages = v.metrics.get("languages") or {}
+        interval = overall.get("macro_f1_ci95")
+        summaries.append(
+            VersionSummary(
+                id=v.id,
+                backend=v.backend,
+                status=v.status.value,
+                current=v.is_current,
+                macro_f1=overall.get("macro_f1"),
+                interval=(float(interval[0]), float(interval[1])) if interval else None,
+                topic_f1=overall.get("topic_f1"),
+                stance_f1=overall.get("stance_f1"),
+                per_language=languages,
+                bias_gap=_bias_gap(languages),
+                confusion=overall.get("confusion"),
+                trained_on=v.training_snapshot.get("trained_on"),
+                created=v.created_at.strftime("%Y-%m-%d %H:%M"),
+                error=(v.error or "")[-500:] if v.status == ModelStatus.FAILED else None,
+            )
+        )
+    return summaries
+
+
+def update_sampling(
+    session: Session,
+    project: Project,
+    by: User | None,
+    *,
+    strategy: str,
+    favour: list[str],
+    overlap: int,
+    random_share: float,
+    fast_every: int,
+) -> None:
+    """Change how the next batches are chosen; queued posts stay queued."""
+    require_role(by, RESEARCHERS, "change the sampling settings")
+    if strategy not in STRATEGIES:
+        raise LingualoopError(f"Unknown sampling strategy '{strategy}': use one of {', '.join(STRATEGIES)}.")
+    if not 1 <= overlap <= 10:
+        raise LingualoopError("Annotations wanted per post must be between 1 and 10.")
+    if not 0.0 <= random_share <= 1.0:
+        raise LingualoopError("The random share must be between 0 and 1.")
+    unknown = sorted(set(favour) - set(project.languages))
+    if unknown:
+        raise LingualoopError(f"Not languages of this project: {', '.join(unknown)}.")
+    project.sampling = {
+        **(project.sampling or {}),
+        "strategy": strategy,
+        "favour": sorted(favour),
+        "random_share": random_share,
+        "fast_every": max(0, fast_every),
+    }
+    project.overlap = overlap
+    session.flush()
