@@ -1,6 +1,10 @@
 """Who may do what. Every function the app calls on behalf of a signed-in user checks the role here, so that an
 annotator cannot retrain, export or manage users even by calling the domain layer without the UI."""
 
+import math
+import threading
+import time
+
 from annotator.errors import PermissionDeniedError
 from db.models import Role, User
 
@@ -23,3 +27,37 @@ def require_role(user: User | None, roles: tuple[Role, ...], action: str) -> Non
 
 def is_researcher(user: User) -> bool:
     return user.role in RESEARCHERS
+
+
+class LoginThrottle:
+    """Failed sign-ins per username: after `limit` failures within `window` seconds, that username is refused
+    for `lockout` seconds (one process's memory: enough for one app server; a restart forgets it)."""
+
+    def __init__(self, limit: int = 5, window: float = 300.0, lockout: float = 60.0) -> None:
+        self.limit, self.window, self.lockout = limit, window, lockout
+        self._failures: dict[str, list[float]] = {}
+        self._locked_until: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def check(self, username: str, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            until = self._locked_until.get(username, 0.0)
+        if until > now:
+            raise PermissionDeniedError(
+                f"Too many failed sign-ins for '{username}': try again in {math.ceil(until - now)} s."
+            )
+
+    def failed(self, username: str, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            recent = [t for t in self._failures.get(username, []) if now - t < self.window] + [now]
+            self._failures[username] = recent
+            if len(recent) >= self.limit:
+                self._locked_until[username] = now + self.lockout
+                self._failures[username] = []
+
+    def succeeded(self, username: str) -> None:
+        with self._lock:
+            self._failures.pop(username, None)
+            self._locked_until.pop(username, None)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from annotator.access import RESEARCHERS, require_role
 from annotator.errors import LingualoopError, NotFoundError
-from db.jobs import enqueue, retrain_dedupe_key
+from db.jobs import cancel_job, enqueue, retrain_dedupe_key
 from db.models import Job, JobKind, ModelStatus, ModelVersion, Project, User
 
 
@@ -119,3 +119,29 @@ def import_adapter(
     version.adapter_path = str(target)
     job = enqueue(session, JobKind.SCORE, project_id=project.id, payload={"model_version_id": version.id})
     return version, job
+
+
+def recent_jobs(session: Session, project: Project, by: User | None, limit: int = 10) -> list[Job]:
+    """The project's model jobs, newest first (for the retrain page's progress bars)."""
+    require_role(by, RESEARCHERS, "see retrain jobs")
+    return list(
+        session.scalars(
+            select(Job)
+            .where(
+                Job.project_id == project.id,
+                Job.kind.in_([JobKind.RETRAIN, JobKind.SCORE, JobKind.FAST_RETRAIN]),
+            )
+            .order_by(Job.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def cancel(session: Session, project: Project, job_id: int, by: User | None) -> bool:
+    """Cancel a queued or running job of the project; a running one stops at its next progress report and
+    leaves the current version as it was."""
+    require_role(by, RESEARCHERS, "cancel a retrain")
+    job = session.get(Job, job_id)
+    if job is None or job.project_id != project.id:
+        raise NotFoundError(f"Job {job_id} is not a job of project '{project.name}'.")
+    return cancel_job(session, job_id)

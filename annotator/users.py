@@ -8,8 +8,8 @@ from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from annotator.access import ADMINS, require_role
-from annotator.errors import AlreadyExistsError, LingualoopError, NotFoundError
+from annotator.access import ADMINS, LoginThrottle, require_role
+from annotator.errors import AlreadyExistsError, LingualoopError, NotFoundError, PermissionDeniedError
 from annotator.languages import normalise_language
 from db.models import Role, User
 
@@ -78,11 +78,48 @@ def get_or_create_user(session: Session, username: str, *, role: Role = Role.ANN
     return user if user is not None else add_user(session, username, role=role)
 
 
-def set_password(session: Session, username: str, password: str) -> User:
+def set_password(session: Session, username: str, password: str, by: User | None = None) -> User:
+    require_role(by, ADMINS, "reset passwords")
+    if len(password) < 8:
+        raise LingualoopError("A password needs at least 8 characters.")
     user = get_user(session, username)
     user.password_hash = hash_password(password)
     return user
 
 
-def list_users(session: Session) -> list[User]:
+def update_user(
+    session: Session,
+    username: str,
+    *,
+    role: Role,
+    languages: Iterable[str],
+    active: bool,
+    by: User | None = None,
+) -> User:
+    """Change an account's role, languages and whether it may sign in (an admin cannot lock themselves out)."""
+    require_role(by, ADMINS, "change accounts")
+    user = get_user(session, username)
+    if by is not None and user.id == by.id and (role != Role.ADMIN or not active):
+        raise LingualoopError("You cannot remove your own admin role or deactivate yourself.")
+    user.role, user.active = role, active
+    user.languages = sorted({normalise_language(code) for code in languages})
+    session.flush()
+    return user
+
+
+def list_users(session: Session, by: User | None = None) -> list[User]:
+    require_role(by, ADMINS, "list accounts")
     return list(session.scalars(select(User).order_by(User.username)))
+
+
+def authenticate(session: Session, username: str, password: str, throttle: LoginThrottle) -> User:
+    """The active user with this name and password; one message for every failure, so it does not tell which
+    usernames exist."""
+    username = username.strip()
+    throttle.check(username)
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not user.active or not verify_password(user.password_hash, password):
+        throttle.failed(username)
+        raise PermissionDeniedError("Unknown username or wrong password.")
+    throttle.succeeded(username)
+    return user

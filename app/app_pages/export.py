@@ -1,0 +1,65 @@
+"""Export: the labelled corpus as CSV, JSONL or Parquet, and its datasheet."""
+
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+from annotator.errors import LingualoopError
+from annotator.export import EXPORT_FORMATS, export_project
+from app.context import current_project, show_error, signed_in_user, transaction
+
+MIME = {"csv": "text/csv", "jsonl": "application/jsonl", "parquet": "application/vnd.apache.parquet"}
+
+
+def render() -> None:
+    st.title("Export")
+    file_format = st.radio("Format", EXPORT_FORMATS, horizontal=True)
+    predictions = st.checkbox("Include the current model's probabilities", value=False)
+    if st.button("Prepare export", type="primary", key="prepare_export"):
+        folder = Path(tempfile.mkdtemp(prefix="lingualoop-export-"))
+        try:
+            with transaction(read_only=True) as session:
+                project = current_project(session)
+                out, sheet = folder / f"{project.name}.{file_format}", folder / f"{project.name}-datasheet.md"
+                stats = export_project(
+                    session,
+                    project,
+                    out,
+                    file_format=file_format,
+                    with_predictions=predictions,
+                    datasheet=sheet,
+                    by=signed_in_user(session),
+                )
+        except LingualoopError as error:
+            show_error(error)
+            return
+        st.session_state["export_files"] = (str(out), str(sheet), stats.rows)
+    files = st.session_state.get("export_files")
+    if not files:
+        st.info("Prepare an export, then download the file and its datasheet.")
+        return
+    out, sheet, rows = Path(files[0]), Path(files[1]), files[2]
+    st.success(f"{rows:,} posts ready.")
+    columns = st.columns(2)
+    columns[0].download_button(
+        f"Download {out.name}",
+        out.read_bytes(),
+        file_name=out.name,
+        mime=MIME.get(out.suffix[1:], "application/octet-stream"),
+        key="download_export",
+        icon=":material/download:",
+    )
+    columns[1].download_button(
+        f"Download {sheet.name}",
+        sheet.read_bytes(),
+        file_name=sheet.name,
+        mime="text/markdown",
+        key="download_sheet",
+        icon=":material/description:",
+    )
+    with st.expander("Datasheet"):
+        st.markdown(sheet.read_text(encoding="utf-8"))
+
+
+render()

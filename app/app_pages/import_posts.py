@@ -1,0 +1,90 @@
+"""Import: upload a CSV, TSV, JSONL or Parquet file, check the column mapping on a preview, import it."""
+
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from annotator.errors import LingualoopError
+from annotator.ingest import ColumnMapping, ImportOptions, import_file
+from annotator.readers import read_table
+from app.context import current_project, show_error, signed_in_user, transaction
+from db.models import Split
+
+GUESSES = {
+    "text": ("text", "tweet", "post", "content", "body"),
+    "id": ("id", "tweet_id", "post_id"),
+    "language": ("lang", "language", "lang_code"),
+    "label": ("label", "stance", "class"),
+}
+NONE = "(none)"
+
+
+def _guess(columns: list[str], role: str) -> str:
+    lowered = {c.lower(): c for c in columns}
+    return next((lowered[name] for name in GUESSES[role] if name in lowered), NONE)
+
+
+def render() -> None:
+    st.title("Import posts")
+    upload = st.file_uploader(
+        "File", type=["csv", "tsv", "jsonl", "parquet"], help="UTF-8; one post per row."
+    )
+    if upload is None:
+        st.info("Choose a file. Columns: the post text, and optionally an id, a language code and a label.")
+        return
+    folder = Path(tempfile.mkdtemp(prefix="lingualoop-upload-"))
+    path = folder / Path(upload.name).name
+    path.write_bytes(upload.getvalue())
+    try:
+        table = read_table(path)
+    except LingualoopError as error:
+        show_error(error)
+        return
+    st.caption(f"{len(table.rows):,} rows, columns: {', '.join(table.columns)}")
+    st.dataframe(pd.DataFrame(table.rows[:5], columns=table.columns), hide_index=True)
+    options = [NONE, *table.columns]
+    columns = st.columns(4)
+    chosen = {
+        role: columns[i].selectbox(
+            role, options, index=options.index(_guess(table.columns, role)), key=f"map_{role}"
+        )
+        for i, role in enumerate(GUESSES)
+    }
+    split = st.radio(
+        "Split", ["pool", "eval"], horizontal=True, help="Eval posts are held out to measure the model."
+    )
+    skip = st.checkbox("Import the valid rows and list the others", value=False)
+    if st.button("Import", type="primary", key="do_import"):
+        mapping = ColumnMapping(**{role: (None if c == NONE else c) for role, c in chosen.items()})
+        bar = st.progress(0.0, text="importing")
+
+        def progress(phase: str, done: int, total: int) -> None:
+            bar.progress(done / total if total else 1.0, text=f"{phase}: {done:,} of {total:,}")
+
+        try:
+            with transaction() as session:
+                report = import_file(
+                    session,
+                    current_project(session),
+                    path,
+                    mapping=mapping,
+                    options=ImportOptions(split=Split(split), skip_invalid=skip),
+                    progress=progress,
+                    by=signed_in_user(session),
+                )
+        except LingualoopError as error:
+            bar.empty()
+            show_error(error)
+            return
+        bar.progress(1.0, text="done")
+        st.success(
+            f"Imported {report.posts_added:,} posts and {report.labels_added:,} labels "
+            f"({report.duplicates:,} duplicates collapsed, {report.rows_skipped:,} rows skipped)."
+        )
+        if report.problems:
+            st.warning("\n".join(str(p) for p in report.problems[:20]))
+
+
+render()

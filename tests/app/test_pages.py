@@ -1,0 +1,218 @@
+"""Every page of the Streamlit app through AppTest, on a real SQLite database with the demo project; the role
+checks in the navigation and in the domain functions behind it."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+from streamlit.testing.v1 import AppTest
+
+from annotator.demo import create_demo_project
+from db.engine import make_engine, make_session_factory, session_scope
+from db.migrate import upgrade
+from db.models import Annotation, AnnotationEvent, Job, JobKind, ModelStatus, ModelVersion, Project, User
+
+MAIN = str(Path(__file__).parents[2] / "app" / "main.py")
+PAGES = Path(__file__).parents[2] / "app" / "app_pages"
+
+
+@pytest.fixture
+def demo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[sessionmaker[Session], dict[str, str]]]:
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    monkeypatch.setenv("LINGUALOOP_DATABASE_URL", url)
+    monkeypatch.setenv("LINGUALOOP_DATA_DIR", str(tmp_path / "data"))
+    engine = make_engine(url)
+    upgrade(engine)
+    sessions = make_session_factory(engine)
+    with session_scope(sessions) as session:
+        passwords = create_demo_project(session).passwords
+    st.cache_resource.clear()  # the app builds its database once per server: a new one for each test
+    yield sessions, passwords
+    st.cache_resource.clear()
+    engine.dispose()
+
+
+def user_id(sessions: sessionmaker[Session], name: str) -> int:
+    with sessions() as session:
+        found = session.scalar(select(User.id).where(User.username == name))
+        assert found is not None
+        return found
+
+
+def signed_in(sessions: sessionmaker[Session], name: str) -> AppTest:
+    at = AppTest.from_file(MAIN, default_timeout=60)
+    at.session_state["user_id"] = user_id(sessions, name)
+    return at.run()
+
+
+def test_sign_in_with_a_wrong_then_the_right_password(
+    demo: tuple[sessionmaker[Session], dict[str, str]],
+) -> None:
+    sessions, passwords = demo
+    at = AppTest.from_file(MAIN, default_timeout=60).run()
+    at.text_input(key="login_username").input("amira")
+    at.text_input(key="login_password").input("not it")
+    at.button[0].click().run()
+    assert "Unknown username or wrong password" in at.error[0].value and "user_id" not in at.session_state
+    at.text_input(key="login_password").input(passwords["amira"])
+    at.button[0].click().run()
+    assert at.session_state["user_id"] == user_id(sessions, "amira")
+    assert any(b.label == "Skip" for b in at.button)  # the annotate page
+
+
+def test_annotator_labels_undoes_and_flags(demo: tuple[sessionmaker[Session], dict[str, str]]) -> None:
+    sessions, _ = demo
+    at = signed_in(sessions, "amira")
+    assert not at.exception
+    first = at.markdown[0].value
+    at.button(key="label_pro").click().run()
+    second = at.markdown[0].value
+    assert second != first  # the next post is shown
+    at.button(key="label_anti").click().run()
+    at.button(key="undo").click().run()
+    assert at.markdown[0].value == second  # the undone post comes back
+    at.button(key="flag").click().run()
+    at.text_input[0].input("spam")
+    at.button(key="FormSubmitter:flag_form-Flag post").click().run()
+    amira = user_id(sessions, "amira")
+    with sessions() as session:
+        answers = session.execute(
+            select(Annotation.kind, Annotation.label, Annotation.flag_reason).where(
+                Annotation.user_id == amira
+            )
+        ).all()
+        assert sorted(str(kind) for kind, _, _ in answers) == ["flag", "label"]
+        assert ("label", "pro") in {(str(k), label) for k, label, _ in answers}
+        assert session.scalar(select(func.count()).where(AnnotationEvent.user_id == amira)) == 4  # undo kept
+        seconds = session.scalar(
+            select(Annotation.seconds).where(Annotation.user_id == amira, Annotation.kind == "label")
+        )
+        assert seconds is not None and seconds >= 0
+
+
+def test_annotator_sees_only_the_annotate_page(demo: tuple[sessionmaker[Session], dict[str, str]]) -> None:
+    sessions, _ = demo
+    at = signed_in(sessions, "amira")
+    for page in ("overview", "models", "retrain", "export", "users"):
+        with pytest.raises(ValueError, match="Could not find a navigation page"):
+            at.switch_page(str(PAGES / f"{page}.py"))
+
+
+def test_empty_state_says_why(demo: tuple[sessionmaker[Session], dict[str, str]]) -> None:
+    sessions, _ = demo
+    with session_scope(sessions) as session:
+        amira = session.scalar(select(User).where(User.username == "amira"))
+        assert amira is not None
+        amira.languages = ["xx"]  # a language without posts
+    at = signed_in(sessions, "amira")
+    assert "Nothing to label right now" in at.subheader[0].value
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        "overview",
+        "agreement",
+        "adjudicate",
+        "models",
+        "retrain",
+        "sampling",
+        "import_posts",
+        "export",
+        "users",
+    ],
+)
+def test_every_researcher_page_renders(demo: tuple[sessionmaker[Session], dict[str, str]], page: str) -> None:
+    sessions, _ = demo
+    at = signed_in(sessions, "admin").switch_page(str(PAGES / f"{page}.py")).run()
+    assert not at.exception, at.exception
+    assert at.title, "every page has a title"
+
+
+def test_retrain_button_queues_a_job_and_shows_it(demo: tuple[sessionmaker[Session], dict[str, str]]) -> None:
+    sessions, _ = demo
+    at = signed_in(sessions, "admin").switch_page(str(PAGES / "retrain.py")).run()
+    at.button(key="retrain").click().run()
+    at.button(key="retrain_fast").click().run()
+    with sessions() as session:
+        kinds = sorted(str(k) for k in session.scalars(select(Job.kind)))
+    assert kinds == [JobKind.FAST_RETRAIN.value, JobKind.RETRAIN.value]
+    texts = [p.proto.text for p in at.get("progress")]
+    assert any(t.startswith("Job 2 · fast_retrain · queued") for t in texts), texts
+
+
+def test_models_page_shows_versions_and_per_language_quality(
+    demo: tuple[sessionmaker[Session], dict[str, str]],
+) -> None:
+    sessions, _ = demo
+    with session_scope(sessions) as session:
+        project = session.scalars(select(Project)).one()
+        for i, f1 in enumerate((0.4, 0.6)):
+            session.add(
+                ModelVersion(
+                    project_id=project.id,
+                    backend="fast",
+                    base_model="e5",
+                    status=ModelStatus.READY,
+                    is_current=i == 1,
+                    metrics={
+                        "all": {
+                            "macro_f1": f1,
+                            "macro_f1_ci95": [f1 - 0.1, f1 + 0.1],
+                            "topic_f1": 0.8,
+                            "stance_f1": 0.5,
+                            "confusion": [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]],
+                        },
+                        "languages": {"en": {"macro_f1": 0.7, "n": 10}, "ar": {"macro_f1": 0.3, "n": 8}},
+                    },
+                )
+            )
+    at = signed_in(sessions, "admin").switch_page(str(PAGES / "models.py")).run()
+    assert not at.exception
+    assert "Bias gap" in at.metric[0].label and at.metric[0].value == "0.400"
+    assert len(at.dataframe) == 1
+
+
+def test_sampling_settings_are_saved(demo: tuple[sessionmaker[Session], dict[str, str]]) -> None:
+    sessions, _ = demo
+    at = signed_in(sessions, "admin").switch_page(str(PAGES / "sampling.py")).run()
+    at.number_input[0].set_value(2)
+    at.multiselect[0].select("ar")
+    at.button(key="FormSubmitter:sampling-Save").click().run()
+    assert not at.exception and at.success
+    with sessions() as session:
+        project = session.scalars(select(Project)).one()
+        assert project.overlap == 2 and project.sampling["favour"] == ["ar"]
+
+
+def test_export_page_offers_the_file_and_its_datasheet(
+    demo: tuple[sessionmaker[Session], dict[str, str]],
+) -> None:
+    sessions, _ = demo
+    at = signed_in(sessions, "admin").switch_page(str(PAGES / "export.py")).run()
+    at.button(key="prepare_export").click().run()
+    assert not at.exception
+    assert "posts ready" in at.success[0].value
+    assert len(at.get("download_button")) == 2
+
+
+def test_admin_creates_an_account_whose_password_works(
+    demo: tuple[sessionmaker[Session], dict[str, str]],
+) -> None:
+    sessions, _ = demo
+    at = signed_in(sessions, "admin").switch_page(str(PAGES / "users.py")).run()
+    at.text_input[0].input("noor")
+    at.button(key="FormSubmitter:add_user-Create").click().run()
+    assert not at.exception
+    shown = at.success[0].value
+    password = shown.split("`")[1]
+    from annotator.users import verify_password
+
+    with sessions() as session:
+        noor = session.scalars(select(User).where(User.username == "noor")).one()
+        assert verify_password(noor.password_hash, password)
