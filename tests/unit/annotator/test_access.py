@@ -1,0 +1,78 @@
+"""Role checks in the domain layer: an annotator cannot retrain, export, import or manage accounts even without
+the UI; sign-in is throttled after repeated failures."""
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session
+
+from annotator.access import LoginThrottle
+from annotator.dashboard import adjudicate, agreement, label_counts, update_sampling, version_summaries
+from annotator.errors import PermissionDeniedError
+from annotator.export import export_project
+from annotator.fastmodel import request_fast_retrain
+from annotator.ingest import import_file
+from annotator.models import request_retrain
+from annotator.users import add_user, authenticate, list_users, set_password
+from db.models import Role
+from tests.factories import make_project, posts, write_csv
+
+
+def test_an_annotator_cannot_call_researcher_functions(session: Session, tmp_path: Path) -> None:
+    project = make_project(session)
+    annotator = add_user(session, "amira", password="secret-pass")
+    researcher = add_user(session, "rosa", role=Role.RESEARCHER, password="secret-pass")
+    csv = write_csv(tmp_path / "p.csv", posts(3))
+    denied = [
+        lambda: request_retrain(session, project, by=annotator),
+        lambda: request_fast_retrain(session, project, by=annotator),
+        lambda: export_project(session, project, tmp_path / "out.csv", by=annotator),
+        lambda: import_file(session, project, csv, by=annotator),
+        lambda: label_counts(session, project, annotator),
+        lambda: agreement(session, project, annotator),
+        lambda: version_summaries(session, project, annotator),
+        lambda: adjudicate(session, project, annotator, 1, "pro"),
+        lambda: update_sampling(
+            session,
+            project,
+            annotator,
+            strategy="random.v1",
+            favour=[],
+            overlap=1,
+            random_share=0.1,
+            fast_every=0,
+        ),
+        lambda: add_user(session, "eve", by=annotator),
+        lambda: add_user(session, "eve", by=researcher),  # accounts are for admins
+        lambda: list_users(session, by=researcher),
+        lambda: set_password(session, "amira", "a-new-password", by=annotator),
+    ]
+    for call in denied:
+        with pytest.raises(PermissionDeniedError, match="may"):
+            call()
+    assert not (tmp_path / "out.csv").exists()
+    assert request_retrain(session, project, by=researcher).id  # a researcher may
+    assert import_file(session, project, csv, by=researcher).posts_added == 3
+
+
+def test_a_deactivated_researcher_is_refused(session: Session) -> None:
+    project = make_project(session)
+    rosa = add_user(session, "rosa", role=Role.RESEARCHER, password="secret-pass")
+    rosa.active = False
+    with pytest.raises(PermissionDeniedError):
+        request_retrain(session, project, by=rosa)
+
+
+def test_sign_in_is_throttled_after_repeated_failures(session: Session) -> None:
+    add_user(session, "amira", password="right-password")
+    throttle = LoginThrottle(limit=3, window=60, lockout=30)
+    for _ in range(3):
+        with pytest.raises(PermissionDeniedError, match="Unknown username or wrong password"):
+            authenticate(session, "amira", "wrong", throttle)
+    with pytest.raises(PermissionDeniedError, match="Too many failed sign-ins"):
+        authenticate(session, "amira", "right-password", throttle)  # even the right password, for a while
+    throttle.check("amira", now=10**9)  # after the lockout it is allowed again
+    other = LoginThrottle()
+    assert authenticate(session, "amira", "right-password", other).username == "amira"
+    with pytest.raises(PermissionDeniedError, match="Unknown username or wrong password"):
+        authenticate(session, "nobody", "x", other)  # the same message: no hint which usernames exist
