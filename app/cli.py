@@ -34,7 +34,7 @@ from annotator.projects import create_project, get_project, list_projects
 from annotator.status import project_status
 from annotator.stopping import stopping_signals
 from annotator.users import add_user, generate_password, list_users, set_password
-from app.processes import child_env, forward_stop_signals, start, trainer_command
+from app.processes import child_env, forward_stop_signals, start, streamlit_command, trainer_command
 from db.engine import make_engine, make_session_factory, session_scope
 from db.labels import LABELS
 from db.migrate import SchemaOutOfDateError, current_revision, ensure_schema, head_revision, upgrade
@@ -332,8 +332,13 @@ def status(
 
 @cli.command()
 @friendly_errors
-def demo(ctx: typer.Context) -> None:
-    """Create the demo project from the bundled synthetic corpus, with an admin and two annotators."""
+def demo(
+    ctx: typer.Context,
+    serve: Annotated[bool, typer.Option(help="Start the web app and a worker (Ctrl-C stops both).")] = True,
+    port: Annotated[int, typer.Option(help="Port of the web app.")] = 8501,
+) -> None:
+    """Create the demo project from the bundled synthetic corpus (an admin and two annotators), then start the
+    web app and a worker on it."""
     with state(ctx).transaction() as session, _progress() as bar:
         setup = create_demo_project(session, progress=_phase_bars(bar))
     if setup.created:
@@ -349,6 +354,19 @@ def demo(ctx: typer.Context) -> None:
         )
     console.print(f"Database: {state(ctx).settings.database_url}")
     ctx.invoke(status, ctx=ctx, project=setup.project.name)
+    if serve:
+        raise typer.Exit(serve_app(state(ctx), port))
+
+
+def serve_app(cli_state: CliState, port: int) -> int:
+    """Streamlit and the workers together, until Ctrl-C (or SIGTERM) stops all of them."""
+    web = start(streamlit_command(port), cli_state.settings)
+    console.print(
+        f"\n[bold green]lingualoop is running:[/] open http://localhost:{port} and sign in with an account above.\n"
+        "The worker retrains when you press Retrain (the first LoRA retrain converts the packaged Gemma-3-270M, "
+        "about a minute). Ctrl-C stops the app and the worker."
+    )
+    return run_workers(cli_state, [], extra=[web])
 
 
 def _run_worker_process(ctx: typer.Context, args: list[str]) -> None:

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
 
 from db.settings import Settings
@@ -37,6 +38,27 @@ def start(
 
 def trainer_command(args: Sequence[str]) -> list[str]:
     return [sys.executable, "-m", "trainer", *args]
+
+
+def streamlit_command(port: int) -> list[str]:
+    main = Path(__file__).with_name("main.py")
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(main),
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+        "--client.toolbarMode",
+        "minimal",
+    ]
 
 
 def forward_stop_signals(children: Sequence[subprocess.Popen[bytes]], on_stop: object = None) -> None:

@@ -123,6 +123,7 @@ def render() -> None:
             args=(item_id, Answer.of_label(label)),
             use_container_width=True,
             type="primary",
+            wrap=True,
         )
     actions = st.columns([1, 1, 1, 3])
     actions[0].button(

@@ -67,9 +67,9 @@ def test_users(url: str) -> None:
 
 
 def test_demo_creates_once(url: str) -> None:
-    first = run(url, "demo")
+    first = run(url, "demo", "--no-serve")
     assert "Created the demo project" in first and "admin" in first and "ar (Arabic)" in first
-    assert "already exists" in run(url, "demo")
+    assert "already exists" in run(url, "demo", "--no-serve")
 
 
 def test_db_upgrade_and_current(sqlite_url: str) -> None:

@@ -44,7 +44,7 @@ def worker_once(url: str, data: Path, tiny: Path) -> str:
 
 def test_retrain_models_export_import(tmp_path: Path, tiny: Path) -> None:
     url, data = f"sqlite:///{tmp_path / 'cli.db'}", tmp_path / "data"
-    run(url, data, "demo")
+    run(url, data, "demo", "--no-serve")
     assert "No model versions yet" in run(url, data, "models")
     assert "Retrain queued as job 1" in run(url, data, "retrain")
     assert "Retrain queued as job 1" in run(url, data, "retrain")  # one queued retrain per project
@@ -66,14 +66,14 @@ def test_retrain_models_export_import(tmp_path: Path, tiny: Path) -> None:
 
 def test_model_command_errors(tmp_path: Path) -> None:
     url, data = f"sqlite:///{tmp_path / 'cli.db'}", tmp_path / "data"
-    run(url, data, "demo")
+    run(url, data, "demo", "--no-serve")
     assert "not a LoRA adapter folder" in run(url, data, "model", "import", str(tmp_path), ok=False)
     assert "no current model version" in run(url, data, "model", "export", str(tmp_path / "x"), ok=False)
 
 
 def test_retrain_wait_follows_the_job_to_the_end(tmp_path: Path, tiny: Path) -> None:
     url, data = f"sqlite:///{tmp_path / 'cli.db'}", tmp_path / "data"
-    run(url, data, "demo")
+    run(url, data, "demo", "--no-serve")
     env = os.environ | {"LINGUALOOP_BASE_MODEL": str(tiny), "LINGUALOOP_EPOCHS": "1"}
     worker = subprocess.Popen(
         [LINGUALOOP, "--database-url", url, "--data-dir", str(data), "worker"],
@@ -92,7 +92,7 @@ def test_retrain_wait_follows_the_job_to_the_end(tmp_path: Path, tiny: Path) -> 
 
 def test_fast_retrain_runs_in_the_worker_command(tmp_path: Path, tiny: Path) -> None:
     url, data = f"sqlite:///{tmp_path / 'cli.db'}", tmp_path / "data"
-    run(url, data, "demo")
+    run(url, data, "demo", "--no-serve")
     assert "Retrain queued as job 1" in run(url, data, "retrain", "--fast")
     output = worker_once(url, data, tiny)
     assert "fast model version 1 ready" in output

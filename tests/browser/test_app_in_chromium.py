@@ -1,0 +1,93 @@
+"""The real app in a real browser: `lingualoop demo` serving Streamlit and the workers, chromium driven by
+playwright. An annotator labels with the keyboard and undoes; a researcher presses Retrain and watches the
+progress bar reach done; Arabic renders right to left and Hindi in Devanagari."""
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from db.engine import make_engine, make_session_factory
+from db.models import Annotation, AnnotationKind, Item, ModelStatus, ModelVersion, User
+from tests.browser.server import post_text, press_and_wait_for_next_post, running_server, sign_in
+from tests.tiny_models import build_tiny_llama
+
+pytestmark = pytest.mark.browser
+
+
+def test_annotator_labels_three_posts_with_the_keyboard_and_undoes_one(page: Any, tmp_path: Path) -> None:
+    with running_server(tmp_path) as server:
+        sign_in(page, server.url, "amira")
+        shown = [post_text(page)]
+        for key in ("1", "2", "3"):
+            press_and_wait_for_next_post(page, key)
+            shown.append(post_text(page))
+        press_and_wait_for_next_post(page, "u")
+        assert post_text(page) == shown[2]  # the third post is back
+        engine = make_engine(server.database_url)
+        with make_session_factory(engine)() as session:
+            answers = session.execute(
+                select(Item.text, Annotation.kind, Annotation.label, Annotation.seconds)
+                .join(Annotation, Annotation.item_id == Item.id)
+                .join(User, User.id == Annotation.user_id)
+                .where(User.username == "amira")
+                .order_by(Annotation.id)
+            ).all()
+        engine.dispose()
+    assert [(text, kind, label) for text, kind, label, _ in answers] == [
+        (shown[0], AnnotationKind.LABEL, "pro"),
+        (shown[1], AnnotationKind.LABEL, "anti"),
+    ]
+    assert all(seconds is not None and seconds > 0 for *_, seconds in answers)
+
+
+def test_researcher_presses_retrain_and_the_progress_bar_reaches_done(
+    page: Any, tmp_path: Path, screenshot_dir: Path
+) -> None:
+    tiny = build_tiny_llama(tmp_path / "tiny")
+    env = {"LINGUALOOP_BASE_MODEL": str(tiny), "LINGUALOOP_EPOCHS": "1"}
+    with running_server(tmp_path, env) as server:
+        sign_in(page, server.url, "admin")
+        page.get_by_role("link", name="Retrain").click()
+        page.get_by_role("button", name="Retrain", exact=True).click()
+        bar = page.get_by_test_id("stProgress").first
+        seen: list[str] = []
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            text = bar.inner_text()
+            if not seen or seen[-1] != text:
+                seen.append(text)
+            if "done" in text or "failed" in text:
+                break
+            time.sleep(0.5)
+        assert "Job 1 · retrain · done · model version 1 ready" in seen[-1], seen
+        assert any("running" in text for text in seen), seen  # it was watched while it ran
+        engine = make_engine(server.database_url)
+        with make_session_factory(engine)() as session:
+            version = session.scalars(select(ModelVersion)).one()
+            assert version.status == ModelStatus.READY and version.is_current
+        engine.dispose()
+        page.get_by_role("button", name="Quick model").click()  # the fast model, in seconds
+        page.get_by_text("fast model version 2 ready").first.wait_for(timeout=180_000)
+        page.get_by_role("link", name="Models").click()
+        page.get_by_text("Per language (95% bootstrap interval)").wait_for()
+        page.wait_for_timeout(1500)  # the charts draw after the text
+        page.screenshot(path=str(screenshot_dir / "models-page.png"), full_page=True)
+
+
+@pytest.mark.parametrize(("user", "language", "direction"), [("layla", "ar", "rtl"), ("dev", "hi", "ltr")])
+def test_posts_render_in_their_script_and_direction(
+    page: Any, tmp_path: Path, screenshot_dir: Path, user: str, language: str, direction: str
+) -> None:
+    with running_server(tmp_path) as server:
+        sign_in(page, server.url, user)
+        post = page.locator(".lingualoop-post").first
+        post.wait_for()
+        assert post.get_attribute("lang") == language
+        assert post.evaluate("el => getComputedStyle(el).direction") == direction
+        text = post.inner_text()
+        script = range(0x0600, 0x0700) if language == "ar" else range(0x0900, 0x0980)
+        assert any(ord(ch) in script for ch in text), text
+        page.screenshot(path=str(screenshot_dir / f"annotate-{language}.png"))
