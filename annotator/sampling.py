@@ -142,6 +142,30 @@ def language_quotas(
     return {lang: q for lang, q in quotas.items() if q > 0}
 
 
+def catch_up_quotas(
+    states: Mapping[str, LanguageState],
+    n: int,
+    *,
+    target: int = 40,
+    max_share: float = 0.5,
+    ceiling_share: float = 0.5,
+) -> dict[str, int]:
+    """Quotas only for languages that have fewer than `target` labels (the study: a few dozen labels per language
+    fix much of the stance gap), at most `max_share` of the batch and never more than a language still needs;
+    the rest of the batch goes to one language-blind ranking. As languages catch up the quotas fade out, so a
+    long run ends up where language-blind sampling would."""
+    needs = {
+        lang: min(target - s.labels, s.available)
+        for lang, s in states.items()
+        if s.labels < target and s.available
+    }
+    budget = min(round(n * max_share), sum(needs.values()))
+    if budget <= 0:
+        return {}
+    quotas = language_quotas({lang: states[lang] for lang in needs}, budget, ceiling_share=ceiling_share)
+    return {lang: min(q, needs[lang]) for lang, q in quotas.items() if min(q, needs[lang]) > 0}
+
+
 @dataclass(frozen=True)
 class Candidates:
     item_ids: NDArray[np.int64]

@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from annotator.fastmodel import predict_proba, train_head
-from annotator.sampling import Candidates, LanguageState, choose, language_quotas
+from annotator.sampling import Candidates, LanguageState, catch_up_quotas, choose, language_quotas
 from db.labels import LABELS
 from db.metrics import macro_f1, stance_f1, topic_f1
 
@@ -36,10 +36,15 @@ class SimulationConfig:
     batch: int = 40
     random_share: float = 0.2
     ceiling_share: float = 0.5
+    catch_up: int = 0
+    """With quotas: >0 gives quotas only to languages with fewer labels than this (`catch_up_quotas`), the rest
+    of each batch to the language-blind ranking; 0 weighs every language in every batch (`language_quotas`)."""
 
     @property
     def name(self) -> str:
-        return f"{self.strategy}{'+quotas' if self.quotas else ''}"
+        if not self.quotas:
+            return self.strategy
+        return f"{self.strategy}+quotas" + (f"-catchup{self.catch_up}" if self.catch_up else "")
 
 
 def read_posts(path: Path) -> list[Post]:
@@ -117,7 +122,20 @@ def run_simulation(
                 for lang in np.unique(langs[pool])
             }
             candidates = Candidates(pool, langs[pool], probabilities)
-            quotas = language_quotas(states, n, ceiling_share=config.ceiling_share)
+            if config.catch_up:
+                quotas = catch_up_quotas(
+                    states, n, target=config.catch_up, ceiling_share=config.ceiling_share
+                )
+                chosen = choose(
+                    candidates, quotas, config.strategy, config.random_share, int(rng.integers(1 << 30))
+                )
+                labelled[[i for i, _ in chosen]] = True
+                n -= len(chosen)
+                pool = ids[~labelled]
+                candidates = Candidates(pool, np.full(len(pool), "any"), predict_proba(model, train_x[pool]))
+                quotas = {"any": n}
+            else:
+                quotas = language_quotas(states, n, ceiling_share=config.ceiling_share)
         else:
             candidates = Candidates(pool, np.full(len(pool), "any"), probabilities)
             quotas = {"any": n}
@@ -220,8 +238,8 @@ def summarise(rows: Sequence[dict[str, Any]], budget: int, early: int = 400) -> 
                     f"  {name}: reaches it with {needed if needed is not None else 'more than ' + str(budget)}"
                     " labels"
                 )
-    blind = {n: c for n, c in curves.items() if not n.endswith("+quotas") and n != "random.v1"}
-    aware = {n: c for n, c in curves.items() if n.endswith("+quotas")}
+    blind = {n: c for n, c in curves.items() if "+quotas" not in n and n != "random.v1"}
+    aware = {n: c for n, c in curves.items() if "+quotas" in n}
     if blind and aware:
         best_blind = max(blind, key=lambda n: value_at(blind[n], early, "others_stance"))
         for name, curve in aware.items():

@@ -608,6 +608,13 @@ def simulate(
         "random.v1,least_confidence.v1,entropy.v1,breaking_ties.v1"
     ),
     quotas: Annotated[str, typer.Option(help="off, on or both (language-aware quotas).")] = "both",
+    catch_up: Annotated[
+        str,
+        typer.Option(
+            help="With quotas, comma separated: 0 weighs every language; N>0 gives quotas only to "
+            "languages with fewer than N labels."
+        ),
+    ] = "0",
     budget: Annotated[int, typer.Option(help="Labels to reach.")] = 1000,
     batch: Annotated[int, typer.Option(help="Posts per batch.")] = 40,
     seeds: Annotated[int, typer.Option(help="Runs per strategy.")] = 3,
@@ -638,10 +645,12 @@ def simulate(
     modes = {"off": [False], "on": [True], "both": [False, True]}.get(quotas)
     if modes is None:
         raise LingualoopError("--quotas takes off, on or both.")
+    targets = [int(t) for t in catch_up.split(",")]
     configs = [
-        SimulationConfig(strategy=s.strip(), quotas=q, budget=budget, batch=batch)
+        SimulationConfig(strategy=s.strip(), quotas=q, budget=budget, batch=batch, catch_up=t if q else 0)
         for s in strategies.split(",")
         for q in modes
+        for t in (targets if q else [0])
         if not (q and s.strip() == "random.v1")
     ]
     rows = run(

@@ -22,15 +22,16 @@ def main() -> None:
         "--warmup", type=int, default=5, help="Labels before timing starts (page and caches warm)."
     )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="llannotate-") as folder:
-        with running_server(Path(folder)) as server, browser_page() as page:
-            sign_in(
-                page, server.url, "admin"
-            )  # the admin labels every language of the demo (about 260 posts)
-            page.locator(".lingualoop-post").first.wait_for()
-            for i in range(args.warmup):
-                press_and_wait_for_next_post(page, "1234"[i % 4])
-            timings = sorted(press_and_wait_for_next_post(page, "1234"[i % 4]) for i in range(args.labels))
+    with (
+        tempfile.TemporaryDirectory(prefix="llannotate-") as folder,
+        running_server(Path(folder)) as server,
+        browser_page() as page,
+    ):
+        sign_in(page, server.url, "admin")  # the admin labels every language of the demo (about 260 posts)
+        page.locator(".lingualoop-post").first.wait_for()
+        for i in range(args.warmup):
+            press_and_wait_for_next_post(page, "1234"[i % 4])
+        timings = sorted(press_and_wait_for_next_post(page, "1234"[i % 4]) for i in range(args.labels))
     p95 = timings[int(0.95 * (len(timings) - 1))]
     print(
         f"label -> next post over {len(timings)} labels (real chromium, SQLite): "
