@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import Engine
+from sqlalchemy import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from annotator.demo import create_demo_project
@@ -35,6 +35,7 @@ from annotator.status import project_status
 from annotator.stopping import stopping_signals
 from annotator.users import add_user, generate_password, list_users, set_password
 from app.processes import child_env, forward_stop_signals, start, streamlit_command, trainer_command
+from db.backup import BackupError, backup, restore
 from db.engine import make_engine, make_session_factory, session_scope
 from db.labels import LABELS
 from db.migrate import SchemaOutOfDateError, current_revision, ensure_schema, head_revision, upgrade
@@ -85,7 +86,7 @@ def friendly_errors(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except (LingualoopError, SchemaOutOfDateError) as error:
+        except (LingualoopError, SchemaOutOfDateError, BackupError) as error:
             err_console.print(f"[bold red]Error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
 
@@ -666,6 +667,34 @@ def simulate(
     for line in summarise(rows, budget):
         console.print(line, highlight=False)
     console.print("Wrote " + ", ".join(str(f) for f in files))
+
+
+@cli.command("backup")
+@friendly_errors
+def backup_command(
+    ctx: typer.Context,
+    destination: Annotated[Path, typer.Argument(help="New file for the backup.")],
+) -> None:
+    """Back up the whole database (SQLite online backup, or pg_dump); safe while the app and worker run."""
+    written = backup(state(ctx).settings.database_url, destination)
+    console.print(f"Backup written to {written} ({written.stat().st_size:,} bytes, readable only by you).")
+
+
+@cli.command("restore")
+@friendly_errors
+def restore_command(
+    ctx: typer.Context,
+    source: Annotated[Path, typer.Argument(help="A file written by `lingualoop backup`.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Replace the current database without asking.")] = False,
+) -> None:
+    """Replace the database with a backup. Stop the app and the workers first."""
+    url = state(ctx).settings.database_url
+    if not yes and not typer.confirm(
+        f"Replace everything in {make_url(url).render_as_string()} with {source}?"
+    ):
+        raise typer.Exit(1)
+    restore(url, source)
+    console.print(f"Restored {source}.")
 
 
 @users_cli.command("add")
