@@ -40,7 +40,7 @@ from db.engine import make_engine, make_session_factory, session_scope
 from db.labels import LABELS
 from db.migrate import SchemaOutOfDateError, current_revision, ensure_schema, head_revision, upgrade
 from db.models import JobStatus, Role, Split
-from db.settings import Settings, settings_from_env
+from db.settings import SecretFileError, Settings, settings_from_env
 
 console = Console()
 err_console = Console(stderr=True)
@@ -112,7 +112,11 @@ def main_callback(
         Path | None, typer.Option(help="Data folder (default: LINGUALOOP_DATA_DIR or ./lingualoop-data).")
     ] = None,
 ) -> None:
-    ctx.obj = CliState(settings_from_env(database_url=database_url, data_dir=data_dir))
+    try:
+        ctx.obj = CliState(settings_from_env(database_url=database_url, data_dir=data_dir))
+    except SecretFileError as error:
+        err_console.print(f"[bold red]Error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
 
 
 @db_cli.command("upgrade")

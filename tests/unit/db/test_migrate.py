@@ -90,3 +90,40 @@ def test_0003_keeps_predictions_and_fills_their_uncertainty_scores(db_url: str) 
         assert connection.execute(text("SELECT count(*) FROM predictions")).scalar() == 1
         assert connection.execute(text("SELECT count(*) FROM jobs")).scalar() == 0
     engine.dispose()
+
+
+def test_downgrade_one_step_and_upgrade_again_keeps_the_data(db_url: str) -> None:
+    from annotator.demo import create_demo_project
+    from db.models import Annotation, Item, User
+
+    engine = make_engine(db_url)
+    upgrade(engine)
+    with session_scope(make_session_factory(engine)) as session:
+        create_demo_project(session)
+
+    def counts() -> tuple[int, int, int]:
+        with engine.connect() as connection:
+            return tuple(  # type: ignore[return-value]
+                connection.execute(text(f"SELECT count(*) FROM {table.__tablename__}")).scalar_one()
+                for table in (Item, Annotation, User)
+            )
+
+    before = counts()
+    head = head_revision(engine)
+    downgrade(engine, "-1")
+    assert current_revision(engine) != head
+    assert counts() == before
+    upgrade(engine)
+    assert current_revision(engine) == head and counts() == before
+    engine.dispose()
+
+
+def test_alembic_check_finds_nothing_to_generate(engine: Engine) -> None:
+    from alembic import command
+
+    from db.migrate import alembic_config
+
+    config = alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.check(config)  # raises when the models and the revisions differ
