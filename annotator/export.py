@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from annotator.access import RESEARCHERS, require_role
 from annotator.agreement import AlphaAccumulator, consensus
 from annotator.errors import LingualoopError
+from annotator.formulas import neutralise
 from annotator.gcpause import no_gc_pauses
 from annotator.languages import language_name
 from db.labels import LABELS
@@ -266,9 +267,10 @@ def _reporting(rows: Iterator[dict[str, Any]], progress: Callable[[int], None]) 
 
 
 def _write_csv(handle: IO[str], columns: list[str], rows: Iterator[dict[str, Any]]) -> None:
+    """CSV with formula-like cells neutralised (annotator/formulas.py); JSONL and Parquet keep text as it is."""
     writer = csv.writer(handle)
     writer.writerow(columns)
-    writer.writerows([row.get(column) for column in columns] for row in rows)
+    writer.writerows([neutralise(row.get(column)) for column in columns] for row in rows)
 
 
 def _write_parquet(path: Path, columns: list[str], rows: Iterator[dict[str, Any]]) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from annotator.access import RESEARCHERS, require_role
 from annotator.errors import ImportValidationError, InputFileError, RowProblem
+from annotator.formulas import restore_export
 from annotator.gcpause import no_gc_pauses
 from annotator.languages import LanguageDetector, UnknownLanguageError, normalise_language
 from annotator.readers import Table as InputTable
@@ -165,6 +166,8 @@ def _import_file(
 ) -> ImportReport:
     table = read_table(path, file_format)
     fmt = file_format or path.suffix.lower().lstrip(".")
+    if fmt in ("csv", "tsv"):
+        table = restore_export(table)  # a lingualoop CSV export: undo its formula neutralisation
     return import_table(
         session,
         project,
