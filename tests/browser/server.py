@@ -2,6 +2,7 @@
 workers) on a fresh SQLite database, driven by Debian's chromium through playwright (never `playwright install`)."""
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -18,10 +19,11 @@ from typing import Any
 from sqlalchemy import select
 
 from annotator.demo import create_demo_project
+from annotator.ingest import import_file
 from annotator.users import add_user
 from db.engine import make_engine, make_session_factory, session_scope
 from db.migrate import upgrade
-from db.models import Role, User
+from db.models import Project, Role, User
 
 LINGUALOOP = str(Path(sys.executable).parent / "lingualoop")
 CHROMIUM = os.environ.get("LINGUALOOP_CHROMIUM", "/usr/bin/chromium")
@@ -36,6 +38,10 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
 ]
 PASSWORD = "browser-test-password"
+HOSTILE_POST = (
+    '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">\n\n'
+    "**not bold** _not italic_ [not a link](http://example.org) # not a heading"
+)
 
 
 def chromium_available() -> bool:
@@ -68,6 +74,14 @@ def prepare_database(folder: Path) -> str:
             user.password_hash = hash_password(PASSWORD)
         add_user(session, "layla", role=Role.ANNOTATOR, password=PASSWORD, languages=["ar"])
         add_user(session, "dev", role=Role.ANNOTATOR, password=PASSWORD, languages=["hi"])
+        # A hostile post in a language of its own, served only to "mallory-test".
+        project = session.scalars(select(Project)).one()
+        hostile = folder / "hostile.jsonl"
+        hostile.write_text(
+            json.dumps({"id": "hostile-1", "text": HOSTILE_POST, "lang": "sw"}), encoding="utf-8"
+        )
+        import_file(session, project, hostile)
+        add_user(session, "mallory-test", role=Role.ANNOTATOR, password=PASSWORD, languages=["sw"])
     engine.dispose()
     return url
 

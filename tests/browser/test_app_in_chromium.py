@@ -11,7 +11,13 @@ from sqlalchemy import select
 
 from db.engine import make_engine, make_session_factory
 from db.models import Annotation, AnnotationKind, Item, ModelStatus, ModelVersion, User
-from tests.browser.server import post_text, press_and_wait_for_next_post, running_server, sign_in
+from tests.browser.server import (
+    HOSTILE_POST,
+    post_text,
+    press_and_wait_for_next_post,
+    running_server,
+    sign_in,
+)
 from tests.tiny_models import build_tiny_llama
 
 pytestmark = pytest.mark.browser
@@ -91,3 +97,14 @@ def test_posts_render_in_their_script_and_direction(
         script = range(0x0600, 0x0700) if language == "ar" else range(0x0900, 0x0980)
         assert any(ord(ch) in script for ch in text), text
         page.screenshot(path=str(screenshot_dir / f"annotate-{language}.png"))
+
+
+def test_html_and_markdown_in_a_post_show_as_typed(page: Any, tmp_path: Path) -> None:
+    with running_server(tmp_path) as server:
+        sign_in(page, server.url, "mallory-test")
+        post = page.locator(".lingualoop-post").first
+        post.wait_for()
+        page.wait_for_timeout(500)
+        assert post.inner_text() == HOSTILE_POST  # every character as typed, the blank line included
+        assert page.evaluate("window.__pwned === undefined")
+        assert post.locator("script, img, strong, em, a, h1").count() == 0
