@@ -86,7 +86,9 @@ def _read_csv(text: str, path: Path) -> Table:
         header = next(reader)
     except StopIteration:
         raise InputFileError(f"{path.name} is empty.") from None
-    except csv.Error as error:  # found by tests/unit/annotator/test_hostile_input.py: a file that is one quote
+    except (
+        csv.Error
+    ) as error:  # found by tests/unit/annotator/test_hostile_input.py: a file that is one quote
         raise InputFileError(f"{path.name}, line 1: malformed CSV header ({error}).") from None
     columns = [name.strip() for name in header]
     _check_header(columns, path.name)

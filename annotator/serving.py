@@ -93,7 +93,8 @@ def next_item(
         return resumed
     postgres = session.get_bind().dialect.name == "postgresql"
     refills = 0
-    for attempt in range(12):
+    project_locked = not postgres  # SQLite's writing transactions are exclusive already
+    for _ in range(12):
         query = _open_query(project, user)
         if postgres:
             # Concurrent annotators skip a queue row another one is leasing right now.
@@ -104,10 +105,11 @@ def next_item(
         if row is not None:
             _lease(session, row.item_id, user, lease)
             return session.get(Item, row.item_id)
-        if attempt == 0 and postgres and row is None:
+        if not project_locked:
             # One refill at a time per project: lock the project row, then look again (another annotator's
-            # refill may have just landed). SQLite's writing transactions are exclusive already.
+            # refill may have just landed). tests/reliability/test_load.py caught refills racing without it.
             session.execute(select(Project.id).where(Project.id == project.id).with_for_update())
+            project_locked = True
             continue
         refills += 1
         if refills > MAX_REFILLS or select_batch(session, project, refill).size == 0:

@@ -37,6 +37,8 @@ class SimulationConfig:
     random_share: float = 0.2
     ceiling_share: float = 0.5
     catch_up: int = 0
+    catch_up_share: float = 0.5
+    """The most of a batch that catch-up quotas may take."""
     """With quotas: >0 gives quotas only to languages with fewer labels than this (`catch_up_quotas`), the rest
     of each batch to the language-blind ranking; 0 weighs every language in every batch (`language_quotas`)."""
 
@@ -44,7 +46,8 @@ class SimulationConfig:
     def name(self) -> str:
         if not self.quotas:
             return self.strategy
-        return f"{self.strategy}+quotas" + (f"-catchup{self.catch_up}" if self.catch_up else "")
+        share = f"x{self.catch_up_share:g}" if self.catch_up_share != 0.5 else ""
+        return f"{self.strategy}+quotas" + (f"-catchup{self.catch_up}{share}" if self.catch_up else "")
 
 
 def read_posts(path: Path) -> list[Post]:
@@ -124,7 +127,11 @@ def run_simulation(
             candidates = Candidates(pool, langs[pool], probabilities)
             if config.catch_up:
                 quotas = catch_up_quotas(
-                    states, n, target=config.catch_up, ceiling_share=config.ceiling_share
+                    states,
+                    n,
+                    target=config.catch_up,
+                    max_share=config.catch_up_share,
+                    ceiling_share=config.ceiling_share,
                 )
                 chosen = choose(
                     candidates, quotas, config.strategy, config.random_share, int(rng.integers(1 << 30))

@@ -620,6 +620,9 @@ def simulate(
             "languages with fewer than N labels."
         ),
     ] = "0",
+    catch_up_share: Annotated[
+        float, typer.Option(help="With --catch-up N>0: the most of a batch its quotas may take.")
+    ] = 0.5,
     budget: Annotated[int, typer.Option(help="Labels to reach.")] = 1000,
     batch: Annotated[int, typer.Option(help="Posts per batch.")] = 40,
     seeds: Annotated[int, typer.Option(help="Runs per strategy.")] = 3,
@@ -652,7 +655,14 @@ def simulate(
         raise LingualoopError("--quotas takes off, on or both.")
     targets = [int(t) for t in catch_up.split(",")]
     configs = [
-        SimulationConfig(strategy=s.strip(), quotas=q, budget=budget, batch=batch, catch_up=t if q else 0)
+        SimulationConfig(
+            strategy=s.strip(),
+            quotas=q,
+            budget=budget,
+            batch=batch,
+            catch_up=t if q else 0,
+            catch_up_share=catch_up_share,
+        )
         for s in strategies.split(",")
         for q in modes
         for t in (targets if q else [0])
