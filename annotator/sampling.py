@@ -17,6 +17,7 @@ import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -40,6 +41,10 @@ from db.models import (
 STRATEGIES = ("random.v1", "least_confidence.v1", "entropy.v1", "breaking_ties.v1")
 DEFAULT_STRATEGY = "breaking_ties.v1"
 PROBABILITY_COLUMNS = (Prediction.p_pro, Prediction.p_anti, Prediction.p_neutral, Prediction.p_unrelated)
+QUOTA_MODES = ("catch_up", "weighted")
+DEFAULT_QUOTA_MODE = "catch_up"
+DEFAULT_CATCH_UP = 30
+"""Labels per language after which its quota fades out (the best of 20-50 in the simulations, docs/sampling.md)."""
 FAVOUR_BOOST = 2.0
 """How much more weight a favoured language gets in the quotas."""
 SCORE_ORDER = {  # the stored score that ranks each strategy's most uncertain posts first
@@ -307,6 +312,41 @@ def _most_uncertain(
     return list(session.scalars(query))
 
 
+def _most_uncertain_anywhere(
+    session: Session, project: Project, version: ModelVersion, strategy: str, n: int, taken: set[int]
+) -> list[tuple[int, str]]:
+    """The n open posts of any language that the strategy ranks first (and that this batch has not taken)."""
+    if n <= 0:
+        return []
+    query = (
+        select(Item.id, Item.language)
+        .join(Prediction, and_(Prediction.item_id == Item.id, Prediction.model_version_id == version.id))
+        .where(_open_posts(project))
+        .order_by(SCORE_ORDER[strategy], Item.id)
+        .limit(n + len(taken))
+    )
+    return [(item_id, lang) for item_id, lang in session.execute(query) if item_id not in taken][:n]
+
+
+def batch_quotas(
+    states: Mapping[str, LanguageState], n: int, settings: Mapping[str, Any], *, cold: bool
+) -> tuple[dict[str, int], int]:
+    """(posts per language, posts left to the language-blind ranking). Cold start: every language alike. Then,
+    by the project's `quota_mode`: `catch_up` (default) gives quotas only to languages with fewer than
+    `catch_up` labels (default 30) and the rest to the blind ranking; `weighted` splits every batch by weight."""
+    ceiling = float(settings.get("ceiling_share", 0.5))
+    if cold or settings.get("quota_mode", DEFAULT_QUOTA_MODE) == "weighted":
+        return language_quotas(states, n, ceiling_share=ceiling), 0
+    quotas = catch_up_quotas(
+        states,
+        n,
+        target=int(settings.get("catch_up", DEFAULT_CATCH_UP)),
+        max_share=float(settings.get("catch_up_share", 0.5)),
+        ceiling_share=ceiling,
+    )
+    return quotas, n - sum(quotas.values())
+
+
 def _random_open(
     session: Session, project: Project, language: str, n: int, rng: np.random.Generator, taken: set[int]
 ) -> list[int]:
@@ -409,7 +449,7 @@ def select_batch(
     share = float(settings.get("random_share", 0.2) if random_share is None else random_share)
     version = current_ready_version(session, project)
     states = language_states(session, project, open_counts(session, project), version)
-    quotas = language_quotas(states, n, ceiling_share=float(settings.get("ceiling_share", 0.5)))
+    quotas, blind = batch_quotas(states, n, settings, cold=version is None)
     batch_seed = seed if seed is not None else int(session.scalar(select(func.count(SamplingBatch.id))) or 0)
     rng = np.random.default_rng(batch_seed)
     chosen: list[tuple[int, str, str]] = []  # (item id, language, reason)
@@ -424,6 +464,22 @@ def select_batch(
         randoms = _random_open(session, project, lang, quota - len(ranked), rng, taken)
         chosen += [(item_id, lang, reason) for item_id in ranked]
         chosen += [(item_id, lang, "random" if reason == "uncertain" else reason) for item_id in randoms]
+    if blind > 0 and version is not None:  # the rest of the batch: one language-blind ranking
+        ranked_any = (
+            []
+            if strategy == "random.v1"
+            else _most_uncertain_anywhere(
+                session, project, version, strategy, blind - round(blind * share), taken
+            )
+        )
+        taken.update(item_id for item_id, _ in ranked_any)
+        chosen += [(item_id, lang, "uncertain") for item_id, lang in ranked_any]
+        languages = [lang for lang, s in states.items() if s.available]
+        weights = np.array([states[lang].available for lang in languages], dtype=np.float64)
+        for lang in rng.choice(languages, size=blind - len(ranked_any), p=weights / weights.sum()).tolist():
+            chosen += [
+                (item_id, lang, "random") for item_id in _random_open(session, project, lang, 1, rng, taken)
+            ]
     scores = _scores_of(session, version, strategy, [item_id for item_id, _, _ in chosen])
     order = rng.permutation(len(chosen)) if not scores else None
     if order is not None:

@@ -2,9 +2,9 @@
 record_answer, one transaction each), from threads; used by tests/reliability/test_load.py and bench/load.py."""
 
 import random
-from collections import Counter
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 

@@ -9,9 +9,17 @@ from sqlalchemy.orm import Session
 
 from annotator.errors import LingualoopError
 from annotator.ingest import ImportOptions, import_file
-from annotator.sampling import STRATEGIES, LanguageState, language_quotas, select_batch, uncertainty
+from annotator.sampling import (
+    STRATEGIES,
+    LanguageState,
+    catch_up_quotas,
+    language_quotas,
+    select_batch,
+    uncertainty,
+)
+from annotator.users import add_user
 from db.models import Item, ModelStatus, ModelVersion, Prediction, QueueEntry, Split, prediction_row
-from tests.factories import make_project, posts, write_csv
+from tests.factories import add_label, make_project, posts, write_csv
 
 P = np.array(
     [
@@ -121,7 +129,7 @@ def test_uncertain_posts_first_with_a_model(session: Session, project_with_pool)
         p = [0.4, 0.35, 0.15, 0.1] if unsure else [0.94, 0.02, 0.02, 0.02]
         session.add(Prediction(**prediction_row(version.id, item_id, p)))
     session.flush()
-    project_with_pool.sampling = {"ceiling_share": 0.8}
+    project_with_pool.sampling = {"ceiling_share": 0.8, "quota_mode": "weighted"}
     batch = select_batch(session, project_with_pool, 10, strategy="breaking_ties.v1", random_share=0.0)
     assert batch.model_version_id == version.id
     assert batch.per_language["hu"] > batch.per_language["en"]  # Hungarian is where the model is weak
@@ -165,3 +173,43 @@ def test_batches_read_through_the_stored_scores_pick_what_uncertainty_ranks_firs
     queued = list(session.scalars(select(QueueEntry.item_id).order_by(QueueEntry.rank)))
     expected = [ids[i] for i in np.argsort(-uncertainty(strategy, probabilities), kind="stable")[:12]]
     assert queued == expected  # the same posts, served most uncertain first
+
+
+def test_catch_up_quotas_fade_out_as_a_language_gets_its_labels() -> None:
+    states = {
+        "en": LanguageState(available=1000, labels=200, f1=0.7),
+        "hu": LanguageState(available=60, labels=25, f1=0.3),
+        "tr": LanguageState(available=40, labels=0, f1=None),
+    }
+    quotas = catch_up_quotas(states, 40, target=30, max_share=0.5)
+    assert "en" not in quotas  # caught up: en goes through the blind ranking only
+    assert quotas["hu"] <= 5  # never more than it still needs
+    assert sum(quotas.values()) <= 20 and quotas["tr"] > quotas["hu"]
+    caught_up = {lang: LanguageState(s.available, 30, s.f1) for lang, s in states.items()}
+    assert catch_up_quotas(caught_up, 40, target=30) == {}
+
+
+def test_catch_up_batch_gives_the_rest_to_the_blind_ranking(session: Session, project_with_pool) -> None:  # type: ignore[no-untyped-def]
+    version = ModelVersion(
+        project_id=project_with_pool.id,
+        backend="fast",
+        base_model="t",
+        is_current=True,
+        status=ModelStatus.READY,
+    )
+    session.add(version)
+    session.flush()
+    rows = session.execute(select(Item.id, Item.external_id).where(Item.split == Split.POOL)).all()
+    labeller = add_user(session, "old")
+    for item_id, external_id in rows:
+        unsure = external_id in {"e1", "e2", "e3", "e4", "e5", "e6"}
+        p = [0.4, 0.35, 0.15, 0.1] if unsure else [0.94, 0.02, 0.02, 0.02]
+        session.add(Prediction(**prediction_row(version.id, item_id, p)))
+        if external_id.startswith("e") and int(external_id[1:]) >= 30:
+            add_label(session, item_id, labeller.id)  # English has its 30 labels: caught up
+    session.flush()
+    project_with_pool.sampling = {"catch_up": 30, "catch_up_share": 0.5}
+    batch = select_batch(session, project_with_pool, 10, strategy="breaking_ties.v1", random_share=0.0)
+    assert batch.per_language["hu"] == 5  # half the batch for the language still catching up
+    queued = set(session.scalars(select(Item.external_id).join(QueueEntry, QueueEntry.item_id == Item.id)))
+    assert {"e1", "e2", "e3", "e4", "e5"} <= queued  # the blind half: the most uncertain posts anywhere
