@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import Engine, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from annotator.demo import create_demo_project
@@ -88,6 +89,15 @@ def friendly_errors(command: F) -> F:
             return command(*args, **kwargs)
         except (LingualoopError, SchemaOutOfDateError, BackupError) as error:
             err_console.print(f"[bold red]Error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        except OperationalError as error:
+            reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+            err_console.print(
+                f"[bold red]Error:[/] Cannot reach the database, or the connection was lost: {escape(reason)}. "
+                "Nothing of this command was saved (each command is one transaction).",
+                highlight=False,
+                soft_wrap=True,
+            )
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]

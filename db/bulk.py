@@ -4,7 +4,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+import psycopg
 from sqlalchemy import JSON, Table, insert, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 
@@ -20,12 +22,15 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     json_columns = {name for name in columns if isinstance(table.c[name].type, JSON)}
     names = ", ".join(f'"{name}"' for name in columns)
     driver_connection: Any = connection.connection.driver_connection
-    with (
-        driver_connection.cursor() as cursor,
-        cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy,
-    ):
-        for row in rows:
-            copy.write_row([json.dumps(row[name]) if name in json_columns else row[name] for name in columns])
+    statement = f'COPY "{table.name}" ({names}) FROM STDIN'
+    try:
+        with driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(
+                    [json.dumps(row[name]) if name in json_columns else row[name] for name in columns]
+                )
+    except psycopg.Error as error:  # as SQLAlchemy's own statements would raise it (OperationalError, ...)
+        raise DBAPIError.instance(statement, None, error, psycopg.Error) from error
 
 
 def refresh_statistics(session: Session, *tables: str) -> None:

@@ -34,6 +34,7 @@ from db.versions import (
     write_predictions,
 )
 from trainer.config import WorkerSettings
+from trainer.failpoints import failpoint
 from trainer.modeling import LoadedModel, load_model, merged_for_scoring, save_adapter
 from trainer.scoring import score_texts
 from trainer.training import train_adapter
@@ -103,6 +104,7 @@ def score_pool(
         probabilities = score_texts(loaded, [text for _, text in chunk], batch_size)
         with session_scope(sessions) as session:
             write_predictions(session, version_id, [item_id for item_id, _ in chunk], probabilities)
+        failpoint("scoring")  # predictions of a version that is not ready yet are in the database
         scored += len(chunk)
         report(
             start + (end - start) * scored / max(1, len(pool)), f"scored {scored:,} of {len(pool):,} posts"
@@ -135,6 +137,7 @@ def publish(
     scored = score_pool(
         sessions, scorer, project_id, version_id, settings.model.score_batch_size, report, scoring_start, 0.98
     )
+    failpoint("before-ready")  # scored, not yet ready
     with session_scope(sessions) as session:
         record = session.get(ModelVersion, version_id)
         assert record is not None

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from annotator.demo import create_demo_project
@@ -139,3 +139,46 @@ def test_sigterm_gives_the_job_back(setup: tuple[str, sessionmaker[Session], int
         assert job is not None and job.status == JobStatus.QUEUED and job.attempts == 0
         assert session.scalar(select(ModelVersion).where(ModelVersion.id == 2)).status == ModelStatus.FAILED  # type: ignore[union-attr]
     assert _current(sessions) == [1]
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize("point", ["scoring", "before-ready"])
+def test_sigkill_while_scoring_or_before_ready_never_publishes_a_partial_version(
+    setup: tuple[str, sessionmaker[Session], int, dict[str, str]], point: str
+) -> None:
+    url, sessions, _, env = setup
+    crashed = subprocess.run(
+        [LINGUALOOP, "--database-url", url, "worker", "--once", "--epochs", "1"],
+        env=env | {"LINGUALOOP_FAILPOINT": point},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert crashed.returncode != 0  # the LoRA worker died with SIGKILL
+    assert _current(sessions) == [1]
+    with sessions() as session:
+        version = session.get(ModelVersion, 2)
+        assert version is not None and version.status != ModelStatus.READY and not version.is_current
+        from db.models import Prediction
+
+        scored = session.scalar(select(func.count()).where(Prediction.model_version_id == 2))
+        assert scored > 0  # the crash came after predictions were written, which nobody may read
+    time.sleep(1.5)
+    second = subprocess.run(
+        [LINGUALOOP, "--database-url", url, "worker", "--once", "--heartbeat-timeout", "1", "--epochs", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert second.returncode == 0, second.stdout + second.stderr
+    with sessions() as session:
+        from db.models import Prediction
+
+        job = session.scalar(select(Job))
+        assert job is not None and job.status == JobStatus.DONE and job.attempts == 2
+        versions = {v.id: v for v in session.scalars(select(ModelVersion))}
+        assert versions[2].status == ModelStatus.FAILED
+        assert session.scalar(select(func.count()).where(Prediction.model_version_id == 2)) == 0
+        assert versions[3].status == ModelStatus.READY
+    assert len(_current(sessions)) == 1
