@@ -198,17 +198,31 @@ def _labels_per_item() -> ScalarSelect[int]:
     )
 
 
-def _open_posts(project: Project) -> ColumnElement[bool]:
-    """Pool posts that still need labels, are not flagged and are not queued yet."""
+def _open_posts(project: Project, *, walk_scores: bool = False) -> ColumnElement[bool]:
+    """Pool posts that still need labels, are not flagged and are not queued yet.
+
+    walk_scores: write the items' own conditions so that SQLite cannot use the items' language index for them;
+    its planner then walks the predictions' score index in order and stops after LIMIT rows instead of reading
+    every post of the project (PostgreSQL's planner finds that plan by itself)."""
     flagged = exists().where(Annotation.item_id == Item.id, Annotation.kind == AnnotationKind.FLAG)
     queued = exists().where(QueueEntry.project_id == project.id, QueueEntry.item_id == Item.id)
+    project_id: ColumnElement[int] = Item.project_id + 0 if walk_scores else Item.project_id  # type: ignore[assignment]
+    split: ColumnElement[str] = func.lower(Item.split) if walk_scores else Item.split  # type: ignore[assignment]
     return and_(
-        Item.project_id == project.id,
-        Item.split == Split.POOL,
+        project_id == project.id,
+        split == Split.POOL.value,
         ~flagged,
         ~queued,
         _labels_per_item() < project.overlap,
     )
+
+
+def _language_is(language: str, *, walk_scores: bool) -> ColumnElement[bool]:
+    return (func.lower(Item.language) if walk_scores else Item.language) == language
+
+
+def _walks_scores(session: Session) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
 
 
 def load_candidates(session: Session, project: Project, version: ModelVersion | None) -> Candidates:
@@ -302,11 +316,12 @@ def _most_uncertain(
     """The n open posts of a language that the strategy ranks first, read through the score's index."""
     if n <= 0:
         return []
+    walk = _walks_scores(session)
     query = (
         select(Item.id)
         .join(Prediction, and_(Prediction.item_id == Item.id, Prediction.model_version_id == version.id))
-        .where(_open_posts(project), Item.language == language)
-        .order_by(SCORE_ORDER[strategy], Item.id)
+        .where(_open_posts(project, walk_scores=walk), _language_is(language, walk_scores=walk))
+        .order_by(SCORE_ORDER[strategy], Prediction.id)
         .limit(n)
     )
     return list(session.scalars(query))
@@ -321,8 +336,8 @@ def _most_uncertain_anywhere(
     query = (
         select(Item.id, Item.language)
         .join(Prediction, and_(Prediction.item_id == Item.id, Prediction.model_version_id == version.id))
-        .where(_open_posts(project))
-        .order_by(SCORE_ORDER[strategy], Item.id)
+        .where(_open_posts(project, walk_scores=_walks_scores(session)))
+        .order_by(SCORE_ORDER[strategy], Prediction.id)
         .limit(n + len(taken))
     )
     return [(item_id, lang) for item_id, lang in session.execute(query) if item_id not in taken][:n]
