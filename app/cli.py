@@ -629,7 +629,7 @@ def simulate(
             help="With quotas, comma separated: 0 weighs every language; N>0 gives quotas only to "
             "languages with fewer than N labels."
         ),
-    ] = "0",
+    ] = "0,30",
     catch_up_share: Annotated[
         float, typer.Option(help="With --catch-up N>0: the most of a batch its quotas may take.")
     ] = 0.5,

@@ -22,7 +22,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    # One connection per concurrent request: the app serves many annotators at once.
+    return create_engine(url, pool_pre_ping=True, **({"pool_size": 10, "max_overflow": 30} | kwargs))
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
