@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -16,7 +17,7 @@ WINDOW = 3
 THRESHOLD = 0.99
 
 
-def cohen_kappa(first: np.ndarray, second: np.ndarray, classes: int = 4) -> float:
+def cohen_kappa(first: NDArray[np.int64], second: NDArray[np.int64], classes: int = 4) -> float:
     """Agreement of two label arrays beyond chance; 1.0 when they agree on everything."""
     if len(first) == 0:
         return float("nan")

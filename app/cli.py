@@ -27,8 +27,12 @@ from annotator.demo import create_demo_project
 from annotator.errors import LingualoopError
 from annotator.export import export_project
 from annotator.fastmodel import request_fast_retrain
-from annotator.fastworker import run_fast_worker
 from annotator.ingest import ColumnMapping, ImportOptions, ImportReport, import_file
+from annotator.jobloop import run_job_loop
+from annotator.labelstudio import server as ls_server
+from annotator.labelstudio.sync import connect_project
+from annotator.labelstudio.sync import pull as ls_pull
+from annotator.labelstudio.sync import push as ls_push
 from annotator.languages import language_name
 from annotator.models import export_adapter, get_job, import_adapter, list_versions, request_retrain
 from annotator.projects import create_project, get_project, list_projects
@@ -41,7 +45,7 @@ from db.engine import make_engine, make_session_factory, session_scope
 from db.labels import LABELS
 from db.migrate import SchemaOutOfDateError, current_revision, ensure_schema, head_revision, upgrade
 from db.models import JobStatus, Role, Split
-from db.settings import SecretFileError, Settings, settings_from_env
+from db.settings import SecretFileError, Settings, masked, settings_from_env
 
 console = Console()
 err_console = Console(stderr=True)
@@ -57,6 +61,10 @@ cli.add_typer(db_cli, name="db")
 model_cli = typer.Typer(help="Model adapters.", no_args_is_help=True)
 cli.add_typer(users_cli, name="users")
 cli.add_typer(model_cli, name="model")
+labelstudio_cli = typer.Typer(
+    help="Label Studio: a local server, push tasks, pull annotations.", no_args_is_help=True
+)
+cli.add_typer(labelstudio_cli, name="labelstudio")
 
 F = TypeVar("F", bound=Callable[..., Any])
 ProjectOption = Annotated[str | None, typer.Option(help="Project name (optional when there is only one).")]
@@ -410,8 +418,8 @@ def run_workers(cli_state: CliState, args: list[str], extra: Sequence[subprocess
     forward_stop_signals(children, stopping.set)
     once = "--once" in args
     fast = threading.Thread(
-        target=run_fast_worker,
-        args=(cli_state.sessions(), cli_state.settings.data_dir / "embeddings", stopping),
+        target=run_job_loop,
+        args=(cli_state.sessions(), cli_state.settings.data_dir, stopping),
         kwargs={"once": once},
         daemon=True,
     )
@@ -719,6 +727,88 @@ def restore_command(
         raise typer.Exit(1)
     restore(url, source)
     console.print(f"Restored {source}.")
+
+
+@labelstudio_cli.command("serve")
+@friendly_errors
+def labelstudio_serve(
+    ctx: typer.Context,
+    port: Annotated[int, typer.Option(help="Port of the Label Studio server.")] = 8090,
+) -> None:
+    """Run a local Label Studio (installed into its own virtual environment on first use) until Ctrl-C."""
+    folder = state(ctx).settings.data_dir / "labelstudio"
+    password, token = ls_server.credentials(folder)
+    settings = ls_server.ServerSettings(folder / "venv", folder / "data", port, password, token)
+    process = ls_server.start(settings, lambda line: console.print(line, highlight=False, markup=False))
+    console.print(
+        f"Label Studio is running at {settings.url}\n  sign in: {ls_server.ADMIN_EMAIL} / {password}\n"
+        f"  connect: lingualoop labelstudio connect --url {settings.url} --token {token}\nCtrl-C stops it."
+    )
+    try:
+        process.wait()
+    except KeyboardInterrupt:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@labelstudio_cli.command("connect")
+@friendly_errors
+def labelstudio_connect(
+    ctx: typer.Context,
+    url: Annotated[str, typer.Option(help="Label Studio's address, e.g. http://localhost:8090.")],
+    token: Annotated[str, typer.Option(help="Your API token (Account & Settings); stored in a 0600 file.")],
+    project: ProjectOption = None,
+) -> None:
+    """Check the server and the token, and create (or find) this project's Label Studio project."""
+    with state(ctx).transaction() as session:
+        link = connect_project(
+            session, get_project(session, project), url, token, state(ctx).settings.data_dir
+        )
+        console.print(
+            f"Connected to {link.url}: Label Studio project {link.ls_project_id} (token {masked(token)})."
+        )
+
+
+@labelstudio_cli.command("push")
+@friendly_errors
+def labelstudio_push(
+    ctx: typer.Context,
+    project: ProjectOption = None,
+    n: Annotated[int, typer.Option("--n", help="Posts to send (a sampler batch).")] = 100,
+) -> None:
+    """Send the next sampler batch as tasks with the current model's predictions."""
+    with state(ctx).transaction() as session, _progress() as bar:
+        report = ls_push(
+            session, get_project(session, project), n, state(ctx).settings.data_dir, progress=_phase_bars(bar)
+        )
+    console.print(
+        f"Pushed {report.tasks} tasks ({report.with_predictions} with the current model's prediction)."
+    )
+
+
+@labelstudio_cli.command("pull")
+@friendly_errors
+def labelstudio_pull(
+    ctx: typer.Context,
+    project: ProjectOption = None,
+    create_users: Annotated[
+        bool, typer.Option(help="Create an annotator account for each Label Studio user we do not know.")
+    ] = False,
+) -> None:
+    """Import submitted annotations (run it as often as you like: nothing is imported twice)."""
+    with state(ctx).transaction() as session, _progress() as bar:
+        report = ls_pull(
+            session,
+            get_project(session, project),
+            state(ctx).settings.data_dir,
+            create_users=create_users,
+            progress=_phase_bars(bar),
+        )
+    console.print(
+        f"Pulled {report.annotations_added} new and {report.annotations_updated} changed annotations "
+        f"({report.unchanged} unchanged, {report.skipped_cancelled} skipped in Label Studio, "
+        f"{report.skipped_unknown_user} from users we do not know, {report.users_created} accounts created)."
+    )
 
 
 @users_cli.command("add")

@@ -418,3 +418,37 @@ class Job(Base):
             postgresql_where=text("status = 'queued'"),
         ),
     )
+
+
+class LabelStudioLink(Base):
+    """A project's connection to a Label Studio project. The API token is not stored here: it comes from
+    LINGUALOOP_LABELSTUDIO_TOKEN, or a 0600 file (the `_FILE` variant, or the one `labelstudio connect` writes)."""
+
+    __tablename__ = "labelstudio_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), unique=True)
+    url: Mapped[str] = mapped_column(String(500))
+    ls_project_id: Mapped[int | None]
+    model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id", ondelete="SET NULL"))
+    """The model version whose predictions the open tasks carry."""
+    last_sync_at: Mapped[datetime | None]
+    last_sync_message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LabelStudioTask(Base):
+    """A post pushed to Label Studio as a task."""
+
+    __tablename__ = "labelstudio_tasks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    link_id: Mapped[int] = mapped_column(ForeignKey("labelstudio_links.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    task_id: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("link_id", "item_id", name="uq_labelstudio_tasks_link_item"),
+        UniqueConstraint("link_id", "task_id", name="uq_labelstudio_tasks_link_task"),
+    )

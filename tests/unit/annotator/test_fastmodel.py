@@ -16,8 +16,8 @@ from annotator.fastmodel import (
     request_fast_retrain,
     train_head,
 )
-from annotator.fastworker import run_fast_job
 from annotator.ingest import ImportOptions, import_file
+from annotator.jobloop import run_job
 from annotator.sampling import select_batch
 from db.engine import session_scope
 from db.models import Job, JobKind, JobStatus, ModelStatus, ModelVersion, Prediction, Project, Split
@@ -90,7 +90,7 @@ def test_fast_job_publishes_a_current_version_that_the_sampler_uses(
         job = request_fast_retrain(session, project)
         assert request_fast_retrain(session, project).id == job.id  # one queued per project
     logs: list[str] = []
-    assert run_fast_job(sessions, tmp_path / "cache", threading.Event(), logs.append)
+    assert run_job(sessions, tmp_path, threading.Event(), logs.append)
     with session_scope(sessions) as session:
         done = session.get(Job, job.id)
         assert done is not None and done.status == JobStatus.DONE, done.error
@@ -105,7 +105,7 @@ def test_fast_job_publishes_a_current_version_that_the_sampler_uses(
         batch = select_batch(session, project, 4, random_share=0.0)
         assert batch.model_version_id == version.id and batch.per_language.get("es:uncertain") == 4
         assert labels_since_fast_version(session, project) == 0
-    assert not run_fast_job(sessions, tmp_path / "cache", threading.Event(), logs.append)  # queue empty
+    assert not run_job(sessions, tmp_path, threading.Event(), logs.append)  # queue empty
 
 
 def test_fast_job_without_two_labels_ends_with_a_reason_and_no_version(
@@ -115,7 +115,7 @@ def test_fast_job_without_two_labels_ends_with_a_reason_and_no_version(
         project = make_project(session)
         import_file(session, project, write_csv(tmp_path / "p.csv", posts(5, "en", label="pro")))
         job_id = request_fast_retrain(session, project).id
-    run_fast_job(sessions, tmp_path / "cache", threading.Event(), lambda _: None)
+    run_job(sessions, tmp_path, threading.Event(), lambda _: None)
     with session_scope(sessions) as session:
         job = session.get(Job, job_id)
         assert job is not None and job.status == JobStatus.DONE and "two labels" in job.progress_message
