@@ -77,8 +77,10 @@ def record_answer(
     *,
     seconds: float | None = None,
     source: AnnotationSource = AnnotationSource.APP,
+    queue_fast_retrain: bool = True,
 ) -> Annotation:
-    """Store (or correct) this user's answer for a post of the project and complete its lease."""
+    """Store (or correct) this user's answer for a post of the project and complete its lease. Bulk callers
+    (a Label Studio pull) pass queue_fast_retrain=False and call maybe_request_fast_retrain once at the end."""
     item = session.get(Item, item_id)
     if item is None or item.project_id != project.id:
         raise NotFoundError(f"Post {item_id} is not in project '{project.name}'.")
@@ -104,7 +106,7 @@ def record_answer(
         .execution_options(synchronize_session=False)
     )
     session.flush()
-    if answer.kind == AnnotationKind.LABEL:
+    if queue_fast_retrain and answer.kind == AnnotationKind.LABEL:
         maybe_request_fast_retrain(session, project)
     return annotation
 

@@ -69,6 +69,7 @@ def navigation(user: User) -> None:
             st.Page(f"{PAGES}/sampling.py", title="Sampling", icon=":material/tune:"),
             st.Page(f"{PAGES}/import_posts.py", title="Import", icon=":material/upload:"),
             st.Page(f"{PAGES}/export.py", title="Export", icon=":material/download:"),
+            st.Page(f"{PAGES}/labelstudio.py", title="Label Studio", icon=":material/sync_alt:"),
         ]
     if user.role in ADMINS:
         pages["Admin"] = [st.Page(f"{PAGES}/users.py", title="Users", icon=":material/group:")]

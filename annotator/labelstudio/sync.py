@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from annotator.access import RESEARCHERS, require_role
 from annotator.annotate import Answer, record_answer
 from annotator.errors import NotFoundError
+from annotator.fastmodel import maybe_request_fast_retrain
 from annotator.labelstudio.client import LabelStudioError, connect, load_token, save_token
 from annotator.labelstudio.config import label_config, label_of, prediction, task_data, version_name
 from annotator.sampling import current_ready_version, select_batch
@@ -229,6 +230,8 @@ def pull(
         if seen % 500 == 0:
             progress("pulling tasks", seen, len(items))
     progress("pulling tasks", seen, len(items))
+    if report.annotations_added or report.annotations_updated:
+        maybe_request_fast_retrain(session, project)
     link.last_sync_at = utcnow()
     link.last_sync_message = f"pulled: {report.annotations_added} new, {report.annotations_updated} changed, {report.unchanged} unchanged"
     session.flush()
@@ -281,6 +284,7 @@ def _pull_one(
         Answer.of_label(label),
         seconds=seconds,
         source=AnnotationSource.LABELSTUDIO,
+        queue_fast_retrain=False,
     )
     stored.external_ref = ref
     known[ref] = stored
@@ -339,3 +343,33 @@ def sync(session: Session, project: Project, data_dir: Path, *, create_users: bo
     )
     get_link(session, project).last_sync_message = message
     return message
+
+
+@dataclass(frozen=True)
+class LinkStatus:
+    url: str
+    ls_project_id: int | None
+    tasks: int
+    annotations_pulled: int
+    last_sync_at: str | None
+    last_sync_message: str
+
+
+def link_status(session: Session, project: Project, by: User | None) -> LinkStatus | None:
+    """What the Label Studio panel shows; None when the project is not connected."""
+    require_role(by, RESEARCHERS, "see the Label Studio connection")
+    link = session.scalar(select(LabelStudioLink).where(LabelStudioLink.project_id == project.id))
+    if link is None:
+        return None
+    tasks = session.scalar(select(func.count()).where(LabelStudioTask.link_id == link.id)) or 0
+    pulled = (
+        session.scalar(
+            select(func.count())
+            .select_from(Annotation)
+            .join(Item, Item.id == Annotation.item_id)
+            .where(Item.project_id == project.id, Annotation.source == AnnotationSource.LABELSTUDIO)
+        )
+        or 0
+    )
+    when = link.last_sync_at.strftime("%Y-%m-%d %H:%M UTC") if link.last_sync_at else None
+    return LinkStatus(link.url, link.ls_project_id, int(tasks), int(pulled), when, link.last_sync_message)

@@ -125,6 +125,7 @@ def test_empty_state_says_why(demo: tuple[sessionmaker[Session], dict[str, str]]
         "import_posts",
         "export",
         "users",
+        "labelstudio",
     ],
 )
 def test_every_researcher_page_renders(demo: tuple[sessionmaker[Session], dict[str, str]], page: str) -> None:

@@ -65,7 +65,7 @@ def _version(session: Session, project: Project, seed: int) -> ModelVersion:
     session.add_all(
         [
             Prediction(**prediction_row(version.id, i, p))
-            for i, p in zip(ids, rng.dirichlet(np.ones(4), len(ids)))
+            for i, p in zip(ids, rng.dirichlet(np.ones(4), len(ids)), strict=True)
         ]
     )
     session.flush()
