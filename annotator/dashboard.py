@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from annotator.access import RESEARCHERS, require_role
 from annotator.agreement import AlphaAccumulator
 from annotator.errors import LingualoopError, NotFoundError
-from annotator.sampling import STRATEGIES
+from annotator.sampling import DEFAULT_CATCH_UP, DEFAULT_QUOTA_MODE, QUOTA_MODES, STRATEGIES
 from db.labels import LABELS
 from db.models import (
     Adjudication,
@@ -250,6 +250,8 @@ def update_sampling(
     overlap: int,
     random_share: float,
     fast_every: int,
+    quota_mode: str = DEFAULT_QUOTA_MODE,
+    catch_up: int = DEFAULT_CATCH_UP,
 ) -> None:
     """Change how the next batches are chosen; queued posts stay queued."""
     require_role(by, RESEARCHERS, "change the sampling settings")
@@ -259,6 +261,10 @@ def update_sampling(
         raise LingualoopError("Annotations wanted per post must be between 1 and 10.")
     if not 0.0 <= random_share <= 1.0:
         raise LingualoopError("The random share must be between 0 and 1.")
+    if quota_mode not in QUOTA_MODES:
+        raise LingualoopError(f"Unknown quota mode '{quota_mode}': use one of {', '.join(QUOTA_MODES)}.")
+    if not 1 <= catch_up <= 10_000:
+        raise LingualoopError("The catch-up target must be between 1 and 10,000 labels per language.")
     unknown = sorted(set(favour) - set(project.languages))
     if unknown:
         raise LingualoopError(f"Not languages of this project: {', '.join(unknown)}.")
@@ -268,6 +274,8 @@ def update_sampling(
         "favour": sorted(favour),
         "random_share": random_share,
         "fast_every": max(0, fast_every),
+        "quota_mode": quota_mode,
+        "catch_up": catch_up,
     }
     project.overlap = overlap
     session.flush()

@@ -7,7 +7,7 @@ from annotator.dashboard import update_sampling
 from annotator.errors import LingualoopError
 from annotator.fastmodel import DEFAULT_FAST_EVERY
 from annotator.languages import language_name
-from annotator.sampling import DEFAULT_STRATEGY, STRATEGIES
+from annotator.sampling import DEFAULT_CATCH_UP, DEFAULT_QUOTA_MODE, DEFAULT_STRATEGY, QUOTA_MODES, STRATEGIES
 from app.context import current_project, show_error, signed_in_user, transaction
 
 EXPLAINED = {
@@ -33,6 +33,21 @@ def render() -> None:
             STRATEGIES,
             index=STRATEGIES.index(settings.get("strategy", DEFAULT_STRATEGY)),
             format_func=lambda name: EXPLAINED[name],
+        )
+        mode = st.selectbox(
+            "Language quotas",
+            QUOTA_MODES,
+            index=QUOTA_MODES.index(settings.get("quota_mode", DEFAULT_QUOTA_MODE)),
+            format_func=lambda m: {
+                "catch_up": "Catch up: quotas for languages with few labels, the rest by uncertainty alone",
+                "weighted": "Weighted: every batch split over all languages by how weak the model is there",
+            }[m],
+        )
+        target = st.number_input(
+            "Catch-up target (labels per language)",
+            1,
+            10_000,
+            value=int(settings.get("catch_up", DEFAULT_CATCH_UP)),
         )
         favour = st.multiselect(
             "Languages to favour",
@@ -66,6 +81,8 @@ def render() -> None:
                     overlap=int(wanted),
                     random_share=float(share),
                     fast_every=int(every),
+                    quota_mode=mode,
+                    catch_up=int(target),
                 )
         except LingualoopError as error:
             show_error(error)

@@ -182,7 +182,7 @@ def test_models_page_shows_versions_and_per_language_quality(
 def test_sampling_settings_are_saved(demo: tuple[sessionmaker[Session], dict[str, str]]) -> None:
     sessions, _ = demo
     at = signed_in(sessions, "admin").switch_page(str(PAGES / "sampling.py")).run()
-    at.number_input[0].set_value(2)
+    next(n for n in at.number_input if n.label == "Annotations wanted per post").set_value(2)
     at.multiselect[0].select("ar")
     at.button(key="FormSubmitter:sampling-Save").click().run()
     assert not at.exception and at.success
