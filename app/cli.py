@@ -742,7 +742,8 @@ def labelstudio_serve(
     process = ls_server.start(settings, lambda line: console.print(line, highlight=False, markup=False))
     console.print(
         f"Label Studio is running at {settings.url}\n  sign in: {ls_server.ADMIN_EMAIL} / {password}\n"
-        f"  connect: lingualoop labelstudio connect --url {settings.url} --token {token}\nCtrl-C stops it."
+        f"  connect: lingualoop labelstudio connect --url {settings.url}   (its token {masked(token)} is read "
+        f"from {folder / 'credentials'}, mode 0600)\nCtrl-C stops it."
     )
     try:
         process.wait()
@@ -756,10 +757,22 @@ def labelstudio_serve(
 def labelstudio_connect(
     ctx: typer.Context,
     url: Annotated[str, typer.Option(help="Label Studio's address, e.g. http://localhost:8090.")],
-    token: Annotated[str, typer.Option(help="Your API token (Account & Settings); stored in a 0600 file.")],
+    token: Annotated[
+        str | None,
+        typer.Option(
+            help="Your API token (Account & Settings); stored in a 0600 file. Default: the local server's."
+        ),
+    ] = None,
     project: ProjectOption = None,
 ) -> None:
     """Check the server and the token, and create (or find) this project's Label Studio project."""
+    if token is None:
+        local = state(ctx).settings.data_dir / "labelstudio" / "credentials"
+        if not local.exists():
+            raise LingualoopError(
+                "Give --token (Account & Settings in Label Studio), or start `labelstudio serve`."
+            )
+        token = ls_server.credentials(local.parent)[1]
     with state(ctx).transaction() as session:
         link = connect_project(
             session, get_project(session, project), url, token, state(ctx).settings.data_dir

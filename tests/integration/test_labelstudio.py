@@ -190,3 +190,27 @@ def test_a_wrong_token_and_a_stopped_server_give_clear_errors_and_the_sync_retri
     with session_scope(sessions) as session:
         job = session.get(Job, job_id)
         assert job is not None and job.status == JobStatus.DONE and job.attempts == 2
+
+
+def test_cli_connect_push_pull_never_prints_the_token(labelstudio: Any, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from app.cli import cli
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+
+    def run(*args: str) -> str:
+        result = CliRunner().invoke(cli, ["--database-url", url, "--data-dir", str(tmp_path), *args])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    run("demo", "--no-serve")
+    connected = run("labelstudio", "connect", "--url", labelstudio.url, "--token", labelstudio.token)
+    assert (
+        "Connected to" in connected
+        and labelstudio.token not in connected
+        and labelstudio.token[:4] in connected
+    )
+    assert (tmp_path / "labelstudio" / "token").stat().st_mode & 0o777 == 0o600
+    assert "Pushed 10 tasks" in run("labelstudio", "push", "--n", "10")
+    assert "Pulled 0 new" in run("labelstudio", "pull")
