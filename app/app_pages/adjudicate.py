@@ -45,7 +45,7 @@ def render() -> None:
                     on_click=_decide,
                     args=(d.item_id, label),
                     type="primary" if chosen else "secondary",
-                    use_container_width=True,
+                    width="stretch",
                 )
 
 

@@ -121,7 +121,7 @@ def render() -> None:
             shortcut=SHORTCUTS[label],
             on_click=_answer,
             args=(item_id, Answer.of_label(label)),
-            use_container_width=True,
+            width="stretch",
             type="primary",
             wrap=True,
         )

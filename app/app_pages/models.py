@@ -44,7 +44,7 @@ def render() -> None:
         st.subheader("Learning curve")
         curve = pd.DataFrame(
             [
-                {"version": s.id, "metric": m, "F1": getattr(s, f)}
+                {"version": f"v{s.id} {s.backend}", "order": s.id, "metric": m, "F1": getattr(s, f)}
                 for s in evaluated
                 for m, f in (
                     ("4-class macro-F1", "macro_f1"),
@@ -56,8 +56,12 @@ def render() -> None:
         st.altair_chart(
             alt.Chart(curve)
             .mark_line(point=True)
-            .encode(x="version:O", y=alt.Y("F1:Q", scale=alt.Scale(domain=[0, 1])), color="metric:N"),
-            use_container_width=True,
+            .encode(
+                x=alt.X("version:O", sort=alt.SortField("order"), title="version (backend)"),
+                y=alt.Y("F1:Q", scale=alt.Scale(domain=[0, 1])),
+                color="metric:N",
+            ),
+            width="stretch",
         )
     choices = {
         f"version {s.id} ({s.backend})" + (" · current" if s.current else ""): s for s in reversed(evaluated)
@@ -88,7 +92,7 @@ def render() -> None:
             x=alt.X("macro-F1:Q", scale=alt.Scale(domain=[0, 1])), tooltip=list(per_language)
         )
         rules = base.mark_rule().encode(x="low:Q", x2="high:Q")
-        st.altair_chart(bars + rules, use_container_width=True)
+        st.altair_chart(bars + rules, width="stretch")
     if chosen.confusion:
         st.subheader("Confusion matrix (rows: gold, columns: predicted)")
         confusion = pd.DataFrame(
@@ -109,7 +113,7 @@ def render() -> None:
             )
         )
         st.altair_chart(
-            heat + heat.mark_text().encode(text="posts:Q", color=alt.value("black")), use_container_width=True
+            heat + heat.mark_text().encode(text="posts:Q", color=alt.value("black")), width="stretch"
         )
 
 

@@ -45,7 +45,7 @@ def render() -> None:
             )
         )
         text = heat.mark_text().encode(text="labels:Q", color=alt.value("black"))
-        st.altair_chart(heat + text, use_container_width=True)
+        st.altair_chart(heat + text, width="stretch")
     st.subheader("Answers per day")
     if not per_day:
         st.info("Nobody has answered in the app yet.")
@@ -55,7 +55,7 @@ def render() -> None:
             alt.Chart(days)
             .mark_bar()
             .encode(x="day:T", y="answers:Q", color="annotator:N", tooltip=list(days)),
-            use_container_width=True,
+            width="stretch",
         )
     if per_language:
         st.subheader("Agreement (Krippendorff's alpha)")
