@@ -151,7 +151,7 @@ def catch_up_quotas(
     states: Mapping[str, LanguageState],
     n: int,
     *,
-    target: int = 40,
+    target: int = DEFAULT_CATCH_UP,
     max_share: float = 0.5,
     ceiling_share: float = 0.5,
 ) -> dict[str, int]:

@@ -21,7 +21,7 @@ from annotator.errors import NotFoundError
 from annotator.fastmodel import maybe_request_fast_retrain
 from annotator.labelstudio.client import LabelStudioError, connect, load_token, save_token
 from annotator.labelstudio.config import label_config, label_of, prediction, task_data, version_name
-from annotator.sampling import current_ready_version, select_batch
+from annotator.sampling import PROBABILITY_COLUMNS, current_ready_version, select_batch
 from annotator.users import add_user
 from db.models import (
     Annotation,
@@ -158,13 +158,7 @@ def _probabilities(
     found: dict[int, tuple[float, float, float, float]] = {}
     for start in range(0, len(item_ids), _CHUNK):
         rows = session.execute(
-            select(
-                Prediction.item_id,
-                Prediction.p_pro,
-                Prediction.p_anti,
-                Prediction.p_neutral,
-                Prediction.p_unrelated,
-            ).where(
+            select(Prediction.item_id, *PROBABILITY_COLUMNS).where(
                 Prediction.model_version_id == version_id,
                 Prediction.item_id.in_(item_ids[start : start + _CHUNK]),
             )
