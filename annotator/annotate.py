@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from annotator.errors import LingualoopError, NotFoundError
 from annotator.fastmodel import maybe_request_fast_retrain
+from annotator.sampling import open_counts
 from annotator.serving import LEASE
 from db.labels import LABELS
 from db.models import (
@@ -23,7 +24,6 @@ from db.models import (
     EventAction,
     Item,
     Project,
-    Split,
     User,
     utcnow,
 )
@@ -168,25 +168,9 @@ def answers_today(session: Session, project: Project, user: User) -> int:
 
 
 def open_posts_for(session: Session, project: Project, user: User) -> int:
-    """Pool posts in the user's languages that the user has not answered and that still need labels (a rough
-    'left to do' for the progress bar)."""
-    labels = (
-        select(func.count())
-        .select_from(Annotation)
-        .where(Annotation.item_id == Item.id, Annotation.kind == AnnotationKind.LABEL)
-        .scalar_subquery()
-    )
-    mine = select(Annotation.item_id).where(Annotation.user_id == user.id)
-    query = (
-        select(func.count())
-        .select_from(Item)
-        .where(
-            Item.project_id == project.id,
-            Item.split == Split.POOL,
-            labels < project.overlap,
-            Item.id.not_in(mine),
-        )
-    )
-    if user.languages:
-        query = query.where(Item.language.in_(user.languages))
-    return int(session.scalar(query) or 0)
+    """Pool posts in the user's languages that still need labels (the progress bar's 'left to do'), counted the
+    sampler's way: per-language totals from the index minus the few posts already done, so a page view never reads
+    the whole pool."""
+    counts = open_counts(session, project, count_queued=True)
+    languages = user.languages or list(counts)
+    return sum(counts.get(lang, 0) for lang in languages)

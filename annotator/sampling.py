@@ -242,9 +242,9 @@ def load_candidates(session: Session, project: Project, version: ModelVersion | 
     return Candidates(ids, languages, probabilities)
 
 
-def open_counts(session: Session, project: Project) -> dict[str, int]:
-    """Open posts per language, counted as all pool posts minus the few that are labelled, flagged or queued,
-    so that no query reads the whole pool."""
+def open_counts(session: Session, project: Project, *, count_queued: bool = False) -> dict[str, int]:
+    """Open posts per language, counted as all pool posts minus the few that are labelled, flagged or (unless
+    count_queued) already queued, so that no query reads the whole pool."""
     pool = dict(
         session.execute(
             select(Item.language, func.count())
@@ -260,14 +260,13 @@ def open_counts(session: Session, project: Project) -> dict[str, int]:
     )
     flagged = select(Annotation.item_id).where(Annotation.kind == AnnotationKind.FLAG)
     queued = select(QueueEntry.item_id).where(QueueEntry.project_id == project.id)
+    done = [Item.id.in_(labelled_enough), Item.id.in_(flagged)] + (
+        [] if count_queued else [Item.id.in_(queued)]
+    )
     closed = dict(
         session.execute(
             select(Item.language, func.count())
-            .where(
-                Item.project_id == project.id,
-                Item.split == Split.POOL,
-                or_(Item.id.in_(labelled_enough), Item.id.in_(flagged), Item.id.in_(queued)),
-            )
+            .where(Item.project_id == project.id, Item.split == Split.POOL, or_(*done))
             .group_by(Item.language)
         ).all()
     )

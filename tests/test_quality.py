@@ -33,8 +33,10 @@ def test_import_layers() -> None:
 
 def test_streamlit_side_does_not_import_heavy_libraries() -> None:
     code = (
-        "import sys, app.cli, annotator.ingest, annotator.export; "
-        "print(sorted(m for m in ('torch', 'transformers', 'peft', 'bitsandbytes', 'small_text') if m in sys.modules))"
+        "import sys, app.cli, app.context, annotator.ingest, annotator.export, annotator.annotate, "
+        "annotator.dashboard, annotator.jobloop, annotator.labelstudio.sync; "
+        "print(sorted(m for m in ('torch', 'transformers', 'peft', 'bitsandbytes', 'small_text', 'sklearn', "
+        "'label_studio_sdk') if m in sys.modules))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
