@@ -21,6 +21,7 @@ from db.models import (
     JobStatus,
     ModelStatus,
     ModelVersion,
+    Prediction,
     Project,
     User,
 )
@@ -86,6 +87,20 @@ def _wait_for_training(
     raise AssertionError("the job never started training")
 
 
+def _restart_after_heartbeat_timeout(url: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """A second worker, started once the first one's heartbeat (timeout 1 s here) has gone stale."""
+    time.sleep(1.5)
+    second = subprocess.run(
+        [LINGUALOOP, "--database-url", url, "worker", "--once", "--heartbeat-timeout", "1", "--epochs", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert second.returncode == 0, second.stdout + second.stderr
+    return second
+
+
 def _current(sessions: sessionmaker[Session]) -> list[int]:
     with sessions() as session:
         return list(session.scalars(select(ModelVersion.id).where(ModelVersion.is_current)))
@@ -107,15 +122,7 @@ def test_sigkill_mid_job_then_another_worker_finishes_it(
             select(ModelVersion).where(ModelVersion.status == ModelStatus.TRAINING)
         ).all()
         assert len(training) == 1 and not training[0].is_current
-    time.sleep(1.5)
-    second = subprocess.run(
-        [LINGUALOOP, "--database-url", url, "worker", "--once", "--heartbeat-timeout", "1", "--epochs", "1"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert second.returncode == 0, second.stdout + second.stderr
+    second = _restart_after_heartbeat_timeout(url, env)
     assert "requeued 1 job" in second.stdout
     with sessions() as session:
         job = session.scalar(select(Job))
@@ -159,22 +166,10 @@ def test_sigkill_while_scoring_or_before_ready_never_publishes_a_partial_version
     with sessions() as session:
         version = session.get(ModelVersion, 2)
         assert version is not None and version.status != ModelStatus.READY and not version.is_current
-        from db.models import Prediction
-
         scored = session.scalar(select(func.count()).where(Prediction.model_version_id == 2))
         assert scored > 0  # the crash came after predictions were written, which nobody may read
-    time.sleep(1.5)
-    second = subprocess.run(
-        [LINGUALOOP, "--database-url", url, "worker", "--once", "--heartbeat-timeout", "1", "--epochs", "1"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert second.returncode == 0, second.stdout + second.stderr
+    _restart_after_heartbeat_timeout(url, env)
     with sessions() as session:
-        from db.models import Prediction
-
         job = session.scalar(select(Job))
         assert job is not None and job.status == JobStatus.DONE and job.attempts == 2
         versions = {v.id: v for v in session.scalars(select(ModelVersion))}
