@@ -47,7 +47,8 @@ class SimulationConfig:
         if not self.quotas:
             return self.strategy
         share = f"x{self.catch_up_share:g}" if self.catch_up_share != 0.5 else ""
-        return f"{self.strategy}+quotas" + (f"-catchup{self.catch_up}{share}" if self.catch_up else "")
+        rand = f"-random{self.random_share:g}" if self.random_share != 0.2 else ""
+        return f"{self.strategy}+quotas" + (f"-catchup{self.catch_up}{share}" if self.catch_up else "") + rand
 
 
 def read_posts(path: Path) -> list[Post]:

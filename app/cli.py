@@ -641,6 +641,7 @@ def simulate(
     catch_up_share: Annotated[
         float, typer.Option(help="With --catch-up N>0: the most of a batch its quotas may take.")
     ] = 0.5,
+    random_share: Annotated[float, typer.Option(help="Share of each batch drawn at random.")] = 0.2,
     budget: Annotated[int, typer.Option(help="Labels to reach.")] = 1000,
     batch: Annotated[int, typer.Option(help="Posts per batch.")] = 40,
     seeds: Annotated[int, typer.Option(help="Runs per strategy.")] = 3,
@@ -680,6 +681,7 @@ def simulate(
             batch=batch,
             catch_up=t if q else 0,
             catch_up_share=catch_up_share,
+            random_share=random_share,
         )
         for s in strategies.split(",")
         for q in modes
