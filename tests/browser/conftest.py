@@ -28,7 +28,7 @@ def _install_chromium() -> str | None:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if chromium_available():
             return None
-        install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *PACKAGES]
+        install = ["apt-get", "install", "-y", "-q", *PACKAGES]  # as installed and checked on these machines
         if subprocess.run(install, env=env, capture_output=True).returncode != 0:
             subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True)
             done = subprocess.run(install, env=env, capture_output=True, text=True)
