@@ -137,8 +137,9 @@ def undo_last(
     session.execute(
         update(Assignment)
         .where(Assignment.item_id == item_id, Assignment.user_id == user.id)
-        # created_at moved back: next_item resumes the oldest open lease first, so this post comes next.
-        .values(completed_at=None, leased_until=utcnow() + LEASE, created_at=utcnow() - timedelta(days=3650))
+        .values(
+            completed_at=None, leased_until=utcnow() + LEASE
+        )  # the newest lease: next_item resumes it first
         .execution_options(synchronize_session=False)
     )
     session.flush()

@@ -68,7 +68,8 @@ def _lease(session: Session, item_id: int, user: User, lease: timedelta) -> None
 
 
 def _current_lease(session: Session, project: Project, user: User) -> Item | None:
-    """A post already leased to this user and not answered yet: resume it (a page reload gives the same post)."""
+    """A post already leased to this user and not answered yet: resume it (a page reload gives the same post). With
+    several, the most recently leased: after an undo, the post taken back comes first."""
     return session.scalar(
         select(Item)
         .join(Assignment, and_(Assignment.item_id == Item.id, Assignment.user_id == user.id))
@@ -78,7 +79,7 @@ def _current_lease(session: Session, project: Project, user: User) -> Item | Non
             Assignment.leased_until > utcnow(),
             ~exists().where(Annotation.item_id == Item.id, Annotation.user_id == user.id),
         )
-        .order_by(Assignment.created_at)
+        .order_by(Assignment.leased_until.desc())
         .limit(1)
     )
 
