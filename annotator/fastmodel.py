@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from annotator.access import RESEARCHERS, require_role
 from annotator.errors import LingualoopError
 from db.engine import session_scope
-from db.jobs import enqueue
+from db.jobs import enqueue, queued_with_key
 from db.labels import LABELS
 from db.metrics import evaluate_by_language
 from db.models import (
@@ -128,7 +128,12 @@ def maybe_request_fast_retrain(session: Session, project: Project) -> Job | None
     """Queue a fast retrain once `fast_every` new labels have come in since the last fast version (0 turns
     the automatic retrain off)."""
     every = int((project.sampling or {}).get("fast_every", DEFAULT_FAST_EVERY))
-    if every <= 0 or labels_since_fast_version(session, project) < every:
+    if every <= 0:
+        return None
+    queued = queued_with_key(session, fast_dedupe_key(project.id))
+    if queued is not None:  # one is waiting already: no need to count labels on every answer
+        return queued
+    if labels_since_fast_version(session, project) < every:
         return None
     return request_fast_retrain(session, project)
 

@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 
@@ -61,15 +61,14 @@ def streamlit_command(port: int) -> list[str]:
     ]
 
 
-def forward_stop_signals(children: Sequence[subprocess.Popen[bytes]], on_stop: object = None) -> None:
+def forward_stop_signals(children: Sequence[subprocess.Popen[bytes]], on_stop: Callable[[], None]) -> None:
     """SIGTERM and SIGINT reach every child (each gives its running job back) and call `on_stop`."""
 
     def forward(signum: int, _frame: FrameType | None) -> None:
         for child in children:
             if child.poll() is None:
                 child.send_signal(signum)
-        if callable(on_stop):
-            on_stop()
+        on_stop()
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, forward)

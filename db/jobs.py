@@ -39,7 +39,7 @@ def enqueue(
 ) -> Job:
     """Queue a job; with a dedupe key, an already queued job with that key is returned instead."""
     if dedupe_key is not None:
-        existing = _queued_with_key(session, dedupe_key)
+        existing = queued_with_key(session, dedupe_key)
         if existing is not None:
             return existing
     job = Job(
@@ -54,14 +54,15 @@ def enqueue(
             session.add(job)
     except IntegrityError:
         # Another process queued the same key between our check and our insert.
-        existing = _queued_with_key(session, dedupe_key or "")
+        existing = queued_with_key(session, dedupe_key or "")
         if existing is None:
             raise
         return existing
     return job
 
 
-def _queued_with_key(session: Session, dedupe_key: str, other_than: int | None = None) -> Job | None:
+def queued_with_key(session: Session, dedupe_key: str, other_than: int | None = None) -> Job | None:
+    """The queued job with this dedupe key, if any."""
     query = select(Job).where(Job.dedupe_key == dedupe_key, Job.status == JobStatus.QUEUED)
     if other_than is not None:
         query = query.where(Job.id != other_than)
@@ -159,8 +160,7 @@ def _retry_or_fail(session: Session, job: Job) -> None:
         job.status, job.finished_at = JobStatus.FAILED, utcnow()
         fail_versions_of_job(session, job.id, "its job failed")
     elif (
-        job.dedupe_key is not None
-        and _queued_with_key(session, job.dedupe_key, other_than=job.id) is not None
+        job.dedupe_key is not None and queued_with_key(session, job.dedupe_key, other_than=job.id) is not None
     ):
         # A newer request for the same work is already queued: that one will do it.
         job.status, job.finished_at = JobStatus.CANCELLED, utcnow()
@@ -193,10 +193,7 @@ def release_job(session: Session, job_id: int, worker_id: str) -> bool:
     job = session.get(Job, job_id, populate_existing=True)
     if job is None or job.worker_id != worker_id or job.status != JobStatus.RUNNING:
         return False  # no longer ours: requeued after a missed heartbeat, or cancelled
-    if (
-        job.dedupe_key is not None
-        and _queued_with_key(session, job.dedupe_key, other_than=job_id) is not None
-    ):
+    if job.dedupe_key is not None and queued_with_key(session, job.dedupe_key, other_than=job_id) is not None:
         result = session.execute(
             update(Job)
             .where(_owned(job_id, worker_id))

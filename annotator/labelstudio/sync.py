@@ -205,9 +205,9 @@ def pull(
     known = {
         ref: a
         for ref, a in session.execute(
-            select(Annotation.external_ref, Annotation).where(
-                Annotation.source == AnnotationSource.LABELSTUDIO
-            )
+            select(Annotation.external_ref, Annotation)
+            .join(Item, Item.id == Annotation.item_id)
+            .where(Annotation.source == AnnotationSource.LABELSTUDIO, Item.project_id == project.id)
         ).all()
     }
     report = PullReport()
