@@ -18,7 +18,7 @@ from annotator.sampling import (
     uncertainty,
 )
 from annotator.users import add_user
-from db.models import Item, ModelStatus, ModelVersion, Prediction, QueueEntry, Split, prediction_row
+from db.models import Item, ModelStatus, ModelVersion, Prediction, Project, QueueEntry, Split, prediction_row
 from tests.factories import add_label, make_project, posts, write_csv
 
 P = np.array(
@@ -101,6 +101,22 @@ def project_with_pool(session: Session, tmp_path: Path):  # type: ignore[no-unty
     return project
 
 
+def _current_version(session: Session, project: Project, f1: dict[str, float] | None = None) -> ModelVersion:
+    """A ready, current version (its predictions are the test's to add), evaluated per language if f1 is given."""
+    metrics = {"languages": {lang: {"macro_f1": value} for lang, value in (f1 or {}).items()}}
+    version = ModelVersion(
+        project_id=project.id,
+        backend="fast",
+        base_model="t",
+        status=ModelStatus.READY,
+        is_current=True,
+        metrics=metrics,
+    )
+    session.add(version)
+    session.flush()
+    return version
+
+
 def test_cold_start_is_stratified_and_never_takes_eval_posts(session: Session, project_with_pool) -> None:  # type: ignore[no-untyped-def]
     batch = select_batch(session, project_with_pool, 20, seed=1)
     assert batch.size == 20 and batch.model_version_id is None and "cold start" in batch.strategy
@@ -113,16 +129,7 @@ def test_cold_start_is_stratified_and_never_takes_eval_posts(session: Session, p
 
 
 def test_uncertain_posts_first_with_a_model(session: Session, project_with_pool) -> None:  # type: ignore[no-untyped-def]
-    version = ModelVersion(
-        project_id=project_with_pool.id,
-        backend="fast",
-        base_model="t",
-        is_current=True,
-        status=ModelStatus.READY,
-        metrics={"languages": {"en": {"macro_f1": 0.9}, "hu": {"macro_f1": 0.2}}},
-    )
-    session.add(version)
-    session.flush()
+    version = _current_version(session, project_with_pool, {"en": 0.9, "hu": 0.2})
     items = session.execute(select(Item.id, Item.external_id).where(Item.split == Split.POOL)).all()
     for item_id, external_id in items:
         unsure = external_id in {"e7", "h3"}
@@ -158,10 +165,7 @@ def test_batches_read_through_the_stored_scores_pick_what_uncertainty_ranks_firs
 ) -> None:
     project = make_project(session, languages=["en"])
     import_file(session, project, write_csv(tmp_path / "p.csv", posts(80, "en")))
-    version = ModelVersion(project_id=project.id, backend="fast", base_model="x", status=ModelStatus.READY)
-    version.is_current = True
-    session.add(version)
-    session.flush()
+    version = _current_version(session, project)
     ids = list(session.scalars(select(Item.id).order_by(Item.id)))
     probabilities = np.random.default_rng(7).dirichlet(np.ones(4) * 0.7, size=len(ids))
     session.add_all(
@@ -190,15 +194,7 @@ def test_catch_up_quotas_fade_out_as_a_language_gets_its_labels() -> None:
 
 
 def test_catch_up_batch_gives_the_rest_to_the_blind_ranking(session: Session, project_with_pool) -> None:  # type: ignore[no-untyped-def]
-    version = ModelVersion(
-        project_id=project_with_pool.id,
-        backend="fast",
-        base_model="t",
-        is_current=True,
-        status=ModelStatus.READY,
-    )
-    session.add(version)
-    session.flush()
+    version = _current_version(session, project_with_pool)
     rows = session.execute(select(Item.id, Item.external_id).where(Item.split == Split.POOL)).all()
     labeller = add_user(session, "old")
     for item_id, external_id in rows:

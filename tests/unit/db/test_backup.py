@@ -23,12 +23,16 @@ def _counts(url: str) -> tuple[int, int]:
     return counts
 
 
-def test_restore_brings_back_what_was_backed_up(db_url: str, tmp_path: Path) -> None:
-    engine = make_engine(db_url)
+def _demo_database(url: str) -> None:
+    engine = make_engine(url)
     upgrade(engine)
     with session_scope(make_session_factory(engine)) as session:
         create_demo_project(session)
     engine.dispose()
+
+
+def test_restore_brings_back_what_was_backed_up(db_url: str, tmp_path: Path) -> None:
+    _demo_database(db_url)
     before = _counts(db_url)
     assert before[0] > 0 and before[1] > 0
     saved = backup(db_url, tmp_path / "lingualoop.backup")
@@ -45,11 +49,7 @@ def test_restore_brings_back_what_was_backed_up(db_url: str, tmp_path: Path) -> 
 
 
 def test_a_file_that_is_not_a_backup_is_refused_and_nothing_changes(db_url: str, tmp_path: Path) -> None:
-    engine = make_engine(db_url)
-    upgrade(engine)
-    with session_scope(make_session_factory(engine)) as session:
-        create_demo_project(session)
-    engine.dispose()
+    _demo_database(db_url)
     before = _counts(db_url)
     junk = tmp_path / "junk.backup"
     junk.write_bytes(b"not a database at all" * 100)
