@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from annotator.errors import LingualoopError, NotFoundError
 from annotator.fastmodel import maybe_request_fast_retrain
-from annotator.sampling import open_counts
+from annotator.sampling import current_ready_version, open_counts
 from annotator.serving import LEASE
 from db.labels import LABELS
 from db.models import (
@@ -23,6 +23,7 @@ from db.models import (
     Assignment,
     EventAction,
     Item,
+    Prediction,
     Project,
     User,
     utcnow,
@@ -111,6 +112,47 @@ def record_answer(
     return annotation
 
 
+class StaleAnswerError(LingualoopError):
+    """An answer for a post that is not (or no longer) the one this annotator has open: nothing was recorded."""
+
+
+@dataclass(frozen=True)
+class Shown:
+    """The post on the annotator's screen when they answered: the post and the lease it was served under."""
+
+    item_id: int
+    lease_id: int
+
+
+def answer_shown(
+    session: Session,
+    project: Project,
+    user: User,
+    shown: Shown,
+    answer: Answer,
+    *,
+    seconds: float | None = None,
+) -> Annotation:
+    """Record an answer for the post that was on screen, and for no other: the app's answers go through here.
+
+    Refused with StaleAnswerError, writing nothing, when the lease is not this user's open lease of that post (a
+    key press that arrives after the screen moved on never lands on another post) or the user has answered the
+    post already (a second press from the same burst never silently replaces the first: Undo, then answer)."""
+    lease = session.get(Assignment, shown.lease_id)
+    if lease is None or lease.item_id != shown.item_id or lease.user_id != user.id:
+        raise StaleAnswerError(
+            "That answer was for a post that is not yours to label now: nothing was recorded."
+        )
+    answered = session.scalar(
+        select(Annotation.id).where(Annotation.item_id == shown.item_id, Annotation.user_id == user.id)
+    )
+    if answered is not None or lease.completed_at is not None:
+        raise StaleAnswerError(
+            "You have answered that post already, so nothing was changed: press U to undo your last answer."
+        )
+    return record_answer(session, project, user, shown.item_id, answer, seconds=seconds)
+
+
 def undo_last(
     session: Session, project: Project, user: User, *, within: timedelta = timedelta(hours=12)
 ) -> Item | None:
@@ -144,6 +186,23 @@ def undo_last(
     )
     session.flush()
     return session.get(Item, item_id)
+
+
+def model_suggestion(session: Session, project: Project, item_id: int) -> tuple[str, float] | None:
+    """The current model version's most likely label for a post and its probability, or None when no ready
+    version has scored it (shown to annotators only when they ask: no anchoring)."""
+    version = current_ready_version(session, project)
+    if version is None:
+        return None
+    row = session.execute(
+        select(Prediction.p_pro, Prediction.p_anti, Prediction.p_neutral, Prediction.p_unrelated).where(
+            Prediction.model_version_id == version.id, Prediction.item_id == item_id
+        )
+    ).first()
+    if row is None:
+        return None
+    best = max(range(len(LABELS)), key=lambda i: row[i])
+    return LABELS[best], float(row[best])
 
 
 def start_of_today() -> datetime:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from annotator.access import RESEARCHERS, require_role
 from annotator.agreement import AlphaAccumulator
-from annotator.errors import LingualoopError, NotFoundError
+from annotator.errors import LingualoopError
 from annotator.sampling import DEFAULT_CATCH_UP, DEFAULT_QUOTA_MODE, QUOTA_MODES, STRATEGIES
 from db.labels import LABELS
 from db.models import (
@@ -162,26 +162,6 @@ def disagreements(
     ]
     found.sort(key=lambda d: (d.adjudicated is not None, d.item_id))
     return found[:limit]
-
-
-def adjudicate(
-    session: Session, project: Project, by: User, item_id: int, label: str, note: str = ""
-) -> Adjudication:
-    """Record (or change) the final label of a post."""
-    require_role(by, RESEARCHERS, "adjudicate")
-    if label not in LABELS:
-        raise LingualoopError(f"Unknown label '{label}': use one of {', '.join(LABELS)}.")
-    item = session.get(Item, item_id)
-    if item is None or item.project_id != project.id:
-        raise NotFoundError(f"Post {item_id} is not in project '{project.name}'.")
-    decision = session.scalar(select(Adjudication).where(Adjudication.item_id == item_id))
-    if decision is None:
-        decision = Adjudication(item_id=item_id, label=label, user_id=by.id, note=note)
-        session.add(decision)
-    else:
-        decision.label, decision.user_id, decision.note = label, by.id, note
-    session.flush()
-    return decision
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from annotator.access import RESEARCHERS, require_role
 from annotator.agreement import AlphaAccumulator, consensus
 from annotator.errors import LingualoopError
+from annotator.flags import FLAG_COLUMNS, FLAG_STATES, flag_columns, flag_counts
 from annotator.formulas import neutralise
 from annotator.gcpause import no_gc_pauses
 from annotator.languages import language_name
@@ -34,7 +35,17 @@ from db.models import (
 )
 
 EXPORT_FORMATS = ("csv", "jsonl", "parquet")
-BASE_COLUMNS = ["id", "text", "lang", "split", "label", "label_source", "n_labels", "agreement"]
+BASE_COLUMNS = [
+    "id",
+    "text",
+    "lang",
+    "split",
+    "label",
+    "label_source",
+    "n_labels",
+    "agreement",
+    *FLAG_COLUMNS,
+]
 PREDICTION_COLUMNS = ["model_version", *[f"p_{label}" for label in LABELS], "predicted", "confidence"]
 _BATCH = 20_000
 
@@ -96,6 +107,8 @@ def iter_export_rows(
             .where(Item.project_id == project.id)
         ).all()
     )
+    flags = flag_columns(session, project)
+    no_flags = {"flags": 0, "flag_reasons": None, "flag_decision": None}
     labels_by_item = _stream_labels(session, project)
     pending: tuple[int, list[tuple[str, str]]] | None = next(labels_by_item, None)
     predictions = _stream_predictions(session, version) if version is not None else iter(())
@@ -123,6 +136,7 @@ def iter_export_rows(
             "label_source": chosen.source,
             "n_labels": len(user_labels),
             "agreement": None if chosen.agreement is None else round(chosen.agreement, 4),
+            **flags.get(item_id, no_flags),
         }
         by_user = dict(user_labels)
         for name in annotators:
@@ -279,6 +293,7 @@ def _write_parquet(path: Path, columns: list[str], rows: Iterator[dict[str, Any]
 
     types = {
         "n_labels": pa.int64(),
+        "flags": pa.int64(),
         "agreement": pa.float64(),
         "model_version": pa.int64(),
         "confidence": pa.float64(),
@@ -360,6 +375,17 @@ def render_datasheet(session: Session, project: Project, stats: ExportStats, *, 
         ]
         lines.append("")
     lines += ["Label sources: " + ", ".join(f"{k} {v:,}" for k, v in sorted(stats.sources.items())), ""]
+    flagged = flag_counts(session, project)
+    lines += ["## Flagged posts", ""]
+    lines.append(
+        f"{sum(flagged.values()):,} posts flagged by annotators: "
+        + ", ".join(f"{state} {flagged.get(state, 0):,}" for state in FLAG_STATES)
+        + ". The columns `flags`, `flag_reasons` (annotator: reason) and `flag_decision` say which; "
+        "excluded posts stay in the export, marked, and out of training."
+        if flagged
+        else "No post was flagged."
+    )
+    lines.append("")
     imports = session.scalars(
         select(ImportRun).where(ImportRun.project_id == project.id).order_by(ImportRun.id)
     )

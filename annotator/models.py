@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from annotator.access import RESEARCHERS, require_role
 from annotator.errors import LingualoopError, NotFoundError
 from db.jobs import cancel_job, enqueue, retrain_dedupe_key
-from db.models import Job, JobKind, ModelStatus, ModelVersion, Project, User
+from db.models import Job, JobKind, JobStatus, ModelStatus, ModelVersion, Project, User
 
 
 def request_retrain(
@@ -145,3 +145,20 @@ def cancel(session: Session, project: Project, job_id: int, by: User | None) -> 
     if job is None or job.project_id != project.id:
         raise NotFoundError(f"Job {job_id} is not a job of project '{project.name}'.")
     return cancel_job(session, job_id)
+
+
+def retrain_in_progress(session: Session, project: Project) -> bool:
+    """Whether a retrain (LoRA or fast) of the project is queued or running: the annotate page's empty state says
+    so, since new posts come once it is done."""
+    return (
+        session.scalar(
+            select(Job.id)
+            .where(
+                Job.project_id == project.id,
+                Job.kind.in_([JobKind.RETRAIN, JobKind.FAST_RETRAIN]),
+                Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]),
+            )
+            .limit(1)
+        )
+        is not None
+    )

@@ -25,6 +25,7 @@ from sqlalchemy import ColumnElement, ScalarSelect, and_, exists, func, or_, sel
 from sqlalchemy.orm import Session
 
 from annotator.errors import LingualoopError
+from annotator.flags import flag_blocked_items
 from db.models import (
     Annotation,
     AnnotationKind,
@@ -204,7 +205,7 @@ def _open_posts(project: Project, *, walk_scores: bool = False) -> ColumnElement
     walk_scores: write the items' own conditions so that SQLite cannot use the items' language index for them;
     its planner then walks the predictions' score index in order and stops after LIMIT rows instead of reading
     every post of the project (PostgreSQL's planner finds that plan by itself)."""
-    flagged = exists().where(Annotation.item_id == Item.id, Annotation.kind == AnnotationKind.FLAG)
+    flagged = Item.id.in_(flag_blocked_items())
     queued = exists().where(QueueEntry.project_id == project.id, QueueEntry.item_id == Item.id)
     project_id: ColumnElement[int] = Item.project_id + 0 if walk_scores else Item.project_id  # type: ignore[assignment]
     split: ColumnElement[str] = func.lower(Item.split) if walk_scores else Item.split  # type: ignore[assignment]
@@ -258,7 +259,7 @@ def open_counts(session: Session, project: Project, *, count_queued: bool = Fals
         .group_by(Annotation.item_id)
         .having(func.count() >= project.overlap)
     )
-    flagged = select(Annotation.item_id).where(Annotation.kind == AnnotationKind.FLAG)
+    flagged = flag_blocked_items()
     queued = select(QueueEntry.item_id).where(QueueEntry.project_id == project.id)
     done = [Item.id.in_(labelled_enough), Item.id.in_(flagged)] + (
         [] if count_queued else [Item.id.in_(queued)]

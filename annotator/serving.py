@@ -6,6 +6,7 @@ from datetime import timedelta
 from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.orm import Session
 
+from annotator.flags import flag_blocked_items
 from annotator.sampling import select_batch
 from db.models import Annotation, AnnotationKind, Assignment, Item, Project, QueueEntry, User, utcnow
 
@@ -19,7 +20,7 @@ the last batch to other languages)."""
 def _open_query(project: Project, user: User) -> object:
     now = utcnow()
     answered_by_user = exists().where(Annotation.item_id == QueueEntry.item_id, Annotation.user_id == user.id)
-    flagged = exists().where(Annotation.item_id == QueueEntry.item_id, Annotation.kind == AnnotationKind.FLAG)
+    flagged = QueueEntry.item_id.in_(flag_blocked_items())
     labels = (
         select(func.count())
         .select_from(Annotation)
@@ -116,6 +117,17 @@ def next_item(
         if refills > MAX_REFILLS or select_batch(session, project, refill).size == 0:
             return None
     return None
+
+
+def lease_of(session: Session, item: Item, user: User) -> int:
+    """The id of this user's lease of a post (the one next_item just made or resumed): the answer the app sends
+    back names it, so it can only land on that post."""
+    lease = session.scalar(
+        select(Assignment.id).where(Assignment.item_id == item.id, Assignment.user_id == user.id)
+    )
+    if lease is None:
+        raise LookupError(f"post {item.id} is not leased to user {user.id}")
+    return lease
 
 
 def _still_open(session: Session, project: Project, user: User, entry_id: int) -> bool:

@@ -64,6 +64,7 @@ def navigation(user: User) -> None:
             st.Page(f"{PAGES}/overview.py", title="Overview", icon=":material/grid_view:"),
             st.Page(f"{PAGES}/agreement.py", title="Agreement", icon=":material/handshake:"),
             st.Page(f"{PAGES}/adjudicate.py", title="Adjudicate", icon=":material/gavel:"),
+            st.Page(f"{PAGES}/flags.py", title="Flagged posts", icon=":material/flag:", url_path="flags"),
             st.Page(f"{PAGES}/models.py", title="Models", icon=":material/monitoring:"),
             st.Page(f"{PAGES}/retrain.py", title="Retrain", icon=":material/model_training:"),
             st.Page(f"{PAGES}/sampling.py", title="Sampling", icon=":material/tune:"),

@@ -95,6 +95,17 @@ class EventAction(enum.StrEnum):
     DELETE = "delete"
 
 
+class FlagDecision(enum.StrEnum):
+    """A researcher's decision on a flagged post."""
+
+    RETURNED = "returned"
+    """Back to the pool: annotators are served it again (a later flag opens a new review)."""
+    EXCLUDED = "excluded"
+    """Out of the corpus: never sampled, served or trained on; the export marks it."""
+    RELABELLED = "relabelled"
+    """The researcher gave it its label (an adjudication): kept, not served again."""
+
+
 class ModelStatus(enum.StrEnum):
     TRAINING = "training"
     SCORING = "scoring"
@@ -306,6 +317,20 @@ class Adjudication(Base):
     __table_args__ = (
         CheckConstraint("label IN (" + ", ".join(f"'{label}'" for label in LABELS) + ")", name="label_known"),
     )
+
+
+class FlagReview(Base):
+    """A researcher's decision on a flagged post. The flags themselves stay in `annotations` (and their history),
+    so a review never loses who flagged and why; a flag newer than the review makes the post pending again."""
+
+    __tablename__ = "flag_reviews"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), unique=True)
+    decision: Mapped[FlagDecision] = mapped_column(_enum(FlagDecision, "flag_decision"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ModelVersion(Base):

@@ -17,6 +17,8 @@ from db.models import (
     Adjudication,
     Annotation,
     AnnotationKind,
+    FlagDecision,
+    FlagReview,
     Item,
     ModelStatus,
     ModelVersion,
@@ -35,29 +37,40 @@ class LabelledPost:
 
 
 def consensus_posts(session: Session, project_id: int, split: Split) -> list[LabelledPost]:
-    """Posts of a split with their consensus label (adjudicated, else majority; ties left out)."""
+    """Posts of a split with their consensus label (adjudicated, else majority; ties left out). Posts a
+    researcher excluded after a flag are left out; a post relabelled after a flag counts with its adjudicated
+    label even when no annotator labelled it."""
+    excluded = select(FlagReview.item_id).where(FlagReview.decision == FlagDecision.EXCLUDED)
     rows = session.execute(
         select(Item.id, Item.text, Item.language, Annotation.label)
         .join(Annotation, Annotation.item_id == Item.id)
-        .where(Item.project_id == project_id, Item.split == split, Annotation.kind == AnnotationKind.LABEL)
+        .where(
+            Item.project_id == project_id,
+            Item.split == split,
+            Annotation.kind == AnnotationKind.LABEL,
+            Item.id.not_in(excluded),
+        )
         .order_by(Item.id)
     ).all()
-    adjudicated = dict(
-        session.execute(
-            select(Adjudication.item_id, Adjudication.label)
-            .join(Item, Item.id == Adjudication.item_id)
-            .where(Item.project_id == project_id, Item.split == split)
-        ).all()
-    )
+    adjudicated = session.execute(
+        select(Adjudication.item_id, Item.text, Item.language, Adjudication.label)
+        .join(Item, Item.id == Adjudication.item_id)
+        .where(Item.project_id == project_id, Item.split == split, Item.id.not_in(excluded))
+    ).all()
     labels: dict[int, list[str]] = defaultdict(list)
     details: dict[int, tuple[str, str]] = {}
     for item_id, text, language, label in rows:
         if label is not None:  # the kind's CHECK constraint guarantees it; this tells the type checker
             labels[item_id].append(label)
         details[item_id] = (text, language)
+    decided: dict[int, str] = {}
+    for item_id, text, language, label in adjudicated:
+        decided[item_id] = label
+        details[item_id] = (text, language)
+        labels.setdefault(item_id, [])
     posts = []
-    for item_id, given in labels.items():
-        chosen = consensus(given, adjudicated.get(item_id)).label
+    for item_id in sorted(labels):
+        chosen = consensus(labels[item_id], decided.get(item_id)).label
         if chosen is not None:
             text, language = details[item_id]
             posts.append(LabelledPost(item_id, text, language, chosen))

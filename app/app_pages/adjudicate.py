@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from annotator.dashboard import adjudicate, disagreements
+from annotator.adjudication import adjudicate
+from annotator.dashboard import disagreements
 from annotator.errors import LingualoopError
 from annotator.languages import language_name
 from app.components.post import post_html

@@ -1,19 +1,34 @@
 """Every page of the Streamlit app through AppTest, on a real SQLite database with the demo project; the role
 checks in the navigation and in the domain functions behind it."""
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import streamlit as st
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from streamlit.testing.v1 import AppTest
 
+from annotator.annotate import Answer, record_answer
 from annotator.demo import create_demo_project
 from db.engine import make_engine, make_session_factory, session_scope
 from db.migrate import upgrade
-from db.models import Annotation, AnnotationEvent, Job, JobKind, ModelStatus, ModelVersion, Project, User
+from db.models import (
+    Adjudication,
+    Assignment,
+    FlagDecision,
+    FlagReview,
+    Item,
+    Job,
+    JobKind,
+    ModelStatus,
+    ModelVersion,
+    Project,
+    User,
+)
 
 MAIN = str(Path(__file__).parents[2] / "app" / "main.py")
 PAGES = Path(__file__).parents[2] / "app" / "app_pages"
@@ -62,37 +77,40 @@ def test_sign_in_with_a_wrong_then_the_right_password(
     at.text_input(key="login_password").input(passwords["amira"])
     at.button[0].click().run()
     assert at.session_state["user_id"] == user_id(sessions, "amira")
-    assert any(b.label == "Skip" for b in at.button)  # the annotate page
+    assert panel_data(at)["post"]["text"]  # the annotate page, with a post
 
 
-def test_annotator_labels_undoes_and_flags(demo: tuple[sessionmaker[Session], dict[str, str]]) -> None:
+def panel_data(at: AppTest) -> dict[str, Any]:
+    """What the annotate page sent to its answer panel (a custom component, which AppTest cannot press: the
+    keyboard is tested in chromium, tests/browser/)."""
+    [panel] = [node for node in at.main if getattr(node, "type", None) == "bidi_component"]
+    return dict(json.loads(panel.proto.json))
+
+
+def test_annotate_page_gives_the_panel_the_leased_post_and_four_keyed_labels(
+    demo: tuple[sessionmaker[Session], dict[str, str]],
+) -> None:
     sessions, _ = demo
     at = signed_in(sessions, "amira")
     assert not at.exception
-    first = at.markdown[0].value
-    at.button(key="label_pro").click().run()
-    second = at.markdown[0].value
-    assert second != first  # the next post is shown
-    at.button(key="label_anti").click().run()
-    at.button(key="undo").click().run()
-    assert at.markdown[0].value == second  # the undone post comes back
-    at.button(key="flag").click().run()
-    at.text_input[0].input("spam")
-    at.button(key="FormSubmitter:flag_form-Flag post").click().run()
+    data = panel_data(at)
     amira = user_id(sessions, "amira")
     with sessions() as session:
-        answers = session.execute(
-            select(Annotation.kind, Annotation.label, Annotation.flag_reason).where(
-                Annotation.user_id == amira
-            )
-        ).all()
-        assert sorted(str(kind) for kind, _, _ in answers) == ["flag", "label"]
-        assert ("label", "pro") in {(str(k), label) for k, label, _ in answers}
-        assert session.scalar(select(func.count()).where(AnnotationEvent.user_id == amira)) == 4  # undo kept
-        seconds = session.scalar(
-            select(Annotation.seconds).where(Annotation.user_id == amira, Annotation.kind == "label")
-        )
-        assert seconds is not None and seconds >= 0
+        lease = session.get(Assignment, data["post"]["lease_id"])
+        assert lease is not None and lease.user_id == amira and lease.item_id == data["post"]["item_id"]
+        item = session.get(Item, lease.item_id)
+        assert item is not None and data["post"]["text"] == item.text
+    assert [(label["code"], label["key"]) for label in data["labels"]] == [
+        ("pro", "1"),
+        ("anti", "2"),
+        ("neutral", "3"),
+        ("unrelated", "4"),
+    ]
+    assert len({label["color"] for label in data["labels"]}) == 4
+    assert data["suggestion"] is None  # hidden until asked for: no anchoring
+    at.toggle(key="show_suggestion").set_value(True).run()
+    assert panel_data(at)["suggestion"] == "No model has scored this post yet."
+    assert panel_data(at)["post"] == data["post"]  # the same post and lease after a rerun
 
 
 def test_annotator_sees_only_the_annotate_page(demo: tuple[sessionmaker[Session], dict[str, str]]) -> None:
@@ -119,6 +137,7 @@ def test_empty_state_says_why(demo: tuple[sessionmaker[Session], dict[str, str]]
         "overview",
         "agreement",
         "adjudicate",
+        "flags",
         "models",
         "retrain",
         "sampling",
@@ -217,3 +236,43 @@ def test_admin_creates_an_account_whose_password_works(
     with sessions() as session:
         noor = session.scalars(select(User).where(User.username == "noor")).one()
         assert verify_password(noor.password_hash, password)
+
+
+def test_flagged_posts_page_lists_flags_and_reviews_them(
+    demo: tuple[sessionmaker[Session], dict[str, str]],
+) -> None:
+    sessions, _ = demo
+    amira_id = user_id(sessions, "amira")
+    with session_scope(sessions) as session:
+        project = session.scalars(select(Project)).one()
+        amira = session.get(User, amira_id)
+        assert amira is not None
+        first, second = session.scalars(select(Item).where(Item.split == "pool").limit(2)).all()
+        record_answer(session, project, amira, first.id, Answer.flag("spam"))
+        record_answer(session, project, amira, second.id, Answer.flag("wrong language"))
+        first_id, second_id = first.id, second.id
+    at = signed_in(sessions, "admin").switch_page(str(PAGES / "flags.py")).run()
+    assert not at.exception, at.exception
+    assert "2 flagged post(s) waiting for review" in at.caption[0].value
+    reasons = [m.value for m in at.markdown if m.value.startswith("- **amira**")]
+    assert len(reasons) == 2 and any(r.endswith(": spam") for r in reasons)
+    at.button(key=f"flags_exclude_{first_id}").click().run()
+    at.selectbox(key=f"flags_label_{second_id}").select("unrelated").run()
+    at.button(key=f"flags_relabel_{second_id}").click().run()
+    assert not at.exception, at.exception
+    with sessions() as session:
+        decisions = dict(session.execute(select(FlagReview.item_id, FlagReview.decision)).all())
+        assert decisions == {first_id: FlagDecision.EXCLUDED, second_id: FlagDecision.RELABELLED}
+        assert (
+            session.scalar(select(Adjudication.label).where(Adjudication.item_id == second_id)) == "unrelated"
+        )
+    assert "0 flagged post(s) waiting for review, 2 reviewed" in at.caption[0].value
+
+
+def test_annotators_cannot_open_the_flagged_posts_page(
+    demo: tuple[sessionmaker[Session], dict[str, str]],
+) -> None:
+    sessions, _ = demo
+    at = signed_in(sessions, "amira")
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        at.switch_page(str(PAGES / "flags.py"))

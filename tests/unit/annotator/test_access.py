@@ -7,7 +7,8 @@ import pytest
 from sqlalchemy.orm import Session
 
 from annotator.access import LoginThrottle
-from annotator.dashboard import adjudicate, agreement, label_counts, update_sampling, version_summaries
+from annotator.adjudication import adjudicate
+from annotator.dashboard import agreement, label_counts, update_sampling, version_summaries
 from annotator.errors import PermissionDeniedError
 from annotator.export import export_project
 from annotator.fastmodel import request_fast_retrain

@@ -6,10 +6,19 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from annotator.annotate import Answer, answers_today, open_posts_for, record_answer, undo_last
+from annotator.annotate import (
+    Answer,
+    Shown,
+    StaleAnswerError,
+    answer_shown,
+    answers_today,
+    open_posts_for,
+    record_answer,
+    undo_last,
+)
 from annotator.errors import LingualoopError, NotFoundError
 from annotator.ingest import import_file
-from annotator.serving import next_item
+from annotator.serving import lease_of, next_item
 from annotator.users import add_user
 from db.models import Annotation, AnnotationEvent, EventAction, Job, JobKind
 from tests.factories import make_project, posts, write_csv
@@ -62,3 +71,39 @@ def test_every_few_labels_queue_a_fast_retrain(session: Session, project) -> Non
     item = next_item(session, project, amira)
     record_answer(session, project, amira, item.id, Answer.of_label("neutral"))  # type: ignore[union-attr]
     assert session.scalars(select(Job.kind)).all() == [JobKind.FAST_RETRAIN]
+
+
+def _shown(session: Session, project, user) -> Shown:  # type: ignore[no-untyped-def]
+    item = next_item(session, project, user)
+    assert item is not None
+    return Shown(item.id, lease_of(session, item, user))
+
+
+def test_an_answer_lands_only_on_the_post_that_was_shown(session: Session, project) -> None:  # type: ignore[no-untyped-def]
+    amira = add_user(session, "amira")
+    first = _shown(session, project, amira)
+    answer_shown(session, project, amira, first, Answer.of_label("neutral"), seconds=1.5)
+    second = _shown(session, project, amira)
+    assert second.item_id != first.item_id
+    # A second press of the same burst names the first post again: refused, nothing overwritten.
+    with pytest.raises(StaleAnswerError, match="answered that post already"):
+        answer_shown(session, project, amira, first, Answer.of_label("pro"))
+    # An answer naming another user's lease, or a lease of another post, is refused too.
+    ravi = add_user(session, "ravi")
+    ravis = _shown(session, project, ravi)
+    with pytest.raises(StaleAnswerError, match="not yours"):
+        answer_shown(session, project, amira, ravis, Answer.of_label("anti"))
+    with pytest.raises(StaleAnswerError, match="not yours"):
+        answer_shown(session, project, amira, Shown(second.item_id, first.lease_id), Answer.skip())
+    answers = session.execute(
+        select(Annotation.item_id, Annotation.label).where(Annotation.user_id == amira.id)
+    ).all()
+    assert answers == [(first.item_id, "neutral")]
+    actions = session.scalars(select(AnnotationEvent.action).where(AnnotationEvent.user_id == amira.id))
+    assert list(actions) == [EventAction.CREATE]
+    # Undo opens the post again; the shown post can then be answered anew.
+    assert undo_last(session, project, amira).id == first.item_id  # type: ignore[union-attr]
+    again = _shown(session, project, amira)
+    assert again == first
+    answer_shown(session, project, amira, again, Answer.of_label("pro"))
+    assert session.scalar(select(Annotation.label).where(Annotation.user_id == amira.id)) == "pro"

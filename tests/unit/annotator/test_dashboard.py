@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
+from annotator.adjudication import adjudicate
 from annotator.annotate import Answer, record_answer
 from annotator.dashboard import (
-    adjudicate,
     agreement,
     answers_per_day,
     cohen_kappa,
