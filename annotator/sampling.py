@@ -491,7 +491,8 @@ def select_batch(
         chosen += [(item_id, lang, "uncertain") for item_id, lang in ranked_any]
         languages = [lang for lang, s in states.items() if s.available]
         weights = np.array([states[lang].available for lang in languages], dtype=np.float64)
-        for lang in rng.choice(languages, size=blind - len(ranked_any), p=weights / weights.sum()).tolist():
+        draws = blind - len(ranked_any) if languages else 0  # near the end of the pool nothing may be left
+        for lang in rng.choice(languages, size=draws, p=weights / weights.sum()).tolist() if draws > 0 else []:
             chosen += [
                 (item_id, lang, "random") for item_id in _random_open(session, project, lang, 1, rng, taken)
             ]

@@ -166,3 +166,26 @@ def press_and_wait_for_next_post(page: Any, key: str) -> float:
         polling="raf",
     )
     return time.perf_counter() - started
+
+
+KEY_RECORDER = """
+window.__keys = [];
+window.addEventListener('keydown', (event) => {
+  const post = document.querySelector('.lingualoop-post');
+  window.__keys.push({key: event.key, item: post ? Number(post.dataset.itemId) : null});
+}, true);
+"""
+"""Records, for each key press, the post on screen at that moment (a capturing listener runs before the panel's)."""
+
+
+def record_keys(page: Any) -> None:
+    page.evaluate(KEY_RECORDER)
+
+
+def recorded_keys(page: Any) -> list[tuple[str, int | None]]:
+    return [(entry["key"], entry["item"]) for entry in page.evaluate("window.__keys")]
+
+
+def wait_until_idle(page: Any) -> None:
+    """Until the answer panel takes keys again (the server has handled the last answer)."""
+    page.wait_for_function("document.querySelector('.ll-panel:not(.ll-busy)') !== null", polling="raf")

@@ -10,17 +10,31 @@ import pytest
 from sqlalchemy import select
 
 from db.engine import make_engine, make_session_factory
-from db.models import Annotation, AnnotationKind, Item, ModelStatus, ModelVersion, User
+from db.models import (
+    Annotation,
+    AnnotationEvent,
+    AnnotationKind,
+    EventAction,
+    Item,
+    ModelStatus,
+    ModelVersion,
+    User,
+)
 from tests.browser.server import (
     HOSTILE_POST,
     post_text,
     press_and_wait_for_next_post,
+    record_keys,
+    recorded_keys,
     running_server,
     sign_in,
+    wait_until_idle,
 )
 from tests.tiny_models import build_tiny_llama
 
 pytestmark = pytest.mark.browser
+
+KEY_ANSWERS = {"1": "pro", "2": "anti", "3": "neutral", "4": "unrelated", "s": "skip"}
 
 
 def test_annotator_labels_three_posts_with_the_keyboard_and_undoes_one(page: Any, tmp_path: Path) -> None:
@@ -47,6 +61,92 @@ def test_annotator_labels_three_posts_with_the_keyboard_and_undoes_one(page: Any
         (shown[1], AnnotationKind.LABEL, "anti"),
     ]
     assert all(seconds is not None and seconds > 0 for *_, seconds in answers)
+
+
+@pytest.mark.parametrize("interval_ms", [50, 250])
+def test_key_bursts_label_only_posts_that_were_on_screen(page: Any, tmp_path: Path, interval_ms: int) -> None:
+    """Bursts of five presses, faster than the page can draw the next post: every recorded answer belongs to the
+    post that was on screen when its key was pressed, and no answer was silently replaced."""
+    with running_server(tmp_path) as server:
+        sign_in(page, server.url, "amira")
+        page.locator(".lingualoop-post").first.wait_for()
+        record_keys(page)
+        for burst in ("12341", "43214", "2s3s1"):
+            for key in burst:
+                page.keyboard.press(key)
+                page.wait_for_timeout(interval_ms)
+            wait_until_idle(page)
+        pressed = recorded_keys(page)
+        engine = make_engine(server.database_url)
+        with make_session_factory(engine)() as session:
+            amira = session.scalar(select(User.id).where(User.username == "amira"))
+            answers = session.execute(
+                select(Annotation.item_id, Annotation.kind, Annotation.label).where(
+                    Annotation.user_id == amira
+                )
+            ).all()
+            actions = list(
+                session.scalars(select(AnnotationEvent.action).where(AnnotationEvent.user_id == amira))
+            )
+        engine.dispose()
+    assert len(pressed) == 15 and all(item is not None for _, item in pressed)
+    on_screen = {(item, KEY_ANSWERS[key]) for key, item in pressed}
+    assert answers, "the first press of each burst is recorded"
+    for item_id, kind, label in answers:
+        assert (item_id, label if kind == AnnotationKind.LABEL else str(kind)) in on_screen
+    assert set(actions) == {EventAction.CREATE}  # no update: nothing overwritten
+    assert len(actions) == len(answers)
+    if interval_ms == 250:
+        assert len(answers) >= 9, answers  # a press every 250 ms is answered far more often than not
+
+
+def test_flag_by_keyboard_then_escape_then_the_researcher_reviews_it(page: Any, tmp_path: Path) -> None:
+    with running_server(tmp_path) as server:
+        sign_in(page, server.url, "amira")
+        page.locator(".lingualoop-post").first.wait_for()
+        flagged_text = post_text(page)
+        page.keyboard.press("f")
+        reason = page.locator(".ll-flag-reason")
+        reason.wait_for()
+        assert page.evaluate("document.activeElement.classList.contains('ll-flag-reason')")
+        page.keyboard.type("spam 1234")  # S and 1-4 go into the box, not to the shortcuts
+        page.keyboard.press("Enter")
+        page.wait_for_function(
+            "previous => document.querySelector('.lingualoop-post').innerText !== previous", arg=flagged_text
+        )
+        wait_until_idle(page)
+        second = post_text(page)
+        page.keyboard.press("f")
+        reason.wait_for()
+        page.keyboard.type("never mind")
+        page.keyboard.press("Escape")
+        assert reason.is_hidden()
+        page.wait_for_timeout(300)
+        assert post_text(page) == second  # nothing was answered
+        press_and_wait_for_next_post(page, "3")  # the keys work again once the box is closed
+
+        engine = make_engine(server.database_url)
+        with make_session_factory(engine)() as session:
+            answers = session.execute(
+                select(Item.text, Annotation.kind, Annotation.label, Annotation.flag_reason)
+                .join(Annotation, Annotation.item_id == Item.id)
+                .join(User, User.id == Annotation.user_id)
+                .where(User.username == "amira")
+                .order_by(Annotation.id)
+            ).all()
+        engine.dispose()
+        assert [tuple(row) for row in answers] == [
+            (flagged_text, AnnotationKind.FLAG, None, "spam 1234"),
+            (second, AnnotationKind.LABEL, "neutral", None),
+        ]
+
+        page.get_by_role("button", name="Sign out").click()
+        sign_in(page, server.url, "admin")
+        page.get_by_role("link", name="Flagged posts").click()
+        page.get_by_text("1 flagged post(s) waiting for review").wait_for()
+        page.get_by_text("spam 1234").wait_for()
+        page.get_by_role("button", name="Exclude").click()
+        page.get_by_text("0 flagged post(s) waiting for review, 1 reviewed").wait_for()
 
 
 def test_researcher_presses_retrain_and_the_progress_bar_reaches_done(

@@ -209,3 +209,14 @@ def test_catch_up_batch_gives_the_rest_to_the_blind_ranking(session: Session, pr
     assert batch.per_language["hu"] == 5  # half the batch for the language still catching up
     queued = set(session.scalars(select(Item.external_id).join(QueueEntry, QueueEntry.item_id == Item.id)))
     assert {"e1", "e2", "e3", "e4", "e5"} <= queued  # the blind half: the most uncertain posts anywhere
+
+
+def test_a_batch_larger_than_what_is_left_takes_the_rest(session: Session, project_with_pool) -> None:  # type: ignore[no-untyped-def]
+    """Near the end of the pool, with a model: found by bench/annotate.py, where the last refills raised
+    "a cannot be empty" from the random share once no language had posts left."""
+    version = _current_version(session, project_with_pool)
+    for item_id in session.scalars(select(Item.id).where(Item.split == Split.POOL)):
+        session.add(Prediction(**prediction_row(version.id, item_id, [0.4, 0.3, 0.2, 0.1])))
+    session.flush()
+    assert select_batch(session, project_with_pool, 200, strategy="entropy.v1").size == 90
+    assert select_batch(session, project_with_pool, 50, strategy="entropy.v1").size == 0
