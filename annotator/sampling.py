@@ -492,7 +492,8 @@ def select_batch(
         languages = [lang for lang, s in states.items() if s.available]
         weights = np.array([states[lang].available for lang in languages], dtype=np.float64)
         draws = blind - len(ranked_any) if languages else 0  # near the end of the pool nothing may be left
-        for lang in rng.choice(languages, size=draws, p=weights / weights.sum()).tolist() if draws > 0 else []:
+        drawn = rng.choice(languages, size=draws, p=weights / weights.sum()).tolist() if draws > 0 else []
+        for lang in drawn:
             chosen += [
                 (item_id, lang, "random") for item_id in _random_open(session, project, lang, 1, rng, taken)
             ]

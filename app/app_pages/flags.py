@@ -37,8 +37,8 @@ def _show(post: FlaggedPost, names: dict[str, str]) -> None:
             + (f" by {post.decided_by}" if post.decided_by else "")
         )
         st.markdown(post_html(post.text, post.language), unsafe_allow_html=True)
-        for flag in post.flags:
-            st.markdown(f"- **{flag.username}**, {flag.at:%Y-%m-%d %H:%M}: {flag.reason}", unsafe_allow_html=False)
+        for flag in post.flags:  # plain text: a reason is the annotator's words, never Markdown
+            st.text(f"{flag.username}, {flag.at:%Y-%m-%d %H:%M}: {flag.reason}")
         columns = st.columns([1, 1, 2, 1], vertical_alignment="bottom")
         columns[0].button(
             "Return to pool",
