@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from annotator.access import RESEARCHERS, require_role
 from annotator.errors import LingualoopError
 from db.engine import session_scope
-from db.jobs import enqueue, queued_with_key
+from db.jobs import dedupe_key, enqueue, queued_with_key
 from db.labels import LABELS
 from db.metrics import evaluate_by_language
 from db.models import (
@@ -96,15 +96,11 @@ DEFAULT_FAST_EVERY = 25
 Report = Callable[[float, str], None]
 
 
-def fast_dedupe_key(project_id: int) -> str:
-    return f"fast_retrain:{project_id}"
-
-
 def request_fast_retrain(session: Session, project: Project, by: User | None = None) -> Job:
     """Queue a fast-model retrain (one queued per project); `lingualoop worker` runs it in seconds."""
     require_role(by, RESEARCHERS, "retrain the model")
     return enqueue(
-        session, JobKind.FAST_RETRAIN, project_id=project.id, dedupe_key=fast_dedupe_key(project.id)
+        session, JobKind.FAST_RETRAIN, project_id=project.id, dedupe_key=dedupe_key(JobKind.FAST_RETRAIN, project.id)
     )
 
 
@@ -130,7 +126,7 @@ def maybe_request_fast_retrain(session: Session, project: Project) -> Job | None
     every = int((project.sampling or {}).get("fast_every", DEFAULT_FAST_EVERY))
     if every <= 0:
         return None
-    queued = queued_with_key(session, fast_dedupe_key(project.id))
+    queued = queued_with_key(session, dedupe_key(JobKind.FAST_RETRAIN, project.id))
     if queued is not None:  # one is waiting already: no need to count labels on every answer
         return queued
     if labels_since_fast_version(session, project) < every:

@@ -1,12 +1,8 @@
-"""The web side's job loop, run inside `lingualoop worker` beside the LoRA worker process (which takes retrain and
-score jobs): fast_retrain (the fast model, no torch) and labelstudio_sync. Progress reports double as heartbeats;
-a job whose worker dies is requeued by any worker; a failed sync is retried (three attempts)."""
+"""The web side's jobs, run inside `lingualoop worker` beside the LoRA worker process (which takes retrain and
+score jobs): fast_retrain (the fast model, no torch) and labelstudio_sync, served by the one job runner
+(db/runner.py) with the same heartbeat timeout as the LoRA worker. A failed sync is retried (three attempts)."""
 
-import os
-import socket
 import threading
-import traceback
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,35 +13,19 @@ from annotator.errors import LingualoopError
 from annotator.fastmodel import train_fast_version
 from annotator.labelstudio.sync import sync
 from db.engine import session_scope
-from db.jobs import (
-    claim_next_job,
-    enqueue,
-    fail_job,
-    fail_versions_of_job,
-    finish_job,
-    heartbeat,
-    release_job,
-    requeue_stale_jobs,
-)
+from db.jobs import dedupe_key, enqueue
 from db.models import Job, JobKind, LabelStudioLink, Project, utcnow
+from db.runner import Handler, JobError, Log, Report, RunnerSettings, run_job_loop, run_one_job, worker_id
 
-Log = Callable[[str], None]
-HEARTBEAT_TIMEOUT = timedelta(minutes=2)
 SYNC_EVERY = timedelta(minutes=1)
-KINDS = (JobKind.FAST_RETRAIN, JobKind.LABELSTUDIO_SYNC)
-
-
-class _Stopped(Exception):
-    """The job was cancelled or taken away, or the worker is stopping."""
-
-
-def sync_dedupe_key(project_id: int) -> str:
-    return f"labelstudio_sync:{project_id}"
 
 
 def request_sync(session: Session, project: Project) -> Job:
     return enqueue(
-        session, JobKind.LABELSTUDIO_SYNC, project_id=project.id, dedupe_key=sync_dedupe_key(project.id)
+        session,
+        JobKind.LABELSTUDIO_SYNC,
+        project_id=project.id,
+        dedupe_key=dedupe_key(JobKind.LABELSTUDIO_SYNC, project.id),
     )
 
 
@@ -61,78 +41,70 @@ def schedule_syncs(session: Session, every: timedelta = SYNC_EVERY) -> int:
     return len(due)
 
 
-def _run(
-    sessions: sessionmaker[Session], job: Job, data_dir: Path, report: Callable[[float, str], None]
-) -> str:
-    if job.project_id is None:
-        raise ValueError(f"a {job.kind.value} job needs a project")
-    if job.kind == JobKind.FAST_RETRAIN:
+def handlers(sessions: sessionmaker[Session], data_dir: Path) -> dict[JobKind, Handler]:
+    """What the web side's loop does with each kind of job it takes."""
+
+    def fast_retrain(job: Job, report: Report) -> str:
+        if job.project_id is None:
+            raise ValueError("a fast_retrain job needs a project")
         try:
-            version = train_fast_version(
-                sessions, job.project_id, data_dir / "embeddings", report, job_id=job.id
-            )
+            version = train_fast_version(sessions, job.project_id, data_dir / "embeddings", report, job_id=job.id)
         except LingualoopError as reason:  # e.g. not enough labels yet: nothing to do, not a failure
             return f"nothing to do: {reason}"
         return f"fast model version {version} ready"
-    report(0.1, "syncing with Label Studio")
-    with session_scope(sessions) as session:
-        project = session.get(Project, job.project_id)
-        assert project is not None
-        return sync(session, project, data_dir)
+
+    def labelstudio_sync(job: Job, report: Report) -> str:
+        if job.project_id is None:
+            raise ValueError("a labelstudio_sync job needs a project")
+        report(0.1, "syncing with Label Studio")
+        try:
+            with session_scope(sessions) as session:
+                project = session.get(Project, job.project_id)
+                assert project is not None
+                return sync(session, project, data_dir)
+        except LingualoopError as error:  # the server did not answer, a wrong token...: retried
+            raise JobError(str(error)) from error
+
+    return {JobKind.FAST_RETRAIN: fast_retrain, JobKind.LABELSTUDIO_SYNC: labelstudio_sync}
 
 
-def run_job(sessions: sessionmaker[Session], data_dir: Path, stopping: threading.Event, log: Log) -> bool:
-    """Claim and run at most one of this loop's jobs. True when a job was run."""
-    worker = f"{socket.gethostname()}:{os.getpid()}:web"
-    with session_scope(sessions) as session:
-        requeue_stale_jobs(session, HEARTBEAT_TIMEOUT)
-        schedule_syncs(session)
-        job = claim_next_job(session, worker, kinds=KINDS)
-        if job is None:
-            return False
-        session.expunge(job)
-
-    def report(progress: float, message: str) -> None:
-        with session_scope(sessions) as session:
-            alive = heartbeat(session, job.id, worker, progress=progress, message=message)
-        if stopping.is_set() or not alive:
-            raise _Stopped("the worker is stopping" if alive else "the job was cancelled")
-
-    try:
-        message = _run(sessions, job, data_dir, report)
-    except Exception as error:
-        with session_scope(sessions) as session:
-            fail_versions_of_job(session, job.id, "its job stopped")
-            if isinstance(error, _Stopped):
-                release_job(session, job.id, worker)  # queued again for the next worker (unless cancelled)
-            else:
-                detail = (
-                    str(error)
-                    if isinstance(error, LingualoopError)
-                    else "".join(traceback.format_exception(error))
-                )
-                fail_job(session, job.id, worker, detail)  # queued again while attempts remain
-        log(f"{job.kind.value} job {job.id}: stopped ({type(error).__name__}: {error})")
-        return True
-    with session_scope(sessions) as session:
-        finish_job(session, job.id, worker, message)
-    log(f"{job.kind.value} job {job.id}: {message}")
-    return True
-
-
-def run_job_loop(
+def run_job(
     sessions: sessionmaker[Session],
     data_dir: Path,
     stopping: threading.Event,
+    log: Log,
+    settings: RunnerSettings | None = None,
+) -> bool:
+    """Claim and run at most one of the web side's jobs (syncs that are due are queued first). True when a job
+    was run."""
+    return run_one_job(
+        sessions,
+        handlers(sessions, data_dir),
+        worker_id("web"),
+        settings or RunnerSettings(),
+        stopping,
+        log,
+        before_claim=schedule_syncs,
+    )
+
+
+def run_web_jobs(
+    sessions: sessionmaker[Session],
+    data_dir: Path,
+    stopping: threading.Event,
+    settings: RunnerSettings,
     *,
     once: bool = False,
-    poll_seconds: float = 2.0,
     log: Log = lambda message: print(message, flush=True),
 ) -> None:
     """Serve fast_retrain and labelstudio_sync jobs until `stopping` is set (or, with once=True, one pass)."""
-    while not stopping.is_set():
-        ran = run_job(sessions, data_dir, stopping, log)
-        if once:
-            return
-        if not ran:
-            stopping.wait(poll_seconds)
+    run_job_loop(
+        sessions,
+        handlers(sessions, data_dir),
+        worker_id("web"),
+        settings,
+        stopping,
+        once=once,
+        log=log,
+        before_claim=schedule_syncs,
+    )

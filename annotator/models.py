@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from annotator.access import RESEARCHERS, require_role
 from annotator.errors import LingualoopError, NotFoundError
-from db.jobs import cancel_job, enqueue, retrain_dedupe_key
+from db.jobs import cancel_job, dedupe_key, enqueue
 from db.models import Job, JobKind, JobStatus, ModelStatus, ModelVersion, Project, User
 
 
@@ -27,7 +27,7 @@ def request_retrain(
         JobKind.RETRAIN,
         project_id=project.id,
         payload={"from_scratch": from_scratch},
-        dedupe_key=retrain_dedupe_key(project.id),
+        dedupe_key=dedupe_key(JobKind.RETRAIN, project.id),
     )
     if from_scratch and not job.payload.get("from_scratch"):
         job.payload = {**job.payload, "from_scratch": True}

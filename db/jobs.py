@@ -15,17 +15,14 @@ from sqlalchemy.orm import Session
 
 from db.models import Job, JobKind, JobStatus, ModelStatus, ModelVersion, Prediction, utcnow
 
-HEARTBEAT_TIMEOUT = timedelta(seconds=120)
-"""A running job whose heartbeat is older than this is presumed dead and requeued."""
-
-
 def _rowcount(result: Any) -> int:
     """Rows an UPDATE changed (a CursorResult's rowcount; the ORM's Result type does not declare it)."""
     return int(result.rowcount)
 
 
-def retrain_dedupe_key(project_id: int) -> str:
-    return f"retrain:{project_id}"
+def dedupe_key(kind: JobKind, project_id: int) -> str:
+    """The one key per (kind, project) under which at most one job is queued (a partial unique index)."""
+    return f"{kind.value}:{project_id}"
 
 
 def enqueue(
@@ -230,9 +227,7 @@ def cancel_job(session: Session, job_id: int) -> bool:
     return _rowcount(result) == 1
 
 
-def requeue_stale_jobs(
-    session: Session, timeout: timedelta = HEARTBEAT_TIMEOUT, now: datetime | None = None
-) -> int:
+def requeue_stale_jobs(session: Session, timeout: timedelta, now: datetime | None = None) -> int:
     """Queue again (or fail, without attempts left) running jobs whose worker stopped sending heartbeats."""
     cutoff = (now or utcnow()) - timeout
     # Row locks on PostgreSQL, so two workers never requeue (and then overwrite) the same job; SQLite's

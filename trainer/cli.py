@@ -9,6 +9,7 @@ import typer
 
 from db.engine import make_engine, make_session_factory
 from db.migrate import ensure_schema
+from db.runner import RunnerSettings
 from db.settings import settings_from_env as db_settings
 from trainer.config import settings_from_env
 
@@ -35,7 +36,8 @@ def worker(
 
     storage = db_settings(database_url=database_url, data_dir=data_dir)
     settings = settings_from_env(
-        storage.data_dir, heartbeat_timeout_seconds=heartbeat_timeout, heartbeat_seconds=heartbeat_every
+        storage.data_dir,
+        runner=RunnerSettings(heartbeat_seconds=heartbeat_every, heartbeat_timeout_seconds=heartbeat_timeout),
     )
     if base_model:
         settings = replace(settings, model=replace(settings.model, base_model=base_model))

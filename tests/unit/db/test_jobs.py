@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.engine import make_session_factory, session_scope
 from db.jobs import (
+    dedupe_key,
     cancel_job,
     claim_next_job,
     enqueue,
@@ -17,20 +18,19 @@ from db.jobs import (
     heartbeat,
     release_job,
     requeue_stale_jobs,
-    retrain_dedupe_key,
 )
 from db.models import Job, JobKind, JobStatus, utcnow
 
 
 def test_one_queued_retrain_per_project(session: Session) -> None:
-    first = enqueue(session, JobKind.RETRAIN, dedupe_key=retrain_dedupe_key(1))
-    again = enqueue(session, JobKind.RETRAIN, dedupe_key=retrain_dedupe_key(1))
-    other = enqueue(session, JobKind.RETRAIN, dedupe_key=retrain_dedupe_key(2))
+    first = enqueue(session, JobKind.RETRAIN, dedupe_key=dedupe_key(JobKind.RETRAIN, 1))
+    again = enqueue(session, JobKind.RETRAIN, dedupe_key=dedupe_key(JobKind.RETRAIN, 1))
+    other = enqueue(session, JobKind.RETRAIN, dedupe_key=dedupe_key(JobKind.RETRAIN, 2))
     assert first.id == again.id != other.id
     claimed = claim_next_job(session, "w1")
     assert claimed is not None and claimed.id == first.id
     # While the first runs, a new request can be queued again.
-    assert enqueue(session, JobKind.RETRAIN, dedupe_key=retrain_dedupe_key(1)).id != first.id
+    assert enqueue(session, JobKind.RETRAIN, dedupe_key=dedupe_key(JobKind.RETRAIN, 1)).id != first.id
 
 
 def test_claim_heartbeat_finish(session: Session) -> None:

@@ -1,0 +1,182 @@
+"""Model versions: retrain, follow a job, list versions, export and import adapters."""
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from annotator.errors import LingualoopError
+from annotator.fastmodel import request_fast_retrain
+from annotator.languages import language_name
+from annotator.models import export_adapter, get_job, import_adapter, list_versions, request_retrain
+from annotator.projects import get_project
+from annotator.stopping import stopping_signals
+from app.cli.common import ProjectOption, _num, _progress, cli, console, friendly_errors, model_cli, state
+from db.models import JobStatus
+
+
+@model_cli.command("export")
+@friendly_errors
+def model_export(
+    ctx: typer.Context,
+    destination: Annotated[Path, typer.Argument(help="New folder for the adapter.")],
+    project: ProjectOption = None,
+    version: Annotated[int | None, typer.Option(help="Model version (default: the current one).")] = None,
+) -> None:
+    """Copy a version's LoRA adapter folder (with its metrics and lineage)."""
+    with state(ctx).transaction(read_only=True) as session:
+        folder = export_adapter(session, get_project(session, project), destination, version)
+    console.print(f"Adapter written to {folder}.")
+
+
+@model_cli.command("import")
+@friendly_errors
+def model_import(
+    ctx: typer.Context,
+    folder: Annotated[Path, typer.Argument(help="A LoRA adapter folder (adapter_config.json inside).")],
+    project: ProjectOption = None,
+    base_model: Annotated[
+        str | None, typer.Option(help="Base model, if the adapter does not name it.")
+    ] = None,
+) -> None:
+    """Start from an existing adapter: recorded as a version, then evaluated and scored by the worker."""
+    with state(ctx).transaction() as session:
+        version, job = import_adapter(
+            session,
+            get_project(session, project),
+            folder,
+            state(ctx).settings.data_dir / "adapters",
+            base_model,
+        )
+        console.print(
+            f"Recorded model version {version.id} (base {version.base_model}); job {job.id} will "
+            "evaluate it and score the pool when a worker runs."
+        )
+
+
+@cli.command()
+@friendly_errors
+def retrain(
+    ctx: typer.Context,
+    project: ProjectOption = None,
+    from_scratch: Annotated[
+        bool, typer.Option(help="Start a new adapter instead of resuming the current.")
+    ] = False,
+    wait: Annotated[bool, typer.Option(help="Follow the job's progress until it ends.")] = False,
+    fast: Annotated[
+        bool, typer.Option(help="Retrain the fast model (embeddings + logistic regression, seconds) instead.")
+    ] = False,
+) -> None:
+    """Ask the worker to retrain the project's LoRA model (or, with --fast, the fast model) on the labels."""
+    with state(ctx).transaction() as session:
+        target = get_project(session, project)
+        job = (
+            request_fast_retrain(session, target)
+            if fast
+            else request_retrain(session, target, from_scratch=from_scratch)
+        )
+        job_id = job.id
+    console.print(f"Retrain queued as job {job_id}. A worker (`lingualoop worker`) picks it up.")
+    if wait:
+        _follow_job(ctx, job_id)
+
+
+def _follow_job(ctx: typer.Context, job_id: int) -> None:
+    finished = {JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED}
+    with _progress() as bar:
+        task = bar.add_task("waiting for a worker", total=1.0)
+        while True:
+            with state(ctx).transaction(read_only=True) as session:
+                job = get_job(session, job_id)
+                status, progress, message, error = job.status, job.progress, job.progress_message, job.error
+            bar.update(task, completed=progress, description=(message or status.value)[:60])
+            if status in finished:
+                break
+            time.sleep(1.0)
+    if status == JobStatus.DONE:
+        console.print(f"Job {job_id} done: {message}")
+    else:
+        raise LingualoopError(f"Job {job_id} {status.value}: {(error or message or '').strip()[-2000:]}")
+
+
+@cli.command()
+@friendly_errors
+def models(
+    ctx: typer.Context,
+    project: ProjectOption = None,
+) -> None:
+    """Model versions with their per-language evaluation."""
+    with state(ctx).transaction(read_only=True) as session:
+        target = get_project(session, project)
+        versions = list_versions(session, target)
+        if not versions:
+            console.print("No model versions yet: label some posts, then `lingualoop retrain`.")
+            return
+        table = Table(
+            "version",
+            "parent",
+            "status",
+            "current",
+            "backend",
+            "base model",
+            "macro-F1 [95% CI]",
+            "topic",
+            "stance",
+            "n",
+            title=f"{target.name}: model versions",
+        )
+        for v in versions:
+            overall = v.metrics.get("all") or {}
+            f1 = overall.get("macro_f1")
+            interval = overall.get("macro_f1_ci95") or []
+            shown = f"{f1:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]" if f1 is not None and interval else "-"
+            table.add_row(
+                str(v.id),
+                str(v.parent_id or ""),
+                v.status.value,
+                "yes" if v.is_current else "",
+                v.backend,
+                v.base_model,
+                shown,
+                _num(overall.get("topic_f1")),
+                _num(overall.get("stance_f1")),
+                str(overall.get("n", "")),
+            )
+        console.print(table)
+        current = next((v for v in versions if v.is_current), None)
+        if current is not None and current.metrics.get("languages"):
+            per = Table(
+                "language",
+                "n",
+                "macro-F1 [95% CI]",
+                "topic",
+                "stance",
+                title=f"version {current.id} per language",
+            )
+            for code, m in current.metrics["languages"].items():
+                low, high = m.get("macro_f1_ci95", [0.0, 0.0])
+                per.add_row(
+                    f"{code} ({language_name(code)})",
+                    str(m["n"]),
+                    f"{m['macro_f1']:.3f} [{low:.3f}, {high:.3f}]",
+                    _num(m.get("topic_f1")),
+                    _num(m.get("stance_f1")),
+                )
+            console.print(per)
+        signals = stopping_signals(session, target)
+        if any(signal.kappas for signal in signals.values()):
+            stop = Table(
+                "language",
+                "kappa between successive versions",
+                "signal",
+                title="Stopping signal (mean kappa of the last 3 >= 0.99)",
+            )
+            for code, signal in signals.items():
+                stop.add_row(
+                    f"{code} ({language_name(code)})",
+                    ", ".join(f"{k:.2f}" for k in signal.kappas[-5:]),
+                    signal.message,
+                )
+            console.print(stop)

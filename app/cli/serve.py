@@ -1,0 +1,200 @@
+"""The app and the workers: demo, worker, experiment, model prepare."""
+
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from annotator.demo import create_demo_project
+from annotator.jobloop import run_web_jobs
+from app.cli.common import CliState, _phase_bars, _progress, cli, console, friendly_errors, model_cli, state
+from app.cli.corpus import status
+from app.processes import child_env, forward_stop_signals, start, streamlit_command, trainer_command
+from db.runner import RunnerSettings
+
+
+@cli.command()
+@friendly_errors
+def demo(
+    ctx: typer.Context,
+    serve: Annotated[bool, typer.Option(help="Start the web app and a worker (Ctrl-C stops both).")] = True,
+    port: Annotated[int, typer.Option(help="Port of the web app.")] = 8501,
+) -> None:
+    """Create the demo project from the bundled synthetic corpus (an admin and two annotators), then start the
+    web app and a worker on it."""
+    with state(ctx).transaction() as session, _progress() as bar:
+        setup = create_demo_project(session, progress=_phase_bars(bar))
+    if setup.created:
+        console.print(f"Created the demo project: {setup.report.posts_added if setup.report else 0} posts.")
+        users = Table("user", "role", "password", title="Accounts (passwords are shown once)")
+        for username, password in setup.passwords.items():
+            users.add_row(username, "admin" if username == "admin" else "annotator", password)
+        console.print(users)
+    else:
+        console.print(
+            "The demo project already exists (passwords were shown when it was created; "
+            "reset one with `lingualoop users passwd NAME`)."
+        )
+    console.print(f"Database: {state(ctx).settings.database_url}")
+    ctx.invoke(status, ctx=ctx, project=setup.project.name)
+    if serve:
+        raise typer.Exit(serve_app(state(ctx), port))
+
+
+def serve_app(cli_state: CliState, port: int) -> int:
+    """Streamlit and the workers together, until Ctrl-C (or SIGTERM) stops all of them."""
+    web = start(streamlit_command(port), cli_state.settings)
+    console.print(
+        f"\n[bold green]lingualoop is running:[/] open http://localhost:{port} and sign in with an account above.\n"
+        "The worker retrains when you press Retrain (the first LoRA retrain converts the packaged Gemma-3-270M, "
+        "about a minute). Ctrl-C stops the app and the worker."
+    )
+    return run_workers(cli_state, WorkerOptions(), extra=[web])
+
+
+def _run_worker_process(ctx: typer.Context, args: list[str]) -> None:
+    """Hand over to the worker's own entry point (`python -m trainer`): this process never imports torch."""
+    os.execve(sys.executable, trainer_command(args), child_env(state(ctx).settings))
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    """`lingualoop worker`'s options: the LoRA worker process gets them as its command line, the web side's job
+    loop in this process the same heartbeat settings."""
+
+    once: bool = False
+    base_model: str | None = None
+    epochs: float | None = None
+    heartbeat_timeout: float = RunnerSettings.heartbeat_timeout_seconds
+    heartbeat_every: float = RunnerSettings.heartbeat_seconds
+
+    def trainer_args(self) -> list[str]:
+        args = [
+            "--heartbeat-timeout",
+            str(self.heartbeat_timeout),
+            "--heartbeat-every",
+            str(self.heartbeat_every),
+        ]
+        if self.once:
+            args.append("--once")
+        if self.base_model:
+            args += ["--base-model", self.base_model]
+        if self.epochs is not None:
+            args += ["--epochs", str(self.epochs)]
+        return args
+
+    def runner(self) -> RunnerSettings:
+        return RunnerSettings(
+            heartbeat_seconds=self.heartbeat_every, heartbeat_timeout_seconds=self.heartbeat_timeout
+        )
+
+
+BaseModelOption = Annotated[
+    str | None,
+    typer.Option(
+        help="gemma3-270m (the packaged CPU default), a local folder, or a hub id such as "
+        "meta-llama/Llama-3.2-3B-Instruct (default: LINGUALOOP_BASE_MODEL, else gemma3-270m)."
+    ),
+]
+
+
+@cli.command()
+def worker(
+    ctx: typer.Context,
+    once: Annotated[bool, typer.Option(help="Run at most one job of each side, then exit.")] = False,
+    base_model: BaseModelOption = None,
+    epochs: Annotated[
+        float | None,
+        typer.Option(help="LoRA training epochs per round (default: LINGUALOOP_EPOCHS, else 2)."),
+    ] = None,
+    heartbeat_timeout: Annotated[
+        float, typer.Option(help="Seconds without a heartbeat after which any worker requeues a running job.")
+    ] = RunnerSettings.heartbeat_timeout_seconds,
+    heartbeat_every: Annotated[
+        float, typer.Option(help="Seconds between heartbeats of a running job.")
+    ] = RunnerSettings.heartbeat_seconds,
+) -> None:
+    """Run the worker until stopped (Ctrl-C gives a running job back): the LoRA worker process for retrain and
+    score jobs, and the web side's loop for fast_retrain and labelstudio_sync jobs, with one heartbeat policy."""
+    options = WorkerOptions(once, base_model, epochs, heartbeat_timeout, heartbeat_every)
+    raise typer.Exit(run_workers(state(ctx), options))
+
+
+def run_workers(
+    cli_state: CliState, options: WorkerOptions, extra: Sequence[subprocess.Popen[bytes]] = ()
+) -> int:
+    """The LoRA worker as a child process and the web side's job loop in this one; returns the LoRA worker's exit
+    code. Processes in `extra` (Streamlit, for the demo) are stopped with them."""
+    stopping = threading.Event()
+    lora = start(trainer_command(["worker", *options.trainer_args()]), cli_state.settings)
+    children = [lora, *extra]
+    forward_stop_signals(children, stopping.set)
+    web_jobs = threading.Thread(
+        target=run_web_jobs,
+        args=(cli_state.sessions(), cli_state.settings.data_dir, stopping, options.runner()),
+        kwargs={"once": options.once},
+        daemon=True,
+    )
+    web_jobs.start()
+    code = lora.wait()
+    if options.once:
+        web_jobs.join()  # its one pass ends by itself
+    stopping.set()
+    for child in extra:
+        if child.poll() is None:
+            child.terminate()
+            child.wait(timeout=30)
+    web_jobs.join(timeout=60)  # a stop: a running job gives itself back at its next progress report
+    return code
+
+
+@cli.command()
+def experiment(
+    ctx: typer.Context,
+    train: Annotated[Path, typer.Option(help="Training file (the study's CSV layout).")] = Path(
+        "../shared/data/immigration-tweets/train.csv"
+    ),
+    test: Annotated[Path, typer.Option(help="Test file.")] = Path(
+        "../shared/data/immigration-tweets/test.csv"
+    ),
+    pools: Annotated[str, typer.Option(help="Training pools, comma separated: en, es, en_es, multi.")] = (
+        "en,es,en_es,multi"
+    ),
+    base_model: BaseModelOption = None,
+    epochs: Annotated[float, typer.Option(help="Epochs per pool.")] = 2.0,
+    max_train: Annotated[int | None, typer.Option(help="Cap on training posts per pool.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the results as JSON here.")] = None,
+) -> None:
+    """The study's cross-lingual table on the shared corpus, with the worker's model (run in the worker's own
+    process, which has the model stack)."""
+    args = [
+        "experiment",
+        "--train",
+        str(train),
+        "--test",
+        str(test),
+        "--pools",
+        pools,
+        "--epochs",
+        str(epochs),
+    ]
+    if base_model:
+        args += ["--base-model", base_model]
+    if max_train is not None:
+        args += ["--max-train", str(max_train)]
+    if out is not None:
+        args += ["--out", str(out)]
+    _run_worker_process(ctx, args)
+
+
+@model_cli.command("prepare")
+def model_prepare(ctx: typer.Context) -> None:
+    """Convert the packaged Gemma-3-270M into a checkpoint in the data folder ahead of the first retrain."""
+    _run_worker_process(ctx, ["prepare"])
