@@ -100,7 +100,10 @@ def request_fast_retrain(session: Session, project: Project, by: User | None = N
     """Queue a fast-model retrain (one queued per project); `lingualoop worker` runs it in seconds."""
     require_role(by, RESEARCHERS, "retrain the model")
     return enqueue(
-        session, JobKind.FAST_RETRAIN, project_id=project.id, dedupe_key=dedupe_key(JobKind.FAST_RETRAIN, project.id)
+        session,
+        JobKind.FAST_RETRAIN,
+        project_id=project.id,
+        dedupe_key=dedupe_key(JobKind.FAST_RETRAIN, project.id),
     )
 
 

@@ -48,7 +48,9 @@ def handlers(sessions: sessionmaker[Session], data_dir: Path) -> dict[JobKind, H
         if job.project_id is None:
             raise ValueError("a fast_retrain job needs a project")
         try:
-            version = train_fast_version(sessions, job.project_id, data_dir / "embeddings", report, job_id=job.id)
+            version = train_fast_version(
+                sessions, job.project_id, data_dir / "embeddings", report, job_id=job.id
+            )
         except LingualoopError as reason:  # e.g. not enough labels yet: nothing to do, not a failure
             return f"nothing to do: {reason}"
         return f"fast model version {version} ready"

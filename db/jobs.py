@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from db.models import Job, JobKind, JobStatus, ModelStatus, ModelVersion, Prediction, utcnow
 
+
 def _rowcount(result: Any) -> int:
     """Rows an UPDATE changed (a CursorResult's rowcount; the ORM's Result type does not declare it)."""
     return int(result.rowcount)

@@ -9,9 +9,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.engine import make_session_factory, session_scope
 from db.jobs import (
-    dedupe_key,
     cancel_job,
     claim_next_job,
+    dedupe_key,
     enqueue,
     fail_job,
     finish_job,
