@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from annotator.access import RESEARCHERS, require_role
 from annotator.agreement import AlphaAccumulator
 from annotator.errors import LingualoopError
-from annotator.sampling import DEFAULT_CATCH_UP, DEFAULT_QUOTA_MODE, QUOTA_MODES, STRATEGIES
+from annotator.sampling_settings import SamplingSettings
 from db.labels import LABELS
 from db.models import (
     Adjudication,
@@ -221,41 +221,12 @@ def version_summaries(session: Session, project: Project, by: User | None) -> li
 
 
 def update_sampling(
-    session: Session,
-    project: Project,
-    by: User | None,
-    *,
-    strategy: str,
-    favour: list[str],
-    overlap: int,
-    random_share: float,
-    fast_every: int,
-    quota_mode: str = DEFAULT_QUOTA_MODE,
-    catch_up: int = DEFAULT_CATCH_UP,
+    session: Session, project: Project, by: User | None, settings: SamplingSettings, *, overlap: int
 ) -> None:
     """Change how the next batches are chosen; queued posts stay queued."""
     require_role(by, RESEARCHERS, "change the sampling settings")
-    if strategy not in STRATEGIES:
-        raise LingualoopError(f"Unknown sampling strategy '{strategy}': use one of {', '.join(STRATEGIES)}.")
     if not 1 <= overlap <= 10:
         raise LingualoopError("Annotations wanted per post must be between 1 and 10.")
-    if not 0.0 <= random_share <= 1.0:
-        raise LingualoopError("The random share must be between 0 and 1.")
-    if quota_mode not in QUOTA_MODES:
-        raise LingualoopError(f"Unknown quota mode '{quota_mode}': use one of {', '.join(QUOTA_MODES)}.")
-    if not 1 <= catch_up <= 10_000:
-        raise LingualoopError("The catch-up target must be between 1 and 10,000 labels per language.")
-    unknown = sorted(set(favour) - set(project.languages))
-    if unknown:
-        raise LingualoopError(f"Not languages of this project: {', '.join(unknown)}.")
-    project.sampling = {
-        **(project.sampling or {}),
-        "strategy": strategy,
-        "favour": sorted(favour),
-        "random_share": random_share,
-        "fast_every": max(0, fast_every),
-        "quota_mode": quota_mode,
-        "catch_up": catch_up,
-    }
+    project.sampling = {**(project.sampling or {}), **settings.check(list(project.languages)).as_json()}
     project.overlap = overlap
     session.flush()

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from annotator.access import RESEARCHERS, require_role
 from annotator.errors import LingualoopError
+from annotator.sampling_settings import SamplingSettings
 from db.engine import session_scope
 from db.jobs import dedupe_key, enqueue, queued_with_key
 from db.labels import LABELS
@@ -91,8 +92,6 @@ def predict_proba(model: Any, features: NDArray[np.float32]) -> NDArray[np.float
 # --- The fast model as a model version --------------------------------------------------------------------
 
 FAST_BACKEND = "fast"
-DEFAULT_FAST_EVERY = 25
-"""New labels after which the fast model retrains by itself (the project's sampling setting `fast_every`)."""
 Report = Callable[[float, str], None]
 
 
@@ -126,7 +125,7 @@ def labels_since_fast_version(session: Session, project: Project) -> int:
 def maybe_request_fast_retrain(session: Session, project: Project) -> Job | None:
     """Queue a fast retrain once `fast_every` new labels have come in since the last fast version (0 turns
     the automatic retrain off)."""
-    every = int((project.sampling or {}).get("fast_every", DEFAULT_FAST_EVERY))
+    every = SamplingSettings.of(project).fast_every
     if every <= 0:
         return None
     queued = queued_with_key(session, dedupe_key(JobKind.FAST_RETRAIN, project.id))

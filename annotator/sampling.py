@@ -17,15 +17,15 @@ import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy import ColumnElement, ScalarSelect, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from annotator.errors import LingualoopError
 from annotator.flags import flag_blocked_items
+from annotator.sampling_settings import SamplingSettings
+from annotator.strategies import get_strategy, uncertainty
 from db.models import (
     Annotation,
     AnnotationKind,
@@ -39,36 +39,9 @@ from db.models import (
     Split,
 )
 
-STRATEGIES = ("random.v1", "least_confidence.v1", "entropy.v1", "breaking_ties.v1")
-DEFAULT_STRATEGY = "breaking_ties.v1"
 PROBABILITY_COLUMNS = (Prediction.p_pro, Prediction.p_anti, Prediction.p_neutral, Prediction.p_unrelated)
-QUOTA_MODES = ("catch_up", "weighted")
-DEFAULT_QUOTA_MODE = "catch_up"
-DEFAULT_CATCH_UP = 30
-"""Labels per language after which its quota fades out (the best of 20-50 in the simulations, docs/sampling.md)."""
 FAVOUR_BOOST = 2.0
 """How much more weight a favoured language gets in the quotas."""
-SCORE_ORDER = {  # the stored score that ranks each strategy's most uncertain posts first
-    "least_confidence.v1": Prediction.confidence.asc(),
-    "entropy.v1": Prediction.entropy.desc(),
-    "breaking_ties.v1": Prediction.margin.asc(),
-}
-
-
-def uncertainty(strategy: str, probabilities: NDArray[np.floating], seed: int = 0) -> NDArray[np.float64]:
-    """Higher = ask sooner. `probabilities` has shape (n_posts, 4), columns in LABELS order."""
-    p = np.asarray(probabilities, dtype=np.float64)
-    if strategy == "random.v1":
-        return np.random.default_rng(seed).random(len(p))
-    if strategy == "least_confidence.v1":
-        return 1.0 - p.max(axis=1)  # type: ignore[no-any-return]
-    if strategy == "entropy.v1":
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return -np.where(p > 0, p * np.log(p), 0.0).sum(axis=1)  # type: ignore[no-any-return]
-    if strategy == "breaking_ties.v1":
-        top_two = np.sort(p, axis=1)[:, -2:]
-        return -(top_two[:, 1] - top_two[:, 0])  # a small margin between the two best labels
-    raise LingualoopError(f"Unknown sampling strategy '{strategy}': use one of {', '.join(STRATEGIES)}.")
 
 
 @dataclass(frozen=True)
@@ -152,9 +125,9 @@ def catch_up_quotas(
     states: Mapping[str, LanguageState],
     n: int,
     *,
-    target: int = DEFAULT_CATCH_UP,
-    max_share: float = 0.5,
-    ceiling_share: float = 0.5,
+    target: int = SamplingSettings.catch_up,
+    max_share: float = SamplingSettings.catch_up_share,
+    ceiling_share: float = SamplingSettings.ceiling_share,
 ) -> dict[str, int]:
     """Quotas only for languages that have fewer than `target` labels (the study: a few dozen labels per language
     fix much of the stance gap), at most `max_share` of the batch and never more than a language still needs;
@@ -298,7 +271,7 @@ def language_states(
 ) -> dict[str, LanguageState]:
     labelled = labelled_counts(session, project)
     per_language = (version.metrics.get("languages") or {}) if version is not None else {}
-    favour = set((project.sampling or {}).get("favour") or [])
+    favour = set(SamplingSettings.of(project).favour)
     return {
         lang: LanguageState(
             available=count,
@@ -321,7 +294,7 @@ def _most_uncertain(
         select(Item.id)
         .join(Prediction, and_(Prediction.item_id == Item.id, Prediction.model_version_id == version.id))
         .where(_open_posts(project, walk_scores=walk), _language_is(language, walk_scores=walk))
-        .order_by(SCORE_ORDER[strategy], Prediction.id)
+        .order_by(get_strategy(strategy).stored_order, Prediction.id)
         .limit(n)
     )
     return list(session.scalars(query))
@@ -337,27 +310,26 @@ def _most_uncertain_anywhere(
         select(Item.id, Item.language)
         .join(Prediction, and_(Prediction.item_id == Item.id, Prediction.model_version_id == version.id))
         .where(_open_posts(project, walk_scores=_walks_scores(session)))
-        .order_by(SCORE_ORDER[strategy], Prediction.id)
+        .order_by(get_strategy(strategy).stored_order, Prediction.id)
         .limit(n + len(taken))
     )
     return [(item_id, lang) for item_id, lang in session.execute(query) if item_id not in taken][:n]
 
 
 def batch_quotas(
-    states: Mapping[str, LanguageState], n: int, settings: Mapping[str, Any], *, cold: bool
+    states: Mapping[str, LanguageState], n: int, settings: SamplingSettings, *, cold: bool
 ) -> tuple[dict[str, int], int]:
     """(posts per language, posts left to the language-blind ranking). Cold start: every language alike. Then,
     by the project's `quota_mode`: `catch_up` (default) gives quotas only to languages with fewer than
-    `catch_up` labels (default 30) and the rest to the blind ranking; `weighted` splits every batch by weight."""
-    ceiling = float(settings.get("ceiling_share", 0.5))
-    if cold or settings.get("quota_mode", DEFAULT_QUOTA_MODE) == "weighted":
-        return language_quotas(states, n, ceiling_share=ceiling), 0
+    `catch_up` labels and the rest to the blind ranking; `weighted` splits every batch by weight."""
+    if cold or settings.quota_mode == "weighted":
+        return language_quotas(states, n, ceiling_share=settings.ceiling_share), 0
     quotas = catch_up_quotas(
         states,
         n,
-        target=int(settings.get("catch_up", DEFAULT_CATCH_UP)),
-        max_share=float(settings.get("catch_up_share", 0.5)),
-        ceiling_share=ceiling,
+        target=settings.catch_up,
+        max_share=settings.catch_up_share,
+        ceiling_share=settings.ceiling_share,
     )
     return quotas, n - sum(quotas.values())
 
@@ -458,10 +430,10 @@ def select_batch(
     Reads only what it needs: counts per language, then per language the most uncertain open posts through
     the version's score index and a random share by index seeks, so a batch from a million-post pool takes
     well under a second (bench/sampler.py)."""
-    settings = project.sampling or {}
-    strategy = strategy or settings.get("strategy", DEFAULT_STRATEGY)
-    uncertainty(strategy, np.full((1, 4), 0.25))  # a clear error for an unknown name, before any work
-    share = float(settings.get("random_share", 0.2) if random_share is None else random_share)
+    settings = SamplingSettings.of(project)
+    strategy = strategy or settings.strategy
+    get_strategy(strategy)  # a clear error for an unknown name, before any work
+    share = settings.random_share if random_share is None else random_share
     version = current_ready_version(session, project)
     states = language_states(session, project, open_counts(session, project), version)
     quotas, blind = batch_quotas(states, n, settings, cold=version is None)

@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 
 from annotator.fastmodel import predict_proba, train_head
 from annotator.sampling import Candidates, LanguageState, catch_up_quotas, choose, language_quotas
+from annotator.sampling_settings import SamplingSettings
 from db.labels import LABELS
 from db.metrics import macro_f1, stance_f1, topic_f1
 
@@ -29,25 +30,25 @@ class Post:
 
 @dataclass(frozen=True)
 class SimulationConfig:
-    strategy: str = "breaking_ties.v1"
+    strategy: str = SamplingSettings.strategy
     quotas: bool = True
     """Language-aware quotas; False: one language-blind ranking over the whole pool."""
     budget: int = 1000
     batch: int = 40
-    random_share: float = 0.2
-    ceiling_share: float = 0.5
+    random_share: float = SamplingSettings.random_share
+    ceiling_share: float = SamplingSettings.ceiling_share
     catch_up: int = 0
-    catch_up_share: float = 0.5
-    """The most of a batch that catch-up quotas may take."""
     """With quotas: >0 gives quotas only to languages with fewer labels than this (`catch_up_quotas`), the rest
     of each batch to the language-blind ranking; 0 weighs every language in every batch (`language_quotas`)."""
+    catch_up_share: float = SamplingSettings.catch_up_share
+    """The most of a batch that catch-up quotas may take."""
 
     @property
     def name(self) -> str:
         if not self.quotas:
             return self.strategy
         share = f"x{self.catch_up_share:g}" if self.catch_up_share != 0.5 else ""
-        rand = f"-random{self.random_share:g}" if self.random_share != 0.2 else ""
+        rand = f"-random{self.random_share:g}" if self.random_share != SamplingSettings.random_share else ""
         return f"{self.strategy}+quotas" + (f"-catchup{self.catch_up}{share}" if self.catch_up else "") + rand
 
 

@@ -14,6 +14,7 @@ from annotator.export import export_project
 from annotator.fastmodel import request_fast_retrain
 from annotator.ingest import import_file
 from annotator.models import request_retrain
+from annotator.sampling_settings import SamplingSettings
 from annotator.users import add_user, authenticate, list_users, set_password
 from db.models import Role
 from tests.factories import make_project, posts, write_csv
@@ -33,16 +34,7 @@ def test_an_annotator_cannot_call_researcher_functions(session: Session, tmp_pat
         lambda: agreement(session, project, annotator),
         lambda: version_summaries(session, project, annotator),
         lambda: adjudicate(session, project, annotator, 1, "pro"),
-        lambda: update_sampling(
-            session,
-            project,
-            annotator,
-            strategy="random.v1",
-            favour=[],
-            overlap=1,
-            random_share=0.1,
-            fast_every=0,
-        ),
+        lambda: update_sampling(session, project, annotator, SamplingSettings(), overlap=1),
         lambda: add_user(session, "eve", by=annotator),
         lambda: add_user(session, "eve", by=researcher),  # accounts are for admins
         lambda: list_users(session, by=researcher),

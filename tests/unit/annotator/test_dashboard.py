@@ -18,6 +18,7 @@ from annotator.dashboard import (
 )
 from annotator.errors import LingualoopError
 from annotator.ingest import import_file
+from annotator.sampling_settings import SamplingSettings
 from annotator.users import add_user
 from db.models import ModelStatus, ModelVersion, Role
 from tests.factories import make_project, posts, write_csv
@@ -95,21 +96,14 @@ def test_bias_gap_and_sampling_settings(session: Session) -> None:
         session,
         project,
         rosa,
-        strategy="entropy.v1",
-        favour=["ar"],
+        SamplingSettings(strategy="entropy.v1", favour=("ar",), random_share=0.1, fast_every=10),
         overlap=2,
-        random_share=0.1,
-        fast_every=10,
     )
     assert project.overlap == 2 and project.sampling["favour"] == ["ar"]
     with pytest.raises(LingualoopError, match="Not languages of this project: de"):
-        update_sampling(
-            session,
-            project,
-            rosa,
-            strategy="entropy.v1",
-            favour=["de"],
-            overlap=1,
-            random_share=0.1,
-            fast_every=10,
-        )
+        update_sampling(session, project, rosa, SamplingSettings(favour=("de",)), overlap=1)
+    with pytest.raises(LingualoopError, match="Unknown sampling strategy"):
+        update_sampling(session, project, rosa, SamplingSettings(strategy="smartest.v9"), overlap=1)
+    assert SamplingSettings.of(project) == SamplingSettings(
+        strategy="entropy.v1", favour=("ar",), random_share=0.1, fast_every=10
+    )
