@@ -7,7 +7,6 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date
 from itertools import combinations
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -17,6 +16,7 @@ from annotator.agreement import AlphaAccumulator
 from annotator.errors import LingualoopError
 from annotator.sampling_settings import SamplingSettings
 from db.labels import LABELS
+from db.metrics import Scores, VersionMetrics
 from db.models import (
     Adjudication,
     Annotation,
@@ -174,7 +174,7 @@ class VersionSummary:
     interval: tuple[float, float] | None
     topic_f1: float | None
     stance_f1: float | None
-    per_language: dict[str, dict[str, Any]]
+    per_language: dict[str, Scores]
     bias_gap: float | None
     """Spread of per-language macro-F1 (best minus worst language with at least 5 eval posts)."""
     confusion: list[list[int]] | None
@@ -183,8 +183,8 @@ class VersionSummary:
     error: str | None
 
 
-def _bias_gap(per_language: dict[str, dict[str, Any]], min_posts: int = 5) -> float | None:
-    values = [m["macro_f1"] for m in per_language.values() if m.get("n", 0) >= min_posts and "macro_f1" in m]
+def _bias_gap(per_language: dict[str, Scores], min_posts: int = 5) -> float | None:
+    values = [m.macro_f1 for m in per_language.values() if m.n >= min_posts and m.macro_f1 is not None]
     return round(max(values) - min(values), 4) if len(values) >= 2 else None
 
 
@@ -196,22 +196,21 @@ def version_summaries(session: Session, project: Project, by: User | None) -> li
     ).all()
     summaries = []
     for v in versions:
-        overall = v.metrics.get("all") or {}
-        languages = v.metrics.get("languages") or {}
-        interval = overall.get("macro_f1_ci95")
+        metrics = VersionMetrics.of(v.metrics)
+        overall = metrics.overall
         summaries.append(
             VersionSummary(
                 id=v.id,
                 backend=v.backend,
                 status=v.status.value,
                 current=v.is_current,
-                macro_f1=overall.get("macro_f1"),
-                interval=(float(interval[0]), float(interval[1])) if interval else None,
-                topic_f1=overall.get("topic_f1"),
-                stance_f1=overall.get("stance_f1"),
-                per_language=languages,
-                bias_gap=_bias_gap(languages),
-                confusion=overall.get("confusion"),
+                macro_f1=overall.macro_f1 if overall else None,
+                interval=overall.interval if overall else None,
+                topic_f1=overall.topic_f1 if overall else None,
+                stance_f1=overall.stance_f1 if overall else None,
+                per_language=metrics.languages,
+                bias_gap=_bias_gap(metrics.languages),
+                confusion=overall.confusion if overall else None,
                 trained_on=v.training_snapshot.get("trained_on"),
                 created=v.created_at.strftime("%Y-%m-%d %H:%M"),
                 error=(v.error or "")[-500:] if v.status == ModelStatus.FAILED else None,

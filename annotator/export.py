@@ -21,6 +21,7 @@ from annotator.formulas import neutralise
 from annotator.gcpause import no_gc_pauses
 from annotator.languages import language_name
 from db.labels import LABELS
+from db.metrics import VersionMetrics
 from db.models import (
     Adjudication,
     Annotation,
@@ -414,7 +415,7 @@ def render_datasheet(session: Session, project: Project, stats: ExportStats, *, 
             "| ---: | ---: | --- | --- | --- | --- | ---: |",
         ]
         for v in versions:
-            f1 = v.metrics.get("all", {}).get("macro_f1") if isinstance(v.metrics.get("all"), dict) else None
+            f1 = VersionMetrics.of(v.metrics).macro_f1
             lines.append(
                 f"| {v.id} | {v.parent_id or ''} | {v.backend} | {v.base_model} | {v.status} | "
                 f"{'yes' if v.is_current else ''} | {_fmt(f1)} |"

@@ -24,6 +24,7 @@ from db.metrics import evaluate_by_language
 from db.models import (
     Annotation,
     AnnotationKind,
+    Backend,
     Item,
     Job,
     JobKind,
@@ -91,7 +92,6 @@ def predict_proba(model: Any, features: NDArray[np.float32]) -> NDArray[np.float
 
 # --- The fast model as a model version --------------------------------------------------------------------
 
-FAST_BACKEND = "fast"
 Report = Callable[[float, str], None]
 
 
@@ -108,7 +108,7 @@ def request_fast_retrain(session: Session, project: Project, by: User | None = N
 
 def labels_since_fast_version(session: Session, project: Project) -> int:
     """Pool labels given after the newest fast version was trained (all of them before the first)."""
-    latest = latest_ready_version(session, project.id, FAST_BACKEND)
+    latest = latest_ready_version(session, project.id, Backend.FAST)
     query = (
         select(func.count())
         .select_from(Annotation)
@@ -159,7 +159,7 @@ def train_fast_version(
         ).all()
         version = ModelVersion(
             project_id=project_id,
-            backend=FAST_BACKEND,
+            backend=Backend.FAST,
             base_model=ENCODER,
             status=ModelStatus.TRAINING,
             training_snapshot={

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from annotator.access import RESEARCHERS, require_role
 from annotator.errors import LingualoopError, NotFoundError
 from db.jobs import cancel_job, dedupe_key, enqueue
-from db.models import Job, JobKind, JobStatus, ModelStatus, ModelVersion, Project, User
+from db.models import Backend, Job, JobKind, JobStatus, ModelStatus, ModelVersion, Project, User
 
 
 def request_retrain(
@@ -105,7 +105,7 @@ def import_adapter(
         lineage["origin"] = json.loads(record.read_text(encoding="utf-8"))
     version = ModelVersion(
         project_id=project.id,
-        backend="lora",
+        backend=Backend.LORA,
         base_model=str(base),
         status=ModelStatus.SCORING,
         training_snapshot=lineage,

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from annotator.flags import flag_blocked_items
 from annotator.sampling_settings import SamplingSettings
 from annotator.strategies import get_strategy, uncertainty
+from db.metrics import VersionMetrics
 from db.models import (
     Annotation,
     AnnotationKind,
@@ -270,13 +271,13 @@ def language_states(
     session: Session, project: Project, available: Mapping[str, int], version: ModelVersion | None
 ) -> dict[str, LanguageState]:
     labelled = labelled_counts(session, project)
-    per_language = (version.metrics.get("languages") or {}) if version is not None else {}
+    metrics = VersionMetrics.of(version.metrics if version is not None else None)
     favour = set(SamplingSettings.of(project).favour)
     return {
         lang: LanguageState(
             available=count,
             labels=labelled.get(lang, 0) if version is not None else 0,
-            f1=(per_language.get(lang) or {}).get("macro_f1"),
+            f1=metrics.f1_of(lang),
             favoured=lang in favour,
         )
         for lang, count in available.items()

@@ -2,7 +2,8 @@
 fast model both write them): 4-class macro-F1, topic F1 (related vs unrelated), stance F1
 (pro/anti/neutral on posts that are about immigration), accuracy, confusion matrix, bootstrap 95% intervals."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -87,3 +88,65 @@ def evaluate_by_language(
         mask = langs == language
         result["languages"][language] = summarise(g[mask], p[mask], resamples)
     return result
+
+
+@dataclass(frozen=True)
+class Scores:
+    """One evaluation (all languages, or one) as stored by `summarise`, read back typed."""
+
+    n: int
+    macro_f1: float | None
+    interval: tuple[float, float] | None
+    """95% bootstrap interval of macro_f1."""
+    topic_f1: float | None
+    stance_f1: float | None
+    accuracy: float | None
+    confusion: list[list[int]] | None
+
+    @staticmethod
+    def of(raw: Any) -> "Scores | None":
+        if not isinstance(raw, Mapping) or "macro_f1" not in raw:
+            return None
+        interval = raw.get("macro_f1_ci95")
+
+        def number(key: str) -> float | None:
+            value = raw.get(key)
+            return None if value is None else float(value)
+
+        return Scores(
+            n=int(raw.get("n", 0)),
+            macro_f1=number("macro_f1"),
+            interval=(float(interval[0]), float(interval[1])) if interval else None,
+            topic_f1=number("topic_f1"),
+            stance_f1=number("stance_f1"),
+            accuracy=number("accuracy"),
+            confusion=raw.get("confusion"),
+        )
+
+
+@dataclass(frozen=True)
+class VersionMetrics:
+    """A model version's `metrics` JSON, read in one place: overall scores, scores per language, and the note a
+    version without an eval split carries."""
+
+    overall: Scores | None
+    languages: dict[str, Scores] = field(default_factory=dict)
+    note: str | None = None
+
+    @staticmethod
+    def of(raw: Mapping[str, Any] | None) -> "VersionMetrics":
+        raw = raw or {}
+        languages = {
+            code: scores
+            for code, value in (raw.get("languages") or {}).items()
+            if (scores := Scores.of(value)) is not None
+        }
+        return VersionMetrics(Scores.of(raw.get("all")), languages, raw.get("note"))
+
+    @property
+    def macro_f1(self) -> float | None:
+        return self.overall.macro_f1 if self.overall is not None else None
+
+    def f1_of(self, language: str) -> float | None:
+        scores = self.languages.get(language)
+        return scores.macro_f1 if scores is not None else None

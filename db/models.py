@@ -106,6 +106,16 @@ class FlagDecision(enum.StrEnum):
     """The researcher gave it its label (an adjudication): kept, not served again."""
 
 
+class Backend(enum.StrEnum):
+    """What kind of model a version is. Stored as plain text (no CHECK constraint), so that a new backend needs
+    an entry here, not a migration."""
+
+    LORA = "lora"
+    """The study's LoRA-tuned causal LM (Gemma-3-270M on CPU, Llama-3.2-3B 4-bit on a GPU), trained by the worker."""
+    FAST = "fast"
+    """Frozen multilingual-e5-small embeddings + logistic regression, trained by the web side's job loop."""
+
+
 class ModelStatus(enum.StrEnum):
     TRAINING = "training"
     SCORING = "scoring"
@@ -340,6 +350,7 @@ class ModelVersion(Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id", ondelete="SET NULL"))
     backend: Mapped[str] = mapped_column(String(32))
+    """A Backend value."""
     base_model: Mapped[str] = mapped_column(String(500))
     adapter_path: Mapped[str | None] = mapped_column(String(1000))
     training_snapshot: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -13,10 +13,12 @@ from sqlalchemy.orm import Session
 
 from db.bulk import bulk_insert, refresh_statistics
 from db.labels import consensus
+from db.metrics import VersionMetrics
 from db.models import (
     Adjudication,
     Annotation,
     AnnotationKind,
+    Backend,
     FlagDecision,
     FlagReview,
     Item,
@@ -83,7 +85,7 @@ def current_version(session: Session, project_id: int) -> ModelVersion | None:
     )
 
 
-def latest_ready_version(session: Session, project_id: int, backend: str) -> ModelVersion | None:
+def latest_ready_version(session: Session, project_id: int, backend: Backend) -> ModelVersion | None:
     """The newest ready version of one backend: the parent an incremental round of that backend resumes."""
     return session.scalar(
         select(ModelVersion)
@@ -110,7 +112,7 @@ def select_current(session: Session, project_id: int) -> ModelVersion | None:
     pinned = [v for v in ready if v.pinned]
 
     def score(version: ModelVersion) -> tuple[float, int]:
-        value = (version.metrics.get("all") or {}).get("macro_f1")
+        value = VersionMetrics.of(version.metrics).macro_f1
         return (-1.0 if value is None else float(value), version.id)
 
     best = pinned[-1] if pinned else max(ready, key=score)

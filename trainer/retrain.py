@@ -19,6 +19,7 @@ from db.jobs import fail_versions_of_job
 from db.labels import LABELS
 from db.metrics import evaluate_by_language
 from db.models import (
+    Backend,
     Item,
     ModelStatus,
     ModelVersion,
@@ -42,7 +43,6 @@ from trainer.training import train_adapter
 Report = Callable[[float, str], None]
 """Called as (fraction done, message); raises to stop the job (cancelled, or the worker is stopping)."""
 
-BACKEND = "lora"
 _SCORE_CHUNK = 2_000
 
 
@@ -164,9 +164,9 @@ def run_retrain(
     with session_scope(sessions) as session:
         parent = None if from_scratch else current_version(session, project_id)
         if (
-            parent is not None and parent.backend != BACKEND
+            parent is not None and parent.backend != Backend.LORA
         ):  # the fast model is current: resume the newest LoRA
-            parent = latest_ready_version(session, project_id, BACKEND)
+            parent = latest_ready_version(session, project_id, Backend.LORA)
         if parent is not None and (parent.adapter_path is None or not Path(parent.adapter_path).exists()):
             parent = None  # its adapter is gone: start a new adapter
         train_posts = consensus_posts(session, project_id, Split.POOL)
@@ -187,7 +187,7 @@ def run_retrain(
         version = ModelVersion(
             project_id=project_id,
             parent_id=parent.id if parent else None,
-            backend=BACKEND,
+            backend=Backend.LORA,
             base_model=settings.model.base_model,
             status=ModelStatus.TRAINING,
             training_snapshot={

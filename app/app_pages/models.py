@@ -76,11 +76,11 @@ def render() -> None:
         [
             {
                 "language": f"{language_name(lang)} ({lang})",
-                "macro-F1": m.get("macro_f1"),
-                "low": (m.get("macro_f1_ci95") or [None, None])[0],
-                "high": (m.get("macro_f1_ci95") or [None, None])[1],
-                "n": m.get("n"),
-                "stance F1": m.get("stance_f1"),
+                "macro-F1": m.macro_f1,
+                "low": m.interval[0] if m.interval else None,
+                "high": m.interval[1] if m.interval else None,
+                "n": m.n,
+                "stance F1": m.stance_f1,
             }
             for lang, m in sorted(chosen.per_language.items())
         ]

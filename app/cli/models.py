@@ -14,6 +14,7 @@ from annotator.models import export_adapter, get_job, import_adapter, list_versi
 from annotator.projects import get_project
 from annotator.stopping import stopping_signals
 from app.cli.common import ProjectOption, _num, _progress, cli, console, friendly_errors, model_cli, state
+from db.metrics import Scores, VersionMetrics
 from db.models import JobStatus
 
 
@@ -128,10 +129,7 @@ def models(
             title=f"{target.name}: model versions",
         )
         for v in versions:
-            overall = v.metrics.get("all") or {}
-            f1 = overall.get("macro_f1")
-            interval = overall.get("macro_f1_ci95") or []
-            shown = f"{f1:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]" if f1 is not None and interval else "-"
+            overall = VersionMetrics.of(v.metrics).overall
             table.add_row(
                 str(v.id),
                 str(v.parent_id or ""),
@@ -139,14 +137,15 @@ def models(
                 "yes" if v.is_current else "",
                 v.backend,
                 v.base_model,
-                shown,
-                _num(overall.get("topic_f1")),
-                _num(overall.get("stance_f1")),
-                str(overall.get("n", "")),
+                _with_interval(overall),
+                _num(overall.topic_f1 if overall else None),
+                _num(overall.stance_f1 if overall else None),
+                str(overall.n) if overall else "",
             )
         console.print(table)
         current = next((v for v in versions if v.is_current), None)
-        if current is not None and current.metrics.get("languages"):
+        per_language = VersionMetrics.of(current.metrics).languages if current is not None else {}
+        if current is not None and per_language:
             per = Table(
                 "language",
                 "n",
@@ -155,14 +154,13 @@ def models(
                 "stance",
                 title=f"version {current.id} per language",
             )
-            for code, m in current.metrics["languages"].items():
-                low, high = m.get("macro_f1_ci95", [0.0, 0.0])
+            for code, m in per_language.items():
                 per.add_row(
                     f"{code} ({language_name(code)})",
-                    str(m["n"]),
-                    f"{m['macro_f1']:.3f} [{low:.3f}, {high:.3f}]",
-                    _num(m.get("topic_f1")),
-                    _num(m.get("stance_f1")),
+                    str(m.n),
+                    _with_interval(m),
+                    _num(m.topic_f1),
+                    _num(m.stance_f1),
                 )
             console.print(per)
         signals = stopping_signals(session, target)
@@ -180,3 +178,11 @@ def models(
                     signal.message,
                 )
             console.print(stop)
+
+
+def _with_interval(scores: Scores | None) -> str:
+    if scores is None or scores.macro_f1 is None:
+        return "-"
+    if scores.interval is None:
+        return f"{scores.macro_f1:.3f}"
+    return f"{scores.macro_f1:.3f} [{scores.interval[0]:.3f}, {scores.interval[1]:.3f}]"

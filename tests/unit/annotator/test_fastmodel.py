@@ -8,7 +8,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from annotator.fastmodel import (
-    FAST_BACKEND,
     embed_texts,
     labels_since_fast_version,
     maybe_request_fast_retrain,
@@ -20,7 +19,7 @@ from annotator.ingest import ImportOptions, import_file
 from annotator.jobloop import run_job
 from annotator.sampling import select_batch
 from db.engine import session_scope
-from db.models import Job, JobKind, JobStatus, ModelStatus, ModelVersion, Prediction, Project, Split
+from db.models import Backend, Job, JobKind, JobStatus, ModelStatus, ModelVersion, Prediction, Project, Split
 from tests.factories import make_project, posts, write_csv
 
 TEXTS = [
@@ -95,7 +94,7 @@ def test_fast_job_publishes_a_current_version_that_the_sampler_uses(
         done = session.get(Job, job.id)
         assert done is not None and done.status == JobStatus.DONE, done.error
         version = session.scalars(select(ModelVersion)).one()
-        assert version.backend == FAST_BACKEND and version.status == ModelStatus.READY and version.is_current
+        assert version.backend == Backend.FAST and version.status == ModelStatus.READY and version.is_current
         assert version.metrics["languages"]["en"]["n"] == 6
         assert version.metrics["all"]["macro_f1"] >= 0.5  # three clearly different messages
         predictions = session.scalar(select(func.count()).where(Prediction.model_version_id == version.id))

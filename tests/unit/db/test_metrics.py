@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from db.metrics import bootstrap_interval, evaluate_by_language, macro_f1, stance_f1, topic_f1
+from db.metrics import VersionMetrics, bootstrap_interval, evaluate_by_language, macro_f1, stance_f1, topic_f1
 
 G = np.array([0, 1, 2, 3, 3, 0], dtype=np.int64)
 P = np.array([0, 2, 2, 3, 0, 0], dtype=np.int64)
@@ -37,3 +37,24 @@ def test_per_language() -> None:
     assert result["languages"]["en"]["macro_f1"] == 1.0 and result["languages"]["hu"]["n"] == 2
     assert result["all"]["confusion"][0] == [1, 1, 0, 0]
     assert result["all"]["predicted_labels"] == ["anti", "pro", "unrelated"]
+
+
+def test_version_metrics_read_back_what_evaluation_stored() -> None:
+    stored = evaluate_by_language(
+        ["pro", "anti", "pro", "unrelated"],
+        ["pro", "pro", "pro", "unrelated"],
+        ["en", "en", "tr", "tr"],
+        resamples=50,
+    )
+    metrics = VersionMetrics.of(stored)
+    assert metrics.overall is not None and metrics.macro_f1 == stored["all"]["macro_f1"]
+    assert metrics.overall.interval == tuple(stored["all"]["macro_f1_ci95"])
+    assert metrics.overall.confusion == stored["all"]["confusion"] and metrics.overall.n == 4
+    assert (
+        set(metrics.languages) == {"en", "tr"}
+        and metrics.f1_of("tr") == stored["languages"]["tr"]["macro_f1"]
+    )
+    assert metrics.f1_of("ko") is None
+    empty = VersionMetrics.of({"note": "no labelled posts in the eval split"})
+    assert empty.overall is None and empty.macro_f1 is None and empty.note is not None
+    assert VersionMetrics.of(None).languages == {}
