@@ -12,7 +12,7 @@ from db.models import Adjudication, Item, Project, User
 def adjudicate(
     session: Session, project: Project, by: User, item_id: int, label: str, note: str = ""
 ) -> Adjudication:
-    """Record (or change) the final label of a post."""
+    """Record (or change) the final label of a post, with who decided (a signed-in researcher)."""
     require_role(by, RESEARCHERS, "adjudicate")
     if label not in LABELS:
         raise LingualoopError(f"Unknown label '{label}': use one of {', '.join(LABELS)}.")

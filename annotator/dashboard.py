@@ -11,7 +11,7 @@ from itertools import combinations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from annotator.access import RESEARCHERS, require_role
+from annotator.access import RESEARCHERS, Actor, require_role
 from annotator.agreement import AlphaAccumulator
 from annotator.errors import LingualoopError
 from annotator.sampling_settings import SamplingSettings
@@ -30,7 +30,7 @@ from db.models import (
 )
 
 
-def label_counts(session: Session, project: Project, by: User | None) -> dict[str, dict[str, int]]:
+def label_counts(session: Session, project: Project, by: Actor) -> dict[str, dict[str, int]]:
     """{language: {label: answers}} over the pool's labels (every annotator's answer counts)."""
     require_role(by, RESEARCHERS, "see the overview")
     counts: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(LABELS, 0))
@@ -47,7 +47,7 @@ def label_counts(session: Session, project: Project, by: User | None) -> dict[st
     return dict(sorted(counts.items()))
 
 
-def answers_per_day(session: Session, project: Project, by: User | None) -> list[tuple[date, str, int]]:
+def answers_per_day(session: Session, project: Project, by: Actor) -> list[tuple[date, str, int]]:
     """(day, annotator, answers given in the app or Label Studio that day), oldest first."""
     require_role(by, RESEARCHERS, "see the overview")
     day = func.date(Annotation.updated_at)
@@ -106,7 +106,7 @@ class LanguageAgreement:
 
 
 def agreement(
-    session: Session, project: Project, by: User | None
+    session: Session, project: Project, by: Actor
 ) -> tuple[list[PairAgreement], list[LanguageAgreement]]:
     """Cohen's kappa for every pair of annotators with shared posts; Krippendorff's alpha per language."""
     require_role(by, RESEARCHERS, "see agreement")
@@ -140,9 +140,7 @@ class Disagreement:
     adjudicated: str | None
 
 
-def disagreements(
-    session: Session, project: Project, by: User | None, limit: int = 200
-) -> list[Disagreement]:
+def disagreements(session: Session, project: Project, by: Actor, limit: int = 200) -> list[Disagreement]:
     """Posts whose annotators gave different labels, the unadjudicated first."""
     require_role(by, RESEARCHERS, "adjudicate")
     by_post = {
@@ -188,7 +186,7 @@ def _bias_gap(per_language: dict[str, Scores], min_posts: int = 5) -> float | No
     return round(max(values) - min(values), 4) if len(values) >= 2 else None
 
 
-def version_summaries(session: Session, project: Project, by: User | None) -> list[VersionSummary]:
+def version_summaries(session: Session, project: Project, by: Actor) -> list[VersionSummary]:
     """Every model version, oldest first, with what the models page plots."""
     require_role(by, RESEARCHERS, "see the models")
     versions = session.scalars(
@@ -220,7 +218,7 @@ def version_summaries(session: Session, project: Project, by: User | None) -> li
 
 
 def update_sampling(
-    session: Session, project: Project, by: User | None, settings: SamplingSettings, *, overlap: int
+    session: Session, project: Project, by: Actor, settings: SamplingSettings, *, overlap: int
 ) -> None:
     """Change how the next batches are chosen; queued posts stay queued."""
     require_role(by, RESEARCHERS, "change the sampling settings")

@@ -13,7 +13,7 @@ from typing import IO, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from annotator.access import RESEARCHERS, require_role
+from annotator.access import RESEARCHERS, Actor, require_role
 from annotator.agreement import AlphaAccumulator, consensus
 from annotator.errors import LingualoopError
 from annotator.flags import FLAG_COLUMNS, FLAG_STATES, flag_columns, flag_counts
@@ -226,7 +226,7 @@ def export_project(
     with_predictions: bool = False,
     datasheet: Path | None = None,
     progress: Callable[[int], None] | None = None,
-    by: User | None = None,
+    by: Actor,
 ) -> ExportStats:
     """Write the export file (and the datasheet if a path is given); returns the counts. `by` is the signed-in
     user (None: the command line's operator)."""

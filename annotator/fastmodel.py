@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from annotator.access import RESEARCHERS, require_role
+from annotator.access import OPERATOR, RESEARCHERS, Actor, require_role
 from annotator.errors import LingualoopError
 from annotator.sampling_settings import SamplingSettings
 from db.engine import session_scope
@@ -32,7 +32,6 @@ from db.models import (
     ModelVersion,
     Project,
     Split,
-    User,
 )
 from db.versions import consensus_posts, latest_ready_version, mark_ready, write_predictions
 
@@ -95,7 +94,7 @@ def predict_proba(model: Any, features: NDArray[np.float32]) -> NDArray[np.float
 Report = Callable[[float, str], None]
 
 
-def request_fast_retrain(session: Session, project: Project, by: User | None = None) -> Job:
+def request_fast_retrain(session: Session, project: Project, by: Actor) -> Job:
     """Queue a fast-model retrain (one queued per project); `lingualoop worker` runs it in seconds."""
     require_role(by, RESEARCHERS, "retrain the model")
     return enqueue(
@@ -133,7 +132,7 @@ def maybe_request_fast_retrain(session: Session, project: Project) -> Job | None
         return queued
     if labels_since_fast_version(session, project) < every:
         return None
-    return request_fast_retrain(session, project)
+    return request_fast_retrain(session, project, OPERATOR)  # lingualoop's own follow-up to new labels
 
 
 def train_fast_version(

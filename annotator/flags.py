@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import Select, or_, select, union
 from sqlalchemy.orm import Session
 
-from annotator.access import RESEARCHERS, require_role
+from annotator.access import RESEARCHERS, Actor, require_role
 from annotator.adjudication import adjudicate
 from annotator.errors import LingualoopError, NotFoundError
 from db.models import (
@@ -65,7 +65,7 @@ class FlaggedPost:
         return self.decision is None
 
 
-def list_flagged(session: Session, project: Project, by: User) -> list[FlaggedPost]:
+def list_flagged(session: Session, project: Project, by: Actor) -> list[FlaggedPost]:
     """Every flagged post of the project, pending ones first, each with who flagged it, why and when."""
     require_role(by, RESEARCHERS, "review flagged posts")
     return _flagged_posts(session, project)

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from annotator.access import RESEARCHERS, require_role
+from annotator.access import RESEARCHERS, Actor, require_role
 from annotator.errors import ImportValidationError, InputFileError, RowProblem
 from annotator.formulas import restore_export
 from annotator.gcpause import no_gc_pauses
@@ -34,7 +34,6 @@ from db.models import (
     LanguageSource,
     Project,
     Split,
-    User,
     utcnow,
 )
 
@@ -148,7 +147,7 @@ def import_file(
     mapping: ColumnMapping = ColumnMapping(),
     options: ImportOptions = ImportOptions(),
     progress: ProgressCallback | None = None,
-    by: User | None = None,
+    by: Actor,
 ) -> ImportReport:
     """Read, validate and import a file into `project`. Raises InputFileError or
     ImportValidationError (nothing written) with messages that name the row and column. `by` is the signed-in

@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from annotator.access import OPERATOR, RESEARCHERS, Actor, require_role
 from annotator.errors import LingualoopError
 from annotator.fastmodel import train_fast_version
 from annotator.labelstudio.sync import sync
@@ -20,7 +21,9 @@ from db.runner import Handler, JobError, Log, Report, RunnerSettings, run_job_lo
 SYNC_EVERY = timedelta(minutes=1)
 
 
-def request_sync(session: Session, project: Project) -> Job:
+def request_sync(session: Session, project: Project, by: Actor) -> Job:
+    """Queue a Label Studio sync of the project now (one queued per project; the worker runs it)."""
+    require_role(by, RESEARCHERS, "sync with Label Studio")
     return enqueue(
         session,
         JobKind.LABELSTUDIO_SYNC,
@@ -37,7 +40,7 @@ def schedule_syncs(session: Session, every: timedelta = SYNC_EVERY) -> int:
         .where((LabelStudioLink.last_sync_at.is_(None)) | (LabelStudioLink.last_sync_at < utcnow() - every))
     ).all()
     for project in due:
-        request_sync(session, project)
+        request_sync(session, project, OPERATOR)  # the worker's own schedule
     return len(due)
 
 
@@ -63,7 +66,7 @@ def handlers(sessions: sessionmaker[Session], data_dir: Path) -> dict[JobKind, H
             with session_scope(sessions) as session:
                 project = session.get(Project, job.project_id)
                 assert project is not None
-                return sync(session, project, data_dir)
+                return sync(session, project, data_dir, by=OPERATOR)
         except LingualoopError as error:  # the server did not answer, a wrong token...: retried
             raise JobError(str(error)) from error
 

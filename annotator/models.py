@@ -9,15 +9,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from annotator.access import RESEARCHERS, require_role
+from annotator.access import RESEARCHERS, Actor, require_role
 from annotator.errors import LingualoopError, NotFoundError
 from db.jobs import cancel_job, dedupe_key, enqueue
-from db.models import Backend, Job, JobKind, JobStatus, ModelStatus, ModelVersion, Project, User
+from db.models import Backend, Job, JobKind, JobStatus, ModelStatus, ModelVersion, Project
 
 
-def request_retrain(
-    session: Session, project: Project, *, from_scratch: bool = False, by: User | None = None
-) -> Job:
+def request_retrain(session: Session, project: Project, *, from_scratch: bool = False, by: Actor) -> Job:
     """Queue a retrain of the project's LoRA model; a retrain already queued is returned instead (asking for
     a retrain from scratch turns the queued one into a retrain from scratch). `by` is the signed-in user (None:
     the command line's operator)."""
@@ -121,7 +119,7 @@ def import_adapter(
     return version, job
 
 
-def recent_jobs(session: Session, project: Project, by: User | None, limit: int = 10) -> list[Job]:
+def recent_jobs(session: Session, project: Project, by: Actor, limit: int = 10) -> list[Job]:
     """The project's model jobs, newest first (for the retrain page's progress bars)."""
     require_role(by, RESEARCHERS, "see retrain jobs")
     return list(
@@ -137,7 +135,7 @@ def recent_jobs(session: Session, project: Project, by: User | None, limit: int 
     )
 
 
-def cancel(session: Session, project: Project, job_id: int, by: User | None) -> bool:
+def cancel(session: Session, project: Project, job_id: int, by: Actor) -> bool:
     """Cancel a queued or running job of the project; a running one stops at its next progress report and
     leaves the current version as it was."""
     require_role(by, RESEARCHERS, "cancel a retrain")

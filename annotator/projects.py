@@ -5,6 +5,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from annotator.access import RESEARCHERS, Actor, require_role
 from annotator.errors import AlreadyExistsError, LingualoopError, NotFoundError
 from annotator.languages import normalise_language
 from db.labels import DEFAULT_LABEL_NAMES, LABELS
@@ -19,8 +20,10 @@ def create_project(
     label_names: dict[str, str] | None = None,
     guidelines: str = "",
     overlap: int = 1,
+    by: Actor,
 ) -> Project:
     """Create a project; label display names may be renamed, the four codes stay."""
+    require_role(by, RESEARCHERS, "create projects")
     name = name.strip()
     if not name:
         raise LingualoopError("A project needs a name.")

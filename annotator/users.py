@@ -8,7 +8,7 @@ from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from annotator.access import ADMINS, LoginThrottle, require_role
+from annotator.access import ADMINS, OPERATOR, Actor, LoginThrottle, require_role
 from annotator.errors import AlreadyExistsError, LingualoopError, NotFoundError, PermissionDeniedError
 from annotator.languages import normalise_language
 from db.models import Role, User
@@ -44,7 +44,7 @@ def add_user(
     password: str | None = None,
     languages: Iterable[str] = (),
     email: str | None = None,
-    by: User | None = None,
+    by: Actor,
 ) -> User:
     """Create an account; without a password it exists (for imported labels) but cannot log in. `by` is the
     signed-in user (None: the command line's operator)."""
@@ -75,10 +75,11 @@ def get_user(session: Session, username: str) -> User:
 
 def get_or_create_user(session: Session, username: str, *, role: Role = Role.ANNOTATOR) -> User:
     user = session.scalar(select(User).where(User.username == username))
-    return user if user is not None else add_user(session, username, role=role)
+    # Follow-up work of an import that checked its own role: the accounts its labels belong to.
+    return user if user is not None else add_user(session, username, role=role, by=OPERATOR)
 
 
-def set_password(session: Session, username: str, password: str, by: User | None = None) -> User:
+def set_password(session: Session, username: str, password: str, by: Actor) -> User:
     require_role(by, ADMINS, "reset passwords")
     if len(password) < 8:
         raise LingualoopError("A password needs at least 8 characters.")
@@ -94,12 +95,12 @@ def update_user(
     role: Role,
     languages: Iterable[str],
     active: bool,
-    by: User | None = None,
+    by: Actor,
 ) -> User:
     """Change an account's role, languages and whether it may sign in (an admin cannot lock themselves out)."""
     require_role(by, ADMINS, "change accounts")
     user = get_user(session, username)
-    if by is not None and user.id == by.id and (role != Role.ADMIN or not active):
+    if isinstance(by, User) and user.id == by.id and (role != Role.ADMIN or not active):
         raise LingualoopError("You cannot remove your own admin role or deactivate yourself.")
     user.role, user.active = role, active
     user.languages = sorted({normalise_language(code) for code in languages})
@@ -107,7 +108,7 @@ def update_user(
     return user
 
 
-def list_users(session: Session, by: User | None = None) -> list[User]:
+def list_users(session: Session, by: Actor) -> list[User]:
     require_role(by, ADMINS, "list accounts")
     return list(session.scalars(select(User).order_by(User.username)))
 

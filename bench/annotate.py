@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from annotator.access import OPERATOR
 from annotator.fastmodel import request_fast_retrain
 from db.engine import make_engine, make_session_factory, session_scope
 from db.models import Job, JobKind, JobStatus, Project
@@ -35,7 +36,9 @@ def fast_retrains_back_to_back(database_url: str) -> Iterator[Callable[[], bool]
         while not stop.wait(0.2):
             with session_scope(sessions) as session:
                 project = session.scalars(select(Project)).one()
-                request_fast_retrain(session, project)  # one queued per project: a no-op while one waits
+                request_fast_retrain(
+                    session, project, by=OPERATOR
+                )  # one queued per project: a no-op while one waits
 
     def running() -> bool:
         with sessions() as session:

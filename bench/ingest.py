@@ -12,6 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from annotator.access import OPERATOR
 from annotator.export import export_project
 from annotator.ingest import import_file
 from annotator.projects import create_project
@@ -81,13 +82,13 @@ def run_backend(name: str, url: str, corpus: Path, rows: int, out_dir: Path) -> 
     sessions = make_session_factory(engine)
     start = time.perf_counter()
     with session_scope(sessions) as session:
-        project = create_project(session, f"bench-{name}")
-        report = import_file(session, project, corpus)
+        project = create_project(session, f"bench-{name}", by=OPERATOR)
+        report = import_file(session, project, corpus, by=OPERATOR)
     import_seconds = time.perf_counter() - start
     out = out_dir / f"export-{name}.csv"
     start = time.perf_counter()
     with session_scope(sessions) as session:
-        stats = export_project(session, project, out)
+        stats = export_project(session, project, out, by=OPERATOR)
     export_seconds = time.perf_counter() - start
     print(
         f"{name:<10} import {rows:>9,} rows in {import_seconds:6.1f} s = {rows / import_seconds:>8,.0f} rows/s "

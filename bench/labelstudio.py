@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import select
 
+from annotator.access import OPERATOR
 from annotator.ingest import import_file
 from annotator.labelstudio.client import connect
 from annotator.labelstudio.sync import connect_project, pull, push
@@ -43,9 +44,11 @@ def main() -> None:
         sessions = make_session_factory(engine)
         with running_labelstudio(work / "labelstudio") as server:
             with session_scope(sessions) as session:
-                project = create_project(session, "bench")
-                import_file(session, project, corpus)
-                add_user(session, "annotator", email="admin@lingualoop.local")  # the server's admin labels
+                project = create_project(session, "bench", by=OPERATOR)
+                import_file(session, project, corpus, by=OPERATOR)
+                add_user(
+                    session, "annotator", email="admin@lingualoop.local", by=OPERATOR
+                )  # the server's admin labels
                 version = ModelVersion(project_id=project.id, backend="fast", base_model="bench")
                 session.add(version)
                 session.flush()
@@ -54,10 +57,10 @@ def main() -> None:
                     session, version.id, ids, np.random.default_rng(0).dirichlet(np.ones(4), len(ids))
                 )
                 mark_ready(session, version)
-                connect_project(session, project, server.url, server.token, work)
+                connect_project(session, project, server.url, server.token, work, by=OPERATOR)
             started = time.perf_counter()
             with session_scope(sessions) as session:
-                report = push(session, session.scalars(select(Project)).one(), args.tasks, work)
+                report = push(session, session.scalars(select(Project)).one(), args.tasks, work, by=OPERATOR)
             push_seconds = time.perf_counter() - started
             client = connect(server.url, server.token)
             with session_scope(sessions) as session:
@@ -72,7 +75,7 @@ def main() -> None:
                 list(pool.map(lambda task_id: client.annotations.create(id=task_id, result=result), task_ids))
             started = time.perf_counter()
             with session_scope(sessions) as session:
-                pulled = pull(session, session.scalars(select(Project)).one(), work)
+                pulled = pull(session, session.scalars(select(Project)).one(), work, by=OPERATOR)
             pull_seconds = time.perf_counter() - started
     print(
         f"push {report.tasks:,} tasks with predictions: {push_seconds:.1f} s ({report.tasks / push_seconds:,.0f}/s); "

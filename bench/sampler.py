@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import select
 
+from annotator.access import OPERATOR
 from annotator.ingest import import_file
 from annotator.projects import create_project
 from annotator.sampling import select_batch
@@ -34,8 +35,8 @@ def build(url: str, corpus: Path) -> None:
     sessions = make_session_factory(engine)
     started = time.perf_counter()
     with session_scope(sessions) as session:
-        project = create_project(session, "bench")
-        import_file(session, project, corpus)
+        project = create_project(session, "bench", by=OPERATOR)
+        import_file(session, project, corpus, by=OPERATOR)
         version = ModelVersion(project_id=project.id, backend="fast", base_model="bench")
         session.add(version)
         session.flush()
@@ -44,7 +45,7 @@ def build(url: str, corpus: Path) -> None:
         write_predictions(session, version.id, item_ids, probabilities)
         mark_ready(session, version)  # as the worker does: ready, current, statistics refreshed
         for name in ("ann1", "ann2"):
-            add_user(session, name)
+            add_user(session, name, by=OPERATOR)
     print(f"  built the pool and its predictions in {time.perf_counter() - started:.0f} s", flush=True)
     engine.dispose()
 

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from annotator.access import OPERATOR
 from annotator.projects import create_project
 from db.models import (
     Annotation,
@@ -50,7 +51,7 @@ def posts(n: int, language: str = "en", prefix: str = "p", label: str | None = N
 
 
 def make_project(session: Session, name: str = "study", languages: Sequence[str] = ("en", "es")) -> Project:
-    return create_project(session, name, languages=languages)
+    return create_project(session, name, languages=languages, by=OPERATOR)
 
 
 def table_counts(session: Session) -> dict[str, int]:

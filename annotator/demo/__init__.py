@@ -7,6 +7,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from annotator.access import ADMINS, Actor, require_role
 from annotator.ingest import ImportOptions, ImportReport, ProgressCallback, import_file
 from annotator.projects import create_project
 from annotator.readers import read_table
@@ -44,18 +45,23 @@ class DemoSetup:
     passwords: dict[str, str]
 
 
-def create_demo_project(session: Session, progress: ProgressCallback | None = None) -> DemoSetup:
+def create_demo_project(
+    session: Session, *, by: Actor, progress: ProgressCallback | None = None
+) -> DemoSetup:
     """Create the demo project, its posts (pool and eval split) and three accounts, once."""
+    require_role(by, ADMINS, "create the demo project")
     existing = session.scalar(select(Project).where(Project.name == DEMO_PROJECT))
     if existing is not None:
         return DemoSetup(existing, created=False, report=None, passwords={})
     path = demo_corpus_path()
     languages = sorted({row[1] for row in read_table(path).rows if row[1]})
-    project = create_project(session, DEMO_PROJECT, languages=languages, guidelines=DEMO_GUIDELINES)
-    report = import_file(session, project, path, options=ImportOptions(annotator="gold"), progress=progress)
+    project = create_project(session, DEMO_PROJECT, languages=languages, guidelines=DEMO_GUIDELINES, by=by)
+    report = import_file(
+        session, project, path, options=ImportOptions(annotator="gold"), progress=progress, by=by
+    )
     passwords = {}
     for username, role, user_languages in DEMO_USERS:
         password = generate_password()
-        add_user(session, username, role=role, password=password, languages=user_languages)
+        add_user(session, username, role=role, password=password, languages=user_languages, by=by)
         passwords[username] = password
     return DemoSetup(project, created=True, report=report, passwords=passwords)

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from annotator.access import RESEARCHERS, require_role
+from annotator.access import RESEARCHERS, Actor, require_role
 from annotator.annotate import Answer, record_answer
 from annotator.errors import NotFoundError
 from annotator.fastmodel import maybe_request_fast_retrain
@@ -55,7 +55,7 @@ def get_link(session: Session, project: Project) -> LabelStudioLink:
 
 
 def connect_project(
-    session: Session, project: Project, url: str, token: str, data_dir: Path, by: User | None = None
+    session: Session, project: Project, url: str, token: str, data_dir: Path, by: Actor
 ) -> LabelStudioLink:
     """Check the server and the token, save the token (0600 file), and create the Label Studio project with the
     generated config, or find the one this project is linked to already."""
@@ -103,7 +103,7 @@ def push(
     n: int,
     data_dir: Path,
     *,
-    by: User | None = None,
+    by: Actor,
     progress: Progress = _no_progress,
 ) -> PushReport:
     """Send a sampler batch of n posts as tasks with the current model's predictions."""
@@ -188,7 +188,7 @@ def pull(
     data_dir: Path,
     *,
     create_users: bool = False,
-    by: User | None = None,
+    by: Actor,
     progress: Progress = _no_progress,
 ) -> PullReport:
     """Import the submitted annotations of the project's tasks; run it as often as you like."""
@@ -219,7 +219,7 @@ def pull(
             continue  # a task that was not pushed by us
         for annotation in task.annotations or []:
             _pull_one(
-                session, project, item_id, _as_dict(annotation), emails, ours, known, create_users, report
+                session, project, item_id, _as_dict(annotation), emails, ours, known, create_users, report, by
             )
         if seen % 500 == 0:
             progress("pulling tasks", seen, len(items))
@@ -246,6 +246,7 @@ def _pull_one(
     known: dict[str | None, Annotation],
     create_users: bool,
     report: PullReport,
+    by: Actor,
 ) -> None:
     if annotation.get("was_cancelled"):
         report.skipped_cancelled += 1
@@ -263,7 +264,9 @@ def _pull_one(
     email = emails.get(int(user_id)) if user_id is not None else None
     user = ours.get(email) if email else None
     if user is None and email and create_users:
-        user = add_user(session, email.split("@")[0][:60] + f"-ls{user_id}", role=Role.ANNOTATOR, email=email)
+        user = add_user(
+            session, email.split("@")[0][:60] + f"-ls{user_id}", role=Role.ANNOTATOR, email=email, by=by
+        )
         ours[email] = user
         report.users_created += 1
     if user is None:
@@ -327,9 +330,9 @@ def refresh_predictions(session: Session, project: Project, data_dir: Path) -> i
     return len(payload)
 
 
-def sync(session: Session, project: Project, data_dir: Path, *, create_users: bool = False) -> str:
+def sync(session: Session, project: Project, data_dir: Path, *, by: Actor, create_users: bool = False) -> str:
     """Pull, then follow a new current model version. Returns what happened, for the job's message."""
-    report = pull(session, project, data_dir, create_users=create_users)
+    report = pull(session, project, data_dir, create_users=create_users, by=by)
     refreshed = refresh_predictions(session, project, data_dir)
     message = (
         f"pulled {report.annotations_added} new and {report.annotations_updated} changed annotations"
@@ -349,7 +352,7 @@ class LinkStatus:
     last_sync_message: str
 
 
-def link_status(session: Session, project: Project, by: User | None) -> LinkStatus | None:
+def link_status(session: Session, project: Project, by: Actor) -> LinkStatus | None:
     """What the Label Studio panel shows; None when the project is not connected."""
     require_role(by, RESEARCHERS, "see the Label Studio connection")
     link = session.scalar(select(LabelStudioLink).where(LabelStudioLink.project_id == project.id))

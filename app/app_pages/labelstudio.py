@@ -72,7 +72,7 @@ def render() -> None:
             show_error(error)
     if right.button("Sync in the background", key="ls_sync"):
         with transaction() as session:
-            job = request_sync(session, current_project(session))
+            job = request_sync(session, current_project(session), signed_in_user(session))
         st.toast(f"Sync queued as job {job.id}; the worker also syncs every minute by itself.")
     with st.expander("Connect again (another server or token)"):
         _connect_form(data_dir)

@@ -7,6 +7,7 @@ import typer
 from rich.table import Table
 from sqlalchemy import make_url
 
+from annotator.access import OPERATOR
 from annotator.errors import LingualoopError
 from annotator.export import export_project
 from annotator.ingest import ColumnMapping, ImportOptions, ImportReport, import_file
@@ -78,6 +79,7 @@ def init(
             label_names=names,
             guidelines=text,
             overlap=overlap,
+            by=OPERATOR,
         )
         console.print(
             f"Created project [bold]{project.name}[/] (languages: {', '.join(project.languages) or 'any'})."
@@ -152,6 +154,7 @@ def import_command(
             mapping=mapping,
             options=options,
             progress=_phase_bars(bar),
+            by=OPERATOR,
         )
     _print_import_report(report)
 
@@ -181,6 +184,7 @@ def export_command(
             with_predictions=with_predictions,
             datasheet=sheet,
             progress=lambda done: bar.update(task, completed=done),
+            by=OPERATOR,
         )
     console.print(f"Exported {stats.rows:,} posts to {out} and the datasheet to {sheet}.")
 

@@ -4,6 +4,7 @@ from typing import Annotated
 
 import typer
 
+from annotator.access import OPERATOR
 from annotator.errors import LingualoopError
 from annotator.labelstudio import server as ls_server
 from annotator.labelstudio.sync import connect_project
@@ -68,7 +69,12 @@ def labelstudio_connect(
         token = ls_server.credentials(local.parent)[1]
     with state(ctx).transaction() as session:
         link = connect_project(
-            session, get_project(session, project), url, token, state(ctx).settings.data_dir
+            session,
+            get_project(session, project),
+            url,
+            token,
+            state(ctx).settings.data_dir,
+            by=OPERATOR,
         )
         console.print(
             f"Connected to {link.url}: Label Studio project {link.ls_project_id} (token {masked(token)})."
@@ -85,7 +91,12 @@ def labelstudio_push(
     """Send the next sampler batch as tasks with the current model's predictions."""
     with state(ctx).transaction() as session, _progress() as bar:
         report = ls_push(
-            session, get_project(session, project), n, state(ctx).settings.data_dir, progress=_phase_bars(bar)
+            session,
+            get_project(session, project),
+            n,
+            state(ctx).settings.data_dir,
+            progress=_phase_bars(bar),
+            by=OPERATOR,
         )
     console.print(
         f"Pushed {report.tasks} tasks ({report.with_predictions} with the current model's prediction)."
@@ -109,6 +120,7 @@ def labelstudio_pull(
             state(ctx).settings.data_dir,
             create_users=create_users,
             progress=_phase_bars(bar),
+            by=OPERATOR,
         )
     console.print(
         f"Pulled {report.annotations_added} new and {report.annotations_updated} changed annotations "

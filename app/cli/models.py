@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from annotator.access import OPERATOR
 from annotator.errors import LingualoopError
 from annotator.fastmodel import request_fast_retrain
 from annotator.languages import language_name
@@ -74,9 +75,9 @@ def retrain(
     with state(ctx).transaction() as session:
         target = get_project(session, project)
         job = (
-            request_fast_retrain(session, target)
+            request_fast_retrain(session, target, by=OPERATOR)
             if fast
-            else request_retrain(session, target, from_scratch=from_scratch)
+            else request_retrain(session, target, from_scratch=from_scratch, by=OPERATOR)
         )
         job_id = job.id
     console.print(f"Retrain queued as job {job_id}. A worker (`lingualoop worker`) picks it up.")

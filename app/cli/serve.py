@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from annotator.access import OPERATOR
 from annotator.demo import create_demo_project
 from annotator.jobloop import run_web_jobs
 from app.cli.common import CliState, _phase_bars, _progress, cli, console, friendly_errors, model_cli, state
@@ -30,7 +31,7 @@ def demo(
     """Create the demo project from the bundled synthetic corpus (an admin and two annotators), then start the
     web app and a worker on it."""
     with state(ctx).transaction() as session, _progress() as bar:
-        setup = create_demo_project(session, progress=_phase_bars(bar))
+        setup = create_demo_project(session, progress=_phase_bars(bar), by=OPERATOR)
     if setup.created:
         console.print(f"Created the demo project: {setup.report.posts_added if setup.report else 0} posts.")
         users = Table("user", "role", "password", title="Accounts (passwords are shown once)")

@@ -6,6 +6,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from annotator.access import OPERATOR
 from annotator.users import add_user, generate_password, list_users, set_password
 from app.cli.common import _split_codes, console, friendly_errors, state, users_cli
 from db.models import Role
@@ -27,7 +28,13 @@ def users_add(
     chosen = password or generate_password()
     with state(ctx).transaction() as session:
         add_user(
-            session, username, role=role, password=chosen, languages=_split_codes(languages), email=email
+            session,
+            username,
+            role=role,
+            password=chosen,
+            languages=_split_codes(languages),
+            email=email,
+            by=OPERATOR,
         )
     console.print(f"Created {role.value} '{username}'." + ("" if password else f" Password: {chosen}"))
 
@@ -38,7 +45,7 @@ def users_list(ctx: typer.Context) -> None:
     """List accounts."""
     with state(ctx).transaction(read_only=True) as session:
         table = Table("user", "role", "languages", "email", "can log in")
-        for user in list_users(session):
+        for user in list_users(session, by=OPERATOR):
             table.add_row(
                 user.username,
                 user.role.value,
@@ -59,5 +66,5 @@ def users_passwd(
     """Set a user's password."""
     chosen = password or getpass.getpass(f"New password for {username}: ")
     with state(ctx).transaction() as session:
-        set_password(session, username, chosen)
+        set_password(session, username, chosen, by=OPERATOR)
     console.print(f"Password of '{username}' changed.")

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from streamlit.testing.v1 import AppTest
 
+from annotator.access import OPERATOR
 from annotator.annotate import Answer, record_answer
 from annotator.demo import create_demo_project
 from db.engine import make_engine, make_session_factory, session_scope
@@ -45,7 +46,7 @@ def demo(
     upgrade(engine)
     sessions = make_session_factory(engine)
     with session_scope(sessions) as session:
-        passwords = create_demo_project(session).passwords
+        passwords = create_demo_project(session, by=OPERATOR).passwords
     st.cache_resource.clear()  # the app builds its database once per server: a new one for each test
     yield sessions, passwords
     st.cache_resource.clear()

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from annotator.access import OPERATOR
 from annotator.demo import create_demo_project
 from annotator.ingest import import_file
 from annotator.users import add_user
@@ -67,21 +68,23 @@ def prepare_database(folder: Path) -> str:
     engine = make_engine(url)
     upgrade(engine)
     with session_scope(make_session_factory(engine)) as session:
-        create_demo_project(session)
+        create_demo_project(session, by=OPERATOR)
         for user in session.scalars(select(User).where(User.username.in_(["admin", "amira", "ravi"]))):
             from annotator.users import hash_password
 
             user.password_hash = hash_password(PASSWORD)
-        add_user(session, "layla", role=Role.ANNOTATOR, password=PASSWORD, languages=["ar"])
-        add_user(session, "dev", role=Role.ANNOTATOR, password=PASSWORD, languages=["hi"])
+        add_user(session, "layla", role=Role.ANNOTATOR, password=PASSWORD, languages=["ar"], by=OPERATOR)
+        add_user(session, "dev", role=Role.ANNOTATOR, password=PASSWORD, languages=["hi"], by=OPERATOR)
         # A hostile post in a language of its own, served only to "mallory-test".
         project = session.scalars(select(Project)).one()
         hostile = folder / "hostile.jsonl"
         hostile.write_text(
             json.dumps({"id": "hostile-1", "text": HOSTILE_POST, "lang": "sw"}), encoding="utf-8"
         )
-        import_file(session, project, hostile)
-        add_user(session, "mallory-test", role=Role.ANNOTATOR, password=PASSWORD, languages=["sw"])
+        import_file(session, project, hostile, by=OPERATOR)
+        add_user(
+            session, "mallory-test", role=Role.ANNOTATOR, password=PASSWORD, languages=["sw"], by=OPERATOR
+        )
     engine.dispose()
     return url
 

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from annotator.access import OPERATOR
 from annotator.annotate import Answer, record_answer
 from annotator.ingest import import_file
 from annotator.jobloop import request_sync, run_job
@@ -79,14 +80,17 @@ def linked(labelstudio: Any, tmp_path: Path) -> tuple[sessionmaker[Session], int
     upgrade(engine)
     sessions = make_session_factory(engine)
     with session_scope(sessions) as session:
-        project = create_project(session, f"ls-{tmp_path.name}"[:40], languages=["en", "ar"])
+        project = create_project(session, f"ls-{tmp_path.name}"[:40], languages=["en", "ar"], by=OPERATOR)
         import_file(
-            session, project, write_csv(tmp_path / "p.csv", posts(15, "en", "e") + posts(15, "ar", "a"))
+            session,
+            project,
+            write_csv(tmp_path / "p.csv", posts(15, "en", "e") + posts(15, "ar", "a")),
+            by=OPERATOR,
         )
-        add_user(session, "ravi", email="ravi@example.org")
-        add_user(session, "amira", email="amira@example.org")
+        add_user(session, "ravi", email="ravi@example.org", by=OPERATOR)
+        add_user(session, "amira", email="amira@example.org", by=OPERATOR)
         _version(session, project, 1)
-        connect_project(session, project, labelstudio.url, labelstudio.token, tmp_path)
+        connect_project(session, project, labelstudio.url, labelstudio.token, tmp_path, by=OPERATOR)
         project_id = project.id
     return sessions, project_id, tmp_path, connect(labelstudio.url, labelstudio.token)
 
@@ -111,7 +115,7 @@ def test_push_pull_twice_and_both_sides_kept(linked: tuple[sessionmaker[Session]
         link = session.scalars(select(LabelStudioLink)).one()
         ls_project = client.projects.get(id=link.ls_project_id)
         assert 'hotkey="1"' in ls_project.label_config and "HyperText" in ls_project.label_config
-        report = push(session, project, 20, data_dir)  # type: ignore[arg-type]
+        report = push(session, project, 20, data_dir, by=OPERATOR)  # type: ignore[arg-type]
         assert report.tasks == 20 and report.with_predictions == 20
         version = session.scalars(select(ModelVersion).where(ModelVersion.is_current)).one()
     tasks = list(client.tasks.list(project=link.ls_project_id, fields="all"))
@@ -128,16 +132,16 @@ def test_push_pull_twice_and_both_sides_kept(linked: tuple[sessionmaker[Session]
     client.annotations.delete(id=doomed.id)  # deleted in Label Studio
     with session_scope(sessions) as session:  # our app's annotator labels a post that is also in Label Studio
         project = session.get(Project, project_id)
-        noor = add_user(session, "noor")
+        noor = add_user(session, "noor", by=OPERATOR)
         with_ls = session.scalars(
             select(LabelStudioTask.item_id).where(LabelStudioTask.task_id == tasks[0].id)
         ).one()
         record_answer(session, project, noor, with_ls, Answer.of_label("neutral"))  # type: ignore[arg-type]
     with session_scope(sessions) as session:
-        first_pull = pull(session, session.get(Project, project_id), data_dir)  # type: ignore[arg-type]
+        first_pull = pull(session, session.get(Project, project_id), data_dir, by=OPERATOR)  # type: ignore[arg-type]
     assert first_pull.annotations_added == 9 and first_pull.skipped_cancelled == 1
     with session_scope(sessions) as session:
-        again = pull(session, session.get(Project, project_id), data_dir)  # type: ignore[arg-type]
+        again = pull(session, session.get(Project, project_id), data_dir, by=OPERATOR)  # type: ignore[arg-type]
         assert again.annotations_added == 0 and again.unchanged == 9
         from_ls = session.scalar(
             select(func.count()).where(Annotation.source == AnnotationSource.LABELSTUDIO)
@@ -157,7 +161,7 @@ def test_open_tasks_follow_a_new_current_version(
     sessions, project_id, data_dir, client = linked
     with session_scope(sessions) as session:
         project = session.get(Project, project_id)
-        push(session, project, 5, data_dir)  # type: ignore[arg-type]
+        push(session, project, 5, data_dir, by=OPERATOR)  # type: ignore[arg-type]
         newer = _version(session, project, 3)  # type: ignore[arg-type]
         assert newer.is_current
         updated = refresh_predictions(session, project, data_dir)  # type: ignore[arg-type]
@@ -179,7 +183,7 @@ def test_a_wrong_token_and_a_stopped_server_give_clear_errors_and_the_sync_retri
         connect("http://127.0.0.1:9", labelstudio.token)
     with session_scope(sessions) as session:
         session.scalars(select(LabelStudioLink)).one().url = "http://127.0.0.1:9"  # the server is gone
-        job_id = request_sync(session, session.get(Project, project_id)).id  # type: ignore[arg-type]
+        job_id = request_sync(session, session.get(Project, project_id), by=OPERATOR).id  # type: ignore[arg-type]
     assert run_job(sessions, data_dir, threading.Event(), lambda _: None)
     with session_scope(sessions) as session:
         job = session.get(Job, job_id)

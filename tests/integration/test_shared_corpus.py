@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from annotator.access import OPERATOR
 from annotator.export import export_project
 from annotator.formulas import restore
 from annotator.ingest import ImportOptions, import_file
@@ -20,10 +21,14 @@ pytestmark = pytest.mark.shared_data
 
 def test_train_and_test_import(sessions: sessionmaker[Session], shared_data: Path) -> None:
     with session_scope(sessions) as session:
-        project = create_project(session, "study", languages=["en", "es"])
-        train = import_file(session, project, shared_data / "train.csv")
+        project = create_project(session, "study", languages=["en", "es"], by=OPERATOR)
+        train = import_file(session, project, shared_data / "train.csv", by=OPERATOR)
         test = import_file(
-            session, project, shared_data / "test.csv", options=ImportOptions(split=Split.EVAL)
+            session,
+            project,
+            shared_data / "test.csv",
+            options=ImportOptions(split=Split.EVAL),
+            by=OPERATOR,
         )
     assert train.rows_read == 2625
     assert train.posts_added + train.duplicates == 2625 and train.duplicates > 0
@@ -42,13 +47,13 @@ def test_import_export_import_gives_the_same_rows(
 ) -> None:
     first, second = tmp_path / "first.parquet", tmp_path / "second.csv"
     with session_scope(sessions) as session:
-        project = create_project(session, "a")
-        import_file(session, project, shared_data / "test.csv")
-        export_project(session, project, first)
-        copy = create_project(session, "b")
-        import_file(session, copy, first)
-        export_project(session, copy, tmp_path / "first.csv")
-        export_project(session, copy, second)
+        project = create_project(session, "a", by=OPERATOR)
+        import_file(session, project, shared_data / "test.csv", by=OPERATOR)
+        export_project(session, project, first, by=OPERATOR)
+        copy = create_project(session, "b", by=OPERATOR)
+        import_file(session, copy, first, by=OPERATOR)
+        export_project(session, copy, tmp_path / "first.csv", by=OPERATOR)
+        export_project(session, copy, second, by=OPERATOR)
     with (tmp_path / "first.csv").open(encoding="utf-8") as a, second.open(encoding="utf-8") as b:
         assert list(csv.DictReader(a)) == list(csv.DictReader(b))
     with second.open(encoding="utf-8") as handle:

@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import DBAPIError
 
+from annotator.access import OPERATOR
 from annotator.annotate import Answer, record_answer
 from annotator.ingest import import_file
 from annotator.projects import create_project
@@ -37,15 +38,18 @@ class ClientTally:
 def build_project(engine: Engine, folder: Path, posts_per_language: int, clients: int, overlap: int) -> None:
     sessions = make_session_factory(engine)
     with session_scope(sessions) as session:
-        project = create_project(session, "load", languages=list(LANGUAGES))
+        project = create_project(session, "load", languages=list(LANGUAGES), by=OPERATOR)
         project.overlap = overlap
         project.sampling = {"fast_every": 0}
         for lang in LANGUAGES:
             import_file(
-                session, project, write_csv(folder / f"{lang}.csv", posts(posts_per_language, lang, lang))
+                session,
+                project,
+                write_csv(folder / f"{lang}.csv", posts(posts_per_language, lang, lang)),
+                by=OPERATOR,
             )
         for i in range(clients):
-            add_user(session, f"client{i}", languages=random.Random(i).sample(LANGUAGES, 2))
+            add_user(session, f"client{i}", languages=random.Random(i).sample(LANGUAGES, 2), by=OPERATOR)
 
 
 def run_clients(engine: Engine, clients: int, seconds: float) -> dict[str, ClientTally]:

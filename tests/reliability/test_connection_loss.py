@@ -8,6 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
+from annotator.access import OPERATOR
 from annotator.ingest import import_file
 from annotator.projects import create_project, get_project
 from app.cli import cli
@@ -23,7 +24,7 @@ def test_a_dropped_connection_rolls_the_import_back(postgres_url: str, tmp_path:
     upgrade(engine)
     sessions = make_session_factory(engine)
     with session_scope(sessions) as session:
-        create_project(session, "study", languages=["en"])
+        create_project(session, "study", languages=["en"], by=OPERATOR)
     with sessions() as session:
         before = table_counts(session)
     path = write_csv(tmp_path / "big.csv", posts(5_000, label="pro"))
@@ -38,7 +39,7 @@ def test_a_dropped_connection_rolls_the_import_back(postgres_url: str, tmp_path:
                 with killer.begin() as other:
                     other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
 
-        import_file(session, project, path, progress=drop_connection)
+        import_file(session, project, path, progress=drop_connection, by=OPERATOR)
     with sessions() as session:
         assert table_counts(session) == before  # nothing of the import is there
     killer.dispose()

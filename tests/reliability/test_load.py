@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from annotator.access import OPERATOR
 from annotator.export import export_project
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade
@@ -47,7 +48,7 @@ def test_twenty_annotators_for_a_minute_lose_nothing(postgres_url: str, tmp_path
         per_item = Counter(item for _, item in stored)
         assert max(per_item.values()) <= OVERLAP  # never beyond the overlap wanted
         out = tmp_path / "export.csv"
-        export_project(session, session.scalars(select(Project)).one(), out)
+        export_project(session, session.scalars(select(Project)).one(), out, by=OPERATOR)
     with out.open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
     external = {row["id"]: row for row in rows}

@@ -1,19 +1,24 @@
 """Role checks in the domain layer: an annotator cannot retrain, export, import or manage accounts even without
 the UI; sign-in is throttled after repeated failures."""
 
+import inspect
 from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session
 
-from annotator.access import LoginThrottle
+from annotator.access import OPERATOR, LoginThrottle
 from annotator.adjudication import adjudicate
 from annotator.dashboard import agreement, label_counts, update_sampling, version_summaries
+from annotator.demo import create_demo_project
 from annotator.errors import PermissionDeniedError
 from annotator.export import export_project
 from annotator.fastmodel import request_fast_retrain
+from annotator.flags import list_flagged
 from annotator.ingest import import_file
+from annotator.jobloop import request_sync
 from annotator.models import request_retrain
+from annotator.projects import create_project
 from annotator.sampling_settings import SamplingSettings
 from annotator.users import add_user, authenticate, list_users, set_password
 from db.models import Role
@@ -22,8 +27,8 @@ from tests.factories import make_project, posts, write_csv
 
 def test_an_annotator_cannot_call_researcher_functions(session: Session, tmp_path: Path) -> None:
     project = make_project(session)
-    annotator = add_user(session, "amira", password="secret-pass")
-    researcher = add_user(session, "rosa", role=Role.RESEARCHER, password="secret-pass")
+    annotator = add_user(session, "amira", password="secret-pass", by=OPERATOR)
+    researcher = add_user(session, "rosa", role=Role.RESEARCHER, password="secret-pass", by=OPERATOR)
     csv = write_csv(tmp_path / "p.csv", posts(3))
     denied = [
         lambda: request_retrain(session, project, by=annotator),
@@ -39,6 +44,10 @@ def test_an_annotator_cannot_call_researcher_functions(session: Session, tmp_pat
         lambda: add_user(session, "eve", by=researcher),  # accounts are for admins
         lambda: list_users(session, by=researcher),
         lambda: set_password(session, "amira", "a-new-password", by=annotator),
+        lambda: request_sync(session, project, annotator),
+        lambda: create_project(session, "another", by=annotator),
+        lambda: list_flagged(session, project, annotator),
+        lambda: create_demo_project(session, by=researcher),
     ]
     for call in denied:
         with pytest.raises(PermissionDeniedError, match="may"):
@@ -48,16 +57,36 @@ def test_an_annotator_cannot_call_researcher_functions(session: Session, tmp_pat
     assert import_file(session, project, csv, by=researcher).posts_added == 3
 
 
+def test_every_state_changing_domain_function_needs_an_actor() -> None:
+    """Access fails closed: `by` has no default anywhere, so leaving it out is a TypeError (and a mypy error),
+    never full rights. The command line passes OPERATOR explicitly."""
+    for function in (
+        request_retrain,
+        request_fast_retrain,
+        export_project,
+        import_file,
+        add_user,
+        set_password,
+        list_users,
+        request_sync,
+        create_project,
+        create_demo_project,
+        update_sampling,
+    ):
+        by = inspect.signature(function).parameters["by"]
+        assert by.default is inspect.Parameter.empty, function.__name__
+
+
 def test_a_deactivated_researcher_is_refused(session: Session) -> None:
     project = make_project(session)
-    rosa = add_user(session, "rosa", role=Role.RESEARCHER, password="secret-pass")
+    rosa = add_user(session, "rosa", role=Role.RESEARCHER, password="secret-pass", by=OPERATOR)
     rosa.active = False
     with pytest.raises(PermissionDeniedError):
         request_retrain(session, project, by=rosa)
 
 
 def test_sign_in_is_throttled_after_repeated_failures(session: Session) -> None:
-    add_user(session, "amira", password="right-password")
+    add_user(session, "amira", password="right-password", by=OPERATOR)
     throttle = LoginThrottle(limit=3, window=60, lockout=30)
     for _ in range(3):
         with pytest.raises(PermissionDeniedError, match="Unknown username or wrong password"):

@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from annotator.access import OPERATOR
 from annotator.annotate import (
     Answer,
     Shown,
@@ -28,12 +29,12 @@ from tests.factories import make_project, posts, write_csv
 def project(session: Session, tmp_path: Path):  # type: ignore[no-untyped-def]
     project = make_project(session)
     project.sampling = {"fast_every": 3}
-    import_file(session, project, write_csv(tmp_path / "p.csv", posts(10)))
+    import_file(session, project, write_csv(tmp_path / "p.csv", posts(10)), by=OPERATOR)
     return project
 
 
 def test_answers_are_kept_with_their_history_and_undo_gives_the_post_back(session: Session, project) -> None:  # type: ignore[no-untyped-def]
-    amira = add_user(session, "amira")
+    amira = add_user(session, "amira", by=OPERATOR)
     first = next_item(session, project, amira)
     assert first is not None
     record_answer(session, project, amira, first.id, Answer.of_label("pro"), seconds=4.2)
@@ -52,7 +53,7 @@ def test_answers_are_kept_with_their_history_and_undo_gives_the_post_back(sessio
 
 
 def test_bad_answers_are_refused(session: Session, project) -> None:  # type: ignore[no-untyped-def]
-    amira = add_user(session, "amira")
+    amira = add_user(session, "amira", by=OPERATOR)
     with pytest.raises(LingualoopError, match="Unknown label"):
         Answer.of_label("maybe")
     with pytest.raises(LingualoopError, match="why"):
@@ -63,7 +64,7 @@ def test_bad_answers_are_refused(session: Session, project) -> None:  # type: ig
 
 
 def test_every_few_labels_queue_a_fast_retrain(session: Session, project) -> None:  # type: ignore[no-untyped-def]
-    amira = add_user(session, "amira")
+    amira = add_user(session, "amira", by=OPERATOR)
     for label in ("pro", "anti"):
         item = next_item(session, project, amira)
         record_answer(session, project, amira, item.id, Answer.of_label(label))  # type: ignore[union-attr]
@@ -80,7 +81,7 @@ def _shown(session: Session, project, user) -> Shown:  # type: ignore[no-untyped
 
 
 def test_an_answer_lands_only_on_the_post_that_was_shown(session: Session, project) -> None:  # type: ignore[no-untyped-def]
-    amira = add_user(session, "amira")
+    amira = add_user(session, "amira", by=OPERATOR)
     first = _shown(session, project, amira)
     answer_shown(session, project, amira, first, Answer.of_label("neutral"), seconds=1.5)
     second = _shown(session, project, amira)
@@ -89,7 +90,7 @@ def test_an_answer_lands_only_on_the_post_that_was_shown(session: Session, proje
     with pytest.raises(StaleAnswerError, match="answered that post already"):
         answer_shown(session, project, amira, first, Answer.of_label("pro"))
     # An answer naming another user's lease, or a lease of another post, is refused too.
-    ravi = add_user(session, "ravi")
+    ravi = add_user(session, "ravi", by=OPERATOR)
     ravis = _shown(session, project, ravi)
     with pytest.raises(StaleAnswerError, match="not yours"):
         answer_shown(session, project, amira, ravis, Answer.of_label("anti"))

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
+from annotator.access import OPERATOR
 from annotator.adjudication import adjudicate
 from annotator.annotate import Answer, record_answer
 from annotator.dashboard import (
@@ -34,9 +35,9 @@ def test_cohen_kappa_matches_the_textbook() -> None:
 
 def test_agreement_disagreements_and_adjudication(session: Session, tmp_path: Path) -> None:
     project = make_project(session)
-    import_file(session, project, write_csv(tmp_path / "p.csv", posts(4) + posts(2, "es", "s")))
-    rosa = add_user(session, "rosa", role=Role.RESEARCHER)
-    a, b = add_user(session, "a"), add_user(session, "b")
+    import_file(session, project, write_csv(tmp_path / "p.csv", posts(4) + posts(2, "es", "s")), by=OPERATOR)
+    rosa = add_user(session, "rosa", role=Role.RESEARCHER, by=OPERATOR)
+    a, b = add_user(session, "a", by=OPERATOR), add_user(session, "b", by=OPERATOR)
     from sqlalchemy import select
 
     from db.models import Item
@@ -73,7 +74,7 @@ def test_agreement_disagreements_and_adjudication(session: Session, tmp_path: Pa
 
 def test_bias_gap_and_sampling_settings(session: Session) -> None:
     project = make_project(session, languages=["en", "ar"])
-    rosa = add_user(session, "rosa", role=Role.RESEARCHER)
+    rosa = add_user(session, "rosa", role=Role.RESEARCHER, by=OPERATOR)
     session.add(
         ModelVersion(
             project_id=project.id,

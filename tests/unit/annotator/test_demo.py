@@ -5,6 +5,7 @@ from collections import Counter
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from annotator.access import OPERATOR
 from annotator.demo import create_demo_project, demo_corpus_path
 from annotator.languages import is_rtl
 from annotator.readers import read_table
@@ -27,7 +28,7 @@ def test_corpus_shape() -> None:
 
 
 def test_demo_project(session: Session) -> None:
-    setup = create_demo_project(session)
+    setup = create_demo_project(session, by=OPERATOR)
     assert setup.created and setup.report is not None
     assert setup.report.duplicates >= 5  # the corpus carries near-duplicates and retweets on purpose
     status = project_status(session, setup.project)
@@ -36,5 +37,5 @@ def test_demo_project(session: Session) -> None:
     assert eval_posts and eval_posts >= 50
     admin = session.scalar(select(User).where(User.username == "admin"))
     assert admin is not None and verify_password(admin.password_hash, setup.passwords["admin"])
-    again = create_demo_project(session)
+    again = create_demo_project(session, by=OPERATOR)
     assert not again.created and again.project.id == setup.project.id

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from annotator.access import OPERATOR
 from annotator.export import export_project
 from annotator.ingest import import_file
 from annotator.projects import create_project
@@ -61,10 +62,10 @@ def _label(session: Session, item_id: int, user_id: int, label: str | None, kind
 def project(sessions: sessionmaker[Session], tmp_path: Path) -> Project:
     with session_scope(sessions) as session:
         project = make_project(session)
-        import_file(session, project, write_csv(tmp_path / "in.csv", ROWS))
+        import_file(session, project, write_csv(tmp_path / "in.csv", ROWS), by=OPERATOR)
         ids = dict(session.execute(select(Item.external_id, Item.id)).all())
-        alice = add_user(session, "alice", password="correct horse")
-        bob = add_user(session, "bob", password="battery staple")
+        alice = add_user(session, "alice", password="correct horse", by=OPERATOR)
+        bob = add_user(session, "bob", password="battery staple", by=OPERATOR)
         _label(session, ids["e1"], alice.id, "pro", AnnotationKind.LABEL)
         _label(session, ids["e2"], alice.id, "pro", AnnotationKind.LABEL)
         _label(session, ids["e2"], bob.id, "neutral", AnnotationKind.LABEL)
@@ -79,7 +80,11 @@ def test_export_rows(sessions: sessionmaker[Session], project: Project, tmp_path
     out = tmp_path / f"out{suffix}"
     with session_scope(sessions) as session:
         stats = export_project(
-            session, session.get(Project, project.id), out, datasheet=tmp_path / "sheet.md"
+            session,
+            session.get(Project, project.id),
+            out,
+            datasheet=tmp_path / "sheet.md",
+            by=OPERATOR,
         )  # type: ignore[arg-type]
     rows = {str(row["id"]): row for row in _read(out)}
     assert stats.rows == 4 and set(rows) == {"e1", "e2", "e3", "e4"}
@@ -99,14 +104,14 @@ def test_round_trip_gives_the_same_rows_and_labels(
 ) -> None:
     first, second = tmp_path / "first.csv", tmp_path / "second.csv"
     with session_scope(sessions) as session:
-        export_project(session, session.get(Project, project.id), first)  # type: ignore[arg-type]
+        export_project(session, session.get(Project, project.id), first, by=OPERATOR)  # type: ignore[arg-type]
     with session_scope(sessions) as session:
-        copy = create_project(session, "copy")
-        report = import_file(session, copy, first)
+        copy = create_project(session, "copy", by=OPERATOR)
+        report = import_file(session, copy, first, by=OPERATOR)
         assert report.posts_added == 4
     with session_scope(sessions) as session:
         copy = session.scalar(select(Project).where(Project.name == "copy"))
-        export_project(session, copy, second)  # type: ignore[arg-type]
+        export_project(session, copy, second, by=OPERATOR)  # type: ignore[arg-type]
     before = {row["id"]: row for row in _read(first)}
     after = {row["id"]: row for row in _read(second)}
     assert before.keys() == after.keys()
@@ -141,6 +146,7 @@ def test_predictions_of_the_current_version(
             out,
             with_predictions=True,  # type: ignore[arg-type]
             datasheet=tmp_path / "s.md",
+            by=OPERATOR,
         )
     rows = {row["id"]: row for row in _read(out)}
     assert rows["e1"]["predicted"] == "pro" and float(rows["e1"]["p_pro"]) == pytest.approx(0.7)  # type: ignore[arg-type]
@@ -162,7 +168,7 @@ def test_failed_export_leaves_no_file(
         original = export_module._BATCH
         export_module._BATCH = 1  # report progress after every row, so the crash comes mid-file
         try:
-            export_project(session, session.get(Project, project.id), out, progress=crash)  # type: ignore[arg-type]
+            export_project(session, session.get(Project, project.id), out, progress=crash, by=OPERATOR)  # type: ignore[arg-type]
         finally:
             export_module._BATCH = original
     assert not out.exists() and not list(tmp_path.glob("*.partial"))

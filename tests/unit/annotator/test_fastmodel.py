@@ -7,6 +7,7 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from annotator.access import OPERATOR
 from annotator.fastmodel import (
     embed_texts,
     labels_since_fast_version,
@@ -72,9 +73,13 @@ def _labelled_project(sessions: sessionmaker[Session], tmp_path: Path) -> int:
     ]
     with session_scope(sessions) as session:
         project = make_project(session)
-        import_file(session, project, write_csv(tmp_path / "pool.csv", rows))
+        import_file(session, project, write_csv(tmp_path / "pool.csv", rows), by=OPERATOR)
         import_file(
-            session, project, write_csv(tmp_path / "eval.csv", evals), options=ImportOptions(split=Split.EVAL)
+            session,
+            project,
+            write_csv(tmp_path / "eval.csv", evals),
+            options=ImportOptions(split=Split.EVAL),
+            by=OPERATOR,
         )
         return project.id
 
@@ -86,8 +91,8 @@ def test_fast_job_publishes_a_current_version_that_the_sampler_uses(
     with session_scope(sessions) as session:
         project = session.get(Project, project_id)
         assert project is not None
-        job = request_fast_retrain(session, project)
-        assert request_fast_retrain(session, project).id == job.id  # one queued per project
+        job = request_fast_retrain(session, project, by=OPERATOR)
+        assert request_fast_retrain(session, project, by=OPERATOR).id == job.id  # one queued per project
     logs: list[str] = []
     assert run_job(sessions, tmp_path, threading.Event(), logs.append)
     with session_scope(sessions) as session:
@@ -112,8 +117,8 @@ def test_fast_job_without_two_labels_ends_with_a_reason_and_no_version(
 ) -> None:
     with session_scope(sessions) as session:
         project = make_project(session)
-        import_file(session, project, write_csv(tmp_path / "p.csv", posts(5, "en", label="pro")))
-        job_id = request_fast_retrain(session, project).id
+        import_file(session, project, write_csv(tmp_path / "p.csv", posts(5, "en", label="pro")), by=OPERATOR)
+        job_id = request_fast_retrain(session, project, by=OPERATOR).id
     run_job(sessions, tmp_path, threading.Event(), lambda _: None)
     with session_scope(sessions) as session:
         job = session.get(Job, job_id)
@@ -124,9 +129,11 @@ def test_fast_job_without_two_labels_ends_with_a_reason_and_no_version(
 def test_fast_retrain_is_queued_every_few_dozen_labels(session: Session, tmp_path: Path) -> None:
     project = make_project(session)
     project.sampling = {"fast_every": 5}
-    import_file(session, project, write_csv(tmp_path / "p.csv", posts(4, "en", label="pro")))
+    import_file(session, project, write_csv(tmp_path / "p.csv", posts(4, "en", label="pro")), by=OPERATOR)
     assert maybe_request_fast_retrain(session, project) is None  # 4 labels < 5
-    import_file(session, project, write_csv(tmp_path / "q.csv", posts(1, "en", prefix="q", label="anti")))
+    import_file(
+        session, project, write_csv(tmp_path / "q.csv", posts(1, "en", prefix="q", label="anti")), by=OPERATOR
+    )
     job = maybe_request_fast_retrain(session, project)
     assert job is not None and job.kind == JobKind.FAST_RETRAIN
     project.sampling = {"fast_every": 0}

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from annotator.access import OPERATOR
 from annotator.annotate import Answer, record_answer
 from annotator.errors import LingualoopError, PermissionDeniedError
 from annotator.export import export_project
@@ -23,13 +24,13 @@ from tests.factories import make_project, posts, write_csv
 @pytest.fixture
 def project(session: Session, tmp_path: Path) -> Project:
     project = make_project(session)
-    import_file(session, project, write_csv(tmp_path / "p.csv", posts(4)))
+    import_file(session, project, write_csv(tmp_path / "p.csv", posts(4)), by=OPERATOR)
     return project
 
 
 @pytest.fixture
 def researcher(session: Session) -> User:
-    return add_user(session, "rita", role=Role.RESEARCHER)
+    return add_user(session, "rita", role=Role.RESEARCHER, by=OPERATOR)
 
 
 def _flag(session: Session, project: Project, user: User, reason: str) -> Item:
@@ -42,7 +43,7 @@ def _flag(session: Session, project: Project, user: User, reason: str) -> Item:
 def test_a_flag_holds_the_post_back_until_reviewed_and_shows_who_and_why(
     session: Session, project: Project, researcher: User
 ) -> None:
-    amira, ravi = add_user(session, "amira"), add_user(session, "ravi")
+    amira, ravi = add_user(session, "amira", by=OPERATOR), add_user(session, "ravi", by=OPERATOR)
     flagged = _flag(session, project, amira, "spam")
     assert set(session.scalars(flag_blocked_items())) == {flagged.id}
     assert sum(open_counts(session, project, count_queued=True).values()) == 3
@@ -63,7 +64,7 @@ def test_a_flag_holds_the_post_back_until_reviewed_and_shows_who_and_why(
 def test_returned_posts_are_served_again_and_a_new_flag_reopens_the_review(
     session: Session, project: Project, researcher: User
 ) -> None:
-    amira, ravi = add_user(session, "amira"), add_user(session, "ravi")
+    amira, ravi = add_user(session, "amira", by=OPERATOR), add_user(session, "ravi", by=OPERATOR)
     flagged = _flag(session, project, amira, "wrong language")
     review_flag(session, project, researcher, flagged.id, FlagDecision.RETURNED)
     assert list(session.scalars(flag_blocked_items())) == []
@@ -84,7 +85,7 @@ def test_returned_posts_are_served_again_and_a_new_flag_reopens_the_review(
 def test_excluded_and_relabelled_posts_stay_out_and_the_export_says_so(
     session: Session, project: Project, researcher: User, tmp_path: Path
 ) -> None:
-    amira = add_user(session, "amira")
+    amira = add_user(session, "amira", by=OPERATOR)
     excluded = _flag(session, project, amira, "offensive")
     relabelled = _flag(session, project, amira, "not sure it is about immigration")
     pending = _flag(session, project, amira, "spam")

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from annotator.access import OPERATOR
 from annotator.export import export_project
 from annotator.formulas import neutralise, restore
 from annotator.ingest import import_file
@@ -34,17 +35,17 @@ def test_dangerous_cells_are_neutralised_and_come_back_on_import(session: Sessio
     ]
     project = make_project(session)
     rows = [{"id": f"p{i}", "text": text, "lang": "en", "label": ""} for i, text in enumerate(texts)]
-    import_file(session, project, write_csv(tmp_path / "in.csv", rows))
+    import_file(session, project, write_csv(tmp_path / "in.csv", rows), by=OPERATOR)
     out = tmp_path / "out.csv"
-    export_project(session, project, out)
+    export_project(session, project, out, by=OPERATOR)
     with out.open(encoding="utf-8", newline="") as handle:
         exported = {row["id"]: row["text"] for row in csv.DictReader(handle)}
     assert (
         exported["p0"].startswith("'=") and exported["p1"].startswith("'@") and exported["p5"] == "plain text"
     )
     assert exported["p4"] == "''=already quoted"
-    copy = create_project(session, "copy", languages=["en"])
-    import_file(session, copy, out)
+    copy = create_project(session, "copy", languages=["en"], by=OPERATOR)
+    import_file(session, copy, out, by=OPERATOR)
     back = set(session.scalars(select(Item.text).where(Item.project_id == copy.id)))
     assert back == set(texts)
 
@@ -55,5 +56,6 @@ def test_an_ordinary_csv_keeps_its_apostrophes(session: Session, tmp_path: Path)
         session,
         project,
         write_csv(tmp_path / "in.csv", [{"id": "a", "text": "'@quoted on purpose", "lang": "en"}]),
+        by=OPERATOR,
     )
     assert session.scalar(select(Item.text)) == "'@quoted on purpose"

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from annotator.access import OPERATOR
 from annotator.errors import LingualoopError
 from annotator.ingest import import_file
 from db.models import Item, Project
@@ -52,7 +53,7 @@ def _import(session: Session, project: Project, path: Path) -> LingualoopError |
     before = table_counts(session)
     try:
         with session.begin_nested():
-            import_file(session, project, path)
+            import_file(session, project, path, by=OPERATOR)
     except LingualoopError as error:
         assert table_counts(session) == before  # nothing half-written
         return error

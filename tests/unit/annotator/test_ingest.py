@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from annotator.access import OPERATOR
 from annotator.errors import ImportValidationError, InputFileError, LingualoopError
 from annotator.ingest import ColumnMapping, ImportOptions, import_file
 from db.engine import session_scope
@@ -20,7 +21,10 @@ def project(sessions: sessionmaker[Session]) -> Project:
     with session_scope(sessions) as session:
         project = make_project(session)
         import_file(
-            session, project, write_csv(Path(_tmp_dir(session)) / "seed.csv", posts(3, prefix="seed"))
+            session,
+            project,
+            write_csv(Path(_tmp_dir(session)) / "seed.csv", posts(3, prefix="seed")),
+            by=OPERATOR,
         )
     return project
 
@@ -42,7 +46,7 @@ def _assert_rejected(
     with sessions() as session:
         before = table_counts(session)
     with pytest.raises(error) as caught, session_scope(sessions) as session:
-        import_file(session, session.get(Project, project.id), path, **kwargs)  # type: ignore[arg-type]
+        import_file(session, session.get(Project, project.id), path, by=OPERATOR, **kwargs)  # type: ignore[arg-type]
     message = str(caught.value)
     assert expected in message
     with sessions() as session:
@@ -59,7 +63,9 @@ def test_imports_posts_labels_and_metadata(
         {"id": "a3", "text": "Il pleut à Paris aujourd'hui", "lang": "fr", "label": "", "source": "y"},
     ]
     with session_scope(sessions) as session:
-        report = import_file(session, session.get(Project, project.id), write_csv(tmp_path / "f.csv", rows))  # type: ignore[arg-type]
+        report = import_file(
+            session, session.get(Project, project.id), write_csv(tmp_path / "f.csv", rows), by=OPERATOR
+        )  # type: ignore[arg-type]
     assert (report.posts_added, report.labels_added, report.new_languages) == (3, 2, ["fr"])
     with sessions() as session:
         items = {i.external_id: i for i in session.scalars(select(Item).where(Item.external_id.like("a%")))}
@@ -220,7 +226,7 @@ def test_csv_with_quoted_newlines_and_quotes(
         ],
     )
     with session_scope(sessions) as session:
-        report = import_file(session, session.get(Project, project.id), path)  # type: ignore[arg-type]
+        report = import_file(session, session.get(Project, project.id), path, by=OPERATOR)  # type: ignore[arg-type]
     assert report.posts_added == 2
     with sessions() as session:
         assert session.scalar(select(Item.text).where(Item.external_id == "q1")) == tricky
@@ -260,6 +266,7 @@ def test_skip_invalid_imports_the_valid_rows(
             session.get(Project, project.id),
             write_csv(tmp_path / "f.csv", rows),  # type: ignore[arg-type]
             options=ImportOptions(skip_invalid=True),
+            by=OPERATOR,
         )
     assert (report.posts_added, report.rows_skipped) == (1, 1)
     assert "the post is empty" in str(report.problems[0])
@@ -274,7 +281,9 @@ def test_duplicate_texts_collapse_and_are_counted(
         {"id": "r3", "text": "Post number 0 about seed and borders", "lang": "en"},  # same text as seed0
     ]
     with session_scope(sessions) as session:
-        report = import_file(session, session.get(Project, project.id), write_csv(tmp_path / "f.csv", rows))  # type: ignore[arg-type]
+        report = import_file(
+            session, session.get(Project, project.id), write_csv(tmp_path / "f.csv", rows), by=OPERATOR
+        )  # type: ignore[arg-type]
     assert (report.posts_added, report.duplicates_in_file, report.duplicates_in_project) == (1, 1, 1)
     with sessions() as session:
         counts = dict(session.execute(select(Item.external_id, Item.duplicates)).all())
@@ -289,7 +298,9 @@ def test_languages_are_detected_where_missing(
         {"id": "l2", "text": "The government passed the new immigration and asylum law today"},
     ]
     with session_scope(sessions) as session:
-        report = import_file(session, session.get(Project, project.id), write_csv(tmp_path / "f.csv", rows))  # type: ignore[arg-type]
+        report = import_file(
+            session, session.get(Project, project.id), write_csv(tmp_path / "f.csv", rows), by=OPERATOR
+        )  # type: ignore[arg-type]
     assert report.languages_detected == 2
     with sessions() as session:
         found = {
@@ -311,9 +322,13 @@ def test_jsonl_and_parquet_and_eval_split(
     with session_scope(sessions) as session:
         target = session.get(Project, project.id)
         assert target is not None
-        import_file(session, target, jsonl)
+        import_file(session, target, jsonl, by=OPERATOR)
         report = import_file(
-            session, target, parquet, options=ImportOptions(split=Split.EVAL, annotator="gold")
+            session,
+            target,
+            parquet,
+            options=ImportOptions(split=Split.EVAL, annotator="gold"),
+            by=OPERATOR,
         )
     assert report.labels_added == 2
     with sessions() as session:
@@ -335,7 +350,7 @@ def test_a_crash_mid_import_rolls_everything_back(
     with sessions() as session:
         before = table_counts(session)
     with pytest.raises(KeyboardInterrupt), session_scope(sessions) as session:
-        import_file(session, session.get(Project, project.id), path, progress=crash)  # type: ignore[arg-type]
+        import_file(session, session.get(Project, project.id), path, progress=crash, by=OPERATOR)  # type: ignore[arg-type]
     with sessions() as session:
         assert table_counts(session) == before
 
@@ -360,6 +375,7 @@ def test_labels_of_collapsed_duplicates_are_kept(
             session.get(Project, project.id),
             path,  # type: ignore[arg-type]
             mapping=ColumnMapping(label="label"),
+            by=OPERATOR,
         )
     assert report.posts_added == 1 and report.duplicates == 2
     assert (

@@ -1,12 +1,13 @@
 from sqlalchemy.orm import Session
 
+from annotator.access import OPERATOR
 from annotator.models import request_retrain
 from tests.factories import make_project
 
 
 def test_one_queued_retrain_and_from_scratch_wins(session: Session) -> None:
     project = make_project(session)
-    first = request_retrain(session, project)
-    again = request_retrain(session, project, from_scratch=True)
+    first = request_retrain(session, project, by=OPERATOR)
+    again = request_retrain(session, project, from_scratch=True, by=OPERATOR)
     assert again.id == first.id and again.payload == {"from_scratch": True}
-    assert request_retrain(session, project).payload == {"from_scratch": True}
+    assert request_retrain(session, project, by=OPERATOR).payload == {"from_scratch": True}

@@ -1,6 +1,7 @@
 import pytest
 from sqlalchemy.orm import Session
 
+from annotator.access import OPERATOR
 from annotator.errors import AlreadyExistsError, LingualoopError, NotFoundError
 from annotator.projects import create_project, get_project
 from db.labels import LABELS
@@ -8,7 +9,11 @@ from db.labels import LABELS
 
 def test_create_with_renamed_labels(session: Session) -> None:
     project = create_project(
-        session, "study", languages=["es", "EN", "in"], label_names={"pro": "Supportive"}
+        session,
+        "study",
+        languages=["es", "EN", "in"],
+        label_names={"pro": "Supportive"},
+        by=OPERATOR,
     )
     assert project.languages == ["en", "es", "id"]
     assert project.label_names["pro"] == "Supportive" and set(project.label_names) == set(LABELS)
@@ -17,16 +22,16 @@ def test_create_with_renamed_labels(session: Session) -> None:
 def test_rules(session: Session) -> None:
     with pytest.raises(NotFoundError, match="lingualoop init"):
         get_project(session)
-    create_project(session, "a")
+    create_project(session, "a", by=OPERATOR)
     assert get_project(session).name == "a"
     with pytest.raises(AlreadyExistsError):
-        create_project(session, "a")
-    create_project(session, "b")
+        create_project(session, "a", by=OPERATOR)
+    create_project(session, "b", by=OPERATOR)
     with pytest.raises(LingualoopError, match="--project"):
         get_project(session)
     with pytest.raises(NotFoundError, match="projects: a, b"):
         get_project(session, "c")
     with pytest.raises(LingualoopError, match="Unknown label code"):
-        create_project(session, "d", label_names={"positive": "x"})
+        create_project(session, "d", label_names={"positive": "x"}, by=OPERATOR)
     with pytest.raises(LingualoopError, match="at least 1"):
-        create_project(session, "e", overlap=0)
+        create_project(session, "e", overlap=0, by=OPERATOR)

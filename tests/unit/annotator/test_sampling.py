@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import operators
 
+from annotator.access import OPERATOR
 from annotator.errors import LingualoopError
 from annotator.ingest import ImportOptions, import_file
 from annotator.sampling import LanguageState, catch_up_quotas, language_quotas, select_batch
@@ -86,12 +87,18 @@ def test_quotas_with_few_posts_left() -> None:
 @pytest.fixture
 def project_with_pool(session: Session, tmp_path: Path):  # type: ignore[no-untyped-def]
     project = make_project(session, languages=["en", "hu"])
-    import_file(session, project, write_csv(tmp_path / "en.csv", posts(60, "en", "e") + posts(30, "hu", "h")))
+    import_file(
+        session,
+        project,
+        write_csv(tmp_path / "en.csv", posts(60, "en", "e") + posts(30, "hu", "h")),
+        by=OPERATOR,
+    )
     import_file(
         session,
         project,
         write_csv(tmp_path / "ev.csv", posts(10, "en", "v", label="pro")),
         options=ImportOptions(split=Split.EVAL),
+        by=OPERATOR,
     )
     return project
 
@@ -172,7 +179,7 @@ def test_batches_read_through_the_stored_scores_pick_what_uncertainty_ranks_firs
     session: Session, tmp_path: Path, strategy: str
 ) -> None:
     project = make_project(session, languages=["en"])
-    import_file(session, project, write_csv(tmp_path / "p.csv", posts(80, "en")))
+    import_file(session, project, write_csv(tmp_path / "p.csv", posts(80, "en")), by=OPERATOR)
     version = _current_version(session, project)
     ids = list(session.scalars(select(Item.id).order_by(Item.id)))
     probabilities = np.random.default_rng(7).dirichlet(np.ones(4) * 0.7, size=len(ids))
@@ -204,7 +211,7 @@ def test_catch_up_quotas_fade_out_as_a_language_gets_its_labels() -> None:
 def test_catch_up_batch_gives_the_rest_to_the_blind_ranking(session: Session, project_with_pool) -> None:  # type: ignore[no-untyped-def]
     version = _current_version(session, project_with_pool)
     rows = session.execute(select(Item.id, Item.external_id).where(Item.split == Split.POOL)).all()
-    labeller = add_user(session, "old")
+    labeller = add_user(session, "old", by=OPERATOR)
     for item_id, external_id in rows:
         unsure = external_id in {"e1", "e2", "e3", "e4", "e5", "e6"}
         p = [0.4, 0.35, 0.15, 0.1] if unsure else [0.94, 0.02, 0.02, 0.02]

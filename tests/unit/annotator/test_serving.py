@@ -7,6 +7,7 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from annotator.access import OPERATOR
 from annotator.ingest import import_file
 from annotator.serving import next_item
 from annotator.users import add_user
@@ -18,7 +19,12 @@ from tests.factories import add_label, make_project, posts, write_csv
 def _project(session: Session, tmp_path: Path, overlap: int = 1) -> Project:
     project = make_project(session, languages=["en", "hu"])
     project.overlap = overlap
-    import_file(session, project, write_csv(tmp_path / "p.csv", posts(12, "en", "e") + posts(6, "hu", "h")))
+    import_file(
+        session,
+        project,
+        write_csv(tmp_path / "p.csv", posts(12, "en", "e") + posts(6, "hu", "h")),
+        by=OPERATOR,
+    )
     return project
 
 
@@ -28,7 +34,7 @@ def _label(session: Session, item_id: int, user: User) -> None:
 
 def test_lease_resume_and_no_double_serving(session: Session, tmp_path: Path) -> None:
     project = _project(session, tmp_path)
-    amira, ravi = add_user(session, "amira"), add_user(session, "ravi")
+    amira, ravi = add_user(session, "amira", by=OPERATOR), add_user(session, "ravi", by=OPERATOR)
     first = next_item(session, project, amira)
     assert first is not None
     assert next_item(session, project, amira).id == first.id  # type: ignore[union-attr]  # a reload: same post
@@ -40,7 +46,7 @@ def test_lease_resume_and_no_double_serving(session: Session, tmp_path: Path) ->
 
 def test_expired_lease_returns_the_post(session: Session, tmp_path: Path) -> None:
     project = _project(session, tmp_path)
-    amira, ravi = add_user(session, "amira"), add_user(session, "ravi")
+    amira, ravi = add_user(session, "amira", by=OPERATOR), add_user(session, "ravi", by=OPERATOR)
     leased = next_item(session, project, amira, lease=timedelta(seconds=-1))  # already expired
     assert leased is not None
     assert next_item(session, project, ravi).id == leased.id  # type: ignore[union-attr]
@@ -48,8 +54,12 @@ def test_expired_lease_returns_the_post(session: Session, tmp_path: Path) -> Non
 
 def test_overlap_and_languages(session: Session, tmp_path: Path) -> None:
     project = _project(session, tmp_path, overlap=2)
-    hu_only = add_user(session, "zsofi", languages=["hu"])
-    a, b, c = add_user(session, "a"), add_user(session, "b"), add_user(session, "c")
+    hu_only = add_user(session, "zsofi", languages=["hu"], by=OPERATOR)
+    a, b, c = (
+        add_user(session, "a", by=OPERATOR),
+        add_user(session, "b", by=OPERATOR),
+        add_user(session, "c", by=OPERATOR),
+    )
     served = next_item(session, project, hu_only)
     assert served is not None and served.language == "hu"
     first_a = next_item(session, project, a)
@@ -66,7 +76,7 @@ def test_overlap_and_languages(session: Session, tmp_path: Path) -> None:
 
 def test_nothing_left(session: Session, tmp_path: Path) -> None:
     project = _project(session, tmp_path)
-    user = add_user(session, "solo", languages=["hu"])
+    user = add_user(session, "solo", languages=["hu"], by=OPERATOR)
     for _ in range(6):
         item = next_item(session, project, user)
         assert item is not None and item.language == "hu"
@@ -78,7 +88,7 @@ def test_concurrent_annotators_never_share_a_post(engine: Engine, tmp_path: Path
     sessions = make_session_factory(engine)
     with session_scope(sessions) as session:
         project_id = _project(session, tmp_path).id
-        users = [add_user(session, f"u{i}").id for i in range(6)]
+        users = [add_user(session, f"u{i}", by=OPERATOR).id for i in range(6)]
     served: list[tuple[int, int]] = []
     errors: list[BaseException] = []
 

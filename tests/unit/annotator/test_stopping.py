@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from annotator.access import OPERATOR
 from annotator.ingest import import_file
 from annotator.stopping import cohen_kappa, stopping_signals
 from db.models import Item, ModelStatus, ModelVersion, Prediction, prediction_row
@@ -33,7 +34,12 @@ def _version(session: Session, project_id: int, labels: dict[int, int]) -> None:
 
 def test_signal_per_language(session: Session, tmp_path: Path) -> None:
     project = make_project(session, languages=["en", "hu"])
-    import_file(session, project, write_csv(tmp_path / "p.csv", posts(8, "en", "e") + posts(8, "hu", "h")))
+    import_file(
+        session,
+        project,
+        write_csv(tmp_path / "p.csv", posts(8, "en", "e") + posts(8, "hu", "h")),
+        by=OPERATOR,
+    )
     items = dict(session.execute(select(Item.id, Item.language)).all())
     assert all(not s.kappas for s in stopping_signals(session, project).values())
     rng = np.random.default_rng(0)

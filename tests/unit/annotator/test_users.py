@@ -1,6 +1,7 @@
 import pytest
 from sqlalchemy.orm import Session
 
+from annotator.access import OPERATOR
 from annotator.errors import AlreadyExistsError, LingualoopError, NotFoundError
 from annotator.languages import UnknownLanguageError
 from annotator.users import add_user, get_user, set_password, verify_password
@@ -8,7 +9,9 @@ from db.models import Role
 
 
 def test_passwords_are_hashed_with_argon2(session: Session) -> None:
-    user = add_user(session, "amira", role=Role.RESEARCHER, password="s3cret-enough", languages=["AR", "in"])
+    user = add_user(
+        session, "amira", role=Role.RESEARCHER, password="s3cret-enough", languages=["AR", "in"], by=OPERATOR
+    )
     assert user.password_hash is not None and user.password_hash.startswith("$argon2")
     assert "s3cret-enough" not in user.password_hash
     assert verify_password(user.password_hash, "s3cret-enough")
@@ -17,19 +20,19 @@ def test_passwords_are_hashed_with_argon2(session: Session) -> None:
 
 
 def test_rules(session: Session) -> None:
-    add_user(session, "ravi")
+    add_user(session, "ravi", by=OPERATOR)
     with pytest.raises(AlreadyExistsError):
-        add_user(session, "ravi")
+        add_user(session, "ravi", by=OPERATOR)
     with pytest.raises(LingualoopError, match="at least 8"):
-        add_user(session, "short", password="abc")
+        add_user(session, "short", password="abc", by=OPERATOR)
     with pytest.raises(UnknownLanguageError):
-        add_user(session, "lang", languages=["klingon"])
+        add_user(session, "lang", languages=["klingon"], by=OPERATOR)
     with pytest.raises(NotFoundError):
         get_user(session, "nobody")
 
 
 def test_set_password_and_accounts_without_one(session: Session) -> None:
-    user = add_user(session, "importer")
+    user = add_user(session, "importer", by=OPERATOR)
     assert not verify_password(user.password_hash, "anything")
-    set_password(session, "importer", "a new password")
+    set_password(session, "importer", "a new password", by=OPERATOR)
     assert verify_password(user.password_hash, "a new password")

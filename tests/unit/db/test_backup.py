@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, func, select
 
+from annotator.access import OPERATOR
 from annotator.demo import create_demo_project
 from db.backup import BackupError, backup, restore
 from db.engine import make_engine, make_session_factory, session_scope
@@ -27,7 +28,7 @@ def _demo_database(url: str) -> None:
     engine = make_engine(url)
     upgrade(engine)
     with session_scope(make_session_factory(engine)) as session:
-        create_demo_project(session)
+        create_demo_project(session, by=OPERATOR)
     engine.dispose()
 
 

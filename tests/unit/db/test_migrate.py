@@ -5,6 +5,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 
+from annotator.access import OPERATOR
 from db.engine import make_engine, make_session_factory, session_scope
 from db.migrate import (
     SchemaOutOfDateError,
@@ -99,7 +100,7 @@ def test_downgrade_one_step_and_upgrade_again_keeps_the_data(db_url: str) -> Non
     engine = make_engine(db_url)
     upgrade(engine)
     with session_scope(make_session_factory(engine)) as session:
-        create_demo_project(session)
+        create_demo_project(session, by=OPERATOR)
 
     def counts() -> tuple[int, int, int]:
         with engine.connect() as connection:

@@ -5,6 +5,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from annotator.access import OPERATOR
 from annotator.adjudication import adjudicate
 from annotator.annotate import Answer, record_answer
 from annotator.flags import review_flag
@@ -19,10 +20,10 @@ def test_consensus_posts_follow_labels_adjudications_and_flag_reviews(
     session: Session, tmp_path: Path
 ) -> None:
     project = make_project(session)
-    import_file(session, project, write_csv(tmp_path / "p.csv", posts(5)))
+    import_file(session, project, write_csv(tmp_path / "p.csv", posts(5)), by=OPERATOR)
     items = list(session.scalars(select(Item).order_by(Item.id)))
-    amira, ravi = add_user(session, "amira"), add_user(session, "ravi")
-    rita = add_user(session, "rita", role=Role.RESEARCHER)
+    amira, ravi = add_user(session, "amira", by=OPERATOR), add_user(session, "ravi", by=OPERATOR)
+    rita = add_user(session, "rita", role=Role.RESEARCHER, by=OPERATOR)
     record_answer(session, project, amira, items[0].id, Answer.of_label("pro"))  # single label
     record_answer(session, project, amira, items[1].id, Answer.of_label("pro"))  # a tie: left out
     record_answer(session, project, ravi, items[1].id, Answer.of_label("anti"))

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from annotator.access import OPERATOR
 from annotator.demo import create_demo_project
 from db.engine import session_scope
 from db.models import (
@@ -36,7 +37,7 @@ def settings(tiny_llama: Path, tmp_path: Path) -> WorkerSettings:
 @pytest.fixture
 def project_id(sessions: sessionmaker[Session]) -> int:
     with session_scope(sessions) as session:
-        return create_demo_project(session).project.id
+        return create_demo_project(session, by=OPERATOR).project.id
 
 
 def _reports() -> tuple[list[tuple[float, str]], object]:

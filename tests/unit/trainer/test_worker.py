@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from annotator.access import OPERATOR
 from annotator.demo import create_demo_project
 from annotator.models import request_retrain
 from db.engine import make_engine, make_session_factory, session_scope
@@ -39,7 +40,7 @@ def setup(tmp_path: Path, tiny_llama: Path) -> tuple[str, sessionmaker[Session],
     upgrade(engine)
     sessions = make_session_factory(engine)
     with session_scope(sessions) as session:
-        project_id = create_demo_project(session).project.id
+        project_id = create_demo_project(session, by=OPERATOR).project.id
     settings = WorkerSettings(
         data_dir=tmp_path,
         model=ModelSettings(base_model=str(tiny_llama)),
@@ -51,7 +52,7 @@ def setup(tmp_path: Path, tiny_llama: Path) -> tuple[str, sessionmaker[Session],
         user = session.scalar(select(User).where(User.username == "ravi"))
         for item_id in unlabelled_pool_items(session, 8):
             add_label(session, item_id, user.id, "anti")  # type: ignore[union-attr]
-        request_retrain(session, session.get(Project, project_id))  # type: ignore[arg-type]
+        request_retrain(session, session.get(Project, project_id), by=OPERATOR)  # type: ignore[arg-type]
     env = os.environ | {
         "LINGUALOOP_BASE_MODEL": str(tiny_llama),
         "LINGUALOOP_EPOCHS": "400",
