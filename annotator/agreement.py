@@ -2,12 +2,29 @@
 the worker)."""
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from db.labels import Consensus, consensus
 
-__all__ = ["AlphaAccumulator", "Consensus", "consensus"]
+__all__ = ["AlphaAccumulator", "Consensus", "cohen_kappa", "consensus"]
+
+
+def cohen_kappa(first: Sequence[Hashable], second: Sequence[Hashable]) -> float | None:
+    """Cohen's kappa of two label sequences over the same posts (two annotators, or two model versions):
+    agreement beyond chance. None when undefined: no posts, or both used one and the same label throughout
+    while disagreeing (which cannot happen); 1.0 when both used one label and agree."""
+    n = len(first)
+    if n == 0:
+        return None
+    observed = sum(x == y for x, y in zip(first, second, strict=True)) / n
+    counts_first, counts_second = Counter(first), Counter(second)
+    expected = sum(counts_first[c] * counts_second[c] for c in counts_first.keys() | counts_second.keys()) / (
+        n * n
+    )
+    if expected == 1.0:
+        return 1.0 if observed == 1.0 else None
+    return (observed - expected) / (1 - expected)
 
 
 @dataclass

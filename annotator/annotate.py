@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from annotator.errors import LingualoopError, NotFoundError
 from annotator.fastmodel import maybe_request_fast_retrain
-from annotator.sampling import current_ready_version, open_counts
+from annotator.sampling import open_counts
 from annotator.serving import LEASE
 from db.labels import LABELS
 from db.models import (
@@ -23,11 +23,11 @@ from db.models import (
     Assignment,
     EventAction,
     Item,
-    Prediction,
     Project,
     User,
     utcnow,
 )
+from db.versions import current_version, probabilities_of
 
 MAX_FLAG_REASON = 2_000
 
@@ -191,14 +191,8 @@ def undo_last(
 def model_suggestion(session: Session, project: Project, item_id: int) -> tuple[str, float] | None:
     """The current model version's most likely label for a post and its probability, or None when no ready
     version has scored it (shown to annotators only when they ask: no anchoring)."""
-    version = current_ready_version(session, project)
-    if version is None:
-        return None
-    row = session.execute(
-        select(Prediction.p_pro, Prediction.p_anti, Prediction.p_neutral, Prediction.p_unrelated).where(
-            Prediction.model_version_id == version.id, Prediction.item_id == item_id
-        )
-    ).first()
+    version = current_version(session, project.id)
+    row = probabilities_of(session, version.id, [item_id]).get(item_id) if version is not None else None
     if row is None:
         return None
     best = max(range(len(LABELS)), key=lambda i: row[i])

@@ -3,7 +3,7 @@
 per-language quality, and the project's sampling settings. Each function takes the signed-in user and checks
 the role (annotator/access.py)."""
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 from itertools import combinations
@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from annotator.access import RESEARCHERS, Actor, require_role
-from annotator.agreement import AlphaAccumulator
+from annotator.agreement import AlphaAccumulator, cohen_kappa
 from annotator.errors import LingualoopError
 from annotator.sampling_settings import SamplingSettings
 from db.labels import LABELS
@@ -74,19 +74,6 @@ def _labels_by_post(session: Session, project: Project) -> dict[int, dict[str, s
     for item_id, username, label in rows:
         by_post[item_id][username] = str(label)
     return by_post
-
-
-def cohen_kappa(a: list[str], b: list[str]) -> float | None:
-    """Cohen's kappa of two annotators' labels on the same posts (None when undefined)."""
-    n = len(a)
-    if n == 0:
-        return None
-    observed = sum(x == y for x, y in zip(a, b, strict=True)) / n
-    ca, cb = Counter(a), Counter(b)
-    expected = sum(ca[label] * cb[label] for label in set(ca) | set(cb)) / (n * n)
-    if expected == 1.0:
-        return 1.0 if observed == 1.0 else None
-    return (observed - expected) / (1 - expected)
 
 
 @dataclass(frozen=True)

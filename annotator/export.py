@@ -29,11 +29,11 @@ from db.models import (
     ImportRun,
     Item,
     ModelVersion,
-    Prediction,
     Project,
     User,
     utcnow,
 )
+from db.versions import current_version, stream_probabilities
 
 EXPORT_FORMATS = ("csv", "jsonl", "parquet")
 BASE_COLUMNS = [
@@ -88,19 +88,13 @@ def annotator_names(session: Session, project: Project) -> list[str]:
     return list(session.scalars(query))
 
 
-def current_model_version(session: Session, project: Project) -> ModelVersion | None:
-    return session.scalar(
-        select(ModelVersion).where(ModelVersion.project_id == project.id, ModelVersion.is_current.is_(True))
-    )
-
-
 def iter_export_rows(
     session: Session, project: Project, *, with_predictions: bool = False, stats: ExportStats | None = None
 ) -> Iterator[dict[str, Any]]:
     """One dict per post, in id order: consensus label, per-annotator labels and, if asked, predictions."""
     stats = stats if stats is not None else ExportStats()
     annotators = annotator_names(session, project)
-    version = current_model_version(session, project) if with_predictions else None
+    version = current_version(session, project.id) if with_predictions else None
     adjudicated = dict(
         session.execute(
             select(Adjudication.item_id, Adjudication.label)
@@ -190,20 +184,7 @@ def _stream_labels(session: Session, project: Project) -> Iterator[tuple[int, li
 
 
 def _stream_predictions(session: Session, version: ModelVersion) -> Iterator[tuple[int, dict[str, Any]]]:
-    result = session.execute(
-        select(
-            Prediction.item_id,
-            Prediction.p_pro,
-            Prediction.p_anti,
-            Prediction.p_neutral,
-            Prediction.p_unrelated,
-            Prediction.confidence,
-        )
-        .where(Prediction.model_version_id == version.id)
-        .order_by(Prediction.item_id)
-        .execution_options(yield_per=_BATCH)
-    )
-    for item_id, *probabilities, confidence in result:
+    for item_id, probabilities, confidence in stream_probabilities(session, version.id, batch=_BATCH):
         best = max(range(len(LABELS)), key=lambda i: probabilities[i])
         values = {f"p_{label}": round(p, 6) for label, p in zip(LABELS, probabilities, strict=True)}
         yield (
@@ -229,7 +210,7 @@ def export_project(
     by: Actor,
 ) -> ExportStats:
     """Write the export file (and the datasheet if a path is given); returns the counts. `by` is the signed-in
-    user (None: the command line's operator)."""
+    user, or OPERATOR for the command line."""
     require_role(by, RESEARCHERS, "export the corpus")
     with no_gc_pauses():
         return _export_project(session, project, path, file_format, with_predictions, datasheet, progress)

@@ -151,7 +151,7 @@ def import_file(
 ) -> ImportReport:
     """Read, validate and import a file into `project`. Raises InputFileError or
     ImportValidationError (nothing written) with messages that name the row and column. `by` is the signed-in
-    user (None: the command line's operator)."""
+    user, or OPERATOR for the command line."""
     require_role(by, RESEARCHERS, "import posts")
     with no_gc_pauses():
         return _import_file(session, project, path, file_format, mapping, options, progress)

@@ -4,6 +4,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from db.study import LANGUAGE_ALIASES
+
 # ISO 639-1 codes with English names (all 183 current codes).
 _ISO_639_1 = """
 aa Afar|ab Abkhazian|ae Avestan|af Afrikaans|ak Akan|am Amharic|an Aragonese|ar Arabic|as Assamese|av Avaric|
@@ -33,9 +35,7 @@ LANGUAGE_NAMES: dict[str, str] = dict(
     entry.strip().split(" ", 1) for entry in _ISO_639_1.replace("\n", "").split("|") if entry.strip()
 )
 
-#: Codes seen in corpora that are not (or no longer) ISO 639-1: `in` is the study's (and Twitter's)
-#: code for Indonesian; iw/ji/jw are withdrawn codes; `fil` is Twitter's Filipino.
-ALIASES: dict[str, str] = {"in": "id", "iw": "he", "ji": "yi", "jw": "jv", "fil": "tl"}
+ALIASES = LANGUAGE_ALIASES  # in -> id and friends, shared with the worker (db/study.py)
 
 #: Languages whose script is written right to left.
 RTL_LANGUAGES: frozenset[str] = frozenset({"ar", "he", "fa", "ur", "ps", "sd", "ug", "yi", "dv", "ku"})

@@ -13,6 +13,7 @@ from annotator.access import RESEARCHERS, Actor, require_role
 from annotator.errors import LingualoopError, NotFoundError
 from db.jobs import cancel_job, dedupe_key, enqueue
 from db.models import Backend, Job, JobKind, JobStatus, ModelStatus, ModelVersion, Project
+from db.versions import adapter_folder, current_version
 
 
 def request_retrain(session: Session, project: Project, *, from_scratch: bool = False, by: Actor) -> Job:
@@ -50,9 +51,13 @@ def list_versions(session: Session, project: Project) -> list[ModelVersion]:
 
 def get_version(session: Session, project: Project, version_id: int | None = None) -> ModelVersion:
     """The given version of the project, or its current one."""
-    query = select(ModelVersion).where(ModelVersion.project_id == project.id)
-    query = query.where(ModelVersion.id == version_id) if version_id else query.where(ModelVersion.is_current)
-    version = session.scalar(query)
+    version = (
+        session.scalar(
+            select(ModelVersion).where(ModelVersion.project_id == project.id, ModelVersion.id == version_id)
+        )
+        if version_id
+        else current_version(session, project.id)
+    )
     if version is None:
         what = f"version {version_id}" if version_id else "current model version (press Retrain first)"
         raise NotFoundError(f"Project '{project.name}' has no {what}.")
@@ -60,9 +65,10 @@ def get_version(session: Session, project: Project, version_id: int | None = Non
 
 
 def export_adapter(
-    session: Session, project: Project, destination: Path, version_id: int | None = None
+    session: Session, project: Project, destination: Path, version_id: int | None = None, *, by: Actor
 ) -> Path:
     """Copy a version's adapter folder, with its metrics and lineage, for a replication package."""
+    require_role(by, RESEARCHERS, "export model adapters")
     version = get_version(session, project, version_id)
     if not version.adapter_path or not Path(version.adapter_path).is_dir():
         raise LingualoopError(f"Version {version.id} has no adapter folder on this machine.")
@@ -83,10 +89,17 @@ def export_adapter(
 
 
 def import_adapter(
-    session: Session, project: Project, folder: Path, adapters_dir: Path, base_model: str | None = None
+    session: Session,
+    project: Project,
+    folder: Path,
+    data_dir: Path,
+    base_model: str | None = None,
+    *,
+    by: Actor,
 ) -> tuple[ModelVersion, Job]:
     """Record an existing LoRA adapter folder (one of ours, or a published one) as a new version of the
     project, and queue a job that evaluates it and scores the pool; it becomes usable when that is done."""
+    require_role(by, RESEARCHERS, "import model adapters")
     config_path = folder / "adapter_config.json"
     if not config_path.is_file():
         raise LingualoopError(f"{folder} is not a LoRA adapter folder (no adapter_config.json).")
@@ -110,7 +123,7 @@ def import_adapter(
     )
     session.add(version)
     session.flush()
-    target = adapters_dir / f"project-{project.id}" / f"version-{version.id}"
+    target = adapter_folder(data_dir, project.id, version.id)
     if target.exists():
         shutil.rmtree(target)
     shutil.copytree(folder, target)

@@ -28,10 +28,10 @@ from annotator.sampling_settings import SamplingSettings
 from annotator.strategies import get_strategy, uncertainty
 from db.metrics import VersionMetrics
 from db.models import (
+    PROBABILITY_COLUMNS,
     Annotation,
     AnnotationKind,
     Item,
-    ModelStatus,
     ModelVersion,
     Prediction,
     Project,
@@ -39,8 +39,8 @@ from db.models import (
     SamplingBatch,
     Split,
 )
+from db.versions import current_version, probabilities_of
 
-PROBABILITY_COLUMNS = (Prediction.p_pro, Prediction.p_anti, Prediction.p_neutral, Prediction.p_unrelated)
 FAVOUR_BOOST = 2.0
 """How much more weight a favoured language gets in the quotas."""
 
@@ -152,16 +152,6 @@ class Candidates:
     languages: NDArray[np.str_]
     probabilities: NDArray[np.float32] | None
     """(len(item_ids), 4) from the current version, or None at cold start."""
-
-
-def current_ready_version(session: Session, project: Project) -> ModelVersion | None:
-    return session.scalar(
-        select(ModelVersion).where(
-            ModelVersion.project_id == project.id,
-            ModelVersion.is_current.is_(True),
-            ModelVersion.status == ModelStatus.READY,
-        )
-    )
 
 
 def _labels_per_item() -> ScalarSelect[int]:
@@ -380,13 +370,9 @@ def _scores_of(
     """The strategy's uncertainty of each chosen post (higher = serve sooner)."""
     if version is None or not item_ids or strategy == "random.v1":
         return {}
-    rows = session.execute(
-        select(Prediction.item_id, *PROBABILITY_COLUMNS).where(
-            Prediction.model_version_id == version.id, Prediction.item_id.in_(item_ids)
-        )
-    ).all()
-    scores = uncertainty(strategy, np.array([row[1:] for row in rows], dtype=np.float64).reshape(-1, 4))
-    return dict(zip([row[0] for row in rows], scores.tolist(), strict=True))
+    found = probabilities_of(session, version.id, item_ids)
+    scores = uncertainty(strategy, np.array(list(found.values()), dtype=np.float64).reshape(-1, 4))
+    return dict(zip(found, scores.tolist(), strict=True))
 
 
 def choose(
@@ -435,7 +421,7 @@ def select_batch(
     strategy = strategy or settings.strategy
     get_strategy(strategy)  # a clear error for an unknown name, before any work
     share = settings.random_share if random_share is None else random_share
-    version = current_ready_version(session, project)
+    version = current_version(session, project.id)
     states = language_states(session, project, open_counts(session, project), version)
     quotas, blind = batch_quotas(states, n, settings, cold=version is None)
     batch_seed = seed if seed is not None else int(session.scalar(select(func.count(SamplingBatch.id))) or 0)

@@ -15,10 +15,11 @@ from annotator.fastmodel import predict_proba, train_head
 from annotator.sampling import Candidates, LanguageState, catch_up_quotas, choose, language_quotas
 from annotator.sampling_settings import SamplingSettings
 from db.labels import LABELS
-from db.metrics import macro_f1, stance_f1, topic_f1
+from db.metrics import macro_f1
+from db.study import SUBSETS, read_study_csv, study_scores
 
 UNRELATED = LABELS.index("unrelated")
-MAIN_LANGUAGES = {"en", "es"}
+SUBSET_TITLES = {"all": "all posts", "en_es": "en+es", "others": "other languages (not en, es)"}
 
 
 @dataclass(frozen=True)
@@ -53,25 +54,21 @@ class SimulationConfig:
 
 
 def read_posts(path: Path) -> list[Post]:
-    with path.open(encoding="utf-8") as handle:
-        return [
-            Post("id" if r["lang"] == "in" else r["lang"], r["text"], LABELS.index(r["label"]))
-            for r in csv.DictReader(handle)
-        ]
+    return [Post(p.language, p.text, LABELS.index(p.label)) for p in read_study_csv(path)]
 
 
 def scores(
     gold: NDArray[np.int64], predicted: NDArray[np.int64], langs: NDArray[np.str_]
-) -> dict[str, float]:
-    """4-class, topic and stance macro-F1 for all posts, en+es, and the other languages."""
-    result: dict[str, float] = {}
-    main = np.isin(langs, list(MAIN_LANGUAGES))
-    for subset, mask in (("all", np.ones(len(gold), bool)), ("en_es", main), ("others", ~main)):
-        g, p = gold[mask], predicted[mask]
-        result[f"{subset}_4class"] = round(macro_f1(g, p, range(4)), 4)
-        result[f"{subset}_topic"] = round(topic_f1(g, p), 4)
-        result[f"{subset}_stance"] = round(stance_f1(g, p), 4)
-    return result
+) -> dict[str, float | None]:
+    """4-class, topic and stance macro-F1 for all posts, en+es, and the other languages (the study's table,
+    db/study.py); None for a subset without posts."""
+    table = study_scores([LABELS[i] for i in gold], [LABELS[i] for i in predicted], [str(x) for x in langs])
+    kinds = {"4class": "four_class", "topic": "topic", "stance": "stance"}
+    return {
+        f"{subset}_{kind}": None if table[subset][key] is None else float(table[subset][key] or 0.0)
+        for subset in SUBSETS
+        for kind, key in kinds.items()
+    }
 
 
 def per_language_f1(
@@ -179,12 +176,15 @@ def mean_curves(rows: Sequence[dict[str, Any]]) -> dict[str, dict[int, dict[str,
         grouped.setdefault(row["strategy"], {}).setdefault(row["labels"], []).append(row)
     metrics = [k for k in rows[0] if k not in {"strategy", "seed", "labels"}] if rows else []
     return {
-        s: {
-            n: {m: float(np.mean([r[m] for r in group])) for m in metrics}
-            for n, group in sorted(by_n.items())
-        }
+        s: {n: {m: _mean([r[m] for r in group]) for m in metrics} for n, group in sorted(by_n.items())}
         for s, by_n in grouped.items()
     }
+
+
+def _mean(values: Sequence[float | None]) -> float:
+    """The mean over seeds; NaN where the subset had no posts."""
+    present = [v for v in values if v is not None]
+    return float(np.mean(present)) if present else float("nan")
 
 
 def value_at(curve: dict[int, dict[str, float]], labels: int, metric: str) -> float:
@@ -201,7 +201,8 @@ def labels_to_reach(curve: dict[int, dict[str, float]], target: float, metric: s
 
 
 def write_outputs(rows: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
-    """curves.csv (every seed), curves.png (means: 4-class, topic, stance; all / en+es / others)."""
+    """curves.csv (every seed), curves.png (means: 4-class, topic, stance; all / en+es / other languages; a panel
+    whose subset has no posts in the evaluation file says so instead of drawing zeros)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -216,12 +217,16 @@ def write_outputs(rows: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
     curves = mean_curves(rows)
     figure, axes = plt.subplots(3, 3, figsize=(14, 11), sharex=True)
     for i, kind in enumerate(("4class", "topic", "stance")):
-        for j, subset in enumerate(("all", "en_es", "others")):
+        for j, subset in enumerate(SUBSETS):
             axis = axes[i][j]
+            axis.set_title(f"{kind} macro-F1, {SUBSET_TITLES[subset]}")
+            metric = f"{subset}_{kind}"
+            if all(np.isnan(values[metric]) for curve in curves.values() for values in curve.values()):
+                axis.text(0.5, 0.5, "no posts in the evaluation file", ha="center", va="center")
+                continue
             for strategy, curve in curves.items():
                 xs = list(curve)
-                axis.plot(xs, [curve[x][f"{subset}_{kind}"] for x in xs], label=strategy)
-            axis.set_title(f"{kind} macro-F1, {subset.replace('_', '+')}")
+                axis.plot(xs, [curve[x][metric] for x in xs], label=strategy)
             axis.grid(alpha=0.3)
     for axis in axes[-1]:
         axis.set_xlabel("labels")

@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.models import Annotation, AnnotationKind, ImportRun, Item, ModelVersion, Project
+from db.versions import current_version
 
 
 @dataclass
@@ -62,11 +63,8 @@ def project_status(session: Session, project: Project) -> ProjectStatus:
     versions = session.scalar(
         select(func.count()).select_from(ModelVersion).where(ModelVersion.project_id == project.id)
     )
-    current = session.scalar(
-        select(ModelVersion.id).where(
-            ModelVersion.project_id == project.id, ModelVersion.is_current.is_(True)
-        )
-    )
+    version = current_version(session, project.id)
+    current = version.id if version is not None else None
     return ProjectStatus(
         project=project.name,
         languages=dict(sorted(languages.items())),

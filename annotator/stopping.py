@@ -7,23 +7,15 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 import numpy as np
-from numpy.typing import NDArray
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import Item, ModelStatus, ModelVersion, Prediction, Project, Split
+from annotator.agreement import cohen_kappa
+from db.models import Item, ModelStatus, ModelVersion, Project, Split
+from db.versions import stream_probabilities
 
 WINDOW = 3
 THRESHOLD = 0.99
-
-
-def cohen_kappa(first: NDArray[np.int64], second: NDArray[np.int64], classes: int = 4) -> float:
-    """Agreement of two label arrays beyond chance; 1.0 when they agree on everything."""
-    if len(first) == 0:
-        return float("nan")
-    observed = float(np.mean(first == second))
-    expected = float(sum(np.mean(first == c) * np.mean(second == c) for c in range(classes)))
-    return 1.0 if expected == 1.0 else (observed - expected) / (1.0 - expected)
 
 
 @dataclass(frozen=True)
@@ -52,25 +44,21 @@ def stopping_signals(
         .where(ModelVersion.project_id == project.id, ModelVersion.status == ModelStatus.READY)
         .order_by(ModelVersion.id)
     ).all()
+    pool: dict[int, str] = dict(
+        session.execute(
+            select(Item.id, Item.language).where(Item.project_id == project.id, Item.split == Split.POOL)
+        )
+        .tuples()
+        .all()
+    )
     predicted: list[dict[int, int]] = []
     languages: dict[int, str] = {}
     for version_id in versions:
-        rows = session.execute(
-            select(
-                Prediction.item_id,
-                Item.language,
-                Prediction.p_pro,
-                Prediction.p_anti,
-                Prediction.p_neutral,
-                Prediction.p_unrelated,
-            )
-            .join(Item, Item.id == Prediction.item_id)
-            .where(Prediction.model_version_id == version_id, Item.split == Split.POOL)
-        ).all()
         labels = {}
-        for item_id, language, *probabilities in rows:
-            labels[item_id] = int(np.argmax(probabilities))
-            languages[item_id] = language
+        for item_id, probabilities, _ in stream_probabilities(session, version_id):
+            if item_id in pool:
+                labels[item_id] = int(np.argmax(probabilities))
+                languages[item_id] = pool[item_id]
         predicted.append(labels)
     kappas: dict[str, list[float]] = defaultdict(list)
     for older, newer in pairwise(predicted):
@@ -80,7 +68,9 @@ def stopping_signals(
             first.append(older[item_id])
             second.append(newer[item_id])
         for language, (first, second) in by_language.items():
-            kappas[language].append(round(cohen_kappa(np.array(first), np.array(second)), 4))
+            kappa = cohen_kappa(first, second)
+            if kappa is not None:
+                kappas[language].append(round(kappa, 4))
     all_languages = sorted(set(languages.values()))
     return {
         language: StopSignal(

@@ -47,7 +47,7 @@ def add_user(
     by: Actor,
 ) -> User:
     """Create an account; without a password it exists (for imported labels) but cannot log in. `by` is the
-    signed-in user (None: the command line's operator)."""
+    signed-in user, or OPERATOR for the command line."""
     require_role(by, ADMINS, "create accounts")
     username = username.strip()
     if not username or len(username) > 80:

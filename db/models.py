@@ -404,6 +404,10 @@ class Prediction(Base):
     )
 
 
+PROBABILITY_COLUMNS = (Prediction.p_pro, Prediction.p_anti, Prediction.p_neutral, Prediction.p_unrelated)
+"""A version's four probabilities, in LABELS order."""
+
+
 def prediction_row(model_version_id: int, item_id: int, probabilities: Sequence[float]) -> dict[str, Any]:
     """A predictions row for bulk insert: the four probabilities (LABELS order) and their uncertainty scores."""
     p = [float(x) for x in probabilities]

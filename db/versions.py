@@ -3,8 +3,9 @@ evaluated on, its predictions, and which ready version is current. The worker (L
 (annotator/) write versions through these functions, so both follow the same rules."""
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
@@ -15,6 +16,7 @@ from db.bulk import bulk_insert, refresh_statistics
 from db.labels import consensus
 from db.metrics import VersionMetrics
 from db.models import (
+    PROBABILITY_COLUMNS,
     Adjudication,
     Annotation,
     AnnotationKind,
@@ -80,9 +82,54 @@ def consensus_posts(session: Session, project_id: int, split: Split) -> list[Lab
 
 
 def current_version(session: Session, project_id: int) -> ModelVersion | None:
+    """The project's current version: the one the sampler, the app's suggestions, exports and Label Studio use.
+    Only a ready version is ever current (select_current); the status check keeps it so whatever happens."""
     return session.scalar(
-        select(ModelVersion).where(ModelVersion.project_id == project_id, ModelVersion.is_current.is_(True))
+        select(ModelVersion).where(
+            ModelVersion.project_id == project_id,
+            ModelVersion.is_current.is_(True),
+            ModelVersion.status == ModelStatus.READY,
+        )
     )
+
+
+Probabilities = tuple[float, float, float, float]
+_CHUNK = 5_000
+"""Item ids per IN (...) list: far below SQLite's and PostgreSQL's bound-parameter limits."""
+
+
+def probabilities_of(session: Session, version_id: int, item_ids: Sequence[int]) -> dict[int, Probabilities]:
+    """A version's probabilities (LABELS order) for the given posts that it scored."""
+    found: dict[int, Probabilities] = {}
+    ids = list(item_ids)
+    for start in range(0, len(ids), _CHUNK):
+        rows = session.execute(
+            select(Prediction.item_id, *PROBABILITY_COLUMNS).where(
+                Prediction.model_version_id == version_id, Prediction.item_id.in_(ids[start : start + _CHUNK])
+            )
+        )
+        found.update({item_id: (a, b, c, d) for item_id, a, b, c, d in rows})
+    return found
+
+
+def stream_probabilities(
+    session: Session, version_id: int, *, batch: int = 10_000
+) -> Iterator[tuple[int, Probabilities, float]]:
+    """(item id, probabilities, confidence) of every post the version scored, in item id order, read in batches
+    (memory does not grow with the pool)."""
+    result = session.execute(
+        select(Prediction.item_id, *PROBABILITY_COLUMNS, Prediction.confidence)
+        .where(Prediction.model_version_id == version_id)
+        .order_by(Prediction.item_id)
+        .execution_options(yield_per=batch)
+    )
+    for item_id, a, b, c, d, confidence in result:
+        yield item_id, (a, b, c, d), confidence
+
+
+def adapter_folder(data_dir: Path, project_id: int, version_id: int) -> Path:
+    """Where a LoRA version's adapter lives: the worker writes it there, an imported adapter is copied there."""
+    return data_dir / "adapters" / f"project-{project_id}" / f"version-{version_id}"
 
 
 def latest_ready_version(session: Session, project_id: int, backend: Backend) -> ModelVersion | None:

@@ -85,10 +85,6 @@ class WorkerSettings:
     """Heartbeats, the heartbeat timeout after which any worker requeues a job, and polling."""
 
     @property
-    def adapters_dir(self) -> Path:
-        return self.data_dir / "adapters"
-
-    @property
     def models_dir(self) -> Path:
         return self.data_dir / "models"
 

@@ -1,67 +1,39 @@
 """The study's cross-lingual table: train on en, es, en+es and all twelve languages; evaluate on test.csv;
 4-class, topic and stance macro-F1 for all posts, en+es, and the other ten languages."""
 
-import csv
 import json
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from db.labels import LABELS
-from db.metrics import macro_f1, stance_f1, topic_f1
+from db.study import StudyPost, read_study_csv, study_scores
 from trainer.config import WorkerSettings
 from trainer.modeling import load_model, merged_for_scoring
 from trainer.scoring import score_texts
 from trainer.training import train_adapter
 
 POOLS: dict[str, set[str] | None] = {"en": {"en"}, "es": {"es"}, "en_es": {"en", "es"}, "multi": None}
-SUBSETS: dict[str, Callable[[str], bool]] = {
-    "all": lambda lang: True,
-    "en+es": lambda lang: lang in {"en", "es"},
-    "other ten": lambda lang: lang not in {"en", "es"},
-}
 Log = Callable[[str], None]
 
 
-@dataclass(frozen=True)
-class Row:
-    lang: str
-    text: str
-    label: str
-
-
-def read_rows(path: Path) -> list[Row]:
-    with path.open(encoding="utf-8") as handle:
-        return [Row(r["lang"], r["text"], r["label"]) for r in csv.DictReader(handle)]
+TABLE_NAMES = {"all": "all", "en_es": "en+es", "others": "other ten"}
+"""The study's names for the subsets of its table (db/study.py)."""
 
 
 def subset_scores(
     gold: Sequence[str], predicted: Sequence[str], langs: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
-    g = np.array([LABELS.index(x) for x in gold], dtype=np.int64)
-    p = np.array([LABELS.index(x) for x in predicted], dtype=np.int64)
-    result = {}
-    for name, keep in SUBSETS.items():
-        mask = np.array([keep(lang) for lang in langs])
-        result[name] = {
-            "n": int(mask.sum()),
-            "four_class": round(macro_f1(g[mask], p[mask], range(4)), 3),
-            "topic": round(topic_f1(g[mask], p[mask]), 3),
-            "stance": round(stance_f1(g[mask], p[mask]), 3),
-        }
-    return result
+    return {TABLE_NAMES[subset]: scores for subset, scores in study_scores(gold, predicted, langs).items()}
 
 
 def run_pool(
-    name: str, train: list[Row], test: list[Row], settings: WorkerSettings, log: Log
+    name: str, train: list[StudyPost], test: list[StudyPost], settings: WorkerSettings, log: Log
 ) -> dict[str, Any]:
     languages = POOLS[name]
-    chosen = [r for r in train if languages is None or r.lang in languages]
+    chosen = [r for r in train if languages is None or r.language in languages]
     if settings.train.max_examples is not None:  # a seeded sample: the file is grouped by language
         chosen = random.Random(settings.train.seed).sample(
             chosen, min(len(chosen), settings.train.max_examples)
@@ -90,7 +62,7 @@ def run_pool(
     scorer = merged_for_scoring(loaded)
     probabilities = score_texts(scorer, [r.text for r in test], settings.model.score_batch_size)
     predicted = [LABELS[i] for i in probabilities.argmax(axis=1)]
-    scores = subset_scores([r.label for r in test], predicted, [r.lang for r in test])
+    scores = subset_scores([r.label for r in test], predicted, [r.language for r in test])
     counts = {label: predicted.count(label) for label in LABELS}
     log(f"  {name}: trained on {len(chosen)} posts in {result.seconds:.0f} s; predicted {counts}")
     return {
@@ -105,13 +77,13 @@ def run_pool(
 
 def format_table(results: list[dict[str, Any]]) -> str:
     lines = ["| pool | model | 4-class | topic | stance |", "| --- | --- | ---: | ---: | ---: |"]
-    for subset in SUBSETS:
+    for subset in TABLE_NAMES.values():
         for result in results:
             s = result["scores"][subset]
-            lines.append(
-                f"| {subset} {s['n']} | {result['pool']} | {s['four_class']:.3f} | {s['topic']:.3f} | "
-                f"{s['stance']:.3f} |"
+            cells = " | ".join(
+                "no posts" if s[k] is None else f"{s[k]:.3f}" for k in ("four_class", "topic", "stance")
             )
+            lines.append(f"| {subset} {s['n']} | {result['pool']} | {cells} |")
     return "\n".join(lines)
 
 
@@ -123,7 +95,7 @@ def run_experiment(
     out: Path | None,
     log: Log,
 ) -> list[dict[str, Any]]:
-    train, test = read_rows(train_path), read_rows(test_path)
+    train, test = read_study_csv(train_path), read_study_csv(test_path)
     results = []
     for name in pools:
         if name not in POOLS:

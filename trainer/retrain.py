@@ -28,6 +28,7 @@ from db.models import (
 )
 from db.versions import (
     LabelledPost,
+    adapter_folder,
     consensus_posts,
     current_version,
     latest_ready_version,
@@ -227,7 +228,7 @@ def run_retrain(
                 0.1 + 0.6 * step / total, f"training: step {step}/{total}, loss {loss:.3f}"
             ),
         )
-        adapter_dir = settings.adapters_dir / f"project-{project_id}" / f"version-{version_id}"
+        adapter_dir = adapter_folder(settings.data_dir, project_id, version_id)
         save_adapter(
             loaded, adapter_dir, {"model_version": version_id, "parent": parent.id if parent else None}
         )

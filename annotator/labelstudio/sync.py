@@ -21,7 +21,7 @@ from annotator.errors import NotFoundError
 from annotator.fastmodel import maybe_request_fast_retrain
 from annotator.labelstudio.client import LabelStudioError, connect, load_token, save_token
 from annotator.labelstudio.config import label_config, label_of, prediction, task_data, version_name
-from annotator.sampling import PROBABILITY_COLUMNS, current_ready_version, select_batch
+from annotator.sampling import select_batch
 from annotator.users import add_user
 from db.models import (
     Annotation,
@@ -29,13 +29,13 @@ from db.models import (
     Item,
     LabelStudioLink,
     LabelStudioTask,
-    Prediction,
     Project,
     QueueEntry,
     Role,
     User,
     utcnow,
 )
+from db.versions import current_version, probabilities_of
 
 Progress = Callable[[str, int, int], None]
 _CHUNK = 1_000
@@ -117,8 +117,8 @@ def push(
         .where(QueueEntry.batch_id == batch.id)
         .order_by(QueueEntry.rank)
     ).all()
-    version = current_ready_version(session, project)
-    probabilities = _probabilities(session, version.id if version else None, [row[0] for row in rows])
+    version = current_version(session, project.id)
+    probabilities = probabilities_of(session, version.id, [row[0] for row in rows]) if version else {}
     name = version_name(version.id, version.backend) if version else None
     tasks: list[dict[str, Any]] = []
     for item_id, external_id, text, language in rows:
@@ -148,23 +148,6 @@ def push(
         client.projects.update(id=link.ls_project_id, model_version=name)
     session.flush()
     return PushReport(created, sum(1 for t in tasks if "predictions" in t))
-
-
-def _probabilities(
-    session: Session, version_id: int | None, item_ids: list[int]
-) -> dict[int, tuple[float, float, float, float]]:
-    if version_id is None or not item_ids:
-        return {}
-    found: dict[int, tuple[float, float, float, float]] = {}
-    for start in range(0, len(item_ids), _CHUNK):
-        rows = session.execute(
-            select(Prediction.item_id, *PROBABILITY_COLUMNS).where(
-                Prediction.model_version_id == version_id,
-                Prediction.item_id.in_(item_ids[start : start + _CHUNK]),
-            )
-        ).all()
-        found.update({row[0]: (row[1], row[2], row[3], row[4]) for row in rows})
-    return found
 
 
 @dataclass
@@ -296,7 +279,7 @@ def refresh_predictions(session: Session, project: Project, data_dir: Path) -> i
     """When a new version is current: give every open task (no annotation yet) its predictions, and make it the
     Label Studio project's model version. Returns the tasks updated."""
     link = get_link(session, project)
-    version = current_ready_version(session, project)
+    version = current_version(session, project.id)
     if version is None or version.id == link.model_version_id:
         return 0
     client = connect(link.url, load_token(data_dir))
@@ -315,7 +298,7 @@ def refresh_predictions(session: Session, project: Project, data_dir: Path) -> i
         if task_id not in annotated
     ]
     name = version_name(version.id, version.backend)
-    probabilities = _probabilities(session, version.id, [item_id for _, item_id in open_tasks])
+    probabilities = probabilities_of(session, version.id, [item_id for _, item_id in open_tasks])
     payload = [
         {"task": task_id, **prediction(name, probabilities[item_id])}
         for task_id, item_id in open_tasks

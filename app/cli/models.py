@@ -29,7 +29,7 @@ def model_export(
 ) -> None:
     """Copy a version's LoRA adapter folder (with its metrics and lineage)."""
     with state(ctx).transaction(read_only=True) as session:
-        folder = export_adapter(session, get_project(session, project), destination, version)
+        folder = export_adapter(session, get_project(session, project), destination, version, by=OPERATOR)
     console.print(f"Adapter written to {folder}.")
 
 
@@ -49,8 +49,9 @@ def model_import(
             session,
             get_project(session, project),
             folder,
-            state(ctx).settings.data_dir / "adapters",
+            state(ctx).settings.data_dir,
             base_model,
+            by=OPERATOR,
         )
         console.print(
             f"Recorded model version {version.id} (base {version.base_model}); job {job.id} will "

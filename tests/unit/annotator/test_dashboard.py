@@ -7,11 +7,11 @@ from sqlalchemy.orm import Session
 
 from annotator.access import OPERATOR
 from annotator.adjudication import adjudicate
+from annotator.agreement import cohen_kappa
 from annotator.annotate import Answer, record_answer
 from annotator.dashboard import (
     agreement,
     answers_per_day,
-    cohen_kappa,
     disagreements,
     label_counts,
     update_sampling,

@@ -8,8 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from annotator.access import OPERATOR
+from annotator.agreement import cohen_kappa
 from annotator.ingest import import_file
-from annotator.stopping import cohen_kappa, stopping_signals
+from annotator.stopping import stopping_signals
 from db.models import Item, ModelStatus, ModelVersion, Prediction, prediction_row
 from tests.factories import make_project, posts, write_csv
 
