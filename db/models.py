@@ -128,7 +128,6 @@ class JobKind(enum.StrEnum):
     SCORE = "score"
     FAST_RETRAIN = "fast_retrain"
     LABELSTUDIO_SYNC = "labelstudio_sync"
-    EXPORT = "export"
 
 
 class JobStatus(enum.StrEnum):

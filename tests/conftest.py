@@ -12,12 +12,26 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade
 from tests.postgres import PostgresCluster, start_cluster
+from tests.tiny_models import build_tiny_gemma, build_tiny_llama
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STRICT = os.environ.get("LINGUALOOP_STRICT_TESTS") == "1"
 """Set by .ci/run: a missing PostgreSQL or shared corpus fails the run instead of skipping tests."""
+
+
+SLOW_MARKERS = {"browser", "labelstudio", "gemma", "reliability"}
+SLOW_FOLDERS = {"browser", "integration", "reliability"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the slow tests (real browser, Label Studio, Gemma, worker processes, load and crash tests) `slow`, so
+    that `pytest -m "not slow"` is the quick day-to-day run; the README's command runs everything."""
+    for item in items:
+        folder = item.path.relative_to(REPO_ROOT / "tests").parts[0]
+        if folder in SLOW_FOLDERS or SLOW_MARKERS & {mark.name for mark in item.iter_markers()}:
+            item.add_marker(pytest.mark.slow)
 
 
 def skip_or_fail(reason: str) -> None:
@@ -99,3 +113,19 @@ def session(sessions: sessionmaker[Session]) -> Iterator[Session]:
     with sessions() as session:
         yield session
         session.rollback()
+
+
+# Tiny random models built from configs (the trainer unit tests, the worker process tests).
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture(scope="session")
+def tiny_gemma(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_gemma(tmp_path_factory.mktemp("tiny-gemma"))
+
+
+@pytest.fixture(params=["llama", "gemma"])
+def tiny_model(request: pytest.FixtureRequest) -> Path:
+    return Path(request.getfixturevalue(f"tiny_{request.param}"))

@@ -1,1 +1,1 @@
-"""The worker: job loop, model backends, training, evaluation and pool scoring (issue 3)."""
+"""The worker: LoRA training, evaluation and pool scoring, served by the shared job runner (db/runner.py)."""

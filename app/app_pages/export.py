@@ -17,9 +17,12 @@ def render() -> None:
     file_format = st.radio("Format", EXPORT_FORMATS, horizontal=True)
     predictions = st.checkbox("Include the current model's probabilities", value=False)
     if st.button("Prepare export", type="primary", key="prepare_export"):
-        folder = Path(tempfile.mkdtemp(prefix="lingualoop-export-"))
         try:
-            with transaction(read_only=True) as session:
+            with (
+                tempfile.TemporaryDirectory(prefix="lingualoop-export-") as temporary,
+                transaction(read_only=True) as session,
+            ):
+                folder = Path(temporary)
                 project = current_project(session)
                 out, sheet = folder / f"{project.name}.{file_format}", folder / f"{project.name}-datasheet.md"
                 stats = export_project(
@@ -31,35 +34,40 @@ def render() -> None:
                     datasheet=sheet,
                     by=signed_in_user(session),
                 )
+                # Kept for the downloads in this session; the files on disk go with the folder.
+                st.session_state["export_files"] = (
+                    (out.name, out.read_bytes()),
+                    (sheet.name, sheet.read_text(encoding="utf-8")),
+                    stats.rows,
+                )
         except LingualoopError as error:
             show_error(error)
             return
-        st.session_state["export_files"] = (str(out), str(sheet), stats.rows)
     files = st.session_state.get("export_files")
     if not files:
         st.info("Prepare an export, then download the file and its datasheet.")
         return
-    out, sheet, rows = Path(files[0]), Path(files[1]), files[2]
+    (out_name, out_bytes), (sheet_name, sheet_text), rows = files
     st.success(f"{rows:,} posts ready.")
     columns = st.columns(2)
     columns[0].download_button(
-        f"Download {out.name}",
-        out.read_bytes(),
-        file_name=out.name,
-        mime=MIME.get(out.suffix[1:], "application/octet-stream"),
+        f"Download {out_name}",
+        out_bytes,
+        file_name=out_name,
+        mime=MIME.get(Path(out_name).suffix[1:], "application/octet-stream"),
         key="download_export",
         icon=":material/download:",
     )
     columns[1].download_button(
-        f"Download {sheet.name}",
-        sheet.read_bytes(),
-        file_name=sheet.name,
+        f"Download {sheet_name}",
+        sheet_text.encode("utf-8"),
+        file_name=sheet_name,
         mime="text/markdown",
         key="download_sheet",
         icon=":material/description:",
     )
     with st.expander("Datasheet"):
-        st.markdown(sheet.read_text(encoding="utf-8"))
+        st.markdown(sheet_text)
 
 
 render()

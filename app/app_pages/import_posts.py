@@ -27,6 +27,12 @@ def _guess(columns: list[str], role: str) -> str:
 
 
 def render() -> None:
+    # The upload lives in memory (Streamlit keeps it); the reader wants a file, for this run only.
+    with tempfile.TemporaryDirectory(prefix="lingualoop-upload-") as folder:
+        _render(Path(folder))
+
+
+def _render(folder: Path) -> None:
     st.title("Import posts")
     upload = st.file_uploader(
         "File", type=["csv", "tsv", "jsonl", "parquet"], help="UTF-8; one post per row."
@@ -34,7 +40,6 @@ def render() -> None:
     if upload is None:
         st.info("Choose a file. Columns: the post text, and optionally an id, a language code and a label.")
         return
-    folder = Path(tempfile.mkdtemp(prefix="lingualoop-upload-"))
     path = folder / Path(upload.name).name
     path.write_bytes(upload.getvalue())
     try:
