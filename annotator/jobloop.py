@@ -13,7 +13,6 @@ from annotator.access import OPERATOR, RESEARCHERS, Actor, require_role
 from annotator.errors import LingualoopError
 from annotator.fastmodel import train_fast_version
 from annotator.labelstudio.sync import sync
-from db.engine import session_scope
 from db.jobs import dedupe_key, enqueue
 from db.models import Job, JobKind, LabelStudioLink, Project, utcnow
 from db.runner import Handler, JobError, Log, Report, RunnerSettings, run_job_loop, run_one_job, worker_id
@@ -44,8 +43,10 @@ def schedule_syncs(session: Session, every: timedelta = SYNC_EVERY) -> int:
     return len(due)
 
 
-def handlers(sessions: sessionmaker[Session], data_dir: Path) -> dict[JobKind, Handler]:
-    """What the web side's loop does with each kind of job it takes."""
+def handlers(
+    sessions: sessionmaker[Session], readers: sessionmaker[Session], data_dir: Path
+) -> dict[JobKind, Handler]:
+    """What the web side's loop does with each kind of job it takes (`readers`: read-only sessions)."""
 
     def fast_retrain(job: Job, report: Report) -> str:
         if job.project_id is None:
@@ -63,10 +64,7 @@ def handlers(sessions: sessionmaker[Session], data_dir: Path) -> dict[JobKind, H
             raise ValueError("a labelstudio_sync job needs a project")
         report(0.1, "syncing with Label Studio")
         try:
-            with session_scope(sessions) as session:
-                project = session.get(Project, job.project_id)
-                assert project is not None
-                return sync(session, project, data_dir, by=OPERATOR)
+            return sync(sessions, readers, job.project_id, data_dir, by=OPERATOR)
         except LingualoopError as error:  # the server did not answer, a wrong token...: retried
             raise JobError(str(error)) from error
 
@@ -75,6 +73,7 @@ def handlers(sessions: sessionmaker[Session], data_dir: Path) -> dict[JobKind, H
 
 def run_job(
     sessions: sessionmaker[Session],
+    readers: sessionmaker[Session],
     data_dir: Path,
     stopping: threading.Event,
     log: Log,
@@ -84,7 +83,7 @@ def run_job(
     was run."""
     return run_one_job(
         sessions,
-        handlers(sessions, data_dir),
+        handlers(sessions, readers, data_dir),
         worker_id("web"),
         settings or RunnerSettings(),
         stopping,
@@ -95,6 +94,7 @@ def run_job(
 
 def run_web_jobs(
     sessions: sessionmaker[Session],
+    readers: sessionmaker[Session],
     data_dir: Path,
     stopping: threading.Event,
     settings: RunnerSettings,
@@ -105,7 +105,7 @@ def run_web_jobs(
     """Serve fast_retrain and labelstudio_sync jobs until `stopping` is set (or, with once=True, one pass)."""
     run_job_loop(
         sessions,
-        handlers(sessions, data_dir),
+        handlers(sessions, readers, data_dir),
         worker_id("web"),
         settings,
         stopping,

@@ -60,7 +60,8 @@ def main() -> None:
                 connect_project(session, project, server.url, server.token, work, by=OPERATOR)
             started = time.perf_counter()
             with session_scope(sessions) as session:
-                report = push(session, session.scalars(select(Project)).one(), args.tasks, work, by=OPERATOR)
+                project_id = session.scalars(select(Project)).one().id
+            report = push(sessions, project_id, args.tasks, work, by=OPERATOR)
             push_seconds = time.perf_counter() - started
             client = connect(server.url, server.token)
             with session_scope(sessions) as session:
@@ -74,8 +75,9 @@ def main() -> None:
             with ThreadPoolExecutor(8) as pool:  # open-source Label Studio has no bulk annotation endpoint
                 list(pool.map(lambda task_id: client.annotations.create(id=task_id, result=result), task_ids))
             started = time.perf_counter()
-            with session_scope(sessions) as session:
-                pulled = pull(session, session.scalars(select(Project)).one(), work, by=OPERATOR)
+            pulled = pull(
+                sessions, make_session_factory(engine, read_only=True), project_id, work, by=OPERATOR
+            )
             pull_seconds = time.perf_counter() - started
     print(
         f"push {report.tasks:,} tasks with predictions: {push_seconds:.1f} s ({report.tasks / push_seconds:,.0f}/s); "

@@ -109,6 +109,12 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
 
 
 @pytest.fixture
+def readers(engine: Engine) -> sessionmaker[Session]:
+    """Read-only sessions on the same database (they never take SQLite's write lock)."""
+    return make_session_factory(engine, read_only=True)
+
+
+@pytest.fixture
 def session(sessions: sessionmaker[Session]) -> Iterator[Session]:
     with sessions() as session:
         yield session

@@ -5,7 +5,9 @@ model's prediction, `score` = its confidence. Pull: every submitted annotation, 
 stored with source `labelstudio` and the Label Studio annotation id as its external reference, so a second pull
 changes nothing; cancelled (skipped) annotations and annotations deleted in Label Studio are not imported. Sync:
 pull, then, when a new model version became current, give the open tasks its predictions and make it the Label
-Studio project's model version."""
+Studio project's model version. Every network call happens between short transactions, never inside a
+write transaction (on SQLite that would hold every annotator's answer back): fetch_annotations / plan_refresh
+read, the network is called, apply_annotations / record_refresh write."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from annotator.access import RESEARCHERS, Actor, require_role
 from annotator.annotate import Answer, record_answer
@@ -23,6 +25,7 @@ from annotator.labelstudio.client import LabelStudioError, connect, load_token, 
 from annotator.labelstudio.config import label_config, label_of, prediction, task_data, version_name
 from annotator.sampling import select_batch
 from annotator.users import add_user
+from db.engine import session_scope
 from db.models import (
     Annotation,
     AnnotationSource,
@@ -98,56 +101,62 @@ class PushReport:
 
 
 def push(
-    session: Session,
-    project: Project,
+    sessions: sessionmaker[Session],
+    project_id: int,
     n: int,
     data_dir: Path,
     *,
     by: Actor,
     progress: Progress = _no_progress,
 ) -> PushReport:
-    """Send a sampler batch of n posts as tasks with the current model's predictions."""
-    require_role(by, RESEARCHERS, "push tasks to Label Studio")
-    link = get_link(session, project)
-    client = connect(link.url, load_token(data_dir))
-    batch = select_batch(session, project, n)
-    rows = session.execute(
-        select(Item.id, Item.external_id, Item.text, Item.language)
-        .join(QueueEntry, QueueEntry.item_id == Item.id)
-        .where(QueueEntry.batch_id == batch.id)
-        .order_by(QueueEntry.rank)
-    ).all()
-    version = current_version(session, project.id)
-    probabilities = probabilities_of(session, version.id, [row[0] for row in rows]) if version else {}
-    name = version_name(version.id, version.backend) if version else None
+    """Send a sampler batch of n posts as tasks with the current model's predictions. The batch is chosen and
+    committed first (its posts are queued for our own annotators too), the tasks are created over the network
+    with no transaction open, then their ids are recorded: a push that fails halfway records nothing."""
+    with session_scope(sessions) as session:
+        project = _project(session, project_id)
+        require_role(by, RESEARCHERS, "push tasks to Label Studio")
+        link = get_link(session, project)
+        url, ls_project_id, link_id = link.url, link.ls_project_id, link.id
+        batch = select_batch(session, project, n)
+        rows = session.execute(
+            select(Item.id, Item.external_id, Item.text, Item.language)
+            .join(QueueEntry, QueueEntry.item_id == Item.id)
+            .where(QueueEntry.batch_id == batch.id)
+            .order_by(QueueEntry.rank)
+        ).all()
+        version = current_version(session, project.id)
+        probabilities = probabilities_of(session, version.id, [row[0] for row in rows]) if version else {}
+        version_id = version.id if version else None
+        name = version_name(version.id, version.backend) if version else None
     tasks: list[dict[str, Any]] = []
     for item_id, external_id, text, language in rows:
         task: dict[str, Any] = {"data": task_data(item_id, external_id, text, language)}
         if name and item_id in probabilities:
             task["predictions"] = [prediction(name, probabilities[item_id])]
         tasks.append(task)
-    created = 0
+    client = connect(url, load_token(data_dir))
+    created: list[LabelStudioTask] = []
     for start in range(0, len(tasks), _CHUNK):
         chunk = tasks[start : start + _CHUNK]
-        response = client.projects.import_tasks(id=link.ls_project_id, request=chunk, return_task_ids=True)
+        response = client.projects.import_tasks(id=ls_project_id, request=chunk, return_task_ids=True)
         task_ids = list(response.task_ids or [])
         if len(task_ids) != len(chunk):
             raise LabelStudioError(
                 f"Label Studio created {len(task_ids)} of {len(chunk)} tasks; nothing recorded."
             )
-        session.add_all(
-            [
-                LabelStudioTask(link_id=link.id, item_id=t["data"]["lingualoop_item"], task_id=task_id)
-                for t, task_id in zip(chunk, task_ids, strict=True)
-            ]
-        )
-        created += len(chunk)
-        progress("pushing tasks", created, len(tasks))
-    if version is not None and any("predictions" in t for t in tasks):
-        link.model_version_id = version.id
-        client.projects.update(id=link.ls_project_id, model_version=name)
-    session.flush()
-    return PushReport(created, sum(1 for t in tasks if "predictions" in t))
+        created += [
+            LabelStudioTask(link_id=link_id, item_id=t["data"]["lingualoop_item"], task_id=task_id)
+            for t, task_id in zip(chunk, task_ids, strict=True)
+        ]
+        progress("pushing tasks", len(created), len(tasks))
+    with_predictions = sum(1 for t in tasks if "predictions" in t)
+    if with_predictions:
+        client.projects.update(id=ls_project_id, model_version=name)
+    with session_scope(sessions) as session:
+        session.add_all(created)
+        if with_predictions:
+            get_link(session, _project(session, project_id)).model_version_id = version_id
+    return PushReport(len(created), with_predictions)
 
 
 @dataclass
@@ -165,25 +174,51 @@ def _ls_users(client: Any) -> dict[int, str]:
     return {int(u.id): (u.email or "").strip().lower() for u in client.users.list() if u.email}
 
 
-def pull(
-    session: Session,
-    project: Project,
-    data_dir: Path,
-    *,
-    create_users: bool = False,
-    by: Actor,
-    progress: Progress = _no_progress,
-) -> PullReport:
-    """Import the submitted annotations of the project's tasks; run it as often as you like."""
+@dataclass(frozen=True)
+class Fetched:
+    """A pull's network half: what Label Studio holds for the tasks we pushed, read with no write transaction
+    open (so annotators never wait on the network)."""
+
+    emails: dict[int, str]
+    """Label Studio user id -> e-mail (how its annotators map to ours)."""
+    annotations: list[tuple[int, dict[str, Any]]]
+    """(our post id, a Label Studio annotation) for every annotation of a task we pushed."""
+
+
+def fetch_annotations(
+    session: Session, project: Project, data_dir: Path, *, by: Actor, progress: Progress = _no_progress
+) -> Fetched:
+    """Read our task ids (a read-only session will do), then every task of the Label Studio project over the
+    network. Writes nothing; apply_annotations records the result."""
     require_role(by, RESEARCHERS, "pull annotations from Label Studio")
     link = get_link(session, project)
-    client = connect(link.url, load_token(data_dir))
     items = dict(
         session.execute(
             select(LabelStudioTask.task_id, LabelStudioTask.item_id).where(LabelStudioTask.link_id == link.id)
         ).all()
     )
+    client = connect(link.url, load_token(data_dir))
     emails = _ls_users(client)
+    annotations: list[tuple[int, dict[str, Any]]] = []
+    seen = 0
+    for task in client.tasks.list(project=link.ls_project_id, fields="all", page_size=500):
+        seen += 1
+        item_id = items.get(int(task.id))
+        if item_id is not None:  # else a task that was not pushed by us
+            annotations += [(item_id, _as_dict(annotation)) for annotation in task.annotations or []]
+        if seen % 500 == 0:
+            progress("pulling tasks", seen, len(items))
+    progress("pulling tasks", seen, len(items))
+    return Fetched(emails, annotations)
+
+
+def apply_annotations(
+    session: Session, project: Project, fetched: Fetched, *, by: Actor, create_users: bool = False
+) -> PullReport:
+    """A pull's database half: record the fetched annotations (idempotent: an annotation already recorded with
+    the same label changes nothing), in one short write transaction."""
+    require_role(by, RESEARCHERS, "pull annotations from Label Studio")
+    link = get_link(session, project)
     ours = {u.email: u for u in session.scalars(select(User).where(User.email.is_not(None)))}
     known = {
         ref: a
@@ -194,19 +229,10 @@ def pull(
         ).all()
     }
     report = PullReport()
-    seen = 0
-    for task in client.tasks.list(project=link.ls_project_id, fields="all", page_size=500):
-        seen += 1
-        item_id = items.get(int(task.id))
-        if item_id is None:
-            continue  # a task that was not pushed by us
-        for annotation in task.annotations or []:
-            _pull_one(
-                session, project, item_id, _as_dict(annotation), emails, ours, known, create_users, report, by
-            )
-        if seen % 500 == 0:
-            progress("pulling tasks", seen, len(items))
-    progress("pulling tasks", seen, len(items))
+    for item_id, annotation in fetched.annotations:
+        _pull_one(
+            session, project, item_id, annotation, fetched.emails, ours, known, create_users, report, by
+        )
     if report.annotations_added or report.annotations_updated:
         maybe_request_fast_retrain(session, project)
     link.last_sync_at = utcnow()
@@ -275,14 +301,24 @@ def _pull_one(
     session.flush()
 
 
-def refresh_predictions(session: Session, project: Project, data_dir: Path) -> int:
-    """When a new version is current: give every open task (no annotation yet) its predictions, and make it the
-    Label Studio project's model version. Returns the tasks updated."""
+@dataclass(frozen=True)
+class Refresh:
+    """Predictions of a newly current version for the open tasks (no annotation yet), ready to send."""
+
+    url: str
+    ls_project_id: int
+    version_id: int
+    version_name: str
+    payload: list[dict[str, Any]]
+
+
+def plan_refresh(session: Session, project: Project) -> Refresh | None:
+    """None when the Label Studio project already follows the current version (or there is none); else what to
+    send. Reads only: a read-only session will do."""
     link = get_link(session, project)
     version = current_version(session, project.id)
-    if version is None or version.id == link.model_version_id:
-        return 0
-    client = connect(link.url, load_token(data_dir))
+    if version is None or version.id == link.model_version_id or link.ls_project_id is None:
+        return None
     annotated = set(
         session.scalars(
             select(LabelStudioTask.task_id)
@@ -304,25 +340,80 @@ def refresh_predictions(session: Session, project: Project, data_dir: Path) -> i
         for task_id, item_id in open_tasks
         if item_id in probabilities
     ]
-    for start in range(0, len(payload), _CHUNK):
-        client.projects.import_predictions(id=link.ls_project_id, request=payload[start : start + _CHUNK])
-    if payload:  # Label Studio accepts a model version only once some prediction carries it
-        client.projects.update(id=link.ls_project_id, model_version=name)
-    link.model_version_id = version.id
+    return Refresh(link.url, link.ls_project_id, version.id, name, payload)
+
+
+def send_refresh(refresh: Refresh, data_dir: Path) -> int:
+    """The network half: the predictions to the open tasks, and the project's model version. Returns the tasks
+    updated."""
+    client = connect(refresh.url, load_token(data_dir))
+    for start in range(0, len(refresh.payload), _CHUNK):
+        client.projects.import_predictions(
+            id=refresh.ls_project_id, request=refresh.payload[start : start + _CHUNK]
+        )
+    if refresh.payload:  # Label Studio accepts a model version only once some prediction carries it
+        client.projects.update(id=refresh.ls_project_id, model_version=refresh.version_name)
+    return len(refresh.payload)
+
+
+def record_refresh(session: Session, project: Project, refresh: Refresh) -> None:
+    get_link(session, project).model_version_id = refresh.version_id
     session.flush()
-    return len(payload)
 
 
-def sync(session: Session, project: Project, data_dir: Path, *, by: Actor, create_users: bool = False) -> str:
-    """Pull, then follow a new current model version. Returns what happened, for the job's message."""
-    report = pull(session, project, data_dir, create_users=create_users, by=by)
-    refreshed = refresh_predictions(session, project, data_dir)
+def pull(
+    sessions: sessionmaker[Session],
+    readers: sessionmaker[Session],
+    project_id: int,
+    data_dir: Path,
+    *,
+    by: Actor,
+    create_users: bool = False,
+    progress: Progress = _no_progress,
+) -> PullReport:
+    """Import the submitted annotations of the project's tasks (run it as often as you like): fetched with a
+    read-only session, recorded in one short write transaction."""
+    with session_scope(readers) as session:
+        fetched = fetch_annotations(
+            session, _project(session, project_id), data_dir, by=by, progress=progress
+        )
+    with session_scope(sessions) as session:
+        return apply_annotations(
+            session, _project(session, project_id), fetched, by=by, create_users=create_users
+        )
+
+
+def sync(
+    sessions: sessionmaker[Session],
+    readers: sessionmaker[Session],
+    project_id: int,
+    data_dir: Path,
+    *,
+    by: Actor,
+) -> str:
+    """Pull, then follow a new current model version, each network call between short transactions (`readers`
+    never take SQLite's write lock). Returns what happened, for the job's message."""
+    report = pull(sessions, readers, project_id, data_dir, by=by)
+    with session_scope(readers) as session:
+        refresh = plan_refresh(session, _project(session, project_id))
+    refreshed = send_refresh(refresh, data_dir) if refresh is not None else 0
     message = (
         f"pulled {report.annotations_added} new and {report.annotations_updated} changed annotations"
         + (f"; {refreshed} open tasks got the new model's predictions" if refreshed else "")
     )
-    get_link(session, project).last_sync_message = message
+    with session_scope(sessions) as session:
+        project = _project(session, project_id)
+        if refresh is not None:
+            record_refresh(session, project, refresh)
+        get_link(session, project).last_sync_message = message
     return message
+
+
+def _project(session: Session, project_id: int) -> Project:
+    project = session.get(Project, project_id)
+    if project is None:
+        raise NotFoundError(f"Project {project_id} no longer exists.")
+    return project
 
 
 @dataclass(frozen=True)

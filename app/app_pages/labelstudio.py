@@ -53,8 +53,9 @@ def render() -> None:
     n = left.number_input("Posts to push", 1, 10_000, value=50, step=10)
     if left.button("Push the next batch", key="ls_push", type="primary"):
         try:
-            with transaction() as session:
-                report = push(session, current_project(session), int(n), data_dir, by=signed_in_user(session))
+            with transaction(read_only=True) as session:
+                project_id, user = current_project(session).id, signed_in_user(session)
+            report = push(database().writer, project_id, int(n), data_dir, by=user)
             st.success(
                 f"Pushed {report.tasks} tasks ({report.with_predictions} with the model's prediction)."
             )
@@ -62,8 +63,9 @@ def render() -> None:
             show_error(error)
     if middle.button("Pull annotations now", key="ls_pull"):
         try:
-            with transaction() as session:
-                report = pull(session, current_project(session), data_dir, by=signed_in_user(session))
+            with transaction(read_only=True) as session:
+                project_id, user = current_project(session).id, signed_in_user(session)
+            report = pull(database().writer, database().reader, project_id, data_dir, by=user)
             st.success(
                 f"{report.annotations_added} new, {report.annotations_updated} changed, {report.unchanged} unchanged "
                 f"({report.skipped_unknown_user} from Label Studio users without an account here)."

@@ -89,10 +89,12 @@ def labelstudio_push(
     n: Annotated[int, typer.Option("--n", help="Posts to send (a sampler batch).")] = 100,
 ) -> None:
     """Send the next sampler batch as tasks with the current model's predictions."""
-    with state(ctx).transaction() as session, _progress() as bar:
+    with state(ctx).transaction(read_only=True) as session:
+        project_id = get_project(session, project).id
+    with _progress() as bar:  # the network calls run between short transactions
         report = ls_push(
-            session,
-            get_project(session, project),
+            state(ctx).sessions(),
+            project_id,
             n,
             state(ctx).settings.data_dir,
             progress=_phase_bars(bar),
@@ -113,10 +115,13 @@ def labelstudio_pull(
     ] = False,
 ) -> None:
     """Import submitted annotations (run it as often as you like: nothing is imported twice)."""
-    with state(ctx).transaction() as session, _progress() as bar:
+    with state(ctx).transaction(read_only=True) as session:
+        project_id = get_project(session, project).id
+    with _progress() as bar:  # fetched with a read-only session, recorded in one short write transaction
         report = ls_pull(
-            session,
-            get_project(session, project),
+            state(ctx).sessions(),
+            state(ctx).sessions(read_only=True),
+            project_id,
             state(ctx).settings.data_dir,
             create_users=create_users,
             progress=_phase_bars(bar),

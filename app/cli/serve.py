@@ -139,7 +139,13 @@ def run_workers(
     forward_stop_signals(children, stopping.set)
     web_jobs = threading.Thread(
         target=run_web_jobs,
-        args=(cli_state.sessions(), cli_state.settings.data_dir, stopping, options.runner()),
+        args=(
+            cli_state.sessions(),
+            cli_state.sessions(read_only=True),
+            cli_state.settings.data_dir,
+            stopping,
+            options.runner(),
+        ),
         kwargs={"once": options.once},
         daemon=True,
     )

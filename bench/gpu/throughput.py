@@ -25,7 +25,6 @@ from typing import Any
 
 import torch
 
-from annotator.access import OPERATOR
 from trainer.config import STUDY_LORA, LoraSettings, ModelSettings, TrainSettings
 from trainer.modeling import LoadedModel, PrefixScorer, load_model, merged_for_scoring
 from trainer.training import train_on_token_ids
@@ -96,11 +95,11 @@ def measure_scoring(
         posts = random_posts(batch_size * batches_per_size, post_tokens, vocab, batch_size)
         try:
             scorer.logits(posts[:batch_size])  # warm-up
-            sync(loaded.device, by=OPERATOR)
+            sync(loaded.device)
             started = time.perf_counter()
             for start in range(0, len(posts), batch_size):
                 scorer.logits(posts[start : start + batch_size])
-            sync(loaded.device, by=OPERATOR)
+            sync(loaded.device)
             results[batch_size] = round(len(posts) / (time.perf_counter() - started), 1)
         except torch.OutOfMemoryError:
             results[batch_size] = "out of memory"
@@ -127,10 +126,10 @@ def measure_training(
     train_on_token_ids(loaded, posts, labels, settings, on_step)
     steady = times[2:] or times
     epoch = random_posts(epoch_posts, post_tokens, vocab, 2)
-    sync(loaded.device, by=OPERATOR)
+    sync(loaded.device)
     started = time.perf_counter()
     train_on_token_ids(loaded, epoch, [i % 4 for i in range(len(epoch))], settings)
-    sync(loaded.device, by=OPERATOR)
+    sync(loaded.device)
     return {
         "seconds_per_step": round(sum(steady) / len(steady), 3),
         "epoch_seconds": round(time.perf_counter() - started, 1),

@@ -18,7 +18,7 @@ from annotator.ingest import import_file
 from annotator.jobloop import request_sync, run_job
 from annotator.labelstudio.client import LabelStudioError, connect
 from annotator.labelstudio.config import version_name
-from annotator.labelstudio.sync import connect_project, pull, push, refresh_predictions
+from annotator.labelstudio.sync import connect_project, pull, push, sync
 from annotator.projects import create_project
 from annotator.users import add_user
 from db.engine import make_engine, make_session_factory, session_scope
@@ -74,8 +74,12 @@ def _version(session: Session, project: Project, seed: int) -> ModelVersion:
     return version
 
 
+Linked = tuple[sessionmaker[Session], sessionmaker[Session], int, Path, Any]
+"""Writer sessions, read-only sessions, the project's id, the data folder, a Label Studio client."""
+
+
 @pytest.fixture
-def linked(labelstudio: Any, tmp_path: Path) -> tuple[sessionmaker[Session], int, Path, Any]:
+def linked(labelstudio: Any, tmp_path: Path) -> Linked:
     engine = make_engine(f"sqlite:///{tmp_path / 'ls.db'}")
     upgrade(engine)
     sessions = make_session_factory(engine)
@@ -92,7 +96,8 @@ def linked(labelstudio: Any, tmp_path: Path) -> tuple[sessionmaker[Session], int
         _version(session, project, 1)
         connect_project(session, project, labelstudio.url, labelstudio.token, tmp_path, by=OPERATOR)
         project_id = project.id
-    return sessions, project_id, tmp_path, connect(labelstudio.url, labelstudio.token)
+    readers = make_session_factory(engine, read_only=True)
+    return sessions, readers, project_id, tmp_path, connect(labelstudio.url, labelstudio.token)
 
 
 def _ls_user(client: Any, email: str) -> int:
@@ -108,15 +113,15 @@ def _choose(label: str) -> list[dict[str, Any]]:
     return [{"from_name": "label", "to_name": "text", "type": "choices", "value": {"choices": [label]}}]
 
 
-def test_push_pull_twice_and_both_sides_kept(linked: tuple[sessionmaker[Session], int, Path, Any]) -> None:
-    sessions, project_id, data_dir, client = linked
+def test_push_pull_twice_and_both_sides_kept(linked: Linked) -> None:
+    sessions, readers, project_id, data_dir, client = linked
     with session_scope(sessions) as session:
-        project = session.get(Project, project_id)
         link = session.scalars(select(LabelStudioLink)).one()
         ls_project = client.projects.get(id=link.ls_project_id)
         assert 'hotkey="1"' in ls_project.label_config and "HyperText" in ls_project.label_config
-        report = push(session, project, 20, data_dir, by=OPERATOR)  # type: ignore[arg-type]
-        assert report.tasks == 20 and report.with_predictions == 20
+    report = push(sessions, project_id, 20, data_dir, by=OPERATOR)
+    assert report.tasks == 20 and report.with_predictions == 20
+    with session_scope(sessions) as session:
         version = session.scalars(select(ModelVersion).where(ModelVersion.is_current)).one()
     tasks = list(client.tasks.list(project=link.ls_project_id, fields="all"))
     assert len(tasks) == 20
@@ -137,12 +142,11 @@ def test_push_pull_twice_and_both_sides_kept(linked: tuple[sessionmaker[Session]
             select(LabelStudioTask.item_id).where(LabelStudioTask.task_id == tasks[0].id)
         ).one()
         record_answer(session, project, noor, with_ls, Answer.of_label("neutral"))  # type: ignore[arg-type]
-    with session_scope(sessions) as session:
-        first_pull = pull(session, session.get(Project, project_id), data_dir, by=OPERATOR)  # type: ignore[arg-type]
+    first_pull = pull(sessions, readers, project_id, data_dir, by=OPERATOR)
     assert first_pull.annotations_added == 9 and first_pull.skipped_cancelled == 1
+    again = pull(sessions, readers, project_id, data_dir, by=OPERATOR)
+    assert again.annotations_added == 0 and again.unchanged == 9
     with session_scope(sessions) as session:
-        again = pull(session, session.get(Project, project_id), data_dir, by=OPERATOR)  # type: ignore[arg-type]
-        assert again.annotations_added == 0 and again.unchanged == 9
         from_ls = session.scalar(
             select(func.count()).where(Annotation.source == AnnotationSource.LABELSTUDIO)
         )
@@ -155,27 +159,27 @@ def test_push_pull_twice_and_both_sides_kept(linked: tuple[sessionmaker[Session]
         ]
 
 
-def test_open_tasks_follow_a_new_current_version(
-    linked: tuple[sessionmaker[Session], int, Path, Any],
-) -> None:
-    sessions, project_id, data_dir, client = linked
+def test_open_tasks_follow_a_new_current_version(linked: Linked) -> None:
+    sessions, readers, project_id, data_dir, client = linked
+    push(sessions, project_id, 5, data_dir, by=OPERATOR)
     with session_scope(sessions) as session:
-        project = session.get(Project, project_id)
-        push(session, project, 5, data_dir, by=OPERATOR)  # type: ignore[arg-type]
-        newer = _version(session, project, 3)  # type: ignore[arg-type]
+        newer = _version(session, session.get(Project, project_id), 3)  # type: ignore[arg-type]
         assert newer.is_current
-        updated = refresh_predictions(session, project, data_dir)  # type: ignore[arg-type]
+    message = sync(sessions, readers, project_id, data_dir, by=OPERATOR)
+    assert "5 open tasks got the new model's predictions" in message
+    with session_scope(sessions) as session:
         link = session.scalars(select(LabelStudioLink)).one()
-    assert updated == 5
+        assert link.model_version_id == newer.id
+        assert sync(sessions, readers, project_id, data_dir, by=OPERATOR).endswith("changed annotations")
     assert client.projects.get(id=link.ls_project_id).model_version == version_name(newer.id, "fast")
     task = next(iter(client.tasks.list(project=link.ls_project_id, fields="all")))
     assert version_name(newer.id, "fast") in {p.model_version for p in task.predictions}
 
 
 def test_a_wrong_token_and_a_stopped_server_give_clear_errors_and_the_sync_retries(
-    linked: tuple[sessionmaker[Session], int, Path, Any], labelstudio: Any
+    linked: Linked, labelstudio: Any
 ) -> None:
-    sessions, project_id, data_dir, _ = linked
+    sessions, readers, project_id, data_dir, _ = linked
     with pytest.raises(LabelStudioError, match="refused the token") as refused:
         connect(labelstudio.url, "0" * 40)
     assert "0" * 40 not in str(refused.value)  # the token is never shown whole
@@ -184,13 +188,13 @@ def test_a_wrong_token_and_a_stopped_server_give_clear_errors_and_the_sync_retri
     with session_scope(sessions) as session:
         session.scalars(select(LabelStudioLink)).one().url = "http://127.0.0.1:9"  # the server is gone
         job_id = request_sync(session, session.get(Project, project_id), by=OPERATOR).id  # type: ignore[arg-type]
-    assert run_job(sessions, data_dir, threading.Event(), lambda _: None)
+    assert run_job(sessions, readers, data_dir, threading.Event(), lambda _: None)
     with session_scope(sessions) as session:
         job = session.get(Job, job_id)
         assert job is not None and job.status == JobStatus.QUEUED and job.attempts == 1  # will be retried
         assert "Cannot reach Label Studio" in (job.error or "")
         session.scalars(select(LabelStudioLink)).one().url = labelstudio.url  # the server is back
-    assert run_job(sessions, data_dir, threading.Event(), lambda _: None)
+    assert run_job(sessions, readers, data_dir, threading.Event(), lambda _: None)
     with session_scope(sessions) as session:
         job = session.get(Job, job_id)
         assert job is not None and job.status == JobStatus.DONE and job.attempts == 2

@@ -85,7 +85,7 @@ def _labelled_project(sessions: sessionmaker[Session], tmp_path: Path) -> int:
 
 
 def test_fast_job_publishes_a_current_version_that_the_sampler_uses(
-    sessions: sessionmaker[Session], tmp_path: Path
+    sessions: sessionmaker[Session], readers: sessionmaker[Session], tmp_path: Path
 ) -> None:
     project_id = _labelled_project(sessions, tmp_path)
     with session_scope(sessions) as session:
@@ -94,7 +94,7 @@ def test_fast_job_publishes_a_current_version_that_the_sampler_uses(
         job = request_fast_retrain(session, project, by=OPERATOR)
         assert request_fast_retrain(session, project, by=OPERATOR).id == job.id  # one queued per project
     logs: list[str] = []
-    assert run_job(sessions, tmp_path, threading.Event(), logs.append)
+    assert run_job(sessions, readers, tmp_path, threading.Event(), logs.append)
     with session_scope(sessions) as session:
         done = session.get(Job, job.id)
         assert done is not None and done.status == JobStatus.DONE, done.error
@@ -109,17 +109,17 @@ def test_fast_job_publishes_a_current_version_that_the_sampler_uses(
         batch = select_batch(session, project, 4, random_share=0.0)
         assert batch.model_version_id == version.id and batch.per_language.get("es:uncertain") == 4
         assert labels_since_fast_version(session, project) == 0
-    assert not run_job(sessions, tmp_path, threading.Event(), logs.append)  # queue empty
+    assert not run_job(sessions, readers, tmp_path, threading.Event(), logs.append)  # queue empty
 
 
 def test_fast_job_without_two_labels_ends_with_a_reason_and_no_version(
-    sessions: sessionmaker[Session], tmp_path: Path
+    sessions: sessionmaker[Session], readers: sessionmaker[Session], tmp_path: Path
 ) -> None:
     with session_scope(sessions) as session:
         project = make_project(session)
         import_file(session, project, write_csv(tmp_path / "p.csv", posts(5, "en", label="pro")), by=OPERATOR)
         job_id = request_fast_retrain(session, project, by=OPERATOR).id
-    run_job(sessions, tmp_path, threading.Event(), lambda _: None)
+    run_job(sessions, readers, tmp_path, threading.Event(), lambda _: None)
     with session_scope(sessions) as session:
         job = session.get(Job, job_id)
         assert job is not None and job.status == JobStatus.DONE and "two labels" in job.progress_message
