@@ -3,7 +3,7 @@
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.postgres import start_cluster
+from testing.postgres import start_cluster
 
 
 def on_each_database(backends: str, work: Path, run: Callable[[str, str], None]) -> None:

@@ -4,7 +4,7 @@ Studio (through its API, 8 at a time, not timed), then pull the 10,000 annotatio
     python -m bench.labelstudio                  # 10,000 tasks
     python -m bench.labelstudio --tasks 2000
 
-The server comes from tests/integration/labelstudio_server.py (installed once into LINGUALOOP_LS_VENV)."""
+The server comes from testing/labelstudio.py (installed once into LINGUALOOP_LS_VENV)."""
 
 import argparse
 import tempfile
@@ -26,7 +26,7 @@ from db.engine import make_engine, make_session_factory, session_scope
 from db.migrate import upgrade
 from db.models import Item, LabelStudioLink, ModelVersion, Project
 from db.versions import mark_ready, write_predictions
-from tests.integration.labelstudio_server import running_labelstudio
+from testing.labelstudio import running_labelstudio
 
 
 def main() -> None:

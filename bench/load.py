@@ -14,7 +14,7 @@ from pathlib import Path
 from bench.databases import on_each_database
 from db.engine import make_engine
 from db.migrate import upgrade
-from tests.reliability.load import build_project, run_clients
+from testing.load import build_project, run_clients
 
 
 def main() -> None:

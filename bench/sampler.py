@@ -26,7 +26,7 @@ from db.engine import make_engine, make_session_factory, session_scope
 from db.migrate import upgrade
 from db.models import Item, ModelVersion
 from db.versions import mark_ready, write_predictions
-from tests.factories import add_label
+from testing.factories import add_label
 
 
 def build(url: str, corpus: Path) -> None:

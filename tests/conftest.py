@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade
-from tests.postgres import PostgresCluster, start_cluster
-from tests.tiny_models import build_tiny_gemma, build_tiny_llama
+from testing.postgres import PostgresCluster, start_cluster
+from testing.tiny_models import build_tiny_gemma, build_tiny_llama
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

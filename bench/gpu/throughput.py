@@ -65,7 +65,7 @@ def build_weights(config_name: str, folder: Path, device: torch.device) -> Path:
     """Random weights of the named shape plus a small offline tokenizer, saved as a normal checkpoint."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from tests.tiny_models import build_tokenizer
+    from testing.tiny_models import build_tokenizer
 
     if (folder / "config.json").exists():
         return folder

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from app.cli import cli
 from db.engine import make_engine
 from db.migrate import upgrade
-from tests.factories import posts, write_csv
+from testing.factories import posts, write_csv
 
 runner = CliRunner()
 

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import cli
-from tests.tiny_models import build_tiny_llama
+from testing.tiny_models import build_tiny_llama
 
 LINGUALOOP = str(Path(sys.executable).parent / "lingualoop")
 runner = CliRunner()

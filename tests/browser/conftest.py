@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.server import browser_page, chromium_available
+from testing.browser import browser_page, chromium_available
 from tests.conftest import skip_or_fail
 
 PACKAGES = ["chromium", "fonts-noto-core", "fonts-noto-color-emoji"]

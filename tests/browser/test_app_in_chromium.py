@@ -20,7 +20,7 @@ from db.models import (
     ModelVersion,
     User,
 )
-from tests.browser.server import (
+from testing.browser import (
     HOSTILE_POST,
     post_text,
     press_and_wait_for_next_post,
@@ -30,7 +30,7 @@ from tests.browser.server import (
     sign_in,
     wait_until_idle,
 )
-from tests.tiny_models import build_tiny_llama
+from testing.tiny_models import build_tiny_llama
 
 pytestmark = pytest.mark.browser
 

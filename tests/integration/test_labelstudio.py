@@ -38,9 +38,9 @@ from db.models import (
     prediction_row,
 )
 from db.versions import select_current
+from testing.factories import posts, write_csv
+from testing.labelstudio import running_labelstudio
 from tests.conftest import skip_or_fail
-from tests.factories import posts, write_csv
-from tests.integration.labelstudio_server import running_labelstudio
 
 pytestmark = pytest.mark.labelstudio
 

@@ -26,7 +26,7 @@ from db.models import (
     Project,
     User,
 )
-from tests.factories import add_label, unlabelled_pool_items
+from testing.factories import add_label, unlabelled_pool_items
 from trainer.config import LoraSettings, ModelSettings, TrainSettings, WorkerSettings
 from trainer.retrain import run_retrain
 

@@ -14,7 +14,7 @@ from annotator.projects import create_project, get_project
 from app.cli import cli
 from db.engine import make_engine, make_session_factory, session_scope
 from db.migrate import upgrade
-from tests.factories import posts, table_counts, write_csv
+from testing.factories import posts, table_counts, write_csv
 
 pytestmark = [pytest.mark.reliability, pytest.mark.postgres]
 

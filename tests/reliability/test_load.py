@@ -14,7 +14,7 @@ from annotator.export import export_project
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade
 from db.models import Annotation, AnnotationSource, Project, User
-from tests.reliability.load import build_project, run_clients
+from testing.load import build_project, run_clients
 
 pytestmark = [pytest.mark.reliability, pytest.mark.postgres]
 CLIENTS, SECONDS, OVERLAP = 20, 60.0, 2

@@ -22,7 +22,7 @@ from annotator.projects import create_project
 from annotator.sampling_settings import SamplingSettings
 from annotator.users import add_user, authenticate, list_users, set_password
 from db.models import Role
-from tests.factories import make_project, posts, write_csv
+from testing.factories import make_project, posts, write_csv
 
 
 def test_an_annotator_cannot_call_researcher_functions(session: Session, tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from annotator.ingest import import_file
 from annotator.serving import lease_of, next_item
 from annotator.users import add_user
 from db.models import Annotation, AnnotationEvent, EventAction, Job, JobKind
-from tests.factories import make_project, posts, write_csv
+from testing.factories import make_project, posts, write_csv
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from annotator.ingest import import_file
 from annotator.sampling_settings import SamplingSettings
 from annotator.users import add_user
 from db.models import ModelStatus, ModelVersion, Role
-from tests.factories import make_project, posts, write_csv
+from testing.factories import make_project, posts, write_csv
 
 
 def test_cohen_kappa_matches_the_textbook() -> None:

@@ -27,7 +27,7 @@ from db.models import (
     Project,
     prediction_row,
 )
-from tests.factories import make_project, write_csv
+from testing.factories import make_project, write_csv
 
 ROWS = [
     {

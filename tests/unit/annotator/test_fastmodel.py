@@ -21,7 +21,7 @@ from annotator.jobloop import run_job
 from annotator.sampling import select_batch
 from db.engine import session_scope
 from db.models import Backend, Job, JobKind, JobStatus, ModelStatus, ModelVersion, Prediction, Project, Split
-from tests.factories import make_project, posts, write_csv
+from testing.factories import make_project, posts, write_csv
 
 TEXTS = [
     "Refugees are welcome here",

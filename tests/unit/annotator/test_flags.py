@@ -18,7 +18,7 @@ from annotator.sampling import open_counts
 from annotator.serving import next_item
 from annotator.users import add_user
 from db.models import Adjudication, FlagDecision, Item, Project, Role, User
-from tests.factories import make_project, posts, write_csv
+from testing.factories import make_project, posts, write_csv
 
 
 @pytest.fixture

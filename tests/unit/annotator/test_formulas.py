@@ -14,7 +14,7 @@ from annotator.formulas import neutralise, restore
 from annotator.ingest import import_file
 from annotator.projects import create_project
 from db.models import Item
-from tests.factories import make_project, write_csv
+from testing.factories import make_project, write_csv
 
 
 @given(st.text(alphabet=st.sampled_from("'=+-@\t\rab1 "), max_size=8) | st.text(max_size=30))

@@ -16,7 +16,7 @@ from annotator.access import OPERATOR
 from annotator.errors import LingualoopError
 from annotator.ingest import import_file
 from db.models import Item, Project
-from tests.factories import make_project, table_counts
+from testing.factories import make_project, table_counts
 
 pytestmark = pytest.mark.reliability
 HOSTILE = st.sampled_from(

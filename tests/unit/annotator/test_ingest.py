@@ -13,7 +13,7 @@ from annotator.errors import ImportValidationError, InputFileError, LingualoopEr
 from annotator.ingest import ColumnMapping, ImportOptions, import_file
 from db.engine import session_scope
 from db.models import Annotation, Item, LanguageSource, Project, Split, User
-from tests.factories import make_project, posts, table_counts, write_csv, write_jsonl
+from testing.factories import make_project, posts, table_counts, write_csv, write_jsonl
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from annotator.users import add_user
 from db.engine import make_engine, make_session_factory, session_scope
 from db.migrate import upgrade
 from db.models import Annotation, AnnotationSource, Item, LabelStudioLink, LabelStudioTask
-from tests.factories import make_project, posts, write_csv
+from testing.factories import make_project, posts, write_csv
 
 
 class _FakeLabelStudio:

@@ -2,7 +2,7 @@ from sqlalchemy.orm import Session
 
 from annotator.access import OPERATOR
 from annotator.models import request_retrain
-from tests.factories import make_project
+from testing.factories import make_project
 
 
 def test_one_queued_retrain_and_from_scratch_wins(session: Session) -> None:

@@ -15,7 +15,7 @@ from annotator.sampling import LanguageState, catch_up_quotas, language_quotas, 
 from annotator.strategies import STRATEGIES, get_strategy, uncertainty
 from annotator.users import add_user
 from db.models import Item, ModelStatus, ModelVersion, Prediction, Project, QueueEntry, Split, prediction_row
-from tests.factories import add_label, make_project, posts, write_csv
+from testing.factories import add_label, make_project, posts, write_csv
 
 P = np.array(
     [

@@ -13,7 +13,7 @@ from annotator.serving import next_item
 from annotator.users import add_user
 from db.engine import make_session_factory, session_scope
 from db.models import Annotation, Project, User
-from tests.factories import add_label, make_project, posts, write_csv
+from testing.factories import add_label, make_project, posts, write_csv
 
 
 def _project(session: Session, tmp_path: Path, overlap: int = 1) -> Project:

@@ -5,7 +5,7 @@ from sqlalchemy.orm import Session
 from annotator.access import OPERATOR
 from annotator.ingest import import_file
 from annotator.status import project_status
-from tests.factories import make_project, posts, write_csv
+from testing.factories import make_project, posts, write_csv
 
 
 def test_counts_per_language_and_label(session: Session, tmp_path: Path) -> None:

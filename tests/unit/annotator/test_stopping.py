@@ -12,7 +12,7 @@ from annotator.agreement import cohen_kappa
 from annotator.ingest import import_file
 from annotator.stopping import stopping_signals
 from db.models import Item, ModelStatus, ModelVersion, Prediction, prediction_row
-from tests.factories import make_project, posts, write_csv
+from testing.factories import make_project, posts, write_csv
 
 
 def test_kappa() -> None:

@@ -16,7 +16,7 @@ from db.migrate import (
     upgrade,
 )
 from db.models import Base, Item, ModelStatus, ModelVersion, prediction_row
-from tests.factories import make_project
+from testing.factories import make_project
 
 
 def test_migrations_match_the_models(engine: Engine) -> None:

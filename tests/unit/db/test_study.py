@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from db.study import read_study_csv, study_scores
-from tests.factories import write_csv
+from testing.factories import write_csv
 
 
 def test_the_study_csv_reads_indonesian_as_iso_and_refuses_unknown_labels(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from annotator.ingest import import_file
 from annotator.users import add_user
 from db.models import FlagDecision, Item, Role, Split
 from db.versions import consensus_posts
-from tests.factories import make_project, posts, write_csv
+from testing.factories import make_project, posts, write_csv
 
 
 def test_consensus_posts_follow_labels_adjudications_and_flag_reviews(

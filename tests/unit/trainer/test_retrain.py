@@ -19,7 +19,7 @@ from db.models import (
     User,
 )
 from db.versions import LabelledPost, select_current
-from tests.factories import add_label, unlabelled_pool_items
+from testing.factories import add_label, unlabelled_pool_items
 from trainer.config import LoraSettings, ModelSettings, TrainSettings, WorkerSettings
 from trainer.retrain import NothingToTrain, choose_training_set, run_retrain
 

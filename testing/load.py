@@ -20,7 +20,7 @@ from annotator.users import add_user
 from db.engine import make_session_factory, session_scope
 from db.labels import LABELS
 from db.models import Project, User
-from tests.factories import posts, write_csv
+from testing.factories import posts, write_csv
 
 LANGUAGES = ("en", "es", "de", "ar")
 
