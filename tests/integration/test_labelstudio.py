@@ -170,7 +170,7 @@ def test_open_tasks_follow_a_new_current_version(linked: Linked) -> None:
     with session_scope(sessions) as session:
         link = session.scalars(select(LabelStudioLink)).one()
         assert link.model_version_id == newer.id
-        assert sync(sessions, readers, project_id, data_dir, by=OPERATOR).endswith("changed annotations")
+    assert sync(sessions, readers, project_id, data_dir, by=OPERATOR).endswith("changed annotations")
     assert client.projects.get(id=link.ls_project_id).model_version == version_name(newer.id, "fast")
     task = next(iter(client.tasks.list(project=link.ls_project_id, fields="all")))
     assert version_name(newer.id, "fast") in {p.model_version for p in task.predictions}
