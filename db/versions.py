@@ -81,6 +81,18 @@ def consensus_posts(session: Session, project_id: int, split: Split) -> list[Lab
     return posts
 
 
+def pool_posts(session: Session, project_id: int) -> list[tuple[int, str]]:
+    """(id, text) of every pool post, in id order: what a new version scores (fast model and LoRA alike)."""
+    return [
+        (item_id, text)
+        for item_id, text in session.execute(
+            select(Item.id, Item.text)
+            .where(Item.project_id == project_id, Item.split == Split.POOL)
+            .order_by(Item.id)
+        )
+    ]
+
+
 def current_version(session: Session, project_id: int) -> ModelVersion | None:
     """The project's current version: the one the sampler, the app's suggestions, exports and Label Studio use.
     Only a ready version is ever current (select_current); the status check keeps it so whatever happens."""

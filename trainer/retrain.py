@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.engine import session_scope
@@ -20,7 +20,6 @@ from db.labels import LABELS
 from db.metrics import evaluate_by_language
 from db.models import (
     Backend,
-    Item,
     ModelStatus,
     ModelVersion,
     Prediction,
@@ -33,6 +32,7 @@ from db.versions import (
     current_version,
     latest_ready_version,
     mark_ready,
+    pool_posts,
     write_predictions,
 )
 from trainer.config import WorkerSettings
@@ -94,11 +94,7 @@ def score_pool(
     """Score every pool post in chunks, writing predictions as it goes (the version is not ready yet, so
     nobody reads them before they are complete)."""
     with sessions() as session:
-        pool = session.execute(
-            select(Item.id, Item.text)
-            .where(Item.project_id == project_id, Item.split == Split.POOL)
-            .order_by(Item.id)
-        ).all()
+        pool = pool_posts(session, project_id)
     scored = 0
     for chunk_start in range(0, len(pool), _SCORE_CHUNK):
         chunk = pool[chunk_start : chunk_start + _SCORE_CHUNK]

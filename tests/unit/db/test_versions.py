@@ -12,7 +12,7 @@ from annotator.flags import review_flag
 from annotator.ingest import import_file
 from annotator.users import add_user
 from db.models import FlagDecision, Item, Role, Split
-from db.versions import consensus_posts
+from db.versions import consensus_posts, pool_posts
 from testing.factories import make_project, posts, write_csv
 
 
@@ -40,3 +40,4 @@ def test_consensus_posts_follow_labels_adjudications_and_flag_reviews(
     found = [(post.item_id, post.label) for post in consensus_posts(session, project.id, Split.POOL)]
     assert found == [(items[0].id, "pro"), (items[2].id, "neutral"), (items[4].id, "unrelated")]
     assert consensus_posts(session, project.id, Split.EVAL) == []
+    assert pool_posts(session, project.id) == [(item.id, item.text) for item in items]
