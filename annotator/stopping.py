@@ -44,13 +44,12 @@ def stopping_signals(
         .where(ModelVersion.project_id == project.id, ModelVersion.status == ModelStatus.READY)
         .order_by(ModelVersion.id)
     ).all()
-    pool: dict[int, str] = dict(
-        session.execute(
+    pool: dict[int, str] = {
+        item_id: language
+        for item_id, language in session.execute(
             select(Item.id, Item.language).where(Item.project_id == project.id, Item.split == Split.POOL)
         )
-        .tuples()
-        .all()
-    )
+    }
     predicted: list[dict[int, int]] = []
     languages: dict[int, str] = {}
     for version_id in versions:
