@@ -12,6 +12,7 @@ from annotator.models import retrain_in_progress
 from annotator.serving import lease_of, next_item
 from app.components.answer_panel import PanelPost, answer_panel, parse_event
 from app.context import current_project, signed_in_user, transaction
+from db.models import Item
 
 PANEL = "annotate_panel"
 
@@ -32,8 +33,7 @@ def _on_answer() -> None:
         with transaction() as session:
             project, user = current_project(session), signed_in_user(session)
             if event.shown is None or event.answer is None:
-                item = undo_last(session, project, user)
-                notice = f"Took back your answer for post {item.external_id}." if item else "Nothing to undo."
+                notice = _undo_notice(undo_last(session, project, user))
             else:
                 answer_shown(session, project, user, event.shown, event.answer, seconds=event.seconds)
     except LingualoopError as error:
@@ -44,9 +44,11 @@ def _on_answer() -> None:
 def _undo() -> None:
     with transaction() as session:
         item = undo_last(session, current_project(session), signed_in_user(session))
-    st.session_state["annotate_notice"] = (
-        f"Took back your answer for post {item.external_id}." if item else "Nothing to undo."
-    )
+        st.session_state["annotate_notice"] = _undo_notice(item)
+
+
+def _undo_notice(item: Item | None) -> str:
+    return f"Took back your answer for post {item.external_id}." if item else "Nothing to undo."
 
 
 def _empty_state(retraining: bool, languages: list[str]) -> None:

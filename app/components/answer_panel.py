@@ -6,6 +6,7 @@ run, which may already be drawing the next post while the browser still shows th
 could land on a post that was never on screen. The panel instead sends the post and lease that were on screen with
 every answer, and takes no input until the server has answered (`ack`)."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,7 +83,7 @@ def answer_panel(
     ack: str | None,
     notice: str | None,
     suggestion: str | None,
-    on_answer: Any,
+    on_answer: Callable[[], None],
 ) -> None:
     """Mount the panel. `on_answer` runs (as a callback, before the page is drawn again) with the event in
     st.session_state[key]["answer"]."""
