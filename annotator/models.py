@@ -18,8 +18,8 @@ from db.versions import adapter_folder, current_version
 
 def request_retrain(session: Session, project: Project, *, from_scratch: bool = False, by: Actor) -> Job:
     """Queue a retrain of the project's LoRA model; a retrain already queued is returned instead (asking for
-    a retrain from scratch turns the queued one into a retrain from scratch). `by` is the signed-in user (None:
-    the command line's operator)."""
+    a retrain from scratch turns the queued one into a retrain from scratch). `by` is the signed-in user, or
+    OPERATOR for the command line."""
     require_role(by, RESEARCHERS, "retrain the model")
     job = enqueue(
         session,
