@@ -17,6 +17,9 @@ from db.metrics import macro_f1, stance_f1, topic_f1
 LANGUAGE_ALIASES: dict[str, str] = {"in": "id", "iw": "he", "ji": "yi", "jw": "jv", "fil": "tl"}
 """Codes seen in corpora that are not (or no longer) ISO 639-1: `in` is Indonesian in the study and on Twitter;
 iw/ji/jw are withdrawn codes; `fil` is Twitter's Filipino."""
+STUDY_TRAIN = Path("../shared/data/immigration-tweets/train.csv")
+STUDY_TEST = Path("../shared/data/immigration-tweets/test.csv")
+"""Where the study's labelled tweets sit beside a checkout: the CLI's defaults for `experiment` and `simulate`."""
 MAIN_LANGUAGES = frozenset({"en", "es"})
 SUBSETS = ("all", "en_es", "others")
 """The study's table: every post, English and Spanish, and the posts in any other language."""

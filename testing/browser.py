@@ -24,7 +24,7 @@ from annotator.ingest import import_file
 from annotator.users import add_user
 from db.engine import make_engine, make_session_factory, session_scope
 from db.migrate import upgrade
-from db.models import Project, Role, User
+from db.models import Annotation, Item, Project, Role, User
 
 LINGUALOOP = str(Path(sys.executable).parent / "lingualoop")
 CHROMIUM = os.environ.get("LINGUALOOP_CHROMIUM", "/usr/bin/chromium")
@@ -192,3 +192,32 @@ def recorded_keys(page: Any) -> list[tuple[str, int | None]]:
 def wait_until_idle(page: Any) -> None:
     """Until the answer panel takes keys again (the server has handled the last answer)."""
     page.wait_for_function("document.querySelector('.ll-panel:not(.ll-busy)') !== null", polling="raf")
+
+
+@dataclass(frozen=True)
+class RecordedAnswer:
+    text: str
+    kind: str
+    label: str | None
+    flag_reason: str | None
+    seconds: float | None
+
+
+def answers_of(database_url: str, username: str) -> list[RecordedAnswer]:
+    """A user's answers as the server's database holds them, oldest first, with the text of each post."""
+
+    engine = make_engine(database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            rows = session.execute(
+                select(
+                    Item.text, Annotation.kind, Annotation.label, Annotation.flag_reason, Annotation.seconds
+                )
+                .join(Annotation, Annotation.item_id == Item.id)
+                .join(User, User.id == Annotation.user_id)
+                .where(User.username == username)
+                .order_by(Annotation.id)
+            ).all()
+    finally:
+        engine.dispose()
+    return [RecordedAnswer(*row) for row in rows]

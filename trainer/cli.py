@@ -11,6 +11,7 @@ from db.engine import make_engine, make_session_factory
 from db.migrate import ensure_schema
 from db.runner import RunnerSettings
 from db.settings import settings_from_env as db_settings
+from db.study import STUDY_TEST, STUDY_TRAIN
 from trainer.config import settings_from_env
 
 cli = typer.Typer(help="The lingualoop worker.", no_args_is_help=True, pretty_exceptions_enable=False)
@@ -60,12 +61,8 @@ def prepare(data_dir: DataDir = None) -> None:
 @cli.command()
 def experiment(
     data_dir: DataDir = None,
-    train: Annotated[Path, typer.Option(help="Training file.")] = Path(
-        "../shared/data/immigration-tweets/train.csv"
-    ),
-    test: Annotated[Path, typer.Option(help="Test file.")] = Path(
-        "../shared/data/immigration-tweets/test.csv"
-    ),
+    train: Annotated[Path, typer.Option(help="Training file.")] = STUDY_TRAIN,
+    test: Annotated[Path, typer.Option(help="Test file.")] = STUDY_TEST,
     pools: Annotated[str, typer.Option(help="Training pools, comma separated: en, es, en_es, multi.")] = (
         "en,es,en_es,multi"
     ),

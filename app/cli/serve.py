@@ -19,6 +19,7 @@ from app.cli.common import CliState, _phase_bars, _progress, cli, console, frien
 from app.cli.corpus import status
 from app.processes import child_env, forward_stop_signals, start, streamlit_command, trainer_command
 from db.runner import RunnerSettings
+from db.study import STUDY_TEST, STUDY_TRAIN
 
 
 @cli.command()
@@ -165,12 +166,8 @@ def run_workers(
 @cli.command()
 def experiment(
     ctx: typer.Context,
-    train: Annotated[Path, typer.Option(help="Training file (the study's CSV layout).")] = Path(
-        "../shared/data/immigration-tweets/train.csv"
-    ),
-    test: Annotated[Path, typer.Option(help="Test file.")] = Path(
-        "../shared/data/immigration-tweets/test.csv"
-    ),
+    train: Annotated[Path, typer.Option(help="Training file (the study's CSV layout).")] = STUDY_TRAIN,
+    test: Annotated[Path, typer.Option(help="Test file.")] = STUDY_TEST,
     pools: Annotated[str, typer.Option(help="Training pools, comma separated: en, es, en_es, multi.")] = (
         "en,es,en_es,multi"
     ),

@@ -8,18 +8,15 @@ import typer
 
 from annotator.errors import LingualoopError
 from app.cli.common import _progress, cli, console, friendly_errors, state
+from db.study import STUDY_TEST, STUDY_TRAIN
 
 
 @cli.command()
 @friendly_errors
 def simulate(
     ctx: typer.Context,
-    train: Annotated[Path, typer.Option(help="Pool with gold labels (the oracle).")] = Path(
-        "../shared/data/immigration-tweets/train.csv"
-    ),
-    test: Annotated[Path, typer.Option(help="Evaluation file.")] = Path(
-        "../shared/data/immigration-tweets/test.csv"
-    ),
+    train: Annotated[Path, typer.Option(help="Pool with gold labels (the oracle).")] = STUDY_TRAIN,
+    test: Annotated[Path, typer.Option(help="Evaluation file.")] = STUDY_TEST,
     strategies: Annotated[str, typer.Option(help="Comma separated; see docs/sampling.md.")] = (
         "random.v1,least_confidence.v1,entropy.v1,breaking_ties.v1"
     ),

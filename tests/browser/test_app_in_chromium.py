@@ -15,13 +15,13 @@ from db.models import (
     AnnotationEvent,
     AnnotationKind,
     EventAction,
-    Item,
     ModelStatus,
     ModelVersion,
     User,
 )
 from testing.browser import (
     HOSTILE_POST,
+    answers_of,
     post_text,
     press_and_wait_for_next_post,
     record_keys,
@@ -46,21 +46,12 @@ def test_annotator_labels_three_posts_with_the_keyboard_and_undoes_one(page: Any
             shown.append(post_text(page))
         press_and_wait_for_next_post(page, "u")
         assert post_text(page) == shown[2]  # the third post is back
-        engine = make_engine(server.database_url)
-        with make_session_factory(engine)() as session:
-            answers = session.execute(
-                select(Item.text, Annotation.kind, Annotation.label, Annotation.seconds)
-                .join(Annotation, Annotation.item_id == Item.id)
-                .join(User, User.id == Annotation.user_id)
-                .where(User.username == "amira")
-                .order_by(Annotation.id)
-            ).all()
-        engine.dispose()
-    assert [(text, kind, label) for text, kind, label, _ in answers] == [
+        answers = answers_of(server.database_url, "amira")
+    assert [(a.text, a.kind, a.label) for a in answers] == [
         (shown[0], AnnotationKind.LABEL, "pro"),
         (shown[1], AnnotationKind.LABEL, "anti"),
     ]
-    assert all(seconds is not None and seconds > 0 for *_, seconds in answers)
+    assert all(a.seconds is not None and a.seconds > 0 for a in answers)
 
 
 @pytest.mark.parametrize("interval_ms", [50, 250])
@@ -125,17 +116,8 @@ def test_flag_by_keyboard_then_escape_then_the_researcher_reviews_it(page: Any, 
         assert post_text(page) == second  # nothing was answered
         press_and_wait_for_next_post(page, "3")  # the keys work again once the box is closed
 
-        engine = make_engine(server.database_url)
-        with make_session_factory(engine)() as session:
-            answers = session.execute(
-                select(Item.text, Annotation.kind, Annotation.label, Annotation.flag_reason)
-                .join(Annotation, Annotation.item_id == Item.id)
-                .join(User, User.id == Annotation.user_id)
-                .where(User.username == "amira")
-                .order_by(Annotation.id)
-            ).all()
-        engine.dispose()
-        assert [tuple(row) for row in answers] == [
+        answers = answers_of(server.database_url, "amira")
+        assert [(a.text, a.kind, a.label, a.flag_reason) for a in answers] == [
             (flagged_text, AnnotationKind.FLAG, None, "spam 1234"),
             (second, AnnotationKind.LABEL, "neutral", None),
         ]
