@@ -179,15 +179,17 @@ def train_fast_version(
     report(0.85, f"training on {len(train):,} labels")
     head = train_head(np.stack([by_item[p.item_id] for p in train]), [LABELS.index(p.label) for p in train])
     metrics: dict[str, Any] = {}
+    report(0.9, f"scoring {len(pool):,} pool posts and {len(evals):,} eval posts")
+    probabilities = predict_proba(head, vectors)
     if evals:
-        predicted = predict_proba(head, vectors[len(pool) :]).argmax(axis=1)
+        predicted = probabilities[len(pool) :].argmax(axis=1)
         metrics = evaluate_by_language(
             [p.label for p in evals], [LABELS[i] for i in predicted], [p.language for p in evals]
         )
-    report(0.9, f"scoring {len(pool):,} pool posts")
-    probabilities = predict_proba(head, vectors[: len(pool)])
     with session_scope(sessions) as session:
-        write_predictions(session, version_id, [item_id for item_id, _ in pool], probabilities)
+        # The eval posts' probabilities are kept too: findings correct counts with them (annotator.findings).
+        item_ids = [item_id for item_id, _ in pool] + [p.item_id for p in evals]
+        write_predictions(session, version_id, item_ids, probabilities)
         record = session.get(ModelVersion, version_id)
         assert record is not None
         record.metrics = metrics | {"seconds": round(time.perf_counter() - started, 1)}

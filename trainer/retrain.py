@@ -124,11 +124,13 @@ def publish(
     in one transaction."""
     started = time.perf_counter()
     report(start, f"evaluating on {len(eval_posts)} eval posts")
-    metrics, _ = evaluate(scorer, eval_posts, settings.model.score_batch_size)
+    metrics, eval_probabilities = evaluate(scorer, eval_posts, settings.model.score_batch_size)
     with session_scope(sessions) as session:
         record = session.get(ModelVersion, version_id)
         assert record is not None
         record.metrics = metrics | (extra_metrics or {})
+        # Kept so that findings can correct counts with this version's errors (annotator.findings).
+        write_predictions(session, version_id, [p.item_id for p in eval_posts], eval_probabilities)
     scoring_start = start + (1 - start) * 0.1
     report(scoring_start, "scoring the pool")
     scored = score_pool(

@@ -20,7 +20,18 @@ from annotator.ingest import ImportOptions, import_file
 from annotator.jobloop import run_job
 from annotator.sampling import select_batch
 from db.engine import session_scope
-from db.models import Backend, Job, JobKind, JobStatus, ModelStatus, ModelVersion, Prediction, Project, Split
+from db.models import (
+    Backend,
+    Item,
+    Job,
+    JobKind,
+    JobStatus,
+    ModelStatus,
+    ModelVersion,
+    Prediction,
+    Project,
+    Split,
+)
 from testing.factories import make_project, posts, write_csv
 
 TEXTS = [
@@ -103,7 +114,14 @@ def test_fast_job_publishes_a_current_version_that_the_sampler_uses(
         assert version.metrics["languages"]["en"]["n"] == 6
         assert version.metrics["all"]["macro_f1"] >= 0.5  # three clearly different messages
         predictions = session.scalar(select(func.count()).where(Prediction.model_version_id == version.id))
-        assert predictions == 30  # every pool post, labelled or not
+        assert predictions == 36  # every pool post, labelled or not, and the 6 labelled eval posts
+        eval_scored = session.scalar(
+            select(func.count())
+            .select_from(Prediction)
+            .join(Item, Item.id == Prediction.item_id)
+            .where(Prediction.model_version_id == version.id, Item.split == Split.EVAL)
+        )
+        assert eval_scored == 6  # kept for findings (annotator.findings)
         project = session.get(Project, project_id)
         assert project is not None
         batch = select_batch(session, project, 4, random_share=0.0)

@@ -61,7 +61,7 @@ def test_retrain_end_to_end(
         predictions = session.scalar(
             select(func.count()).select_from(Prediction).where(Prediction.model_version_id == version_id)
         )
-        assert predictions == pool
+        assert predictions == pool + 70  # the pool, and the eval posts (kept for findings)
         assert version.training_snapshot["new"] == version.training_snapshot["trained_on"] == 42
     fractions = [f for f, _ in seen]
     assert fractions == sorted(fractions) and fractions[-1] == 0.98  # the job itself then reads 1.0

@@ -1,0 +1,403 @@
+"""Findings: the share of pro / anti / neutral / unrelated posts per language (and per metadata column such as
+country or month), counted from a model version's probabilities and corrected with that version's own errors on
+the project's eval split (annotator.quantify does the arithmetic).
+
+The posts to count are the project's pool (default) or a file of probabilities: the output of `lingualoop
+classify`, an export made with --with-predictions, or any CSV / JSONL / Parquet file with p_pro, p_anti,
+p_neutral and p_unrelated columns and a language column."""
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+from sqlalchemy import and_, select
+from sqlalchemy.orm import Session
+
+from annotator.access import RESEARCHERS, Actor, require_role
+from annotator.errors import InputFileError, LingualoopError, NotFoundError
+from annotator.models import get_version
+from annotator.quantify import (
+    METHODS,
+    Counted,
+    EvalPosts,
+    GroupShares,
+    group_shares,
+    scoped,
+)
+from annotator.readers import read_table
+from db.labels import LABELS
+from db.models import PROBABILITY_COLUMNS, Item, ModelStatus, ModelVersion, Prediction, Project, Split
+from db.versions import consensus_posts, probabilities_of
+
+LANGUAGE: Final[str] = "lang"
+"""The group-by name of the post's language (``language`` is accepted too)."""
+MISSING: Final[str] = "(missing)"
+PROBABILITY_NAMES: Final[list[str]] = [f"p_{label}" for label in LABELS]
+SCOPES: Final[dict[str, tuple[str, ...]]] = {"all": LABELS, "related": LABELS[:3]}
+"""Shares among all posts, and among the posts about immigration (pro, anti, neutral)."""
+FILE_SUFFIXES: Final[tuple[str, ...]] = (".parquet", ".csv", ".tsv", ".jsonl", ".ndjson")
+_READ_BATCH: Final[int] = 10_000
+
+
+@dataclass(frozen=True)
+class Findings:
+    """Shares per group by every method, and what a reader must know about them."""
+
+    version_id: int
+    group_by: list[str]
+    methods: list[str]
+    groups: list[GroupShares]
+    eval_posts: dict[str, int]
+    min_eval: int
+    notes: list[str]
+
+
+def group_by_columns(spec: str | Sequence[str]) -> list[str]:
+    """`lang,country` -> ['lang', 'country'] (`language` means `lang`); at least one column."""
+    names = [part.strip() for part in spec.split(",")] if isinstance(spec, str) else list(spec)
+    columns = [LANGUAGE if name == "language" else name for name in names if name]
+    if not columns:
+        raise LingualoopError("Say what to group by: --by lang, or lang,COLUMN for a metadata column.")
+    if len(set(columns)) != len(columns):
+        raise LingualoopError(f"A column is named twice in --by {','.join(columns)}.")
+    return columns
+
+
+def ready_version(session: Session, project: Project, version_id: int | None) -> ModelVersion:
+    version = get_version(session, project, version_id)
+    if version.status != ModelStatus.READY:
+        raise LingualoopError(
+            f"Model version {version.id} is {version.status.value}, not ready: choose a ready version "
+            "(`lingualoop models` lists them)."
+        )
+    return version
+
+
+def eval_posts_of(session: Session, project: Project, version: ModelVersion) -> tuple[EvalPosts, list[str]]:
+    """The project's labelled eval posts with the version's probabilities for them."""
+    labelled = consensus_posts(session, project.id, Split.EVAL)
+    if not labelled:
+        raise LingualoopError(
+            f"Project '{project.name}' has no labelled eval posts, so the model's errors cannot be measured "
+            "and the counts cannot be corrected. Import gold-labelled posts as the eval split "
+            "(`lingualoop import FILE --label-col label --split eval`)."
+        )
+    found = probabilities_of(session, version.id, [post.item_id for post in labelled])
+    if not found:
+        raise LingualoopError(
+            f"Model version {version.id} has no predictions for the eval posts (it was trained before versions "
+            "kept them, or before the eval split was imported). Press Retrain to get a version that does."
+        )
+    notes = []
+    scored = [post for post in labelled if post.item_id in found]
+    if len(scored) < len(labelled):
+        notes.append(
+            f"{len(labelled) - len(scored)} eval posts were labelled after version {version.id} was trained "
+            "and are not used to measure its errors."
+        )
+    evals = EvalPosts(
+        probabilities=np.array([found[post.item_id] for post in scored], dtype=np.float64),
+        gold=np.array([LABELS.index(post.label) for post in scored], dtype=np.int64),
+        languages=np.array([post.language for post in scored], dtype=np.str_),
+    )
+    return evals, notes
+
+
+class _Grouper:
+    """Builds group indexes while rows stream in."""
+
+    def __init__(self) -> None:
+        self.keys: list[tuple[str, ...]] = []
+        self._index: dict[tuple[str, ...], int] = {}
+
+    def index(self, key: tuple[str, ...]) -> int:
+        found = self._index.get(key)
+        if found is None:
+            found = self._index[key] = len(self.keys)
+            self.keys.append(key)
+        return found
+
+
+def _cell_text(value: Any) -> str:
+    return MISSING if value is None or value == "" else str(value)
+
+
+def _counted(
+    probabilities: list[Sequence[float]], languages: list[str], groups: list[int], grouper: _Grouper
+) -> Counted:
+    if not probabilities:
+        raise LingualoopError("There are no posts to count.")
+    return Counted(
+        probabilities=np.asarray(probabilities, dtype=np.float64).reshape(-1, len(LABELS)),
+        languages=np.array(languages, dtype=np.str_),
+        groups=np.array(groups, dtype=np.int64),
+        group_keys=grouper.keys,
+    )
+
+
+def pool_counted(session: Session, project: Project, version: ModelVersion, by: Sequence[str]) -> Counted:
+    """The project's pool posts with the version's probabilities, grouped by `by`."""
+    meta_columns = [column for column in by if column != LANGUAGE]
+    columns: list[Any] = [Item.language, *PROBABILITY_COLUMNS]
+    if meta_columns:
+        columns.append(Item.meta)
+    rows = session.execute(
+        select(*columns)
+        .join(Prediction, and_(Prediction.item_id == Item.id, Prediction.model_version_id == version.id))
+        .where(Item.project_id == project.id, Item.split == Split.POOL)
+        .order_by(Item.id)
+        .execution_options(yield_per=_READ_BATCH)
+    )
+    grouper = _Grouper()
+    probabilities: list[Sequence[float]] = []
+    languages: list[str] = []
+    groups: list[int] = []
+    seen_meta: set[str] = set()
+    for row in rows:
+        meta = row[5] if meta_columns else {}
+        seen_meta.update(meta)
+        values = {LANGUAGE: row[0], **{column: meta.get(column) for column in meta_columns}}
+        languages.append(row[0])
+        probabilities.append(row[1:5])
+        groups.append(grouper.index(tuple(_cell_text(values[column]) for column in by)))
+    if not probabilities:
+        raise LingualoopError(
+            f"Model version {version.id} scored no pool posts of project '{project.name}': nothing to count."
+        )
+    unknown = [column for column in meta_columns if column not in seen_meta]
+    if unknown:
+        raise LingualoopError(
+            f"No post has a column named {', '.join(repr(c) for c in unknown)}. Group by lang or one of the "
+            f"posts' metadata columns: {', '.join(sorted(seen_meta)) or '(the posts have no metadata columns)'}."
+        )
+    return _counted(probabilities, languages, groups, grouper)
+
+
+def input_files(path: Path) -> list[Path]:
+    """A file, or the files of a folder (recursively) that look like scored posts."""
+    if not path.exists():
+        raise InputFileError(f"{path} does not exist.")
+    if path.is_file():
+        return [path]
+    files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in FILE_SUFFIXES)
+    if not files:
+        raise InputFileError(f"{path} holds no {', '.join(FILE_SUFFIXES)} files.")
+    return files
+
+
+def _file_records(path: Path, columns: list[str]) -> Iterable[dict[str, Any]]:
+    """The wanted columns of a file's rows (Parquet read in record batches)."""
+    if path.suffix.lower() == ".parquet":
+        import pyarrow.parquet as pq
+
+        parquet = pq.ParquetFile(path)
+        present = [c for c in columns if c in parquet.schema_arrow.names]
+        for batch in parquet.iter_batches(batch_size=_READ_BATCH, columns=present):
+            yield from batch.to_pylist()
+        return
+    table = read_table(path)
+    wanted = [(i, name) for i, name in enumerate(table.columns) if name in columns]
+    for row in table.rows:
+        yield {name: row[i] for i, name in wanted}
+
+
+def _file_columns(path: Path) -> list[str]:
+    if path.suffix.lower() == ".parquet":
+        import pyarrow.parquet as pq
+
+        return list(pq.ParquetFile(path).schema_arrow.names)
+    return read_table(path).columns
+
+
+def file_counted(
+    paths: Sequence[Path], by: Sequence[str], lang_col: str | None = None
+) -> tuple[Counted, set[int]]:
+    """Scored posts from files, grouped by `by`; also the model versions the files name (model_version)."""
+    grouper = _Grouper()
+    probabilities: list[Sequence[float]] = []
+    languages: list[str] = []
+    groups: list[int] = []
+    versions: set[int] = set()
+    for path in paths:
+        available = _file_columns(path)
+        language_column = lang_col or next((c for c in ("lang", "language") if c in available), None)
+        missing = [c for c in PROBABILITY_NAMES if c not in available]
+        if language_column is None or language_column not in available:
+            missing.append(lang_col or "lang (or language)")
+        missing += [c for c in by if c != LANGUAGE and c not in available]
+        if missing:
+            raise InputFileError(
+                f"{path.name} has no column {', '.join(repr(c) for c in missing)}. It needs "
+                f"{', '.join(PROBABILITY_NAMES)}, a language column and the --by columns; it has: "
+                f"{', '.join(available)}."
+            )
+        assert language_column is not None  # checked above
+        wanted = [*PROBABILITY_NAMES, language_column, "model_version", *by]
+        for number, record in enumerate(_file_records(path, wanted), start=1):
+            try:
+                row = [float(record[c]) for c in PROBABILITY_NAMES]
+            except (TypeError, ValueError):
+                raise InputFileError(
+                    f"{path.name}, row {number}: the probabilities are not numbers "
+                    f"({', '.join(str(record[c]) for c in PROBABILITY_NAMES)})."
+                ) from None
+            if not all(np.isfinite(row)) or min(row) < 0 or abs(sum(row) - 1) > 0.01:
+                raise InputFileError(
+                    f"{path.name}, row {number}: p_pro .. p_unrelated must be four non-negative numbers that "
+                    f"sum to 1 (they are {', '.join(f'{x:g}' for x in row)})."
+                )
+            language = _cell_text(record[language_column])
+            if record.get("model_version") not in (None, ""):
+                versions.add(int(float(record["model_version"])))
+            values = {LANGUAGE: language, **{c: record.get(c) for c in by if c != LANGUAGE}}
+            probabilities.append(row)
+            languages.append(language)
+            groups.append(grouper.index(tuple(_cell_text(values[c]) for c in by)))
+    if not probabilities:
+        raise InputFileError(f"{', '.join(p.name for p in paths)}: no rows to count.")
+    return _counted(probabilities, languages, groups, grouper), versions
+
+
+def file_version(session: Session, project: Project, named: set[int], version_id: int | None) -> ModelVersion:
+    """The version whose errors correct a file's probabilities: --version, else the one the file names."""
+    if version_id is None:
+        if len(named) != 1:
+            raise LingualoopError(
+                "Say which model version produced these probabilities with --version N"
+                + (f" (the file names versions {', '.join(map(str, sorted(named)))})." if named else ".")
+            )
+        version_id = next(iter(named))
+    elif named and named != {version_id}:
+        raise LingualoopError(
+            f"The file's probabilities come from version(s) {', '.join(map(str, sorted(named)))}, not "
+            f"{version_id}: correcting them with another version's errors would be wrong."
+        )
+    try:
+        return ready_version(session, project, version_id)
+    except NotFoundError:
+        raise NotFoundError(
+            f"Project '{project.name}' has no model version {version_id} (the file's probabilities must come "
+            "from one of this project's versions)."
+        ) from None
+
+
+def compute_findings(
+    counted: Counted,
+    evals: EvalPosts,
+    version_id: int,
+    group_by: Sequence[str],
+    *,
+    methods: Sequence[str] = METHODS,
+    resamples: int = 200,
+    min_eval: int = 20,
+    seed: int = 0,
+    notes: Sequence[str] = (),
+    progress: Callable[[int, int], None] | None = None,
+) -> Findings:
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise LingualoopError(f"Unknown method {', '.join(unknown)}: choose from {', '.join(METHODS)}.")
+    if resamples < 1:
+        raise LingualoopError("--resamples must be at least 1.")
+    groups = group_shares(
+        counted, evals, methods, resamples=resamples, min_eval=min_eval, seed=seed, progress=progress
+    )
+    eval_counts = {str(lang): int(np.sum(evals.languages == lang)) for lang in np.unique(evals.languages)}
+    pooled = sorted({lang for g in groups for lang in g.pooled_languages})
+    all_notes = list(notes)
+    if pooled:
+        all_notes.append(
+            f"Too few eval posts (under {min_eval}) to measure the model's errors in "
+            + ", ".join(f"{lang} ({eval_counts.get(lang, 0)})" for lang in pooled)
+            + ": their counts are corrected with the errors pooled over all languages (marked 'pooled')."
+        )
+    return Findings(version_id, list(group_by), list(methods), groups, eval_counts, min_eval, all_notes)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What compute_findings needs, read in one transaction (the bootstrap then runs outside it)."""
+
+    counted: Counted
+    evals: EvalPosts
+    version_id: int
+    notes: list[str]
+
+
+def project_inputs(
+    session: Session,
+    project: Project,
+    group_by: Sequence[str],
+    *,
+    by: Actor,
+    version_id: int | None = None,
+    input_paths: Sequence[Path] = (),
+    lang_col: str | None = None,
+) -> Inputs:
+    """The posts to count (the pool, or files of probabilities) and the version's eval posts."""
+    require_role(by, RESEARCHERS, "see findings")
+    if input_paths:
+        counted, named = file_counted(input_paths, group_by, lang_col)
+        version = file_version(session, project, named, version_id)
+    else:
+        version = ready_version(session, project, version_id)
+        counted = pool_counted(session, project, version, group_by)
+    evals, notes = eval_posts_of(session, project, version)
+    return Inputs(counted, evals, version.id, notes)
+
+
+def project_findings(
+    session: Session,
+    project: Project,
+    group_by: Sequence[str],
+    *,
+    by: Actor,
+    version_id: int | None = None,
+    **options: Any,
+) -> Findings:
+    """Shares of the project's pool, corrected with the version's eval errors."""
+    inputs = project_inputs(session, project, group_by, by=by, version_id=version_id)
+    return compute_findings(
+        inputs.counted, inputs.evals, inputs.version_id, group_by, notes=inputs.notes, **options
+    )
+
+
+def errors_source(group: GroupShares) -> str:
+    """'language' (the group's own languages' eval errors), 'pooled', or 'mixed'."""
+    if not group.pooled_languages:
+        return "language"
+    return "pooled" if set(group.pooled_languages) == set(group.languages) else "mixed"
+
+
+def table_rows(findings: Findings) -> list[dict[str, Any]]:
+    """One row per group, scope, label and method: the share with its 95% interval (long format)."""
+    rows: list[dict[str, Any]] = []
+    for group in findings.groups:
+        key: dict[str, Any] = dict(zip(findings.group_by, group.key, strict=True))
+        eval_posts = sum(findings.eval_posts.get(lang, 0) for lang in group.languages)
+        for scope, labels in SCOPES.items():
+            for method in findings.methods:
+                shares = scoped(group.point[method], scope)
+                low, high = group.interval(method, scope)
+                for i, label in enumerate(labels):
+                    rows.append(
+                        key
+                        | {
+                            "scope": scope,
+                            "label": label,
+                            "method": method,
+                            "share": _round(shares[i]),
+                            "ci_low": _round(low[i]),
+                            "ci_high": _round(high[i]),
+                            "posts": group.posts,
+                            "eval_posts": eval_posts,
+                            "errors": errors_source(group),
+                        }
+                    )
+    return rows
+
+
+def _round(value: float) -> float | None:
+    return None if np.isnan(value) else round(float(value), 4)

@@ -1,0 +1,118 @@
+"""Findings: label shares per language (and metadata column), raw and corrected for the model's errors."""
+
+import csv
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from annotator.access import OPERATOR
+from annotator.findings import (
+    LANGUAGE,
+    compute_findings,
+    errors_source,
+    group_by_columns,
+    input_files,
+    project_inputs,
+    table_rows,
+)
+from annotator.projects import get_project
+from annotator.quantify import DEFAULT_METHOD, METHOD_NAMES, METHODS
+from app.cli.common import ProjectOption, _progress, cli, console, friendly_errors, state
+from db.labels import LABELS
+
+
+@cli.command("prevalence")
+@friendly_errors
+def prevalence(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option(help="CSV file for the table (one row per group, label and method).")],
+    project: ProjectOption = None,
+    version: Annotated[
+        int | None, typer.Option(help="Model version (default: the current one, or the one the input names).")
+    ] = None,
+    input: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--input",
+            help="Files or folders of scored posts (lingualoop classify output, an export with predictions, or "
+            "any file with p_pro..p_unrelated and a language column). Default: the project's pool.",
+        ),
+    ] = None,
+    by: Annotated[str, typer.Option(help="Group by: lang, plus metadata columns (lang,country).")] = LANGUAGE,
+    lang_col: Annotated[
+        str | None, typer.Option(help="The input's language column (default: lang or language).")
+    ] = None,
+    methods: Annotated[str, typer.Option(help=f"Comma separated, from {', '.join(METHODS)}.")] = ",".join(
+        METHODS
+    ),
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples for the 95% intervals.")] = 200,
+    min_eval: Annotated[
+        int, typer.Option(help="Eval posts a language needs to be corrected with its own errors.")
+    ] = 20,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+) -> None:
+    """Share of pro / anti / neutral / unrelated posts per group, counted and corrected for the model's
+    per-language errors on the eval split, with bootstrap 95% intervals (docs/prevalence.md)."""
+    group_by = group_by_columns(by)
+    chosen = [m.strip() for m in methods.split(",") if m.strip()]
+    paths = [file for path in input or [] for file in input_files(path)]
+    with state(ctx).transaction(read_only=True) as session:
+        inputs = project_inputs(
+            session,
+            get_project(session, project),
+            group_by,
+            by=OPERATOR,
+            version_id=version,
+            input_paths=paths,
+            lang_col=lang_col,
+        )
+    with _progress() as bar:
+        task = bar.add_task("bootstrap", total=resamples)
+        findings = compute_findings(
+            inputs.counted,
+            inputs.evals,
+            inputs.version_id,
+            group_by,
+            methods=chosen,
+            resamples=resamples,
+            min_eval=min_eval,
+            seed=seed,
+            notes=inputs.notes,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    rows = table_rows(findings)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    with partial.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    partial.replace(out)
+    shown = DEFAULT_METHOD if DEFAULT_METHOD in chosen else chosen[-1]
+    summary = Table(
+        *group_by,
+        "posts",
+        "errors",
+        *[f"{label} raw" for label in LABELS[:2]],
+        *[f"{label} {shown}" for label in LABELS[:2]],
+        title=f"Model version {findings.version_id}: shares of all posts, raw and {METHOD_NAMES[shown]} "
+        "(95% interval)",
+    )
+    for group in findings.groups:
+        low, high = group.interval(shown)
+        raw_low, raw_high = group.interval("cc") if "cc" in chosen else (None, None)
+        raw = [
+            f"{group.point['cc'][i]:.3f}"
+            + (f" [{raw_low[i]:.3f}, {raw_high[i]:.3f}]" if raw_low is not None else "")
+            if "cc" in chosen
+            else "-"
+            for i in range(2)
+        ]
+        corrected = [f"{group.point[shown][i]:.3f} [{low[i]:.3f}, {high[i]:.3f}]" for i in range(2)]
+        summary.add_row(*group.key, f"{group.posts:,}", errors_source(group), *raw, *corrected)
+    console.print(summary)
+    for note in findings.notes:
+        console.print(f"[yellow]Note:[/] {note}", soft_wrap=True)
+    console.print(f"{len(rows):,} rows written to {out} ({', '.join(chosen)}; scopes all and related).")
