@@ -211,10 +211,18 @@ def _file_columns(path: Path) -> list[str]:
     return read_table(path).columns
 
 
-def file_counted(
-    paths: Sequence[Path], by: Sequence[str], lang_col: str | None = None
-) -> tuple[Counted, set[int]]:
-    """Scored posts from files, grouped by `by`; also the model versions the files name (model_version)."""
+@dataclass(frozen=True)
+class FileInput:
+    counted: Counted
+    versions: set[int]
+    """The model versions the files name (their model_version column)."""
+    eval_rows: int
+    """Rows left out because their split column says eval (an export's gold posts measure the errors)."""
+
+
+def file_counted(paths: Sequence[Path], by: Sequence[str], lang_col: str | None = None) -> FileInput:
+    """Scored posts from files, grouped by `by`."""
+    eval_rows = 0
     grouper = _Grouper()
     probabilities: list[Sequence[float]] = []
     languages: list[str] = []
@@ -234,8 +242,11 @@ def file_counted(
                 f"{', '.join(available)}."
             )
         assert language_column is not None  # checked above
-        wanted = [*PROBABILITY_NAMES, language_column, "model_version", *by]
+        wanted = [*PROBABILITY_NAMES, language_column, "model_version", "split", *by]
         for number, record in enumerate(_file_records(path, wanted), start=1):
+            if record.get("split") == Split.EVAL.value:
+                eval_rows += 1
+                continue
             try:
                 row = [float(record[c]) for c in PROBABILITY_NAMES]
             except (TypeError, ValueError):
@@ -257,7 +268,7 @@ def file_counted(
             groups.append(grouper.index(tuple(_cell_text(values[c]) for c in by)))
     if not probabilities:
         raise InputFileError(f"{', '.join(p.name for p in paths)}: no rows to count.")
-    return _counted(probabilities, languages, groups, grouper), versions
+    return FileInput(_counted(probabilities, languages, groups, grouper), versions, eval_rows)
 
 
 def file_version(session: Session, project: Project, named: set[int], version_id: int | None) -> ModelVersion:
@@ -301,8 +312,11 @@ def compute_findings(
         raise LingualoopError(f"Unknown method {', '.join(unknown)}: choose from {', '.join(METHODS)}.")
     if resamples < 1:
         raise LingualoopError("--resamples must be at least 1.")
-    groups = group_shares(
-        counted, evals, methods, resamples=resamples, min_eval=min_eval, seed=seed, progress=progress
+    groups = sorted(
+        group_shares(
+            counted, evals, methods, resamples=resamples, min_eval=min_eval, seed=seed, progress=progress
+        ),
+        key=lambda group: group.key,
     )
     eval_counts = {str(lang): int(np.sum(evals.languages == lang)) for lang in np.unique(evals.languages)}
     pooled = sorted({lang for g in groups for lang in g.pooled_languages})
@@ -339,12 +353,16 @@ def project_inputs(
     """The posts to count (the pool, or files of probabilities) and the version's eval posts."""
     require_role(by, RESEARCHERS, "see findings")
     if input_paths:
-        counted, named = file_counted(input_paths, group_by, lang_col)
-        version = file_version(session, project, named, version_id)
+        read = file_counted(input_paths, group_by, lang_col)
+        counted = read.counted
+        version = file_version(session, project, read.versions, version_id)
+        evals, notes = eval_posts_of(session, project, version)
+        if read.eval_rows:
+            notes.append(f"{read.eval_rows:,} rows of the eval split were left out of the counts.")
     else:
         version = ready_version(session, project, version_id)
+        evals, notes = eval_posts_of(session, project, version)
         counted = pool_counted(session, project, version, group_by)
-    evals, notes = eval_posts_of(session, project, version)
     return Inputs(counted, evals, version.id, notes)
 
 

@@ -18,7 +18,7 @@ from annotator.findings import (
     table_rows,
 )
 from annotator.projects import get_project
-from annotator.quantify import DEFAULT_METHOD, METHOD_NAMES, METHODS
+from annotator.quantify import DEFAULT_METHOD, METHODS
 from app.cli.common import ProjectOption, _progress, cli, console, friendly_errors, state
 from db.labels import LABELS
 
@@ -95,23 +95,21 @@ def prevalence(
         *group_by,
         "posts",
         "errors",
-        *[f"{label} raw" for label in LABELS[:2]],
-        *[f"{label} {shown}" for label in LABELS[:2]],
-        title=f"Model version {findings.version_id}: shares of all posts, raw and {METHOD_NAMES[shown]} "
-        "(95% interval)",
+        *[f"{label} {method}" for label in ("anti", "pro") for method in dict.fromkeys(["cc", shown])],
+        title=f"Model version {findings.version_id}: shares of all posts, raw (cc) and corrected ({shown}), "
+        "with 95% intervals",
     )
     for group in findings.groups:
-        low, high = group.interval(shown)
-        raw_low, raw_high = group.interval("cc") if "cc" in chosen else (None, None)
-        raw = [
-            f"{group.point['cc'][i]:.3f}"
-            + (f" [{raw_low[i]:.3f}, {raw_high[i]:.3f}]" if raw_low is not None else "")
-            if "cc" in chosen
-            else "-"
-            for i in range(2)
-        ]
-        corrected = [f"{group.point[shown][i]:.3f} [{low[i]:.3f}, {high[i]:.3f}]" for i in range(2)]
-        summary.add_row(*group.key, f"{group.posts:,}", errors_source(group), *raw, *corrected)
+        cells = []
+        for label in ("anti", "pro"):
+            i = LABELS.index(label)
+            for method in dict.fromkeys(["cc", shown]):
+                if method not in chosen:
+                    cells.append("-")
+                    continue
+                low, high = group.interval(method)
+                cells.append(f"{group.point[method][i]:.2f} ({low[i]:.2f}-{high[i]:.2f})")
+        summary.add_row(*group.key, f"{group.posts:,}", errors_source(group), *cells)
     console.print(summary)
     for note in findings.notes:
         console.print(f"[yellow]Note:[/] {note}", soft_wrap=True)
