@@ -175,6 +175,27 @@ def pool_counted(session: Session, project: Project, version: ModelVersion, by: 
     return _counted(probabilities, languages, groups, grouper)
 
 
+def metadata_columns(session: Session, project: Project, sample: int = 5_000) -> list[str]:
+    """Metadata column names of the project's pool posts (from the first `sample` posts): what a researcher
+    can group by besides the language."""
+    metas = session.scalars(
+        select(Item.meta).where(Item.project_id == project.id, Item.split == Split.POOL).limit(sample)
+    )
+    hidden = {"language_confidence"}  # written by language detection, not a column of the file
+    return sorted({key for meta in metas for key in meta} - hidden)
+
+
+def ready_versions(session: Session, project: Project) -> list[ModelVersion]:
+    """The project's ready versions, newest first."""
+    return list(
+        session.scalars(
+            select(ModelVersion)
+            .where(ModelVersion.project_id == project.id, ModelVersion.status == ModelStatus.READY)
+            .order_by(ModelVersion.id.desc())
+        )
+    )
+
+
 def input_files(path: Path) -> list[Path]:
     """A file, or the files of a folder (recursively) that look like scored posts."""
     if not path.exists():

@@ -66,6 +66,9 @@ def navigation(user: User) -> None:
             st.Page(f"{PAGES}/adjudicate.py", title="Adjudicate", icon=":material/gavel:"),
             st.Page(f"{PAGES}/flags.py", title="Flagged posts", icon=":material/flag:", url_path="flags"),
             st.Page(f"{PAGES}/models.py", title="Models", icon=":material/monitoring:"),
+            st.Page(
+                f"{PAGES}/findings.py", title="Findings", icon=":material/insights:", url_path="findings"
+            ),
             st.Page(f"{PAGES}/retrain.py", title="Retrain", icon=":material/model_training:"),
             st.Page(f"{PAGES}/sampling.py", title="Sampling", icon=":material/tune:"),
             st.Page(f"{PAGES}/import_posts.py", title="Import", icon=":material/upload:"),

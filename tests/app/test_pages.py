@@ -6,9 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import streamlit as st
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 from streamlit.testing.v1 import AppTest
 
@@ -16,6 +17,7 @@ from annotator.access import OPERATOR
 from annotator.annotate import Answer, record_answer
 from annotator.demo import create_demo_project
 from db.engine import make_engine, make_session_factory, session_scope
+from db.labels import LABELS
 from db.migrate import upgrade
 from db.models import (
     Adjudication,
@@ -27,9 +29,12 @@ from db.models import (
     JobKind,
     ModelStatus,
     ModelVersion,
+    Prediction,
     Project,
+    Split,
     User,
 )
+from db.versions import consensus_posts, write_predictions
 
 MAIN = str(Path(__file__).parents[2] / "app" / "main.py")
 PAGES = Path(__file__).parents[2] / "app" / "app_pages"
@@ -140,6 +145,7 @@ def test_empty_state_says_why(demo: tuple[sessionmaker[Session], dict[str, str]]
         "adjudicate",
         "flags",
         "models",
+        "findings",
         "retrain",
         "sampling",
         "import_posts",
@@ -277,3 +283,62 @@ def test_annotators_cannot_open_the_flagged_posts_page(
     at = signed_in(sessions, "amira")
     with pytest.raises(ValueError, match="Could not find a navigation page"):
         at.switch_page(str(PAGES / "flags.py"))
+
+
+def _scored_version(sessions: sessionmaker[Session]) -> int:
+    """A ready version that scored every demo post, pool and eval: right 3 times in 4 (or the next label)."""
+    rng = np.random.default_rng(0)
+    with session_scope(sessions) as session:
+        project = session.scalars(select(Project)).one()
+        version = ModelVersion(
+            project_id=project.id, backend="fast", base_model="e5", status=ModelStatus.READY, is_current=True
+        )
+        session.add(version)
+        session.flush()
+        items = session.scalars(select(Item).where(Item.project_id == project.id)).all()
+        eval_labels = {p.item_id: p.label for p in consensus_posts(session, project.id, Split.EVAL)}
+        probabilities = []
+        for item in items:
+            label = LABELS.index(eval_labels.get(item.id, "anti"))
+            predicted = label if rng.random() < 0.75 else (label + 1) % 4
+            probabilities.append([0.7 if i == predicted else 0.1 for i in range(4)])
+        write_predictions(session, version.id, [item.id for item in items], np.array(probabilities))
+        return version.id
+
+
+def test_findings_page_shows_raw_and_corrected_shares(
+    demo: tuple[sessionmaker[Session], dict[str, str]],
+) -> None:
+    sessions, _ = demo
+    at = signed_in(sessions, "admin").switch_page(str(PAGES / "findings.py")).run()
+    assert not at.exception and "No model version yet" in at.info[0].value
+    _scored_version(sessions)
+    at = signed_in(sessions, "admin").switch_page(str(PAGES / "findings.py")).run()
+    assert not at.exception, at.exception
+    assert any("Too few eval posts" in w.value for w in at.warning)  # 5 eval posts per demo language
+    table = at.dataframe[0].value
+    assert (
+        len(table) == 14
+        and "anti · raw count" in table.columns
+        and "anti · corrected (pacc)" in table.columns
+    )
+    at.radio(key="findings_scope").set_value("related").run()
+    assert "unrelated · raw count" not in at.dataframe[0].value.columns
+    at.multiselect(key="findings_group_by").set_value([]).run()
+    assert "Choose at least one column" in at.info[0].value
+
+
+def test_findings_page_says_what_is_missing(demo: tuple[sessionmaker[Session], dict[str, str]]) -> None:
+    sessions, _ = demo
+    version_id = _scored_version(sessions)
+    with session_scope(sessions) as session:
+        session.execute(delete(Prediction).where(Prediction.model_version_id == version_id))
+    at = signed_in(sessions, "admin").switch_page(str(PAGES / "findings.py")).run()
+    assert not at.exception and "has no predictions for the eval posts" in at.error[0].value
+
+
+def test_annotators_cannot_open_the_findings_page(demo: tuple[sessionmaker[Session], dict[str, str]]) -> None:
+    sessions, _ = demo
+    at = signed_in(sessions, "amira")
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        at.switch_page(str(PAGES / "findings.py"))

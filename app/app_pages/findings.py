@@ -1,0 +1,249 @@
+"""Findings: the share of pro / anti / neutral / unrelated posts per language (or metadata column), counted from
+a model version's probabilities and corrected with that version's own errors on the eval split, with bootstrap
+95% intervals (annotator.findings; docs/prevalence.md)."""
+
+import csv
+import io
+from typing import Any
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from annotator.errors import LingualoopError
+from annotator.findings import (
+    LANGUAGE,
+    Findings,
+    compute_findings,
+    errors_source,
+    metadata_columns,
+    project_inputs,
+    ready_versions,
+    table_rows,
+)
+from annotator.languages import language_name
+from annotator.quantify import DEFAULT_METHOD, METHOD_NAMES, METHODS, scoped
+from app.components.colors import LABEL_COLORS
+from app.context import current_project, show_error, signed_in_user, transaction
+from db.labels import LABELS
+
+SCOPE_TEXT = {"all": "all posts", "related": "posts about immigration"}
+RAW = "cc"
+
+
+def _group_name(findings: Findings, key: tuple[str, ...]) -> str:
+    parts = [
+        f"{language_name(value)} ({value})" if column == LANGUAGE else value
+        for column, value in zip(findings.group_by, key, strict=True)
+    ]
+    return " · ".join(parts)
+
+
+def _compute(group_by: list[str], version_id: int, resamples: int, min_eval: int) -> Findings:
+    """Read in one transaction, then bootstrap outside it with a progress bar; kept for this session until
+    the inputs change."""
+    with transaction(read_only=True) as session:
+        inputs = project_inputs(
+            session, current_project(session), group_by, by=signed_in_user(session), version_id=version_id
+        )
+    fingerprint = (
+        version_id,
+        tuple(group_by),
+        resamples,
+        min_eval,
+        len(inputs.evals.gold),
+        len(inputs.counted.groups),
+    )
+    cached = st.session_state.get("findings")
+    if cached is not None and cached[0] == fingerprint:
+        findings: Findings = cached[1]
+        return findings
+    bar = st.progress(0.0, text="Bootstrapping the intervals ...")
+    findings = compute_findings(
+        inputs.counted,
+        inputs.evals,
+        inputs.version_id,
+        group_by,
+        resamples=resamples,
+        min_eval=min_eval,
+        notes=inputs.notes,
+        progress=lambda done, total: bar.progress(done / total, text=f"Bootstrap resample {done} of {total}"),
+    )
+    bar.empty()
+    st.session_state["findings"] = (fingerprint, findings)
+    return findings
+
+
+def _long(findings: Findings, scope: str, method: str) -> pd.DataFrame:
+    rows: list[dict[str, Any]] = []
+    labels = LABELS if scope == "all" else LABELS[:3]
+    for group in findings.groups:
+        for m in dict.fromkeys([RAW, method]):
+            shares = scoped(group.point[m], scope)
+            low, high = group.interval(m, scope)
+            for i, label in enumerate(labels):
+                rows.append(
+                    {
+                        "group": _group_name(findings, group.key),
+                        "posts": group.posts,
+                        "errors": errors_source(group),
+                        "label": label,
+                        "estimate": "raw count" if m == RAW else f"corrected ({m})",
+                        "share": shares[i],
+                        "low": low[i],
+                        "high": high[i],
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def _chart(data: pd.DataFrame, labels: list[str]) -> alt.FacetChart:
+    base = alt.Chart().encode(
+        y=alt.Y("group:N", title=None),
+        yOffset=alt.YOffset("estimate:N"),
+        color=alt.Color(
+            "estimate:N",
+            scale=alt.Scale(range=["#9e9e9e", "#1565c0"]),
+            legend=alt.Legend(orient="top", title=None),
+        ),
+    )
+    rules = base.mark_rule(strokeWidth=2).encode(
+        x=alt.X("low:Q", title="share", axis=alt.Axis(format="%")), x2="high:Q"
+    )
+    points = base.mark_point(filled=True, size=60).encode(
+        x="share:Q",
+        tooltip=[
+            "group",
+            "label",
+            "estimate",
+            alt.Tooltip("share:Q", format=".1%"),
+            alt.Tooltip("low:Q", format=".1%"),
+            alt.Tooltip("high:Q", format=".1%"),
+            "posts",
+            "errors",
+        ],
+    )
+    return (
+        alt.layer(rules, points, data=data)
+        .facet(
+            column=alt.Column(
+                "label:N",
+                sort=labels,
+                title=None,
+                header=alt.Header(labelColor=alt.ExprRef(_label_color_expr()), labelFontWeight="bold"),
+            )
+        )
+        .resolve_scale(x="independent")
+    )
+
+
+def _label_color_expr() -> str:
+    cases = " : ".join(f"datum.value == '{label}' ? '{color}'" for label, color in LABEL_COLORS.items())
+    return f"{cases} : 'black'"
+
+
+def _table(data: pd.DataFrame, method: str) -> pd.DataFrame:
+    data = data.assign(
+        cell=[
+            f"{s:.1%} [{lo:.1%}, {hi:.1%}]"
+            for s, lo, hi in zip(data["share"], data["low"], data["high"], strict=True)
+        ]
+    )
+    wide = data.pivot_table(
+        index=["group", "posts", "errors"], columns=["label", "estimate"], values="cell", aggfunc="first"
+    )
+    wide.columns = [f"{label} · {estimate}" for label, estimate in wide.columns]
+    return wide.reset_index()
+
+
+def _csv(findings: Findings) -> bytes:
+    rows = table_rows(findings)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue().encode("utf-8")
+
+
+def render() -> None:
+    st.title("Findings")
+    st.caption(
+        "How many posts are pro, anti, neutral or unrelated, per language: counted from the model's labels "
+        "(raw), and corrected with the errors the model makes in each language on the eval split. Intervals "
+        "are 95% bootstrap intervals over the eval posts and the counted posts."
+    )
+    with transaction(read_only=True) as session:
+        project = current_project(session)
+        project_name = project.name
+        ready = ready_versions(session, project)
+        versions = {
+            v.id: f"version {v.id} ({v.backend})" + (" · current" if v.is_current else "") for v in ready
+        }
+        current = next((v.id for v in ready if v.is_current), None)
+        columns = metadata_columns(session, project)
+    if not versions:
+        st.info(
+            "No model version yet. Label posts and press Retrain (or Quick model): findings count the posts "
+            "with a model version and correct the counts with its errors on the eval split."
+        )
+        return
+    left, middle, right = st.columns(3)
+    version_ids = list(versions)
+    version_id = left.selectbox(
+        "Model version",
+        version_ids,
+        index=version_ids.index(current) if current in version_ids else 0,
+        format_func=versions.get,
+        key="findings_version",
+    )
+    choices = {LANGUAGE: "Language", **{c: c for c in columns}}
+    group_by = middle.multiselect(
+        "Group by",
+        list(choices),
+        default=[LANGUAGE],
+        format_func=choices.get,
+        key="findings_group_by",
+        help="Language, and metadata columns of the imported posts (for example country or month).",
+    )
+    method = right.selectbox(
+        "Correction",
+        [m for m in METHODS if m != RAW],
+        index=[m for m in METHODS if m != RAW].index(DEFAULT_METHOD),
+        format_func=METHOD_NAMES.get,
+        key="findings_method",
+        help="Shown next to the raw counts. docs/prevalence.md says how each works and why PACC is the default.",
+    )
+    scope = st.radio(
+        "Shares of", list(SCOPE_TEXT), format_func=SCOPE_TEXT.get, horizontal=True, key="findings_scope"
+    )
+    with st.expander("Settings"):
+        resamples = st.number_input("Bootstrap resamples", 20, 2000, 200, step=20, key="findings_resamples")
+        min_eval = st.number_input(
+            "Eval posts a language needs for its own error estimate", 1, 1000, 20, key="findings_min_eval"
+        )
+    if not group_by:
+        st.info("Choose at least one column to group by.")
+        return
+    try:
+        findings = _compute(list(group_by), int(version_id), int(resamples), int(min_eval))
+    except LingualoopError as error:
+        show_error(error)
+        return
+    for note in findings.notes:
+        st.warning(note, icon=":material/info:")
+    data = _long(findings, scope, method)
+    labels = list(LABELS if scope == "all" else LABELS[:3])
+    st.altair_chart(_chart(data, labels), width="stretch")
+    st.subheader("Table")
+    st.dataframe(_table(data, method), hide_index=True)
+    st.download_button(
+        "Download the table (CSV: every method, both scopes)",
+        _csv(findings),
+        file_name=f"{project_name}-findings-v{findings.version_id}.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        key="findings_download",
+    )
+
+
+render()
