@@ -23,7 +23,6 @@ from annotator.findings import (
 )
 from annotator.languages import language_name
 from annotator.quantify import DEFAULT_METHOD, METHOD_NAMES, METHODS, scoped
-from app.components.colors import LABEL_COLORS
 from app.context import current_project, show_error, signed_in_user, transaction
 from db.labels import LABELS
 
@@ -97,13 +96,15 @@ def _long(findings: Findings, scope: str, method: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _chart(data: pd.DataFrame, labels: list[str]) -> alt.FacetChart:
+def _chart(data: pd.DataFrame, labels: list[str], method: str) -> alt.FacetChart:
+    """One panel per label: each group's raw and corrected share with its 95% interval."""
+    estimates = ["raw count", f"corrected ({method})"]
     base = alt.Chart().encode(
         y=alt.Y("group:N", title=None),
-        yOffset=alt.YOffset("estimate:N"),
+        yOffset=alt.YOffset("estimate:N", sort=estimates),
         color=alt.Color(
             "estimate:N",
-            scale=alt.Scale(range=["#9e9e9e", "#1565c0"]),
+            scale=alt.Scale(domain=estimates, range=["#9e9e9e", "#1565c0"]),
             legend=alt.Legend(orient="top", title=None),
         ),
     )
@@ -125,21 +126,12 @@ def _chart(data: pd.DataFrame, labels: list[str]) -> alt.FacetChart:
     )
     return (
         alt.layer(rules, points, data=data)
+        .properties(width=300)
         .facet(
-            column=alt.Column(
-                "label:N",
-                sort=labels,
-                title=None,
-                header=alt.Header(labelColor=alt.ExprRef(_label_color_expr()), labelFontWeight="bold"),
-            )
+            facet=alt.Facet("label:N", sort=labels, title=None, header=alt.Header(labelFontWeight="bold")),
+            columns=2,
         )
-        .resolve_scale(x="independent")
     )
-
-
-def _label_color_expr() -> str:
-    cases = " : ".join(f"datum.value == '{label}' ? '{color}'" for label, color in LABEL_COLORS.items())
-    return f"{cases} : 'black'"
 
 
 def _table(data: pd.DataFrame, method: str) -> pd.DataFrame:
@@ -233,7 +225,7 @@ def render() -> None:
         st.warning(note, icon=":material/info:")
     data = _long(findings, scope, method)
     labels = list(LABELS if scope == "all" else LABELS[:3])
-    st.altair_chart(_chart(data, labels), width="stretch")
+    st.altair_chart(_chart(data, labels, method))
     st.subheader("Table")
     st.dataframe(_table(data, method), hide_index=True)
     st.download_button(

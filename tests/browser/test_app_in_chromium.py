@@ -1,6 +1,6 @@
 """The real app in a real browser: `lingualoop demo` serving Streamlit and the workers, chromium driven by
 playwright. An annotator labels with the keyboard and undoes; a researcher presses Retrain and watches the
-progress bar reach done; Arabic renders right to left and Hindi in Devanagari."""
+progress bar reach done, then reads the findings; Arabic renders right to left and Hindi in Devanagari."""
 
 import time
 from pathlib import Path
@@ -163,6 +163,13 @@ def test_researcher_presses_retrain_and_the_progress_bar_reaches_done(
         page.get_by_text("Per language (95% bootstrap interval)").wait_for()
         page.wait_for_timeout(1500)  # the charts draw after the text
         page.screenshot(path=str(screenshot_dir / "models-page.png"), full_page=True)
+        # Findings: the fast version kept its eval posts' predictions, so its counts can be corrected.
+        page.get_by_role("link", name="Findings").click()
+        page.get_by_text("Too few eval posts (under 20)").wait_for(timeout=120_000)
+        page.get_by_role("heading", name="Table").wait_for()
+        assert page.locator("[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg").count()
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(screenshot_dir / "findings-page.png"), full_page=True)
 
 
 @pytest.mark.parametrize(("user", "language", "direction"), [("layla", "ar", "rtl"), ("dev", "hi", "ltr")])
