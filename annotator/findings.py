@@ -19,6 +19,7 @@ from annotator.access import RESEARCHERS, Actor, require_role
 from annotator.errors import InputFileError, LingualoopError, NotFoundError
 from annotator.models import get_version
 from annotator.quantify import (
+    FALLBACKS,
     METHODS,
     Counted,
     EvalPosts,
@@ -51,6 +52,7 @@ class Findings:
     groups: list[GroupShares]
     eval_posts: dict[str, int]
     min_eval: int
+    fallback: str
     notes: list[str]
 
 
@@ -324,6 +326,7 @@ def compute_findings(
     methods: Sequence[str] = METHODS,
     resamples: int = 200,
     min_eval: int = 20,
+    fallback: str = "raw",
     seed: int = 0,
     notes: Sequence[str] = (),
     progress: Callable[[int, int], None] | None = None,
@@ -333,9 +336,18 @@ def compute_findings(
         raise LingualoopError(f"Unknown method {', '.join(unknown)}: choose from {', '.join(METHODS)}.")
     if resamples < 1:
         raise LingualoopError("--resamples must be at least 1.")
+    if fallback not in FALLBACKS:
+        raise LingualoopError(f"Unknown fallback {fallback}: choose from {', '.join(FALLBACKS)}.")
     groups = sorted(
         group_shares(
-            counted, evals, methods, resamples=resamples, min_eval=min_eval, seed=seed, progress=progress
+            counted,
+            evals,
+            methods,
+            resamples=resamples,
+            min_eval=min_eval,
+            fallback=fallback,
+            seed=seed,
+            progress=progress,
         ),
         key=lambda group: group.key,
     )
@@ -343,12 +355,20 @@ def compute_findings(
     pooled = sorted({lang for g in groups for lang in g.pooled_languages})
     all_notes = list(notes)
     if pooled:
+        treatment = (
+            "their counts are left uncorrected (marked 'raw'; --fallback pooled corrects them with the errors "
+            "pooled over all languages, which measured worse than no correction: docs/prevalence.md)"
+            if fallback == "raw"
+            else "their counts are corrected with the errors pooled over all languages (marked 'pooled')"
+        )
         all_notes.append(
             f"Too few eval posts (under {min_eval}) to measure the model's errors in "
             + ", ".join(f"{lang} ({eval_counts.get(lang, 0)})" for lang in pooled)
-            + ": their counts are corrected with the errors pooled over all languages (marked 'pooled')."
+            + f": {treatment}. Label more eval posts in these languages to correct them."
         )
-    return Findings(version_id, list(group_by), list(methods), groups, eval_counts, min_eval, all_notes)
+    return Findings(
+        version_id, list(group_by), list(methods), groups, eval_counts, min_eval, fallback, all_notes
+    )
 
 
 @dataclass(frozen=True)
@@ -403,11 +423,12 @@ def project_findings(
     )
 
 
-def errors_source(group: GroupShares) -> str:
-    """'language' (the group's own languages' eval errors), 'pooled', or 'mixed'."""
+def errors_source(group: GroupShares, fallback: str) -> str:
+    """'language' (corrected with its languages' own eval errors), 'raw' or 'pooled' (too few eval posts: the
+    fallback), or 'mixed' (some languages of the group each way)."""
     if not group.pooled_languages:
         return "language"
-    return "pooled" if set(group.pooled_languages) == set(group.languages) else "mixed"
+    return fallback if set(group.pooled_languages) == set(group.languages) else "mixed"
 
 
 def table_rows(findings: Findings) -> list[dict[str, Any]]:
@@ -432,7 +453,7 @@ def table_rows(findings: Findings) -> list[dict[str, Any]]:
                             "ci_high": _round(high[i]),
                             "posts": group.posts,
                             "eval_posts": eval_posts,
-                            "errors": errors_source(group),
+                            "errors": errors_source(group, findings.fallback),
                         }
                     )
     return rows

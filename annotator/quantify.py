@@ -36,8 +36,12 @@ METHOD_NAMES: Final[dict[str, str]] = {
     "pacc": "probabilistic ACC",
     "emq": "EM (Saerens et al.) after calibration",
 }
-DEFAULT_METHOD: Final[str] = "pacc"
+DEFAULT_METHOD: Final[str] = "emq"
 """The correction shown first: see docs/prevalence.md for the benchmark that chose it."""
+FALLBACKS: Final[tuple[str, ...]] = ("raw", "pooled")
+"""For a language with too few eval posts: leave its count uncorrected ("raw", the default: bench/prevalence.py
+measured pooled errors to be worse than no correction for such languages), or correct it with the errors pooled
+over all languages ("pooled")."""
 _EPS: Final[float] = 1e-9
 
 
@@ -246,7 +250,7 @@ class GroupShares:
     posts: int
     languages: dict[str, int]
     pooled_languages: list[str]
-    """Languages of the group whose errors came from the pooled eval posts (too few of their own)."""
+    """Languages of the group with too few eval posts of their own (left raw, or corrected with pooled errors)."""
     point: dict[str, FloatArray]
     replicates: dict[str, FloatArray] = field(repr=False)
 
@@ -278,16 +282,20 @@ def _group_estimate(
     model: ErrorModel,
     methods: Sequence[str],
     rng: np.random.Generator | None,
+    fallback: str,
 ) -> dict[str, FloatArray]:
-    """The group's shares: each language cell corrected with its language's errors, weighted by its posts."""
+    """The group's shares: each language cell corrected with its language's errors (or, for a language with too
+    few eval posts, by the fallback), weighted by its posts."""
     total = sum(len(index) for _, index in cells)
     result: dict[str, FloatArray] = {method: np.zeros(K) for method in methods}
     for language, index in cells:
         sample = index if rng is None else index[rng.integers(0, len(index), len(index))]
         cell = probabilities[sample]
         errors = model.errors_for(language)
+        own = language in model.by_language
         for method in methods:
-            result[method] += estimate(method, cell, errors) * (len(index) / total)
+            used = method if own or fallback == "pooled" else "cc"
+            result[method] += estimate(used, cell, errors) * (len(index) / total)
     return result
 
 
@@ -308,6 +316,7 @@ def group_shares(
     *,
     resamples: int = 200,
     min_eval: int = 20,
+    fallback: str = "raw",
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[GroupShares]:
@@ -317,6 +326,8 @@ def group_shares(
     for method in methods:
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}: choose from {', '.join(METHODS)}")
+    if fallback not in FALLBACKS:
+        raise ValueError(f"unknown fallback {fallback!r}: choose from {', '.join(FALLBACKS)}")
     cells_of: list[list[tuple[str, IntArray]]] = []
     for g in range(len(counted.group_keys)):
         members = np.flatnonzero(counted.groups == g)
@@ -325,7 +336,9 @@ def group_shares(
             [(str(language), members[languages == language]) for language in np.unique(languages)]
         )
     model = fit_error_model(evals, min_eval)
-    points = [_group_estimate(cells, counted.probabilities, model, methods, None) for cells in cells_of]
+    points = [
+        _group_estimate(cells, counted.probabilities, model, methods, None, fallback) for cells in cells_of
+    ]
     replicates: list[dict[str, FloatArray]] = [
         {m: np.zeros((resamples, K)) for m in methods} for _ in cells_of
     ]
@@ -333,9 +346,8 @@ def group_shares(
     for b in range(resamples):
         replica = fit_error_model(_resample_evals(evals, rng), min_eval)
         for g, cells in enumerate(cells_of):
-            for method, shares in _group_estimate(
-                cells, counted.probabilities, replica, methods, rng
-            ).items():
+            estimates = _group_estimate(cells, counted.probabilities, replica, methods, rng, fallback)
+            for method, shares in estimates.items():
                 replicates[g][method][b] = shares
         if progress is not None:
             progress(b + 1, resamples)

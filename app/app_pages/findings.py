@@ -85,7 +85,7 @@ def _long(findings: Findings, scope: str, method: str) -> pd.DataFrame:
                     {
                         "group": _group_name(findings, group.key),
                         "posts": group.posts,
-                        "errors": errors_source(group),
+                        "errors": errors_source(group, findings.fallback),
                         "label": label,
                         "estimate": "raw count" if m == RAW else f"corrected ({m})",
                         "share": shares[i],
@@ -203,7 +203,7 @@ def render() -> None:
         index=[m for m in METHODS if m != RAW].index(DEFAULT_METHOD),
         format_func=METHOD_NAMES.get,
         key="findings_method",
-        help="Shown next to the raw counts. docs/prevalence.md says how each works and why PACC is the default.",
+        help="Shown next to the raw counts. docs/prevalence.md says how each works and why EM is the default.",
     )
     scope = st.radio(
         "Shares of", list(SCOPE_TEXT), format_func=SCOPE_TEXT.get, horizontal=True, key="findings_scope"

@@ -51,6 +51,9 @@ def prevalence(
     min_eval: Annotated[
         int, typer.Option(help="Eval posts a language needs to be corrected with its own errors.")
     ] = 20,
+    fallback: Annotated[
+        str, typer.Option(help="A language with too few eval posts: raw (left uncorrected) or pooled errors.")
+    ] = "raw",
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
 ) -> None:
     """Share of pro / anti / neutral / unrelated posts per group, counted and corrected for the model's
@@ -78,6 +81,7 @@ def prevalence(
             methods=chosen,
             resamples=resamples,
             min_eval=min_eval,
+            fallback=fallback,
             seed=seed,
             notes=inputs.notes,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
@@ -109,7 +113,7 @@ def prevalence(
                     continue
                 low, high = group.interval(method)
                 cells.append(f"{group.point[method][i]:.2f} ({low[i]:.2f}-{high[i]:.2f})")
-        summary.add_row(*group.key, f"{group.posts:,}", errors_source(group), *cells)
+        summary.add_row(*group.key, f"{group.posts:,}", errors_source(group, findings.fallback), *cells)
     console.print(summary)
     for note in findings.notes:
         console.print(f"[yellow]Note:[/] {note}", soft_wrap=True)

@@ -318,9 +318,7 @@ def test_findings_page_shows_raw_and_corrected_shares(
     assert any("Too few eval posts" in w.value for w in at.warning)  # 5 eval posts per demo language
     table = at.dataframe[0].value
     assert (
-        len(table) == 14
-        and "anti · raw count" in table.columns
-        and "anti · corrected (pacc)" in table.columns
+        len(table) == 14 and "anti · raw count" in table.columns and "anti · corrected (emq)" in table.columns
     )
     at.radio(key="findings_scope").set_value("related").run()
     assert "unrelated · raw count" not in at.dataframe[0].value.columns

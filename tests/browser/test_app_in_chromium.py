@@ -167,7 +167,9 @@ def test_researcher_presses_retrain_and_the_progress_bar_reaches_done(
         page.get_by_role("link", name="Findings").click()
         page.get_by_text("Too few eval posts (under 20)").wait_for(timeout=120_000)
         page.get_by_role("heading", name="Table").wait_for()
-        assert page.locator("[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg").count()
+        assert page.locator(
+            "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg"
+        ).count()
         page.wait_for_timeout(1500)
         page.screenshot(path=str(screenshot_dir / "findings-page.png"), full_page=True)
 

@@ -105,12 +105,26 @@ def test_metadata_groups_and_missing_values(session: Session, tmp_path: Path) ->
     assert spain.languages == {"en": 24, "es": 24}  # each language corrected with its own errors
 
 
-def test_small_languages_fall_back_to_pooled_errors_and_say_so(session: Session, tmp_path: Path) -> None:
+def test_small_languages_are_left_raw_or_use_pooled_errors_and_say_so(
+    session: Session, tmp_path: Path
+) -> None:
     project = build(session, tmp_path, eval_per_language=12)
-    findings = project_findings(session, project, ["lang"], by=OPERATOR, resamples=5, min_eval=20)
-    assert all(g.pooled_languages for g in findings.groups)
-    assert any("Too few eval posts (under 20)" in note and "en (12)" in note for note in findings.notes)
-    assert {r["errors"] for r in table_rows(findings)} == {"pooled"}
+    raw = project_findings(session, project, ["lang"], by=OPERATOR, resamples=5, min_eval=20)
+    assert all(g.pooled_languages for g in raw.groups)
+    assert any(
+        "Too few eval posts (under 20)" in n and "en (12)" in n and "uncorrected" in n for n in raw.notes
+    )
+    assert {r["errors"] for r in table_rows(raw)} == {"raw"}
+    for group in raw.groups:  # left raw: every method gives the counted shares
+        assert all(np.allclose(group.point[m], group.point["cc"]) for m in ("acc", "pacc", "emq"))
+    pooled = project_findings(
+        session, project, ["lang"], by=OPERATOR, resamples=5, min_eval=20, fallback="pooled"
+    )
+    assert {r["errors"] for r in table_rows(pooled)} == {"pooled"}
+    assert any("errors pooled over all languages (marked 'pooled')" in note for note in pooled.notes)
+    assert not np.allclose(pooled.groups[1].point["pacc"], pooled.groups[1].point["cc"])
+    with pytest.raises(LingualoopError, match="Unknown fallback guess"):
+        project_findings(session, project, ["lang"], by=OPERATOR, resamples=5, fallback="guess")
 
 
 def test_bad_inputs_each_get_one_clear_message(session: Session, tmp_path: Path) -> None:

@@ -141,7 +141,7 @@ def _language_bias(rng: np.random.Generator, n: int, prior: list[float], languag
     return probabilities, gold
 
 
-def test_each_language_is_corrected_with_its_own_errors_and_small_ones_are_pooled() -> None:
+def test_each_language_is_corrected_with_its_own_errors_and_small_ones_fall_back() -> None:
     rng = np.random.default_rng(13)
     parts = [
         (lang, *_language_bias(rng, n, [0.25] * 4, lang)) for lang, n in (("en", 400), ("ar", 400), ("tr", 8))
@@ -166,7 +166,10 @@ def test_each_language_is_corrected_with_its_own_errors_and_small_ones_are_poole
     assert abs(ar.point["emq"][1] - truth[1]) < abs(ar.point["cc"][1] - truth[1]) - 0.05
     counted_tr = Counted(target_p[:50], np.array(["tr"] * 50), np.zeros(50, dtype=np.int64), [("tr",)])
     (tr,) = group_shares(counted_tr, evals, resamples=5, min_eval=20)
-    assert tr.pooled_languages == ["tr"]  # 8 eval posts: pooled errors
+    assert tr.pooled_languages == ["tr"]  # 8 eval posts: left raw by default ...
+    assert all(np.allclose(tr.point[m], tr.point["cc"]) for m in METHODS)
+    (tr,) = group_shares(counted_tr, evals, resamples=5, min_eval=20, fallback="pooled")
+    assert not np.allclose(tr.point["acc"], tr.point["cc"])  # ... or corrected with the pooled errors
 
 
 def test_intervals_carry_the_uncertainty_of_the_eval_posts() -> None:

@@ -1,0 +1,200 @@
+"""Benchmark: do the corrected shares (annotator.quantify) beat counting the model's labels, per language, when
+the label shares shift? Prints its figures.
+
+    python -m bench.prevalence [--eval-from test|train] [--samples 200] [--size 100] [--strength 5] [--cache DIR]
+
+The model is the fast model (multilingual-e5-small embeddings + logistic regression). As in a project, its
+errors are measured on labelled eval posts that it did not train on and that it scored itself.
+
+- ``--eval-from test`` (default): the model trains on all of train.csv; each language's test.csv posts are split in
+  two halves at random, the errors are measured on one half and the samples to count are drawn from the other, then
+  the halves swap (cross-fitting). This is a project whose eval split is a labelled sample of the corpus it counts.
+- ``--eval-from train``: --eval-per-language posts of each language of train.csv are held out as the eval split
+  and the model trains on the rest; the samples come from test.csv, a different collection of tweets. This shows
+  what happens when the eval split does not come from the corpus that is counted.
+
+The posts to count are drawn from test.csv (or its other half), language by language, with the label shares
+deliberately shifted:
+
+- natural   the language's own shares in test.csv
+- anti x2   twice the anti share (the others scaled down to make room)
+- pro x2    twice the pro share
+- random    shares drawn uniformly from the simplex
+
+Each sample has --size posts drawn with replacement from the language's test posts of each label. The figure is
+the mean absolute error of the four shares (percentage points), for counting (cc) and each correction, with the
+errors measured per language (languages with fewer than 20 eval posts use the pooled errors) and pooled only.
+"""
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from annotator.fastmodel import embed_texts, predict_proba, train_head
+from annotator.quantify import METHODS, EvalPosts, estimate, fit_error_model
+from db.labels import LABELS
+from db.study import STUDY_TEST, STUDY_TRAIN, read_study_csv
+
+K = len(LABELS)
+SCENARIOS = ("natural", "anti x2", "pro x2", "random")
+
+
+def target_shares(
+    scenario: str, natural: NDArray, present: NDArray, rng: np.random.Generator
+) -> NDArray | None:
+    if scenario == "natural":
+        shares = natural.copy()
+    elif scenario in ("anti x2", "pro x2"):
+        label = LABELS.index(scenario.split()[0])
+        if natural[label] == 0 or natural[label] >= 0.5:
+            return None  # nothing to double
+        shares = natural * (1 - 2 * natural[label]) / (1 - natural[label])
+        shares[label] = 2 * natural[label]
+    else:
+        shares = np.zeros(K)
+        shares[present] = rng.dirichlet(np.ones(int(present.sum())))
+    return shares
+
+
+def draw(
+    by_label: list[NDArray], shares: NDArray, size: int, rng: np.random.Generator
+) -> tuple[NDArray, NDArray]:
+    """Indices of a sample with (about) the given label shares, and its true shares."""
+    counts = rng.multinomial(size, shares)
+    picks = [rng.choice(by_label[c], counts[c]) for c in range(K) if counts[c]]
+    return np.concatenate(picks), counts / size
+
+
+def keep_per_language(languages: NDArray, n: int, seed: int) -> NDArray:
+    rng = np.random.default_rng(seed)
+    keep = [rng.permutation(np.flatnonzero(languages == lang))[:n] for lang in np.unique(languages)]
+    return np.sort(np.concatenate(keep))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--samples", type=int, default=200, help="samples per language and scenario")
+    parser.add_argument("--size", type=int, default=100, help="posts per sample")
+    parser.add_argument("--eval-from", choices=("test", "train"), default="test")
+    parser.add_argument("--eval-per-language", type=int, default=30, help="with --eval-from train")
+    parser.add_argument(
+        "--strength", type=float, default=5.0, help="pseudo-posts pulling a language to the pool"
+    )
+    parser.add_argument("--min-eval", type=int, default=20)
+    parser.add_argument("--cache", type=Path, default=Path("lingualoop-data/embeddings"))
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    train, test = read_study_csv(STUDY_TRAIN), read_study_csv(STUDY_TEST)
+    started = time.perf_counter()
+    vectors = embed_texts([p.text for p in train + test], args.cache)
+    print(
+        f"embedded {len(vectors):,} posts in {time.perf_counter() - started:.0f} s (cached after the first run)"
+    )
+    train_x, test_x = vectors[: len(train)], vectors[len(train) :]
+    train_y = np.array([LABELS.index(p.label) for p in train])
+    test_y = np.array([LABELS.index(p.label) for p in test])
+    train_lang = np.array([p.language for p in train])
+    test_lang = np.array([p.language for p in test])
+
+    rng = np.random.default_rng(args.seed)
+    if args.eval_from == "train":
+        held = keep_per_language(train_lang, args.eval_per_language, args.seed)
+        fit = np.setdiff1d(np.arange(len(train)), held)
+        head = train_head(train_x[fit], train_y[fit].tolist())
+        test_p = predict_proba(head, test_x).astype(np.float64)
+        eval_sets = [
+            EvalPosts(predict_proba(head, train_x[held]).astype(np.float64), train_y[held], train_lang[held])
+        ]
+        pools = [np.ones(len(test), dtype=bool)]
+        print(f"trained on {len(fit):,} train posts; eval: {len(held):,} held-out train posts")
+    else:
+        head = train_head(train_x, train_y.tolist())
+        test_p = predict_proba(head, test_x).astype(np.float64)
+        half = np.zeros(len(test), dtype=bool)
+        for language in np.unique(test_lang):
+            index = rng.permutation(np.flatnonzero(test_lang == language))
+            half[index[: len(index) // 2]] = True
+        eval_sets = [EvalPosts(test_p[h], test_y[h], test_lang[h]) for h in (half, ~half)]
+        pools = [~half, half]  # count the other half
+        print(
+            f"trained on {len(train):,} train posts; eval: one half of test.csv per language, samples: the other"
+        )
+    folds = [
+        (
+            pool,
+            {
+                "per language": fit_error_model(evals, args.min_eval, args.strength),
+                "pooled": fit_error_model(evals, 10**9),
+            },
+        )
+        for pool, evals in zip(pools, eval_sets, strict=True)
+    ]
+    eval_counts = folds[0][1]["per language"].eval_posts
+    print(
+        f"eval posts per language (first fold): {', '.join(f'{lang} {n}' for lang, n in eval_counts.items())}"
+    )
+
+    errors: dict[tuple[str, str, str, str], list[float]] = {}  # (errors, method, language, scenario) -> MAE
+    for language in sorted(np.unique(test_lang)):
+        for pool, models in folds:
+            mask = (test_lang == language) & pool
+            by_label = [np.flatnonzero(mask & (test_y == c)) for c in range(K)]
+            present = np.array([len(index) > 0 for index in by_label])
+            natural = np.array([len(index) for index in by_label]) / mask.sum()
+            for scenario in SCENARIOS:
+                for _ in range(args.samples // len(folds)):
+                    shares = target_shares(scenario, natural, present, rng)
+                    if shares is None:
+                        break
+                    sample, truth = draw(by_label, shares, args.size, rng)
+                    for source, model in models.items():
+                        own = str(language) in model.by_language
+                        for method in METHODS:
+                            if method == "cc" and source == "pooled":
+                                continue
+                            # "per language": the default fallback, a language with too few eval posts left raw;
+                            # "pooled": every language corrected with the errors pooled over all languages.
+                            used = method if own or source == "pooled" else "cc"
+                            estimated = estimate(used, test_p[sample], model.errors_for(str(language)))
+                            key = (source, method, str(language), scenario)
+                            errors.setdefault(key, []).append(float(np.abs(estimated - truth).mean()))
+
+    columns = [("per language", m) for m in METHODS] + [("pooled", m) for m in METHODS if m != "cc"]
+    header = ["language", "eval"] + [m if s == "per language" else f"{m}*" for s, m in columns]
+    print(
+        f"\nMean absolute error of the four shares, percentage points ({args.samples} samples of {args.size} "
+        f"posts per language and scenario; a language with under --min-eval eval posts is left raw, * = every language corrected with the pooled errors instead; best per row in brackets)"
+    )
+    for scenario in (*SCENARIOS, "all"):
+        print(f"\n{scenario}")
+        print(" | ".join(f"{h:>8}" for h in header))
+        languages = sorted({key[2] for key in errors})
+        totals: dict[tuple[str, str], list[float]] = {}
+        for language in [*languages, "mean"]:
+            values = []
+            for source, method in columns:
+                if language == "mean":
+                    value = float(np.nanmean(totals[(source, method)]))
+                else:
+                    picked = [
+                        v for (s, m, lang, sc), vs in errors.items() for v in vs
+                        if (s, m, lang) == (source, method, language) and scenario in (sc, "all")
+                    ]  # fmt: skip
+                    value = float(np.mean(picked)) if picked else float("nan")
+                    totals.setdefault((source, method), []).append(value)
+                values.append(100 * value)
+            if np.isnan(values).all():
+                continue  # the scenario does not apply to this language
+            best = int(np.nanargmin(values))
+            eval_n = "" if language == "mean" else str(eval_counts.get(language, 0))
+            cells = [f"[{v:.1f}]" if i == best else f"{v:.1f}" for i, v in enumerate(values)]
+            print(" | ".join(f"{c:>8}" for c in [language, eval_n, *cells]))
+    print(f"\ntotal {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
