@@ -34,7 +34,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from annotator.fastmodel import embed_texts, predict_proba, train_head
-from annotator.quantify import METHODS, EvalPosts, estimate, fit_error_model
+from annotator.quantify import (
+    DEFAULT_METHOD,
+    METHODS,
+    Counted,
+    EvalPosts,
+    estimate,
+    fit_error_model,
+    group_shares,
+)
 from db.labels import LABELS
 from db.study import STUDY_TEST, STUDY_TRAIN, read_study_csv
 
@@ -74,6 +82,65 @@ def keep_per_language(languages: NDArray, n: int, seed: int) -> NDArray:
     return np.sort(np.concatenate(keep))
 
 
+def check_coverage(
+    folds: list[tuple[NDArray, EvalPosts]],
+    test_p: NDArray,
+    test_y: NDArray,
+    test_lang: NDArray,
+    args: argparse.Namespace,
+    rng: np.random.Generator,
+) -> None:
+    """How often the 95% bootstrap interval (100 resamples, eval posts and counted posts redrawn) holds the
+    sample's true share, for the languages with their own eval errors."""
+    print(
+        f"\nCoverage of the 95% intervals ({args.coverage} samples per language and scenario, 100 resamples)"
+    )
+    for language in sorted(np.unique(test_lang)):
+        hits: dict[str, list[bool]] = {"cc": [], DEFAULT_METHOD: []}
+        widths: dict[str, list[float]] = {"cc": [], DEFAULT_METHOD: []}
+        for pool, evals in folds:
+            own = evals.languages == language
+            if own.sum() < args.min_eval:
+                break
+            mask = (test_lang == language) & pool
+            by_label = [np.flatnonzero(mask & (test_y == c)) for c in range(K)]
+            present = np.array([len(index) > 0 for index in by_label])
+            natural = np.array([len(index) for index in by_label]) / mask.sum()
+            language_evals = EvalPosts(evals.probabilities[own], evals.gold[own], evals.languages[own])
+            for scenario in SCENARIOS:
+                for _ in range(max(1, args.coverage // len(folds))):
+                    shares = target_shares(scenario, natural, present, rng)
+                    if shares is None:
+                        break
+                    sample, truth = draw(by_label, shares, args.size, rng)
+                    counted = Counted(
+                        test_p[sample],
+                        test_lang[sample],
+                        np.zeros(len(sample), dtype=np.int64),
+                        [(language,)],
+                    )
+                    (group,) = group_shares(
+                        counted,
+                        language_evals,
+                        list(hits),
+                        resamples=100,
+                        min_eval=args.min_eval,
+                        seed=int(rng.integers(1 << 30)),
+                    )
+                    for method in hits:
+                        low, high = group.interval(method)
+                        hits[method].extend(((low <= truth) & (truth <= high)).tolist())
+                        widths[method].append(float(np.mean(high - low)))
+        if hits["cc"]:
+            print(
+                f"{language}: "
+                + ", ".join(
+                    f"{m} {100 * np.mean(h):.0f}% of shares inside (mean width {100 * np.mean(widths[m]):.1f} points)"
+                    for m, h in hits.items()
+                )
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--samples", type=int, default=200, help="samples per language and scenario")
@@ -85,6 +152,18 @@ def main() -> None:
     )
     parser.add_argument("--min-eval", type=int, default=20)
     parser.add_argument("--cache", type=Path, default=Path("lingualoop-data/embeddings"))
+    parser.add_argument(
+        "--pooling",
+        choices=("balanced", "posts"),
+        default="posts",
+        help="pooled errors: every language weighing the same, or every post",
+    )
+    parser.add_argument(
+        "--coverage",
+        type=int,
+        default=0,
+        help="also check the 95%% intervals on N samples per language and scenario",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
@@ -101,6 +180,7 @@ def main() -> None:
     test_lang = np.array([p.language for p in test])
 
     rng = np.random.default_rng(args.seed)
+    balanced = args.pooling == "balanced"
     if args.eval_from == "train":
         held = keep_per_language(train_lang, args.eval_per_language, args.seed)
         fit = np.setdiff1d(np.arange(len(train)), held)
@@ -127,12 +207,13 @@ def main() -> None:
         (
             pool,
             {
-                "per language": fit_error_model(evals, args.min_eval, args.strength),
-                "pooled": fit_error_model(evals, 10**9),
+                "per language": fit_error_model(evals, args.min_eval, args.strength, balanced),
+                "pooled": fit_error_model(evals, 10**9, balanced=balanced),
             },
         )
         for pool, evals in zip(pools, eval_sets, strict=True)
     ]
+    folds_evals = list(zip(pools, eval_sets, strict=True))
     eval_counts = folds[0][1]["per language"].eval_posts
     print(
         f"eval posts per language (first fold): {', '.join(f'{lang} {n}' for lang, n in eval_counts.items())}"
@@ -163,6 +244,8 @@ def main() -> None:
                             key = (source, method, str(language), scenario)
                             errors.setdefault(key, []).append(float(np.abs(estimated - truth).mean()))
 
+    if args.coverage:
+        check_coverage(folds_evals, test_p, test_y, test_lang, args, rng)
     columns = [("per language", m) for m in METHODS] + [("pooled", m) for m in METHODS if m != "cc"]
     header = ["language", "eval"] + [m if s == "per language" else f"{m}*" for s, m in columns]
     print(

@@ -12,8 +12,10 @@ from annotator.quantify import (
     calibrate,
     estimate,
     expectation_maximisation,
+    fit_error_model,
     fit_errors,
     group_shares,
+    language_weights,
     scoped,
     simplex_least_squares,
 )
@@ -205,3 +207,20 @@ def test_an_unknown_method_is_refused() -> None:
     p, g = simulate(rng, 10, [0.25] * 4)
     with pytest.raises(ValueError, match="unknown method 'median'"):
         estimate("median", p, fit_errors(p, g))
+
+
+def test_weights_count_like_repeated_posts_and_balanced_pooling_weighs_languages_alike() -> None:
+    rng = np.random.default_rng(23)
+    p, g = simulate(rng, 40, [0.25] * 4)
+    doubled = fit_errors(np.concatenate([p, p[:10]]), np.concatenate([g, g[:10]]))
+    weighted = fit_errors(p, g, weights=np.array([2.0] * 10 + [1.0] * 30))
+    assert np.allclose(doubled.hard, weighted.hard) and np.allclose(doubled.soft, weighted.soft)
+    assert np.allclose(doubled.prior, weighted.prior)
+    assert np.allclose(doubled.calibration, weighted.calibration, atol=1e-3)
+    languages = np.array(["en"] * 30 + ["ar"] * 10)
+    weights = language_weights(languages)
+    assert np.isclose(weights.sum(), 40) and np.isclose(weights[:30].sum(), weights[30:].sum())
+    evals = EvalPosts(p, g, languages)
+    assert not np.allclose(
+        fit_error_model(evals, 20, balanced=True).pooled.hard, fit_error_model(evals, 20).pooled.hard
+    )
