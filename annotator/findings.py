@@ -2,8 +2,8 @@
 country or month), counted from a model version's probabilities and corrected with that version's own errors on
 the project's eval split (annotator.quantify does the arithmetic).
 
-The posts to count are the project's pool (default) or a file of probabilities: the output of `lingualoop
-classify`, an export made with --with-predictions, or any CSV / JSONL / Parquet file with p_pro, p_anti,
+The posts to count are the project's pool (default) or files of probabilities: an export made with
+--with-predictions, or any CSV / TSV / JSONL / Parquet files (a folder of Parquet shards, say) with p_pro, p_anti,
 p_neutral and p_unrelated columns and a language column."""
 
 from collections.abc import Callable, Iterable, Sequence

@@ -36,7 +36,7 @@ def prevalence(
         list[Path] | None,
         typer.Option(
             "--input",
-            help="Files or folders of scored posts (lingualoop classify output, an export with predictions, or "
+            help="Files or folders of scored posts (an export with predictions, Parquet shards, or "
             "any file with p_pro..p_unrelated and a language column). Default: the project's pool.",
         ),
     ] = None,

@@ -322,6 +322,17 @@ def test_findings_page_shows_raw_and_corrected_shares(
     )
     at.radio(key="findings_scope").set_value("related").run()
     assert "unrelated · raw count" not in at.dataframe[0].value.columns
+    assert at.multiselect(key="findings_group_by").options == [
+        "Language",
+        "month",
+    ]  # the demo's metadata column
+    at.multiselect(key="findings_group_by").set_value(["month"]).run()
+    assert not at.exception and list(at.dataframe[0].value["group"]) == [
+        "2025-01",
+        "2025-02",
+        "2025-03",
+        "2025-04",
+    ]
     at.multiselect(key="findings_group_by").set_value([]).run()
     assert "Choose at least one column" in at.info[0].value
 

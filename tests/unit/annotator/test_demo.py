@@ -16,7 +16,7 @@ from db.models import Item, Split, User
 
 def test_corpus_shape() -> None:
     table = read_table(demo_corpus_path())
-    assert table.columns == ["id", "lang", "text", "label", "split"]
+    assert table.columns == ["id", "lang", "text", "label", "split", "month"]
     languages = Counter(row[1] for row in table.rows)
     assert len(table.rows) >= 250 and len(languages) >= 10
     assert any(is_rtl(code) for code in languages)
