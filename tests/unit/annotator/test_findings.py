@@ -222,3 +222,32 @@ def test_bad_files_each_get_one_clear_message(session: Session, tmp_path: Path) 
     header_only.write_text("id,lang,p_pro,p_anti,p_neutral,p_unrelated,model_version\n")
     with pytest.raises(InputFileError, match=r"header\.csv has no rows"):
         inputs(header_only)
+
+
+def test_parquet_shards_are_read_in_batches_and_eval_rows_left_out(session: Session, tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    project = build(session, tmp_path)
+    version_id = session.scalars(select(ModelVersion.id)).one()
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    for shard in range(2):
+        n = 25_000  # more than one record batch
+        columns = {f"p_{label}": np.full(n, 0.25) for label in LABELS}
+        columns["p_anti"] = np.full(n, 0.4)
+        columns["p_pro"] = np.full(n, 0.1)
+        table = pa.table(
+            {
+                "id": [f"{shard}-{i}" for i in range(n)],
+                "language": ["tr"] * n,
+                "model_version": [version_id] * n,
+                "split": ["eval" if i < 10 else "pool" for i in range(n)],
+                **columns,
+            }
+        )
+        pq.write_table(table, folder / f"part-{shard}.parquet", row_group_size=5_000)
+    (folder / "manifest.json").write_text("{}")  # not a scored-posts file: ignored
+    inputs = project_inputs(session, project, ["lang"], by=OPERATOR, input_paths=input_files(folder))
+    assert len(inputs.counted.probabilities) == 2 * (25_000 - 10) and inputs.counted.group_keys == [("tr",)]
+    assert any("20 rows of the eval split were left out" in note for note in inputs.notes)
