@@ -6,6 +6,7 @@ The posts to count are the project's pool (default) or files of probabilities: a
 --with-predictions, or any CSV / TSV / JSONL / Parquet files (a folder of Parquet shards, say) with p_pro, p_anti,
 p_neutral and p_unrelated columns and a language column."""
 
+import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -379,6 +380,21 @@ class Inputs:
     evals: EvalPosts
     version_id: int
     notes: list[str]
+
+    def fingerprint(self) -> str:
+        """Changes when anything the findings depend on changes (a relabelled eval post, a new group)."""
+        digest = hashlib.sha1(str(self.version_id).encode(), usedforsecurity=False)
+        for array in (
+            self.evals.gold,
+            self.evals.probabilities,
+            self.evals.languages,
+            self.counted.groups,
+            self.counted.languages,
+            self.counted.probabilities,
+        ):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        digest.update(repr(self.counted.group_keys).encode())
+        return digest.hexdigest()
 
 
 def project_inputs(

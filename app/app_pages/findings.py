@@ -39,20 +39,13 @@ def _group_name(findings: Findings, key: tuple[str, ...]) -> str:
 
 
 def _compute(group_by: list[str], version_id: int, resamples: int, min_eval: int) -> Findings:
-    """Read in one transaction, then bootstrap outside it with a progress bar; kept for this session until
-    the inputs change."""
+    """Read in one transaction, then bootstrap outside it with a progress bar; the result is kept for this
+    session until anything it depends on changes (the posts are read again on each rerun to know that)."""
     with transaction(read_only=True) as session:
         inputs = project_inputs(
             session, current_project(session), group_by, by=signed_in_user(session), version_id=version_id
         )
-    fingerprint = (
-        version_id,
-        tuple(group_by),
-        resamples,
-        min_eval,
-        len(inputs.evals.gold),
-        len(inputs.counted.groups),
-    )
+    fingerprint = (inputs.fingerprint(), tuple(group_by), resamples, min_eval)
     cached = st.session_state.get("findings")
     if cached is not None and cached[0] == fingerprint:
         findings: Findings = cached[1]

@@ -21,7 +21,7 @@ from annotator.findings import (
 from annotator.ingest import ImportOptions, import_file
 from annotator.users import get_or_create_user
 from db.labels import LABELS
-from db.models import Backend, Item, ModelStatus, ModelVersion, Project, Role, Split
+from db.models import Annotation, Backend, Item, ModelStatus, ModelVersion, Project, Role, Split
 from db.versions import write_predictions
 from testing.factories import make_project, write_csv
 
@@ -251,3 +251,15 @@ def test_parquet_shards_are_read_in_batches_and_eval_rows_left_out(session: Sess
     inputs = project_inputs(session, project, ["lang"], by=OPERATOR, input_paths=input_files(folder))
     assert len(inputs.counted.probabilities) == 2 * (25_000 - 10) and inputs.counted.group_keys == [("tr",)]
     assert any("20 rows of the eval split were left out" in note for note in inputs.notes)
+
+
+def test_the_fingerprint_changes_when_an_eval_label_changes(session: Session, tmp_path: Path) -> None:
+    project = build(session, tmp_path)
+    before = project_inputs(session, project, ["lang"], by=OPERATOR).fingerprint()
+    assert project_inputs(session, project, ["lang"], by=OPERATOR).fingerprint() == before
+    item = session.scalars(select(Item).where(Item.split == Split.EVAL).order_by(Item.id)).first()
+    assert item is not None
+    for annotation in session.scalars(select(Annotation).where(Annotation.item_id == item.id)):
+        annotation.label = "unrelated" if annotation.label != "unrelated" else "pro"
+    session.flush()
+    assert project_inputs(session, project, ["lang"], by=OPERATOR).fingerprint() != before
