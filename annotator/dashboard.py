@@ -164,6 +164,9 @@ class VersionSummary:
     """Spread of per-language macro-F1 (best minus worst language with at least 5 eval posts)."""
     confusion: list[list[int]] | None
     trained_on: int | None
+    """Posts this round trained on (an incremental LoRA round: the new labels and a replay sample)."""
+    labels: int | None
+    """Consensus labels the version knew of: the x-axis of the learning curve."""
     created: str
     error: str | None
 
@@ -197,6 +200,7 @@ def version_summaries(session: Session, project: Project, by: Actor) -> list[Ver
                 bias_gap=_bias_gap(metrics.languages),
                 confusion=overall.confusion if overall else None,
                 trained_on=v.training_snapshot.get("trained_on"),
+                labels=len(v.training_snapshot["labels"]) if "labels" in v.training_snapshot else None,
                 created=v.created_at.strftime("%Y-%m-%d %H:%M"),
                 error=(v.error or "")[-500:] if v.status == ModelStatus.FAILED else None,
             )

@@ -1,5 +1,5 @@
-"""Models: every version with its evaluation, the learning curve across versions, per-language F1 with 95%
-intervals, the bias gap between languages, and the confusion matrix."""
+"""Models: every version with its evaluation, the learning curve (F1 against labels, a line per backend), per-language
+F1 with 95% intervals and n, the bias gap between languages, and the confusion matrix."""
 
 import altair as alt
 import pandas as pd
@@ -27,7 +27,8 @@ def render() -> None:
                 "backend": s.backend,
                 "status": s.status,
                 "current": "✓" if s.current else "",
-                "labels": s.trained_on,
+                "labels": s.labels,
+                "trained on": s.trained_on,
                 "macro-F1": s.macro_f1,
                 "95% CI": f"[{s.interval[0]:.3f}, {s.interval[1]:.3f}]" if s.interval else "",
                 "topic F1": s.topic_f1,
@@ -40,12 +41,14 @@ def render() -> None:
     )
     st.dataframe(table, hide_index=True)
     evaluated = [s for s in summaries if s.macro_f1 is not None]
-    if len(evaluated) >= 2:
+    plotted = [s for s in evaluated if s.labels is not None]
+    if len(plotted) >= 2:
         st.subheader("Learning curve")
+        st.caption("Eval F1 against the labels each version knew of, one line per backend.")
         curve = pd.DataFrame(
             [
-                {"version": f"v{s.id} {s.backend}", "order": s.id, "metric": m, "F1": getattr(s, f)}
-                for s in evaluated
+                {"version": s.id, "backend": s.backend, "labels": s.labels, "metric": m, "F1": getattr(s, f)}
+                for s in plotted
                 for m, f in (
                     ("4-class macro-F1", "macro_f1"),
                     ("topic F1", "topic_f1"),
@@ -57,9 +60,12 @@ def render() -> None:
             alt.Chart(curve)
             .mark_line(point=True)
             .encode(
-                x=alt.X("version:O", sort=alt.SortField("order"), title="version (backend)"),
+                x=alt.X("labels:Q", title="labels"),
                 y=alt.Y("F1:Q", scale=alt.Scale(domain=[0, 1])),
-                color="metric:N",
+                color=alt.Color("metric:N", title=None),
+                strokeDash=alt.StrokeDash("backend:N"),
+                detail="backend:N",
+                tooltip=["version", "backend", "labels", "metric", alt.Tooltip("F1:Q", format=".3f")],
             ),
             width="stretch",
         )
@@ -69,7 +75,9 @@ def render() -> None:
     if not choices:
         st.info("No version has been evaluated yet: import posts with gold labels as the eval split.")
         return
-    chosen = choices[st.selectbox("Version", list(choices))]
+    names = list(choices)
+    opening = next((i for i, s in enumerate(choices.values()) if s.current), 0)
+    chosen = choices[st.selectbox("Version", names, index=opening, key="models_version")]
     if chosen.bias_gap is not None:
         st.metric("Bias gap (best minus worst language, macro-F1)", f"{chosen.bias_gap:.3f}")
     per_language = pd.DataFrame(
@@ -80,6 +88,7 @@ def render() -> None:
                 "low": m.interval[0] if m.interval else None,
                 "high": m.interval[1] if m.interval else None,
                 "n": m.n,
+                "posts": f"n={m.n}",
                 "stance F1": m.stance_f1,
             }
             for lang, m in sorted(chosen.per_language.items())
@@ -92,7 +101,11 @@ def render() -> None:
             x=alt.X("macro-F1:Q", scale=alt.Scale(domain=[0, 1])), tooltip=list(per_language)
         )
         rules = base.mark_rule().encode(x="low:Q", x2="high:Q")
-        st.altair_chart(bars + rules, width="stretch")
+        counts = base.mark_text(align="left", dx=4, color="#555").encode(
+            x=alt.value(0), text=alt.Text("posts:N")
+        )
+        st.altair_chart(bars + rules + counts, width="stretch")
+        st.caption("n = eval posts of the language: a score on 5 posts can be 1.00 by luck.")
     if chosen.confusion:
         st.subheader("Confusion matrix (rows: gold, columns: predicted)")
         confusion = pd.DataFrame(

@@ -186,7 +186,11 @@ def test_models_page_shows_versions_and_per_language_quality(
                     backend="fast",
                     base_model="e5",
                     status=ModelStatus.READY,
-                    is_current=i == 1,
+                    is_current=i == 0,
+                    training_snapshot={
+                        "labels": {str(n): "pro" for n in range(20 * (i + 1))},
+                        "trained_on": 20,
+                    },
                     metrics={
                         "all": {
                             "macro_f1": f1,
@@ -202,7 +206,11 @@ def test_models_page_shows_versions_and_per_language_quality(
     at = signed_in(sessions, "admin").switch_page(str(PAGES / "models.py")).run()
     assert not at.exception
     assert "Bias gap" in at.metric[0].label and at.metric[0].value == "0.400"
-    assert len(at.dataframe) == 1
+    assert len(at.dataframe) == 1 and list(at.dataframe[0].value["labels"]) == [40, 20]
+    picker = at.selectbox(key="models_version")
+    assert "current" in picker.value and picker.value.startswith("version 1")  # opens on the current version
+    curve = next(c for c in at.get("vega_lite_chart") if "strokeDash" in c.proto.spec)
+    assert '"field": "labels"' in curve.proto.spec and '"field": "backend"' in curve.proto.spec
 
 
 def test_sampling_settings_are_saved(demo: tuple[sessionmaker[Session], dict[str, str]]) -> None:
