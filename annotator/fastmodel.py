@@ -144,7 +144,7 @@ def train_fast_version(
     job_id: int | None = None,
 ) -> int:
     """Train the embedding + logistic-regression model on the consensus labels, evaluate it per language on the
-    eval split, score the pool, and publish it as a ready version (current if it is the best), all of it
+    eval split, score the pool, and publish it as a ready version (current if db.versions.choose_current picks it), all of it
     in one final transaction. Returns the version id."""
     with session_scope(sessions) as session:
         train = consensus_posts(session, project_id, Split.POOL)

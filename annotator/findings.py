@@ -188,17 +188,6 @@ def metadata_columns(session: Session, project: Project, sample: int = 5_000) ->
     return sorted({key for meta in metas for key in meta} - hidden)
 
 
-def ready_versions(session: Session, project: Project) -> list[ModelVersion]:
-    """The project's ready versions, newest first."""
-    return list(
-        session.scalars(
-            select(ModelVersion)
-            .where(ModelVersion.project_id == project.id, ModelVersion.status == ModelStatus.READY)
-            .order_by(ModelVersion.id.desc())
-        )
-    )
-
-
 def input_files(path: Path) -> list[Path]:
     """A file, or the files of a folder (recursively) that look like scored posts."""
     if not path.exists():

@@ -16,6 +16,7 @@ from annotator.labelstudio.sync import sync
 from db.jobs import dedupe_key, enqueue
 from db.models import Job, JobKind, LabelStudioLink, Project, utcnow
 from db.runner import Handler, JobError, Log, Report, RunnerSettings, run_job_loop, run_one_job, worker_id
+from db.versions import standing
 
 SYNC_EVERY = timedelta(minutes=1)
 
@@ -57,7 +58,9 @@ def handlers(
             )
         except LingualoopError as reason:  # e.g. not enough labels yet: nothing to do, not a failure
             return f"nothing to do: {reason}"
-        return f"fast model version {version} ready"
+        with readers() as session:
+            note = standing(session, version)
+        return f"fast model version {version} ready{note}"
 
     def labelstudio_sync(job: Job, report: Report) -> str:
         if job.project_id is None:

@@ -6,14 +6,21 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from annotator.access import RESEARCHERS, Actor, require_role
 from annotator.errors import LingualoopError, NotFoundError
 from db.jobs import cancel_job, dedupe_key, enqueue
 from db.models import Backend, Job, JobKind, JobStatus, ModelStatus, ModelVersion, Project
-from db.versions import adapter_folder, current_version
+from db.versions import (
+    CurrentChoice,
+    adapter_folder,
+    choose_current,
+    current_version,
+    ready_versions,
+    select_current,
+)
 
 
 def request_retrain(session: Session, project: Project, *, from_scratch: bool = False, by: Actor) -> Job:
@@ -173,3 +180,29 @@ def retrain_in_progress(session: Session, project: Project) -> bool:
         )
         is not None
     )
+
+
+def current_choice(session: Session, project: Project) -> CurrentChoice | None:
+    """The version that is (or would be made) current, and why."""
+    return choose_current(ready_versions(session, project.id))
+
+
+def pin_version(
+    session: Session, project: Project, version_id: int | None, *, by: Actor
+) -> ModelVersion | None:
+    """Pin a ready version as current (whatever newer versions score), or unpin with None: the noise-aware rule
+    (db.versions.choose_current) then chooses again. Returns the current version."""
+    require_role(by, RESEARCHERS, "pin a model version")
+    if version_id is not None:
+        version = get_version(session, project, version_id)
+        if version.status != ModelStatus.READY:
+            raise LingualoopError(
+                f"Version {version_id} is {version.status.value}: only a ready version can be pinned."
+            )
+    session.execute(
+        update(ModelVersion)
+        .where(ModelVersion.project_id == project.id)
+        .values(pinned=ModelVersion.id == version_id)
+    )
+    session.flush()
+    return select_current(session, project.id)

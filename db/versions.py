@@ -158,32 +158,101 @@ def latest_ready_version(session: Session, project_id: int, backend: Backend) ->
     )
 
 
-def select_current(session: Session, project_id: int) -> ModelVersion | None:
-    """Make the pinned ready version current, else the ready one with the best eval macro-F1 (newest on ties
-    and where no version has been evaluated)."""
-    ready = session.scalars(
-        select(ModelVersion).where(
-            ModelVersion.project_id == project_id, ModelVersion.status == ModelStatus.READY
-        )
-    ).all()
+@dataclass(frozen=True)
+class CurrentChoice:
+    version: ModelVersion
+    reason: str
+    """Why this version is current, in words a researcher reads on the Models page."""
+
+
+def _score(version: ModelVersion) -> tuple[float | None, float | None, float | None]:
+    overall = VersionMetrics.of(version.metrics).overall
+    if overall is None or overall.macro_f1 is None:
+        return None, None, None
+    low, high = overall.interval if overall.interval else (None, None)
+    return float(overall.macro_f1), low, high
+
+
+def choose_current(ready: Sequence[ModelVersion]) -> CurrentChoice | None:
+    """The version to make current, with the noise of small eval splits in mind: a pinned version; else the
+    newest evaluated version, unless an older one is better beyond its interval (its 95% interval's lower bound
+    above the newest's macro-F1); else, where nothing is evaluated, the newest ready version."""
     if not ready:
         return None
     pinned = [v for v in ready if v.pinned]
+    if pinned:
+        chosen = max(pinned, key=lambda v: v.id)
+        return CurrentChoice(chosen, f"version {chosen.id} is pinned by a researcher")
+    evaluated = [v for v in ready if _score(v)[0] is not None]
+    if not evaluated:
+        newest = max(ready, key=lambda v: v.id)
+        return CurrentChoice(
+            newest, "the newest ready version (no version has been evaluated on an eval split)"
+        )
+    newest = max(evaluated, key=lambda v: v.id)
+    newest_f1 = _score(newest)[0]
+    assert newest_f1 is not None
+    better = [
+        v for v in evaluated if (low := _score(v)[1]) is not None and low > newest_f1 and v is not newest
+    ]
+    if better:
+        best = max(better, key=lambda v: (_score(v)[0] or 0.0, v.id))
+        f1, low, high = _score(best)
+        return CurrentChoice(
+            best,
+            f"its eval macro-F1 {f1:.3f} (95% interval {low:.3f}-{high:.3f}) beats the newest evaluated version "
+            f"{newest.id} ({newest_f1:.3f}) beyond its interval",
+        )
+    higher = [v.id for v in evaluated if v is not newest and (_score(v)[0] or 0.0) > newest_f1]
+    return CurrentChoice(
+        newest,
+        "the newest evaluated version"
+        + (
+            f"; version(s) {', '.join(map(str, higher))} score higher on the eval split, but not beyond "
+            "their 95% intervals, so the version trained on more labels is preferred"
+            if higher
+            else ""
+        ),
+    )
 
-    def score(version: ModelVersion) -> tuple[float, int]:
-        value = VersionMetrics.of(version.metrics).macro_f1
-        return (-1.0 if value is None else float(value), version.id)
 
-    best = pinned[-1] if pinned else max(ready, key=score)
+def ready_versions(session: Session, project_id: int) -> list[ModelVersion]:
+    return list(
+        session.scalars(
+            select(ModelVersion).where(
+                ModelVersion.project_id == project_id, ModelVersion.status == ModelStatus.READY
+            )
+        )
+    )
+
+
+def standing(session: Session, version_id: int) -> str:
+    """' (current)', or why another version is current: for the message a finished job leaves."""
+    version = session.get(ModelVersion, version_id)
+    if version is None or version.is_current:
+        return " (current)" if version is not None else ""
+    choice = choose_current(ready_versions(session, version.project_id))
+    if choice is None:
+        return ""
+    f1 = _score(version)[0]
+    score = f" (eval macro-F1 {f1:.3f})" if f1 is not None else ""
+    return f"{score}, not current: version {choice.version.id} stays current, {choice.reason}"
+
+
+def select_current(session: Session, project_id: int) -> ModelVersion | None:
+    """Make choose_current's version current (at most one per project)."""
+    choice = choose_current(ready_versions(session, project_id))
+    if choice is None:
+        return None
     session.execute(
         update(ModelVersion)
         .where(ModelVersion.project_id == project_id, ModelVersion.is_current)
         .values(is_current=False)
     )
     session.flush()
-    best.is_current = True
+    choice.version.is_current = True
     session.flush()
-    return best
+    return choice.version
 
 
 def write_predictions(
@@ -197,7 +266,7 @@ def write_predictions(
 
 
 def mark_ready(session: Session, version: ModelVersion) -> ModelVersion | None:
-    """The version's predictions are complete: it becomes ready, and current if it is the best. Returns the
+    """The version's predictions are complete: it becomes ready, and current if choose_current picks it. Returns the
     current version."""
     refresh_statistics(session, "predictions")
     version.status = ModelStatus.READY

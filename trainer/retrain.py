@@ -1,6 +1,6 @@
 """The retrain job: freeze a snapshot of the consensus labels, resume the parent adapter (or start one), train,
 evaluate per language on the eval split, save the adapter, score the pool, then mark the version ready (and
-current, if it is the best) in one transaction. A failure leaves the previous version current."""
+current, if db.versions.choose_current picks it) in one transaction. A failure leaves the previous version current."""
 
 import math
 import random

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Job, JobKind
 from db.runner import Handler, Report, run_job_loop, worker_id
+from db.versions import standing
 from trainer.config import WorkerSettings
 from trainer.retrain import NothingToTrain, run_retrain, run_score
 
@@ -37,11 +38,15 @@ def handlers(sessions: sessionmaker[Session], settings: WorkerSettings) -> dict[
             )
         except NothingToTrain as reason:
             return f"nothing to do: {reason}"
-        return f"model version {version} ready"
+        return f"model version {version} ready{_standing(version)}"
 
     def score(job: Job, report: Report) -> str:
         version = run_score(sessions, settings, int(job.payload["model_version_id"]), report)
-        return f"model version {version} ready"
+        return f"model version {version} ready{_standing(version)}"
+
+    def _standing(version_id: int) -> str:
+        with sessions() as session:
+            return standing(session, version_id)
 
     return {JobKind.RETRAIN: retrain, JobKind.SCORE: score}
 

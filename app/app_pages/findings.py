@@ -18,13 +18,13 @@ from annotator.findings import (
     errors_source,
     metadata_columns,
     project_inputs,
-    ready_versions,
     table_rows,
 )
 from annotator.languages import language_name
 from annotator.quantify import DEFAULT_METHOD, METHOD_NAMES, METHODS, scoped
 from app.context import current_project, show_error, signed_in_user, transaction
 from db.labels import LABELS
+from db.versions import ready_versions
 
 SCOPE_TEXT = {"all": "all posts", "related": "posts about immigration"}
 RAW = "cc"
@@ -160,7 +160,7 @@ def render() -> None:
     with transaction(read_only=True) as session:
         project = current_project(session)
         project_name = project.name
-        ready = ready_versions(session, project)
+        ready = sorted(ready_versions(session, project.id), key=lambda v: v.id, reverse=True)
         versions = {
             v.id: f"version {v.id} ({v.backend})" + (" · current" if v.is_current else "") for v in ready
         }

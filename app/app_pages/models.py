@@ -6,15 +6,58 @@ import pandas as pd
 import streamlit as st
 
 from annotator.dashboard import version_summaries
+from annotator.errors import LingualoopError
 from annotator.languages import language_name
-from app.context import current_project, signed_in_user, transaction
+from annotator.models import current_choice, pin_version
+from app.context import current_project, show_error, signed_in_user, transaction
 from db.labels import LABELS
+
+
+def _pin(version_id: int | None) -> None:
+    try:
+        with transaction() as session:
+            pin_version(session, current_project(session), version_id, by=signed_in_user(session))
+    except LingualoopError as error:
+        st.session_state["models_error"] = str(error)
+
+
+def _current_notice(reason: str | None, current: int | None, pinned: int | None, chosen: int | None) -> None:
+    """Which version is in use and why, with the control to pin the chosen one or to unpin."""
+    if current is not None and reason is not None:
+        st.info(
+            f"**Version {current} is current**: {reason}. Suggestions, sampling, Label Studio and exports use it.",
+            icon=":material/verified:",
+        )
+    left, right = st.columns(2)
+    if chosen is not None and chosen != pinned:
+        left.button(
+            f"Pin version {chosen}",
+            key="pin_version",
+            on_click=_pin,
+            args=(chosen,),
+            help="Keep this version current whatever newer versions score, until you unpin it.",
+            icon=":material/push_pin:",
+        )
+    if pinned is not None:
+        right.button(
+            f"Unpin version {pinned}",
+            key="unpin_version",
+            on_click=_pin,
+            args=(None,),
+            help="Let lingualoop choose again: the newest version unless an older one is better beyond its interval.",
+        )
 
 
 def render() -> None:
     with transaction(read_only=True) as session:
-        summaries = version_summaries(session, current_project(session), signed_in_user(session))
+        project = current_project(session)
+        summaries = version_summaries(session, project, signed_in_user(session))
+        choice = current_choice(session, project)
+        reason = choice.reason if choice else None
+        pinned = choice.version.id if choice and choice.version.pinned else None
     st.title("Models")
+    if error := st.session_state.pop("models_error", None):
+        show_error(LingualoopError(error))
     if not summaries:
         st.info(
             "No model versions yet. Label some posts, then press Retrain (or Quick model) on the Retrain page."
@@ -78,6 +121,8 @@ def render() -> None:
     names = list(choices)
     opening = next((i for i, s in enumerate(choices.values()) if s.current), 0)
     chosen = choices[st.selectbox("Version", names, index=opening, key="models_version")]
+    current = next((s.id for s in summaries if s.current), None)
+    _current_notice(reason, current, pinned, chosen.id if chosen.status == "ready" else None)
     if chosen.bias_gap is not None:
         st.metric("Bias gap (best minus worst language, macro-F1)", f"{chosen.bias_gap:.3f}")
     per_language = pd.DataFrame(

@@ -11,7 +11,15 @@ from annotator.access import OPERATOR
 from annotator.errors import LingualoopError
 from annotator.fastmodel import request_fast_retrain
 from annotator.languages import language_name
-from annotator.models import export_adapter, get_job, import_adapter, list_versions, request_retrain
+from annotator.models import (
+    current_choice,
+    export_adapter,
+    get_job,
+    import_adapter,
+    list_versions,
+    pin_version,
+    request_retrain,
+)
 from annotator.projects import get_project
 from annotator.stopping import stopping_signals
 from app.cli.common import ProjectOption, _num, _progress, cli, console, friendly_errors, model_cli, state
@@ -31,6 +39,34 @@ def model_export(
     with state(ctx).transaction(read_only=True) as session:
         folder = export_adapter(session, get_project(session, project), destination, version, by=OPERATOR)
     console.print(f"Adapter written to {folder}.")
+
+
+@model_cli.command("pin")
+@friendly_errors
+def model_pin(
+    ctx: typer.Context,
+    version: Annotated[int, typer.Argument(help="A ready model version.")],
+    project: ProjectOption = None,
+) -> None:
+    """Keep a version current whatever newer versions score (until `model unpin`)."""
+    with state(ctx).transaction() as session:
+        current = pin_version(session, get_project(session, project), version, by=OPERATOR)
+    console.print(f"Version {version} is pinned and current." if current else "No ready version.")
+
+
+@model_cli.command("unpin")
+@friendly_errors
+def model_unpin(ctx: typer.Context, project: ProjectOption = None) -> None:
+    """Let lingualoop choose the current version again: the newest evaluated version, unless an older one is
+    better beyond its 95% interval."""
+    with state(ctx).transaction() as session:
+        found = get_project(session, project)
+        current = pin_version(session, found, None, by=OPERATOR)
+        choice = current_choice(session, found)
+        why = choice.reason if choice else ""
+    console.print(
+        f"Nothing pinned. Version {current.id} is current: {why}." if current else "No ready version."
+    )
 
 
 @model_cli.command("import")
@@ -136,7 +172,7 @@ def models(
                 str(v.id),
                 str(v.parent_id or ""),
                 v.status.value,
-                "yes" if v.is_current else "",
+                ("yes" if v.is_current else "") + (" (pinned)" if v.pinned else ""),
                 v.backend,
                 v.base_model,
                 _with_interval(overall),
@@ -145,6 +181,9 @@ def models(
                 str(overall.n) if overall else "",
             )
         console.print(table)
+        choice = current_choice(session, target)
+        if choice is not None:
+            console.print(f"Version {choice.version.id} is current: {choice.reason}.", soft_wrap=True)
         current = next((v for v in versions if v.is_current), None)
         per_language = VersionMetrics.of(current.metrics).languages if current is not None else {}
         if current is not None and per_language:

@@ -48,9 +48,13 @@ def test_retrain_models_export_import(tmp_path: Path, tiny: Path) -> None:
     assert "No model versions yet" in run(url, data, "models")
     assert "Retrain queued as job 1" in run(url, data, "retrain")
     assert "Retrain queued as job 1" in run(url, data, "retrain")  # one queued retrain per project
-    assert "model version 1 ready" in worker_once(url, data, tiny)
+    assert "model version 1 ready (current)" in worker_once(url, data, tiny)
     listing = run(url, data, "models")
     assert "ready" in listing and "yes" in listing and "ar (Arabic)" in listing
+    assert "Version 1 is current: the newest evaluated version" in listing
+    assert "Version 1 is pinned and current" in run(url, data, "model", "pin", "1")
+    assert "Version 1 is current: version 1 is pinned by a researcher" in run(url, data, "models")
+    assert "Nothing pinned. Version 1 is current" in run(url, data, "model", "unpin")
     exported = tmp_path / "adapter-v1"
     assert "Adapter written" in run(url, data, "model", "export", str(exported))
     assert (exported / "adapter_config.json").exists() and (exported / "lingualoop-version.json").exists()
@@ -69,6 +73,7 @@ def test_model_command_errors(tmp_path: Path) -> None:
     run(url, data, "demo", "--no-serve")
     assert "not a LoRA adapter folder" in run(url, data, "model", "import", str(tmp_path), ok=False)
     assert "no current model version" in run(url, data, "model", "export", str(tmp_path / "x"), ok=False)
+    assert "has no version 5" in run(url, data, "model", "pin", "5", ok=False)
 
 
 def test_retrain_wait_follows_the_job_to_the_end(tmp_path: Path, tiny: Path) -> None:

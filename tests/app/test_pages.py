@@ -209,6 +209,18 @@ def test_models_page_shows_versions_and_per_language_quality(
     assert len(at.dataframe) == 1 and list(at.dataframe[0].value["labels"]) == [40, 20]
     picker = at.selectbox(key="models_version")
     assert "current" in picker.value and picker.value.startswith("version 1")  # opens on the current version
+    assert (
+        "Version 1 is current" in at.info[0].value
+    )  # set by hand above; the page says why the rule's pick is
+    at.button(key="pin_version").click().run()
+    with sessions() as session:
+        assert session.scalars(select(ModelVersion.id).where(ModelVersion.pinned)).all() == [1]
+    assert "Version 1 is current**: version 1 is pinned by a researcher" in at.info[0].value
+    at.button(key="unpin_version").click().run()
+    assert (
+        "unpin_version" not in [b.key for b in at.button]
+        and "the newest evaluated version" in at.info[0].value
+    )
     curve = next(c for c in at.get("vega_lite_chart") if "strokeDash" in c.proto.spec)
     assert '"field": "labels"' in curve.proto.spec and '"field": "backend"' in curve.proto.spec
 

@@ -1,7 +1,11 @@
+import pytest
 from sqlalchemy.orm import Session
 
 from annotator.access import OPERATOR
-from annotator.models import request_retrain
+from annotator.errors import LingualoopError, PermissionDeniedError
+from annotator.models import current_choice, pin_version, request_retrain
+from annotator.users import add_user
+from db.models import ModelStatus, ModelVersion
 from testing.factories import make_project
 
 
@@ -11,3 +15,31 @@ def test_one_queued_retrain_and_from_scratch_wins(session: Session) -> None:
     again = request_retrain(session, project, from_scratch=True, by=OPERATOR)
     assert again.id == first.id and again.payload == {"from_scratch": True}
     assert request_retrain(session, project, by=OPERATOR).payload == {"from_scratch": True}
+
+
+def test_a_researcher_pins_and_unpins_a_version(session: Session) -> None:
+    project = make_project(session)
+    versions = []
+    for f1 in (0.7, 0.65, None):
+        version = ModelVersion(
+            project_id=project.id,
+            backend="fast",
+            base_model="e5",
+            status=ModelStatus.READY if f1 is not None else ModelStatus.TRAINING,
+            metrics={"all": {"macro_f1": f1, "macro_f1_ci95": [f1 - 0.1, f1 + 0.1]}} if f1 else {},
+        )
+        session.add(version)
+        session.flush()
+        versions.append(version.id)
+    annotator = add_user(session, "ann", by=OPERATOR)
+    with pytest.raises(PermissionDeniedError):
+        pin_version(session, project, versions[0], by=annotator)
+    with pytest.raises(LingualoopError, match="only a ready version can be pinned"):
+        pin_version(session, project, versions[2], by=OPERATOR)
+    current = pin_version(session, project, versions[0], by=OPERATOR)
+    assert current is not None and current.id == versions[0] and current.pinned
+    choice = current_choice(session, project)
+    assert choice is not None and "pinned by a researcher" in choice.reason
+    current = pin_version(session, project, None, by=OPERATOR)
+    assert current is not None and current.id == versions[1]  # the newest: 0.65 is within 0.7's noise
+    assert not any(session.get(ModelVersion, v).pinned for v in versions)  # type: ignore[union-attr]

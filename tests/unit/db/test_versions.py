@@ -1,4 +1,5 @@
-"""What a model version learns from: consensus labels, adjudications, and posts excluded after a flag."""
+"""What a model version learns from (consensus labels, adjudications, posts excluded after a flag), and which
+version is current."""
 
 from pathlib import Path
 
@@ -11,8 +12,8 @@ from annotator.annotate import Answer, record_answer
 from annotator.flags import review_flag
 from annotator.ingest import import_file
 from annotator.users import add_user
-from db.models import FlagDecision, Item, Role, Split
-from db.versions import consensus_posts, pool_posts
+from db.models import FlagDecision, Item, ModelStatus, ModelVersion, Role, Split
+from db.versions import choose_current, consensus_posts, pool_posts, ready_versions, select_current, standing
 from testing.factories import make_project, posts, write_csv
 
 
@@ -41,3 +42,54 @@ def test_consensus_posts_follow_labels_adjudications_and_flag_reviews(
     assert found == [(items[0].id, "pro"), (items[2].id, "neutral"), (items[4].id, "unrelated")]
     assert consensus_posts(session, project.id, Split.EVAL) == []
     assert pool_posts(session, project.id) == [(item.id, item.text) for item in items]
+
+
+# --- Which version is current: the noise of small eval splits in mind --------------------------------------
+
+
+def _version(
+    session: Session, project_id: int, f1: float | None, interval: tuple[float, float] | None
+) -> int:
+    metrics = {} if f1 is None else {"all": {"macro_f1": f1, "macro_f1_ci95": list(interval or (f1, f1))}}
+    version = ModelVersion(
+        project_id=project_id, backend="fast", base_model="e5", status=ModelStatus.READY, metrics=metrics
+    )
+    session.add(version)
+    session.flush()
+    select_current(session, project_id)
+    return version.id
+
+
+def _current(session: Session) -> int:
+    return session.scalars(select(ModelVersion.id).where(ModelVersion.is_current)).one()
+
+
+def test_the_newest_version_is_current_unless_an_older_one_is_better_beyond_its_interval(
+    session: Session,
+) -> None:
+    project = make_project(session)
+    first = _version(session, project.id, 0.60, (0.48, 0.71))
+    second = _version(session, project.id, 0.55, (0.44, 0.66))  # lower, but within the noise
+    assert _current(session) == second
+    choice = choose_current(ready_versions(session, project.id))
+    assert (
+        choice is not None and "version(s) 1 score higher" in choice.reason and "not beyond" in choice.reason
+    )
+    third = _version(session, project.id, 0.26, (0.18, 0.33))  # collapsed: versions 1 and 2 beat it clearly
+    assert _current(session) == first
+    assert "beats the newest evaluated version 3 (0.260) beyond its interval" in standing(session, third)
+    assert standing(session, first) == " (current)" and second
+
+
+def test_a_pinned_version_stays_current_and_unevaluated_projects_take_the_newest(session: Session) -> None:
+    project = make_project(session)
+    first = _version(session, project.id, None, None)
+    second = _version(session, project.id, None, None)
+    assert _current(session) == second
+    choice = choose_current(ready_versions(session, project.id))
+    assert choice is not None and "no version has been evaluated" in choice.reason
+    session.get(ModelVersion, first).pinned = True  # type: ignore[union-attr]
+    select_current(session, project.id)
+    _version(session, project.id, 0.9, (0.85, 0.95))
+    assert _current(session) == first
+    assert "pinned" in (choose_current(ready_versions(session, project.id)) or choice).reason
