@@ -27,6 +27,11 @@ Actor = User | Operator
 """Who a domain call acts for: always given (a call without it does not type-check), never a default."""
 
 
+def actor_name(user: Actor) -> str:
+    """Who acted, for the record: a username, or "operator" for the command line and the workers."""
+    return user.name if isinstance(user, Operator) else user.username
+
+
 def require_role(user: Actor, roles: tuple[Role, ...], action: str) -> None:
     """Raise PermissionDeniedError unless the actor is the operator, or an active user with one of the roles."""
     if isinstance(user, Operator):

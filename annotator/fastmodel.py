@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from annotator.access import OPERATOR, RESEARCHERS, Actor, require_role
+from annotator.access import OPERATOR, RESEARCHERS, Actor, actor_name, require_role
 from annotator.errors import LingualoopError
 from annotator.sampling_settings import SamplingSettings
 from db.engine import session_scope
@@ -94,13 +94,15 @@ def predict_proba(model: Any, features: NDArray[np.float32]) -> NDArray[np.float
 Report = Callable[[float, str], None]
 
 
-def request_fast_retrain(session: Session, project: Project, by: Actor) -> Job:
-    """Queue a fast-model retrain (one queued per project); `lingualoop worker` runs it in seconds."""
+def request_fast_retrain(session: Session, project: Project, by: Actor, *, reason: str | None = None) -> Job:
+    """Queue a fast-model retrain (one queued per project); `lingualoop worker` runs it in seconds. The job
+    records who asked (or `reason`, for lingualoop's own follow-up)."""
     require_role(by, RESEARCHERS, "retrain the model")
     return enqueue(
         session,
         JobKind.FAST_RETRAIN,
         project_id=project.id,
+        payload={"requested_by": reason or actor_name(by)},
         dedupe_key=dedupe_key(JobKind.FAST_RETRAIN, project.id),
     )
 
@@ -132,7 +134,8 @@ def maybe_request_fast_retrain(session: Session, project: Project) -> Job | None
         return queued
     if labels_since_fast_version(session, project) < every:
         return None
-    return request_fast_retrain(session, project, OPERATOR)  # lingualoop's own follow-up to new labels
+    # lingualoop's own follow-up to new labels
+    return request_fast_retrain(session, project, OPERATOR, reason=f"automatic, after {every} new labels")
 
 
 def train_fast_version(

@@ -23,6 +23,7 @@ from db.models import (
     Item,
     Project,
     User,
+    as_utc,
     utcnow,
 )
 
@@ -95,8 +96,8 @@ def _flagged_posts(session: Session, project: Project) -> list[FlaggedPost]:
     found = []
     for item_id, (external_id, language, text) in posts.items():
         review, reviewer = reviews.get(item_id, (None, None))
-        newest = max(_aware(flag.at) for flag in flags[item_id])
-        current = review is not None and _aware(review.created_at) >= newest
+        newest = max(as_utc(flag.at) for flag in flags[item_id])
+        current = review is not None and as_utc(review.created_at) >= newest
         found.append(
             FlaggedPost(
                 item_id,
@@ -109,7 +110,7 @@ def _flagged_posts(session: Session, project: Project) -> list[FlaggedPost]:
             )
         )
     return sorted(
-        found, key=lambda post: (not post.pending, -max(_aware(f.at) for f in post.flags).timestamp())
+        found, key=lambda post: (not post.pending, -max(as_utc(f.at) for f in post.flags).timestamp())
     )
 
 
@@ -172,8 +173,3 @@ def flag_counts(session: Session, project: Project) -> dict[str, int]:
     for post in _flagged_posts(session, project):
         counts[post.decision.value if post.decision else "pending"] += 1
     return dict(counts)
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite gives back naive datetimes (stored in UTC); PostgreSQL aware ones."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=utcnow().tzinfo)

@@ -3,16 +3,17 @@ adapters. The worker does the work; the database carries the request."""
 
 import json
 import shutil
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from annotator.access import RESEARCHERS, Actor, require_role
+from annotator.access import RESEARCHERS, Actor, actor_name, require_role
 from annotator.errors import LingualoopError, NotFoundError
 from db.jobs import cancel_job, dedupe_key, enqueue
-from db.models import Backend, Job, JobKind, JobStatus, ModelStatus, ModelVersion, Project
+from db.models import Backend, Job, JobKind, JobStatus, ModelStatus, ModelVersion, Project, as_utc
 from db.versions import (
     CurrentChoice,
     adapter_folder,
@@ -32,7 +33,7 @@ def request_retrain(session: Session, project: Project, *, from_scratch: bool = 
         session,
         JobKind.RETRAIN,
         project_id=project.id,
-        payload={"from_scratch": from_scratch},
+        payload={"from_scratch": from_scratch, "requested_by": actor_name(by)},
         dedupe_key=dedupe_key(JobKind.RETRAIN, project.id),
     )
     if from_scratch and not job.payload.get("from_scratch"):
@@ -206,3 +207,28 @@ def pin_version(
     )
     session.flush()
     return select_current(session, project.id)
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def job_timing(job: Job, now: datetime) -> str:
+    """Who asked and when, when it started, how long it has run and, while it runs, about how long is left
+    (from the progress so far: a rough guide, since steps differ in speed)."""
+    parts = [f"asked by {job.payload.get('requested_by', 'unknown')} at {job.created_at:%H:%M}"]
+    if job.started_at is not None:
+        end = as_utc(job.finished_at) if job.finished_at else as_utc(now)
+        elapsed = (end - as_utc(job.started_at)).total_seconds()
+        parts.append(f"started {job.started_at:%H:%M}")
+        parts.append(f"{'took' if job.finished_at else 'running for'} {_duration(elapsed)}")
+        if job.finished_at is None and job.status == JobStatus.RUNNING and 0.05 <= job.progress < 1:
+            parts.append(f"about {_duration(elapsed * (1 - job.progress) / job.progress)} left")
+    return " · ".join(parts)

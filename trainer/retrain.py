@@ -67,6 +67,33 @@ def choose_training_set(
     return new + replay, len(new), len(replay)
 
 
+def _throttled(report: Report, seconds: float = 1.0) -> Report:
+    """Per-batch progress, written at most once a second (each report is a database write)."""
+    last = -math.inf
+
+    def throttled(progress: float, message: str) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= seconds:
+            last = now
+            report(progress, message)
+
+    return throttled
+
+
+def _stepping(report: Report, start: float, end: float, steps: int = 6) -> Callable[[str], None]:
+    """A log callback for model loading that moves the bar a step per message (converting the packaged Gemma
+    takes a few messages and a couple of minutes the first time), never past `end`."""
+    seen = 0
+
+    def log(message: str) -> None:
+        nonlocal seen
+        seen += 1
+        report(start + (end - start) * min(seen, steps) / (steps + 1), message)
+
+    return log
+
+
 def evaluate(
     loaded: LoadedModel,
     eval_posts: list[LabelledPost],
@@ -96,9 +123,17 @@ def score_pool(
     with sessions() as session:
         pool = pool_posts(session, project_id)
     scored = 0
+    batch_report = _throttled(report)
+
+    def within(done: int, _total: int) -> None:
+        batch_report(
+            start + (end - start) * (scored + done) / max(1, len(pool)),
+            f"scored {scored + done:,} of {len(pool):,} posts",
+        )
+
     for chunk_start in range(0, len(pool), _SCORE_CHUNK):
         chunk = pool[chunk_start : chunk_start + _SCORE_CHUNK]
-        probabilities = score_texts(loaded, [text for _, text in chunk], batch_size)
+        probabilities = score_texts(loaded, [text for _, text in chunk], batch_size, within)
         with session_scope(sessions) as session:
             write_predictions(session, version_id, [item_id for item_id, _ in chunk], probabilities)
         failpoint("scoring")  # predictions of a version that is not ready yet are in the database
@@ -123,15 +158,24 @@ def publish(
     """Evaluate on the eval split, score the pool, then mark the version ready and choose the current version
     in one transaction."""
     started = time.perf_counter()
+    scoring_start = start + (1 - start) * 0.1
     report(start, f"evaluating on {len(eval_posts)} eval posts")
-    metrics, eval_probabilities = evaluate(scorer, eval_posts, settings.model.score_batch_size)
+    batch_report = _throttled(report)
+    metrics, eval_probabilities = evaluate(
+        scorer,
+        eval_posts,
+        settings.model.score_batch_size,
+        lambda done, total: batch_report(
+            start + (scoring_start - start) * done / max(1, total),
+            f"evaluated {done:,} of {total:,} eval posts",
+        ),
+    )
     with session_scope(sessions) as session:
         record = session.get(ModelVersion, version_id)
         assert record is not None
         record.metrics = metrics | (extra_metrics or {})
         # Kept so that findings can correct counts with this version's errors (annotator.findings).
         write_predictions(session, version_id, [p.item_id for p in eval_posts], eval_probabilities)
-    scoring_start = start + (1 - start) * 0.1
     report(scoring_start, "scoring the pool")
     scored = score_pool(
         sessions, scorer, project_id, version_id, settings.model.score_batch_size, report, scoring_start, 0.98
@@ -215,7 +259,7 @@ def run_retrain(
             max_post_tokens=settings.train.max_post_tokens,
             adapter=parent_adapter,
             seed=settings.train.seed,
-            log=lambda message: report(0.05, message),
+            log=_stepping(report, 0.02, 0.1),
         )
         result = train_adapter(
             loaded,
@@ -292,7 +336,7 @@ def run_score(
             max_post_tokens=settings.train.max_post_tokens,
             adapter=adapter,
             trainable=False,
-            log=lambda message: report(0.05, message),
+            log=_stepping(report, 0.02, 0.1),
         )
         publish(
             sessions, settings, merged_for_scoring(loaded), version_id, project_id, eval_posts, report, 0.1

@@ -4,9 +4,9 @@ import streamlit as st
 
 from annotator.errors import LingualoopError
 from annotator.fastmodel import request_fast_retrain
-from annotator.models import cancel, recent_jobs, request_retrain
+from annotator.models import cancel, job_timing, recent_jobs, request_retrain
 from app.context import current_project, show_error, signed_in_user, transaction
-from db.models import JobStatus
+from db.models import JobStatus, utcnow
 
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 
@@ -34,8 +34,9 @@ def _cancel(job_id: int) -> None:
 def jobs_panel() -> None:
     """Redrawn every second: the progress bars follow the worker's heartbeats."""
     with transaction(read_only=True) as session:
+        now = utcnow()
         jobs = [
-            (j.id, j.kind.value, j.status, j.progress, j.progress_message, j.error)
+            (j.id, j.kind.value, j.status, j.progress, j.progress_message, j.error, job_timing(j, now))
             for j in recent_jobs(session, current_project(session), signed_in_user(session))
         ]
     if not jobs:
@@ -43,11 +44,12 @@ def jobs_panel() -> None:
             "No retrain yet. Press a button above; `lingualoop worker` (started by `lingualoop demo`) runs it."
         )
         return
-    for job_id, kind, status, progress, message, error in jobs:
+    for job_id, kind, status, progress, message, error, timing in jobs:
         with st.container(border=True):
             left, right = st.columns([5, 1])
             text = f"Job {job_id} · {kind} · {status.value}" + (f" · {message}" if message else "")
             left.progress(min(1.0, max(0.0, progress)), text=text)
+            left.caption(timing + " (UTC)")
             if status in ACTIVE:
                 right.button("Cancel", key=f"cancel_{job_id}", on_click=_cancel, args=(job_id,))
             elif status == JobStatus.FAILED and error:

@@ -171,6 +171,7 @@ def test_retrain_button_queues_a_job_and_shows_it(demo: tuple[sessionmaker[Sessi
     assert kinds == [JobKind.FAST_RETRAIN.value, JobKind.RETRAIN.value]
     texts = [p.proto.text for p in at.get("progress")]
     assert any(t.startswith("Job 2 · fast_retrain · queued") for t in texts), texts
+    assert any(c.value.startswith("asked by admin at ") for c in at.caption), [c.value for c in at.caption]
 
 
 def test_models_page_shows_versions_and_per_language_quality(

@@ -1,11 +1,13 @@
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from sqlalchemy.orm import Session
 
 from annotator.access import OPERATOR
 from annotator.errors import LingualoopError, PermissionDeniedError
-from annotator.models import current_choice, pin_version, request_retrain
+from annotator.models import current_choice, job_timing, pin_version, request_retrain
 from annotator.users import add_user
-from db.models import ModelStatus, ModelVersion
+from db.models import JobStatus, ModelStatus, ModelVersion, utcnow
 from testing.factories import make_project
 
 
@@ -43,3 +45,15 @@ def test_a_researcher_pins_and_unpins_a_version(session: Session) -> None:
     current = pin_version(session, project, None, by=OPERATOR)
     assert current is not None and current.id == versions[1]  # the newest: 0.65 is within 0.7's noise
     assert not any(session.get(ModelVersion, v).pinned for v in versions)  # type: ignore[union-attr]
+
+
+def test_job_timing_says_who_asked_how_long_it_ran_and_what_is_left(session: Session) -> None:
+    project = make_project(session)
+    job = request_retrain(session, project, by=OPERATOR)
+    assert job_timing(job, utcnow()).startswith("asked by operator at ")
+    start = datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
+    job.started_at, job.status, job.progress = start, JobStatus.RUNNING, 0.25
+    timing = job_timing(job, start + timedelta(minutes=2))
+    assert "started 10:00 · running for 2 min 00 s · about 6 min 00 s left" in timing
+    job.finished_at, job.status = start + timedelta(hours=1, minutes=5), JobStatus.DONE
+    assert job_timing(job, start).endswith("took 1 h 05 min")

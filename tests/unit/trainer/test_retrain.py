@@ -66,6 +66,7 @@ def test_retrain_end_to_end(
     fractions = [f for f, _ in seen]
     assert fractions == sorted(fractions) and fractions[-1] == 0.98  # the job itself then reads 1.0
     assert any("training: step" in m for _, m in seen) and any("scored" in m for _, m in seen)
+    assert any(m.startswith("evaluated") for _, m in seen)  # the bar moves while evaluating, too
 
 
 def test_incremental_round_resumes_the_parent(
