@@ -44,10 +44,8 @@ class ImportValidationError(LingualoopError):
         more = total - len(lines)
         if more > 0:
             lines.append(f"... and {more} more")
-        super().__init__(
-            f"{total} row(s) failed validation; nothing was imported "
-            "(fix the file, or pass --skip-invalid to import the other rows):\n  " + "\n  ".join(lines)
-        )
+        self.summary = f"{total} row(s) failed validation; nothing was imported."
+        super().__init__(self.summary + "\n  " + "\n  ".join(lines))
 
 
 class PermissionDeniedError(LingualoopError):

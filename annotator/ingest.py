@@ -402,9 +402,14 @@ def _text(cells: list[str | None], columns: _Columns, max_chars: int) -> tuple[s
     return text, text_hash(text)  # NUL and lone surrogates were rejected by _check_cells
 
 
+def _generated_id(digest: str) -> str:
+    """The id of a post from a file without an id column: from its normalised text."""
+    return f"h-{digest[:16]}"
+
+
 def _external_id(cells: list[str | None], columns: _Columns, digest: str) -> str:
     if columns.id is None:
-        return f"h-{digest[:16]}"
+        return _generated_id(digest)
     value = (cells[columns.id] or "").strip()
     if not value:
         raise _Rejected(columns.id, "the id is empty")
@@ -514,13 +519,17 @@ def _collapse_duplicates(
     kept: list[_Row] = []
     for row in rows:
         where = table.where(row.index)
-        if row.external_id in existing_ids:
+        if row.external_id == _generated_id(row.hash):
+            # No id column: the id comes from the text, so a repeated text is a duplicate, never an id clash
+            # (re-uploading a file that was imported already counts its rows as already in the project).
+            pass
+        elif row.external_id in existing_ids:
             problems.append(
                 RowProblem(where, None, f"id '{row.external_id}' is already in this project", row.index)
             )
             continue
         first = seen_ids.get(row.external_id)
-        if first is not None:
+        if first is not None and row.external_id != _generated_id(row.hash):
             problems.append(
                 RowProblem(
                     where, None, f"id '{row.external_id}' also appears at {table.where(first)}", row.index

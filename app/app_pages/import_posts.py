@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from annotator.errors import LingualoopError
+from annotator.errors import ImportValidationError, LingualoopError, RowProblem
 from annotator.ingest import ColumnMapping, ImportOptions, import_file
 from annotator.readers import read_table
 from app.context import current_project, show_error, signed_in_user, transaction
@@ -24,6 +24,16 @@ NONE = "(none)"
 def _guess(columns: list[str], role: str) -> str:
     lowered = {c.lower(): c for c in columns}
     return next((lowered[name] for name in GUESSES[role] if name in lowered), NONE)
+
+
+def _problems(problems: list[RowProblem]) -> None:
+    """One row per problem: where in the file, which column, what is wrong."""
+    st.dataframe(
+        pd.DataFrame(
+            [{"where": p.location, "column": p.column or "", "problem": p.message} for p in problems[:1000]]
+        ),
+        hide_index=True,
+    )
 
 
 def render() -> None:
@@ -79,17 +89,29 @@ def _render(folder: Path) -> None:
                     progress=progress,
                     by=signed_in_user(session),
                 )
+        except ImportValidationError as error:
+            bar.empty()
+            st.error(
+                f"{error.summary} Fix the file, or tick *Import the valid rows and list the others* to import "
+                "the rest.",
+                icon=":material/error:",
+            )
+            _problems(error.problems)
+            return
         except LingualoopError as error:
             bar.empty()
             show_error(error)
             return
         bar.progress(1.0, text="done")
         st.success(
-            f"Imported {report.posts_added:,} posts and {report.labels_added:,} labels "
-            f"({report.duplicates:,} duplicates collapsed, {report.rows_skipped:,} rows skipped)."
+            f"Imported {report.posts_added:,} posts and {report.labels_added:,} labels. "
+            f"{report.duplicates_in_project:,} rows were already in the project and "
+            f"{report.duplicates_in_file:,} repeated a post of the file (counted, not added again); "
+            f"{report.rows_skipped:,} rows skipped."
         )
         if report.problems:
-            st.warning("\n".join(str(p) for p in report.problems[:20]))
+            st.warning(f"{len(report.problems):,} rows were skipped:", icon=":material/warning:")
+            _problems(report.problems)
 
 
 render()

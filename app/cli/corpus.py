@@ -8,7 +8,7 @@ from rich.table import Table
 from sqlalchemy import make_url
 
 from annotator.access import OPERATOR
-from annotator.errors import LingualoopError
+from annotator.errors import ImportValidationError, LingualoopError
 from annotator.export import export_project
 from annotator.ingest import ColumnMapping, ImportOptions, ImportReport, import_file
 from annotator.languages import language_name
@@ -144,18 +144,23 @@ def import_command(
     """Import posts (and their labels, if any) in one transaction: every valid row lands or none does."""
     mapping = ColumnMapping(text=text_col, id=id_col, language=lang_col, label=label_col)
     options = ImportOptions(split=split, annotator=annotator, skip_invalid=skip_invalid, max_chars=max_chars)
-    with state(ctx).transaction() as session, _progress() as bar:
-        target = get_project(session, project)
-        report = import_file(
-            session,
-            target,
-            file,
-            file_format=file_format,
-            mapping=mapping,
-            options=options,
-            progress=_phase_bars(bar),
-            by=OPERATOR,
-        )
+    try:
+        with state(ctx).transaction() as session, _progress() as bar:
+            target = get_project(session, project)
+            report = import_file(
+                session,
+                target,
+                file,
+                file_format=file_format,
+                mapping=mapping,
+                options=options,
+                progress=_phase_bars(bar),
+                by=OPERATOR,
+            )
+    except ImportValidationError as error:
+        raise LingualoopError(
+            f"{error}\nFix the file, or pass --skip-invalid to import the other rows."
+        ) from None
     _print_import_report(report)
 
 

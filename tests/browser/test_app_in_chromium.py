@@ -172,6 +172,26 @@ def test_researcher_presses_retrain_and_the_progress_bar_reaches_done(
         ).count()
         page.wait_for_timeout(1500)
         page.screenshot(path=str(screenshot_dir / "findings-page.png"), full_page=True)
+        # Import: a file without ids, with a bad row and a row imported already.
+        upload = tmp_path / "more.csv"
+        upload.write_text(
+            "text,lang\n"
+            "Tip for designers: a 1px border in a slightly darker shade looks cleaner than pure black.,en\n"
+            ",en\n"
+            "A brand new post about asylum rules,en\n",
+            encoding="utf-8",
+        )
+        page.get_by_role("link", name="Import").click()
+        page.locator("input[type=file]").set_input_files(str(upload))
+        page.get_by_role("button", name="Import", exact=True).click()
+        page.get_by_text("1 row(s) failed validation; nothing was imported.").wait_for()
+        assert "--skip-invalid" not in page.content()  # a web page names its own checkbox, not a CLI flag
+        page.get_by_text("the post is empty").first.wait_for(
+            state="attached"
+        )  # in a table, one row per problem
+        page.get_by_test_id("stCheckbox").get_by_text("Import the valid rows and list the others").click()
+        page.get_by_role("button", name="Import", exact=True).click()
+        page.get_by_text("1 rows were already in the project").wait_for()
 
 
 @pytest.mark.parametrize(("user", "language", "direction"), [("layla", "ar", "rtl"), ("dev", "hi", "ltr")])

@@ -290,6 +290,23 @@ def test_duplicate_texts_collapse_and_are_counted(
     assert counts["r1"] == 1 and counts["seed0"] == 1 and "r2" not in counts
 
 
+def test_a_file_without_ids_imported_again_is_counted_not_rejected(
+    sessions: sessionmaker[Session], project: Project, tmp_path: Path
+) -> None:
+    rows = [
+        {"text": "Open the borders now", "lang": "en"},
+        {"text": "open the BORDERS   now", "lang": "en"},  # the same post, written differently
+        {"text": "Refugees are welcome in our town", "lang": "en"},
+    ]
+    path = write_csv(tmp_path / "no-ids.csv", rows, columns=["text", "lang"])
+    with session_scope(sessions) as session:
+        first = import_file(session, session.get(Project, project.id), path, by=OPERATOR)  # type: ignore[arg-type]
+    assert (first.posts_added, first.duplicates_in_file, first.duplicates_in_project) == (2, 1, 0)
+    with session_scope(sessions) as session:
+        again = import_file(session, session.get(Project, project.id), path, by=OPERATOR)  # type: ignore[arg-type]
+    assert (again.posts_added, again.duplicates_in_project, again.problems) == (0, 3, [])
+
+
 def test_languages_are_detected_where_missing(
     sessions: sessionmaker[Session], project: Project, tmp_path: Path
 ) -> None:
