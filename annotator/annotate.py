@@ -222,9 +222,9 @@ def answers_today(session: Session, project: Project, user: User) -> int:
 
 
 def open_posts_for(session: Session, project: Project, user: User) -> int:
-    """Pool posts in the user's languages that still need labels (the progress bar's 'left to do'), counted the
-    sampler's way: per-language totals from the index minus the few posts already done, so a page view never reads
+    """Pool posts in the user's languages that still need labels and that the user has not answered (labelled or
+    skipped): the progress bar's 'left to do', counted the sampler's way: per-language totals from the index minus the few posts already done, so a page view never reads
     the whole pool."""
-    counts = open_counts(session, project, count_queued=True)
+    counts = open_counts(session, project, count_queued=True, answered_by=user.id)
     languages = user.languages or list(counts)
     return sum(counts.get(lang, 0) for lang in languages)

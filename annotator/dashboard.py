@@ -4,6 +4,7 @@ per-language quality, and the project's sampling settings. Each function takes t
 the role (annotator/access.py)."""
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from itertools import combinations
@@ -28,6 +29,7 @@ from db.models import (
     Split,
     User,
 )
+from db.versions import current_version, probabilities_of
 
 
 def label_counts(session: Session, project: Project, by: Actor) -> dict[str, dict[str, int]]:
@@ -120,11 +122,21 @@ def agreement(
 @dataclass(frozen=True)
 class Disagreement:
     item_id: int
+    external_id: str
     text: str
     language: str
     labels: dict[str, str]
     """{annotator: label}"""
     adjudicated: str | None
+    suggestion: tuple[str, float] | None = None
+    """The current model version's label for the post and its probability, where it scored the post."""
+
+
+def _suggestion(probabilities: Sequence[float] | None) -> tuple[str, float] | None:
+    if probabilities is None:
+        return None
+    best = max(range(len(LABELS)), key=lambda i: probabilities[i])
+    return LABELS[best], float(probabilities[best])
 
 
 def disagreements(session: Session, project: Project, by: Actor, limit: int = 200) -> list[Disagreement]:
@@ -141,8 +153,18 @@ def disagreements(session: Session, project: Project, by: Actor, limit: int = 20
             select(Adjudication.item_id, Adjudication.label).where(Adjudication.item_id.in_(list(by_post)))
         ).all()
     )
+    version = current_version(session, project.id)
+    scored = probabilities_of(session, version.id, list(by_post)) if version is not None else {}
     found = [
-        Disagreement(i, items[i].text, items[i].language, dict(sorted(labels.items())), decided.get(i))
+        Disagreement(
+            i,
+            items[i].external_id,
+            items[i].text,
+            items[i].language,
+            dict(sorted(labels.items())),
+            decided.get(i),
+            _suggestion(scored.get(i)),
+        )
         for i, labels in by_post.items()
     ]
     found.sort(key=lambda d: (d.adjudicated is not None, d.item_id))

@@ -207,9 +207,12 @@ def load_candidates(session: Session, project: Project, version: ModelVersion | 
     return Candidates(ids, languages, probabilities)
 
 
-def open_counts(session: Session, project: Project, *, count_queued: bool = False) -> dict[str, int]:
+def open_counts(
+    session: Session, project: Project, *, count_queued: bool = False, answered_by: int | None = None
+) -> dict[str, int]:
     """Open posts per language, counted as all pool posts minus the few that are labelled, flagged or (unless
-    count_queued) already queued, so that no query reads the whole pool."""
+    count_queued) already queued, so that no query reads the whole pool; with `answered_by` (a user id), also
+    minus the posts that user answered (labelled or skipped): what is left for them."""
     pool = dict(
         session.execute(
             select(Item.language, func.count())
@@ -228,6 +231,8 @@ def open_counts(session: Session, project: Project, *, count_queued: bool = Fals
     done = [Item.id.in_(labelled_enough), Item.id.in_(flagged)] + (
         [] if count_queued else [Item.id.in_(queued)]
     )
+    if answered_by is not None:
+        done.append(Item.id.in_(select(Annotation.item_id).where(Annotation.user_id == answered_by)))
     closed = dict(
         session.execute(
             select(Item.language, func.count())

@@ -34,18 +34,22 @@ def render() -> None:
         return
     for d in found[:50]:
         with st.container(border=True):
-            st.caption(f"{language_name(d.language)} ({d.language}) · post {d.item_id}")
+            st.caption(f"{language_name(d.language)} ({d.language}) · post {d.external_id}")
             st.markdown(post_html(d.text, d.language), unsafe_allow_html=True)
             st.write(", ".join(f"**{who}**: {names.get(label, label)}" for who, label in d.labels.items()))
+            if d.suggestion is not None:
+                label, probability = d.suggestion
+                st.caption(f"The current model says **{names.get(label, label)}** ({probability:.0%}).")
             columns = st.columns(len(LABELS))
             for column, label in zip(columns, LABELS, strict=True):
                 chosen = d.adjudicated == label
                 column.button(
-                    ("✓ " if chosen else "") + names.get(label, label),
+                    ("✓ " if chosen else "") + label.capitalize(),
                     key=f"adj_{d.item_id}_{label}",
                     on_click=_decide,
                     args=(d.item_id, label),
                     type="primary" if chosen else "secondary",
+                    help=names.get(label, label),
                     width="stretch",
                 )
 

@@ -54,7 +54,12 @@ def render() -> None:
         st.altair_chart(
             alt.Chart(days)
             .mark_bar()
-            .encode(x="day:T", y="answers:Q", color="annotator:N", tooltip=list(days)),
+            .encode(
+                x=alt.X("yearmonthdate(day):O", title="day", axis=alt.Axis(labelAngle=0)),
+                y="answers:Q",
+                color="annotator:N",
+                tooltip=[alt.Tooltip("day:T", format="%Y-%m-%d"), "annotator", "answers"],
+            ),
             width="stretch",
         )
     if per_language:
@@ -62,7 +67,11 @@ def render() -> None:
         st.dataframe(
             pd.DataFrame(
                 [
-                    {"language": a.language, "posts with 2+ labels": a.posts, "alpha": a.alpha}
+                    {
+                        "language": f"{language_name(a.language)} ({a.language})",
+                        "posts with 2+ labels": a.posts,
+                        "alpha": a.alpha,
+                    }
                     for a in per_language
                 ]
             ),

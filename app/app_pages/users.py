@@ -21,21 +21,23 @@ def render() -> None:
         ]
         languages = list(current_project(session).languages)
     st.title("Users")
+    people = [u for u in users if u[4]]
+    holders = [u[0] for u in users if not u[4]]
     st.dataframe(
         pd.DataFrame(
             [
-                {
-                    "user": name,
-                    "role": role,
-                    "languages": ", ".join(langs) or "all",
-                    "active": active,
-                    "can sign in": login,
-                }
-                for name, role, langs, active, login in users
+                {"user": name, "role": role, "languages": ", ".join(langs) or "all", "active": active}
+                for name, role, langs, active, _ in people
             ]
         ),
         hide_index=True,
     )
+    if holders:
+        st.caption(
+            "Labels that came in with imported files (or from Label Studio users without an account here) are kept "
+            f"under accounts nobody signs in with: {', '.join(holders)}. They are not annotators of this app; "
+            "giving one a new password under *Change an account* turns it into a real account."
+        )
     if created := st.session_state.pop("new_password", None):
         st.success(f"Account **{created[0]}** created. Password (shown once): `{created[1]}`")
     st.subheader("New account")

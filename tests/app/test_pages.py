@@ -372,3 +372,28 @@ def test_annotators_cannot_open_the_findings_page(demo: tuple[sessionmaker[Sessi
     at = signed_in(sessions, "amira")
     with pytest.raises(ValueError, match="Could not find a navigation page"):
         at.switch_page(str(PAGES / "findings.py"))
+
+
+def test_pages_speak_the_same_language(demo: tuple[sessionmaker[Session], dict[str, str]]) -> None:
+    """Post ids as imported, language names with codes, and no import account listed as an annotator."""
+    sessions, _ = demo
+    with session_scope(sessions) as session:
+        project = session.scalars(select(Project)).one()
+        amira, ravi = (
+            session.scalars(select(User).where(User.username == n)).one() for n in ("amira", "ravi")
+        )
+        item = session.scalars(select(Item).where(Item.language == "en", Item.split == "pool")).first()
+        assert item is not None
+        record_answer(session, project, amira, item.id, Answer.of_label("pro"))
+        record_answer(session, project, ravi, item.id, Answer.of_label("anti"))
+        external_id = item.external_id
+    _scored_version(sessions)
+    at = signed_in(sessions, "admin").switch_page(str(PAGES / "adjudicate.py")).run()
+    assert any(f"post {external_id}" in c.value for c in at.caption)
+    assert any("The current model says" in c.value for c in at.caption)
+    assert {b.label for b in at.button if b.key and b.key.startswith("adj_")} >= {"Pro", "Anti", "Neutral"}
+    at = signed_in(sessions, "admin").switch_page(str(PAGES / "overview.py")).run()
+    assert "English (en)" in list(at.dataframe[-1].value["language"])
+    at = signed_in(sessions, "admin").switch_page(str(PAGES / "users.py")).run()
+    assert "gold" not in list(at.dataframe[0].value["user"])
+    assert any("nobody signs in with: gold" in c.value for c in at.caption)

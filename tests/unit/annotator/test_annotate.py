@@ -50,6 +50,13 @@ def test_answers_are_kept_with_their_history_and_undo_gives_the_post_back(sessio
     assert [(a.item_id, a.label, a.seconds) for a in kept] == [(first.id, "pro", 4.2)]
     assert answers_today(session, project, amira) == 1
     assert open_posts_for(session, project, amira) == 9
+    skipped = next_item(session, project, amira)
+    assert skipped is not None
+    record_answer(session, project, amira, skipped.id, Answer.skip())
+    assert answers_today(session, project, amira) == 2
+    assert open_posts_for(session, project, amira) == 8  # a skip leaves one post fewer for amira ...
+    ravi = add_user(session, "ravi", by=OPERATOR)
+    assert open_posts_for(session, project, ravi) == 9  # ... but not for the others
 
 
 def test_bad_answers_are_refused(session: Session, project) -> None:  # type: ignore[no-untyped-def]
