@@ -5,15 +5,22 @@
 Heavy libraries (torch, transformers, peft, small_text) are never imported here: the worker trains and scores in
 its own process, and the app only reads and writes the database."""
 
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import streamlit as st
 from sqlalchemy import select
 
 from annotator.access import ADMINS, RESEARCHERS, LoginThrottle
 from annotator.errors import LingualoopError
 from annotator.projects import list_projects
+from annotator.session_tokens import MAX_AGE, issue_token, user_for_token
 from annotator.users import authenticate
+from app.components.session_cookie import forget_session, keep_session, session_token
 from app.context import database, show_error, transaction
-from db.models import User
+from db.models import Role, User
+from db.settings import session_secret
 
 st.set_page_config(page_title="lingualoop", page_icon=":material/translate:", layout="wide")
 
@@ -23,6 +30,11 @@ PAGES = "app_pages"
 @st.cache_resource(show_spinner=False)
 def login_throttle() -> LoginThrottle:
     return LoginThrottle()
+
+
+@st.cache_resource(show_spinner=False)
+def token_secret() -> bytes:
+    return session_secret(database().settings.data_dir)
 
 
 def login_form() -> None:
@@ -37,10 +49,64 @@ def login_form() -> None:
             with transaction() as session:
                 user = authenticate(session, username, password, login_throttle())
                 st.session_state["user_id"] = user.id
+                st.session_state.pop("signed_out", None)
         except LingualoopError as error:
             show_error(error)
         else:
             st.rerun()
+
+
+def restore_session() -> None:
+    """Sign in again from the cookie this browser sent (a reload, or a link opened in a new tab), unless the
+    user signed out in this session."""
+    if st.session_state.get("signed_out"):
+        return
+    with transaction(read_only=True) as session:
+        user = user_for_token(session, session_token(), token_secret(), time.time())
+        if user is not None:
+            st.session_state["user_id"] = user.id
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    file: str
+    title: str
+    icon: str
+    url_path: str
+    section: str
+    roles: tuple[Role, ...]
+
+
+# Every page, with the roles that may open it. A page a role may not open is still known to the navigation
+# (hidden), so that a link to it says whose page it is instead of "page not found". (A comment, not a docstring:
+# Streamlit would draw a bare string of the main script on the page.)
+PAGE_SPECS = (
+    PageSpec("annotate.py", "Annotate", ":material/edit_note:", "annotate", "Annotation", tuple(Role)),
+    PageSpec("overview.py", "Overview", ":material/grid_view:", "overview", "Research", RESEARCHERS),
+    PageSpec("agreement.py", "Agreement", ":material/handshake:", "agreement", "Research", RESEARCHERS),
+    PageSpec("adjudicate.py", "Adjudicate", ":material/gavel:", "adjudicate", "Research", RESEARCHERS),
+    PageSpec("flags.py", "Flagged posts", ":material/flag:", "flags", "Research", RESEARCHERS),
+    PageSpec("models.py", "Models", ":material/monitoring:", "models", "Research", RESEARCHERS),
+    PageSpec("findings.py", "Findings", ":material/insights:", "findings", "Research", RESEARCHERS),
+    PageSpec("retrain.py", "Retrain", ":material/model_training:", "retrain", "Research", RESEARCHERS),
+    PageSpec("sampling.py", "Sampling", ":material/tune:", "sampling", "Research", RESEARCHERS),
+    PageSpec("import_posts.py", "Import", ":material/upload:", "import_posts", "Research", RESEARCHERS),
+    PageSpec("export.py", "Export", ":material/download:", "export", "Research", RESEARCHERS),
+    PageSpec("labelstudio.py", "Label Studio", ":material/sync_alt:", "labelstudio", "Research", RESEARCHERS),
+    PageSpec("users.py", "Users", ":material/group:", "users", "Admin", ADMINS),
+)
+
+
+def _stand_in(spec: PageSpec, draw: Callable[[PageSpec], None]) -> st.Page:
+    def page() -> None:
+        draw(spec)
+
+    page.__name__ = f"stand_in_{spec.url_path}"
+    return st.Page(page, title=spec.title, icon=spec.icon, url_path=spec.url_path, visibility="hidden")
+
+
+def _sign_in_first(_: PageSpec) -> None:
+    login_form()
 
 
 def choose_project() -> bool:
@@ -56,48 +122,65 @@ def choose_project() -> bool:
     return True
 
 
-def navigation(user: User) -> None:
-    annotate = st.Page(f"{PAGES}/annotate.py", title="Annotate", icon=":material/edit_note:", default=True)
-    pages: dict[str, list[st.Page]] = {"Annotation": [annotate]}
-    if user.role in RESEARCHERS:
-        pages["Research"] = [
-            st.Page(f"{PAGES}/overview.py", title="Overview", icon=":material/grid_view:"),
-            st.Page(f"{PAGES}/agreement.py", title="Agreement", icon=":material/handshake:"),
-            st.Page(f"{PAGES}/adjudicate.py", title="Adjudicate", icon=":material/gavel:"),
-            st.Page(f"{PAGES}/flags.py", title="Flagged posts", icon=":material/flag:", url_path="flags"),
-            st.Page(f"{PAGES}/models.py", title="Models", icon=":material/monitoring:"),
-            st.Page(
-                f"{PAGES}/findings.py", title="Findings", icon=":material/insights:", url_path="findings"
-            ),
-            st.Page(f"{PAGES}/retrain.py", title="Retrain", icon=":material/model_training:"),
-            st.Page(f"{PAGES}/sampling.py", title="Sampling", icon=":material/tune:"),
-            st.Page(f"{PAGES}/import_posts.py", title="Import", icon=":material/upload:"),
-            st.Page(f"{PAGES}/export.py", title="Export", icon=":material/download:"),
-            st.Page(f"{PAGES}/labelstudio.py", title="Label Studio", icon=":material/sync_alt:"),
-        ]
-    if user.role in ADMINS:
-        pages["Admin"] = [st.Page(f"{PAGES}/users.py", title="Users", icon=":material/group:")]
+def navigation(user: User | None) -> None:
+    """Signed out: the sign-in form, whatever page the link named (the page opens once signed in). Signed in:
+    the pages of the user's role; the others say whose they are."""
+    if user is None:
+        login = st.Page(login_form, title="Sign in", icon=":material/login:", default=True)
+        st.navigation([login, *[_stand_in(spec, _sign_in_first) for spec in PAGE_SPECS]]).run()
+        return
+
+    def not_yours(spec: PageSpec) -> None:
+        allowed = " and ".join(f"{role.value}s" for role in spec.roles)
+        st.title(spec.title)
+        st.warning(
+            f"This page is for {allowed}; you are signed in as {user.username} ({user.role.value}).",
+            icon=":material/lock:",
+        )
+
+    pages: dict[str, list[st.Page]] = {}
+    for spec in PAGE_SPECS:
+        if user.role in spec.roles:
+            page = st.Page(
+                f"{PAGES}/{spec.file}",
+                title=spec.title,
+                icon=spec.icon,
+                url_path=spec.url_path,
+                default=spec.url_path == "annotate",
+            )
+        else:
+            page = _stand_in(spec, not_yours)
+        pages.setdefault(spec.section, []).append(page)
     st.navigation(pages).run()
 
 
 def main() -> None:
     database()  # fail early, with the real message, if the database cannot be opened
+    if st.session_state.get("user_id") is None:
+        restore_session()
     user_id = st.session_state.get("user_id")
     if user_id is None:
-        st.navigation([st.Page(login_form, title="Sign in", icon=":material/login:")]).run()
+        if st.session_state.get("signed_out"):
+            with st.sidebar:
+                forget_session()
+        navigation(None)
         return
     with transaction(read_only=True) as session:
         user = session.scalar(select(User).where(User.id == user_id, User.active.is_(True)))
         if user is not None:
+            token = issue_token(user, token_secret(), time.time())
             session.expunge(user)
     if user is None:
         st.session_state.pop("user_id", None)
+        st.session_state["signed_out"] = True
         st.rerun()
         return
     with st.sidebar:
+        keep_session(token, MAX_AGE)
         st.caption(f"Signed in as **{user.username}** ({user.role.value})")
         if st.button("Sign out", key="sign_out", icon=":material/logout:"):
             st.session_state.clear()
+            st.session_state["signed_out"] = True
             st.rerun()
     if not choose_project():
         return

@@ -1,6 +1,7 @@
 """Settings read once at the entry point from the environment and passed down."""
 
 import os
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,3 +69,20 @@ def settings_from_env(database_url: str | None = None, data_dir: Path | None = N
         data_dir=(data_dir or _default_data_dir()).resolve(),
         database_url=database_url or secret_from_env("LINGUALOOP_DATABASE_URL") or "",
     )
+
+
+def session_secret(data_dir: Path, environ: dict[str, str] | None = None) -> bytes:
+    """The key that signs sign-in tokens: LINGUALOOP_SESSION_SECRET (or its _FILE), else a random key kept in
+    data_dir/session.secret (mode 0600, made on first use). Every app server sharing a database should share it."""
+    given = secret_from_env("LINGUALOOP_SESSION_SECRET", environ)
+    if given:
+        return given.encode()
+    path = data_dir / "session.secret"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"session.secret.{os.getpid()}")
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(secrets.token_hex(32))
+        os.replace(partial, path)
+    return path.read_text(encoding="utf-8").strip().encode()

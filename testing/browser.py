@@ -151,6 +151,7 @@ def sign_in(page: Any, url: str, username: str) -> None:
     page.get_by_role("textbox", name="Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_text(f"Signed in as {username}").wait_for()
+    page.wait_for_function("document.cookie.includes('lingualoop_session=')")  # a reload keeps the session
 
 
 def post_text(page: Any) -> str:

@@ -21,6 +21,7 @@ from db.models import (
 )
 from testing.browser import (
     HOSTILE_POST,
+    PASSWORD,
     answers_of,
     post_text,
     press_and_wait_for_next_post,
@@ -219,3 +220,29 @@ def test_html_and_markdown_in_a_post_show_as_typed(page: Any, tmp_path: Path) ->
         assert post.inner_text() == HOSTILE_POST  # every character as typed, the blank line included
         assert page.evaluate("window.__pwned === undefined")
         assert post.locator("script, img, strong, em, a, h1").count() == 0
+
+
+def test_a_reload_and_a_link_keep_you_signed_in_and_pages_say_whose_they_are(
+    page: Any, tmp_path: Path
+) -> None:
+    with running_server(tmp_path) as server:
+        page.goto(f"{server.url}/models")  # a link to a page, signed out: sign in first, then that page
+        page.get_by_role("textbox", name="Username").fill("admin")
+        page.get_by_role("textbox", name="Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("heading", name="Models").wait_for()
+        page.wait_for_function("document.cookie.includes('lingualoop_session=')")
+        page.reload()  # a reload keeps the session
+        page.get_by_text("Signed in as admin").wait_for()
+        page.get_by_role("heading", name="Models").wait_for()
+        page.goto(f"{server.url}/findings")  # and so does a link typed into the address bar
+        page.get_by_role("heading", name="Findings").wait_for()
+        page.get_by_role("button", name="Sign out").click()
+        page.get_by_role("button", name="Sign in").wait_for()
+        page.reload()  # signed out stays signed out
+        page.get_by_role("button", name="Sign in").wait_for()
+        assert page.get_by_text("Signed in as").count() == 0
+        sign_in(page, server.url, "amira")
+        page.goto(f"{server.url}/models")
+        page.get_by_text("This page is for researchers and admins; you are signed in as amira").wait_for()
+        assert page.get_by_text("Page not found").count() == 0
