@@ -1,11 +1,12 @@
 """Signed sign-in tokens, so that a browser reload (or a link to a page) keeps a user signed in.
 
 A token is `user id . issued (unix seconds) . HMAC-SHA256`, keyed with the server's secret and bound to the
-user's password hash: it expires after `max_age`, and a new password (or a deactivated account) ends every
-session of that user. The app keeps it in a cookie (SameSite=Strict); nothing about it is stored server-side."""
+user's password hash: it expires after `max_age`, a new password (or a deactivated account) ends every session
+of that user, and signing out ends the user's sessions on that app server. The app keeps it in a cookie (SameSite=Strict); nothing about it is stored server-side."""
 
 import hashlib
 import hmac
+from collections.abc import Mapping
 from typing import Final
 
 from sqlalchemy.orm import Session
@@ -27,9 +28,15 @@ def issue_token(user: User, secret: bytes, now: float) -> str:
 
 
 def user_for_token(
-    session: Session, token: str | None, secret: bytes, now: float, max_age: int = MAX_AGE
+    session: Session,
+    token: str | None,
+    secret: bytes,
+    now: float,
+    max_age: int = MAX_AGE,
+    signed_out: Mapping[int, float] | None = None,
 ) -> User | None:
-    """The active user a token was issued to, or None for a missing, malformed, forged or expired token."""
+    """The active user a token was issued to, or None for a missing, malformed, forged or expired token, or one
+    issued before the user last signed out (`signed_out`: user id -> when, kept by the app server)."""
     if not token:
         return None
     parts = token.split(".")
@@ -37,6 +44,8 @@ def user_for_token(
         return None
     user_id, issued = int(parts[0]), int(parts[1])
     if not 0 <= now - issued <= max_age:
+        return None
+    if signed_out is not None and issued <= signed_out.get(user_id, -1.0):
         return None
     user = session.get(User, user_id)
     if user is None or not user.active or user.password_hash is None:

@@ -37,6 +37,12 @@ def token_secret() -> bytes:
     return session_secret(database().settings.data_dir)
 
 
+@st.cache_resource(show_spinner=False)
+def sign_outs() -> dict[int, float]:
+    """When each user last signed out on this server: older tokens no longer sign anyone in."""
+    return {}
+
+
 def login_form() -> None:
     st.title("lingualoop")
     st.caption("Multilingual annotation and active learning for social-media research.")
@@ -62,7 +68,7 @@ def restore_session() -> None:
     if st.session_state.get("signed_out"):
         return
     with transaction(read_only=True) as session:
-        user = user_for_token(session, session_token(), token_secret(), time.time())
+        user = user_for_token(session, session_token(), token_secret(), time.time(), signed_out=sign_outs())
         if user is not None:
             st.session_state["user_id"] = user.id
 
@@ -179,6 +185,7 @@ def main() -> None:
         keep_session(token, MAX_AGE)
         st.caption(f"Signed in as **{user.username}** ({user.role.value})")
         if st.button("Sign out", key="sign_out", icon=":material/logout:"):
+            sign_outs()[user.id] = time.time()
             st.session_state.clear()
             st.session_state["signed_out"] = True
             st.rerun()

@@ -20,6 +20,12 @@ def test_a_token_names_its_user_until_it_expires(session: Session) -> None:
     assert user_for_token(session, token, SECRET, 1_000_001 + MAX_AGE) is None  # expired
     assert user_for_token(session, token, SECRET, 999_999) is None  # from the future
     assert user_for_token(session, token, b"other" * 8, 1_000_000) is None  # another server's key
+    signed_out = {amira.id: 1_000_050.0}
+    assert (
+        user_for_token(session, token, SECRET, 1_000_100, signed_out=signed_out) is None
+    )  # signed out since
+    later = issue_token(amira, SECRET, 1_000_060)
+    assert user_for_token(session, later, SECRET, 1_000_100, signed_out=signed_out) is amira
 
 
 def test_forged_and_outdated_tokens_are_refused(session: Session) -> None:
