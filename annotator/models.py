@@ -140,6 +140,27 @@ def import_adapter(
     return version, job
 
 
+MODEL_JOBS = (JobKind.RETRAIN, JobKind.SCORE, JobKind.FAST_RETRAIN)
+
+
+def jobs_finished_since(session: Session, project: Project, since: datetime, by: Actor) -> list[Job]:
+    """The project's model jobs that ended (done, failed or cancelled) after `since`, oldest first: the
+    notices a researcher gets on whatever page they are."""
+    require_role(by, RESEARCHERS, "see retrain jobs")
+    return list(
+        session.scalars(
+            select(Job)
+            .where(
+                Job.project_id == project.id,
+                Job.kind.in_(MODEL_JOBS),
+                Job.finished_at.is_not(None),
+                Job.finished_at > since,
+            )
+            .order_by(Job.finished_at)
+        )
+    )
+
+
 def recent_jobs(session: Session, project: Project, by: Actor, limit: int = 10) -> list[Job]:
     """The project's model jobs, newest first (for the retrain page's progress bars)."""
     require_role(by, RESEARCHERS, "see retrain jobs")
@@ -148,7 +169,7 @@ def recent_jobs(session: Session, project: Project, by: Actor, limit: int = 10) 
             select(Job)
             .where(
                 Job.project_id == project.id,
-                Job.kind.in_([JobKind.RETRAIN, JobKind.SCORE, JobKind.FAST_RETRAIN]),
+                Job.kind.in_(MODEL_JOBS),
             )
             .order_by(Job.id.desc())
             .limit(limit)

@@ -17,6 +17,7 @@ from annotator.errors import LingualoopError
 from annotator.projects import list_projects
 from annotator.session_tokens import MAX_AGE, issue_token, user_for_token
 from annotator.users import authenticate
+from app.components.notices import job_notices
 from app.components.session_cookie import forget_session, keep_session, session_token
 from app.context import database, show_error, transaction
 from db.models import Role, User
@@ -191,6 +192,9 @@ def main() -> None:
             st.rerun()
     if not choose_project():
         return
+    if user.role in RESEARCHERS:
+        with st.sidebar:
+            job_notices()
     navigation(user)
 
 

@@ -3,6 +3,7 @@ checks in the navigation and in the domain functions behind it."""
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from db.models import (
     Item,
     Job,
     JobKind,
+    JobStatus,
     ModelStatus,
     ModelVersion,
     Prediction,
@@ -397,3 +399,30 @@ def test_pages_speak_the_same_language(demo: tuple[sessionmaker[Session], dict[s
     at = signed_in(sessions, "admin").switch_page(str(PAGES / "users.py")).run()
     assert "gold" not in list(at.dataframe[0].value["user"])
     assert any("nobody signs in with: gold" in c.value for c in at.caption)
+
+
+def test_a_finished_or_failed_retrain_is_announced_on_any_page(
+    demo: tuple[sessionmaker[Session], dict[str, str]],
+) -> None:
+    sessions, _ = demo
+    at = AppTest.from_file(MAIN, default_timeout=60)
+    at.session_state["user_id"] = user_id(sessions, "admin")
+    at.run()
+    assert not at.toast  # nothing has ended since the session began
+    with session_scope(sessions) as session:
+        project = session.scalars(select(Project)).one()
+        now = datetime.now(UTC)
+        session.add_all(
+            [
+                Job(project_id=project.id, kind=JobKind.FAST_RETRAIN, status=JobStatus.DONE, finished_at=now,
+                    progress_message="fast model version 1 ready (current)"),
+                Job(project_id=project.id, kind=JobKind.RETRAIN, status=JobStatus.FAILED, finished_at=now,
+                    error="Traceback ...\nRuntimeError: out of memory"),
+            ]
+        )  # fmt: skip
+    at.switch_page(str(PAGES / "sampling.py")).run()
+    toasts = [t.value for t in at.toast]
+    assert "Quick model (job 1) finished: fast model version 1 ready (current)" in toasts, toasts
+    assert "Retrain (job 2) failed: RuntimeError: out of memory" in toasts
+    at.run()
+    assert not at.toast  # each once
