@@ -78,6 +78,69 @@ def _labels_by_post(session: Session, project: Project) -> dict[int, dict[str, s
     return by_post
 
 
+MIN_SHARED = 10
+"""Posts an annotator must share with others before their own agreement is shown (fewer say little)."""
+
+
+@dataclass(frozen=True)
+class OwnAgreement:
+    """An annotator's agreement with the others, on the posts they labelled too, and with the researchers'
+    decisions on adjudicated posts."""
+
+    shared_posts: int
+    kappa: float | None
+    """Cohen's kappa of this annotator's labels against each other annotator's on the same posts (pooled)."""
+    adjudicated_posts: int
+    matched_adjudications: int
+
+
+def own_agreement(session: Session, project: Project, user: User) -> OwnAgreement:
+    """What an annotator may see of their own agreement (nobody else's labels are shown), read from the posts
+    they labelled only."""
+    mine_posts = select(Annotation.item_id).where(
+        Annotation.user_id == user.id, Annotation.kind == AnnotationKind.LABEL
+    )
+    rows = session.execute(
+        select(Annotation.item_id, User.username, Annotation.label)
+        .join(Item, Item.id == Annotation.item_id)
+        .join(User, User.id == Annotation.user_id)
+        .where(
+            Item.project_id == project.id,
+            Annotation.kind == AnnotationKind.LABEL,
+            Annotation.item_id.in_(mine_posts),
+        )
+    ).all()
+    by_post: dict[int, dict[str, str]] = defaultdict(dict)
+    for item_id, username, label in rows:
+        by_post[item_id][username] = str(label)
+    mine, theirs = [], []
+    shared = 0
+    for labels in by_post.values():
+        own = labels.get(user.username)
+        others = [label for name, label in labels.items() if name != user.username]
+        if own is None or not others:
+            continue
+        shared += 1
+        mine += [own] * len(others)
+        theirs += others
+    decided = dict(
+        session.execute(
+            select(Adjudication.item_id, Adjudication.label).where(Adjudication.item_id.in_(mine_posts))
+        ).all()
+    )
+    judged = [
+        (by_post[i][user.username], label)
+        for i, label in decided.items()
+        if user.username in by_post.get(i, {})
+    ]
+    return OwnAgreement(
+        shared_posts=shared,
+        kappa=cohen_kappa(mine, theirs) if shared >= MIN_SHARED else None,
+        adjudicated_posts=len(judged),
+        matched_adjudications=sum(own == final for own, final in judged),
+    )
+
+
 @dataclass(frozen=True)
 class PairAgreement:
     first: str

@@ -15,8 +15,8 @@ that both rank posts exactly as small-text does.
 
 import math
 from collections import Counter
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -277,6 +277,46 @@ def language_states(
         )
         for lang, count in available.items()
     }
+
+
+@dataclass(frozen=True)
+class LanguageNeed:
+    """Why a language's posts come first, for the annotators who label it."""
+
+    language: str
+    labels: int
+    target: int
+    """Labels the sampler gives this language a quota for (`catch_up`), before it competes with the others."""
+    f1: float | None
+    priority: float
+
+    @property
+    def still_needed(self) -> int:
+        return max(0, self.target - self.labels)
+
+
+def language_needs(session: Session, project: Project, languages: Sequence[str]) -> list[LanguageNeed]:
+    """For each of the given languages (every language of the pool when empty): labels so far against the
+    sampler's target, the current model's F1 there, and its priority; the most urgent first."""
+    available = open_counts(session, project)
+    version = current_version(session, project.id)
+    wanted = list(languages) or sorted(available)
+    states = language_states(session, project, {lang: available.get(lang, 0) for lang in wanted}, version)
+    labelled = labelled_counts(session, project)
+    target = SamplingSettings.of(project).catch_up
+    needs = [
+        LanguageNeed(
+            lang,
+            labelled.get(lang, 0),
+            target,
+            state.f1,
+            language_priority(
+                replace(state, labels=labelled.get(lang, 0))
+            ),  # labels count before a first model too
+        )
+        for lang, state in states.items()
+    ]
+    return sorted(needs, key=lambda need: -need.priority)
 
 
 def _most_uncertain(

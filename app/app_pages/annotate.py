@@ -6,13 +6,15 @@ that were on screen with every answer; this page records it for that post only a
 import streamlit as st
 
 from annotator.annotate import answer_shown, answers_today, model_suggestion, open_posts_for, undo_last
+from annotator.dashboard import MIN_SHARED, OwnAgreement, own_agreement
 from annotator.errors import LingualoopError
 from annotator.languages import language_name
 from annotator.models import retrain_in_progress
+from annotator.sampling import LanguageNeed, language_needs
 from annotator.serving import lease_of, next_item
 from app.components.answer_panel import PanelPost, answer_panel, parse_event
 from app.context import current_project, signed_in_user, transaction
-from db.models import Item
+from db.models import Item, Project, User
 
 PANEL = "annotate_panel"
 
@@ -67,6 +69,51 @@ def _empty_state(retraining: bool, languages: list[str]) -> None:
         )
 
 
+@st.cache_data(ttl=60, show_spinner=False)
+def _sidebar_facts(project_id: int, user_id: int) -> tuple[list[LanguageNeed], OwnAgreement]:
+    """Read at most once a minute: the annotate page redraws after every answer and must stay quick."""
+    with transaction(read_only=True) as session:
+        project, user = session.get(Project, project_id), session.get(User, user_id)
+        assert project is not None and user is not None
+        return language_needs(session, project, list(user.languages)), own_agreement(session, project, user)
+
+
+def _where_labels_help(needs: list[LanguageNeed]) -> None:
+    """The sampler's reasons, per language of the annotator: why some languages' posts come first."""
+    with st.expander("Where your labels help most", icon=":material/translate:", expanded=False):
+        if not needs:
+            st.caption("No posts in your languages yet.")
+        for need in needs:
+            f1 = f" · the model's F1 there: {need.f1:.2f}" if need.f1 is not None else " · not evaluated yet"
+            text = f"{language_name(need.language)}: {need.labels} of {need.target} labels{f1}"
+            st.progress(min(1.0, need.labels / need.target) if need.target else 1.0, text=text)
+        st.caption(
+            "Posts come first in the languages at the top: where the model is weakest and labels are fewest "
+            "(a few dozen labels per language fix much of a model's bias)."
+        )
+
+
+def _your_agreement(agreement: OwnAgreement) -> None:
+    with st.expander("Your agreement", icon=":material/handshake:", expanded=False):
+        if agreement.kappa is None:
+            st.caption(
+                f"Shown once you share {MIN_SHARED} posts with other annotators "
+                f"(now {agreement.shared_posts})."
+            )
+        else:
+            st.metric(
+                "Cohen's kappa with the others",
+                f"{agreement.kappa:.2f}",
+                help="1 = always the same label, 0 = chance",
+            )
+            st.caption(f"on {agreement.shared_posts} posts you labelled with someone else")
+        if agreement.adjudicated_posts:
+            st.caption(
+                f"A researcher's final label matched yours on {agreement.matched_adjudications} of "
+                f"{agreement.adjudicated_posts} decided posts."
+            )
+
+
 def render() -> None:
     show_suggestion = st.session_state.get("show_suggestion", False)
     with transaction() as session:
@@ -82,6 +129,7 @@ def render() -> None:
         labels = project.label_names or {}
         guidelines = project.guidelines
         languages = list(user.languages)
+        project_id, user_id = project.id, user.id
         post = (
             None
             if item is None
@@ -92,6 +140,9 @@ def render() -> None:
         st.metric("Answered today", done_today)
         total = done_today + left
         st.progress(done_today / total if total else 1.0, text=f"{left:,} posts left in your languages")
+        needs, agreement = _sidebar_facts(project_id, user_id)
+        _where_labels_help(needs)
+        _your_agreement(agreement)
         with st.expander("Guidelines", icon=":material/menu_book:", expanded=False):
             st.markdown(guidelines or "_No guidelines yet: a researcher can add them to the project._")
         st.caption("Keys: 1-4 label, S skip, F flag (Enter sends, Esc cancels), U undo")

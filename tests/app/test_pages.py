@@ -55,8 +55,10 @@ def demo(
     with session_scope(sessions) as session:
         passwords = create_demo_project(session, by=OPERATOR).passwords
     st.cache_resource.clear()  # the app builds its database once per server: a new one for each test
+    st.cache_data.clear()
     yield sessions, passwords
     st.cache_resource.clear()
+    st.cache_data.clear()
     engine.dispose()
 
 
@@ -426,3 +428,18 @@ def test_a_finished_or_failed_retrain_is_announced_on_any_page(
     assert "Retrain (job 2) failed: RuntimeError: out of memory" in toasts
     at.run()
     assert not at.toast  # each once
+
+
+def test_annotators_see_where_their_labels_help_and_their_own_agreement(
+    demo: tuple[sessionmaker[Session], dict[str, str]],
+) -> None:
+    sessions, _ = demo
+    with session_scope(sessions) as session:
+        amira = session.scalars(select(User).where(User.username == "amira")).one()
+        amira.languages = ["tr", "en"]
+    at = signed_in(sessions, "amira")
+    assert not at.exception
+    texts = [p.proto.text for p in at.sidebar.get("progress")]
+    assert any(t.startswith("Turkish: ") and "of 30 labels" in t for t in texts), texts
+    assert any(t.startswith("English: ") for t in texts)
+    assert any("Shown once you share 10 posts with other annotators" in c.value for c in at.sidebar.caption)

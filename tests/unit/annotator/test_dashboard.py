@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from annotator.access import OPERATOR
@@ -14,6 +15,7 @@ from annotator.dashboard import (
     answers_per_day,
     disagreements,
     label_counts,
+    own_agreement,
     update_sampling,
     version_summaries,
 )
@@ -21,8 +23,8 @@ from annotator.errors import LingualoopError
 from annotator.ingest import import_file
 from annotator.sampling_settings import SamplingSettings
 from annotator.users import add_user
-from db.models import ModelStatus, ModelVersion, Role
-from testing.factories import make_project, posts, write_csv
+from db.models import Item, ModelStatus, ModelVersion, Role
+from testing.factories import add_label, make_project, posts, write_csv
 
 
 def test_cohen_kappa_matches_the_textbook() -> None:
@@ -108,3 +110,25 @@ def test_bias_gap_and_sampling_settings(session: Session) -> None:
     assert SamplingSettings.of(project) == SamplingSettings(
         strategy="entropy.v1", favour=("ar",), random_share=0.1, fast_every=10
     )
+
+
+def test_an_annotator_sees_their_own_agreement_once_they_share_enough_posts(
+    session: Session, tmp_path: Path
+) -> None:
+    project = make_project(session)
+    import_file(session, project, write_csv(tmp_path / "p.csv", posts(12)), by=OPERATOR)
+    items = list(session.scalars(select(Item).order_by(Item.id)))
+    amira, ravi = add_user(session, "amira", by=OPERATOR), add_user(session, "ravi", by=OPERATOR)
+    rita = add_user(session, "rita", role=Role.RESEARCHER, by=OPERATOR)
+    for n, item in enumerate(items[:9]):
+        add_label(session, item.id, amira.id, "pro" if n % 2 else "anti")
+        add_label(session, item.id, ravi.id, "pro" if n % 2 else "anti")
+    assert own_agreement(session, project, amira).kappa is None  # 9 shared posts: too few to say
+    add_label(session, items[9].id, amira.id, "pro")
+    add_label(session, items[9].id, ravi.id, "anti")
+    add_label(session, items[10].id, amira.id, "neutral")  # nobody else labelled it
+    adjudicate(session, project, rita, items[9].id, "anti")
+    mine = own_agreement(session, project, amira)
+    assert mine.shared_posts == 10 and mine.kappa is not None and 0.6 < mine.kappa < 0.9
+    assert (mine.adjudicated_posts, mine.matched_adjudications) == (1, 0)
+    assert own_agreement(session, project, ravi).matched_adjudications == 1

@@ -11,7 +11,7 @@ from sqlalchemy.sql import operators
 from annotator.access import OPERATOR
 from annotator.errors import LingualoopError
 from annotator.ingest import ImportOptions, import_file
-from annotator.sampling import LanguageState, catch_up_quotas, language_quotas, select_batch
+from annotator.sampling import LanguageState, catch_up_quotas, language_needs, language_quotas, select_batch
 from annotator.strategies import STRATEGIES, get_strategy, uncertainty
 from annotator.users import add_user
 from db.models import Item, ModelStatus, ModelVersion, Prediction, Project, QueueEntry, Split, prediction_row
@@ -235,3 +235,18 @@ def test_a_batch_larger_than_what_is_left_takes_the_rest(session: Session, proje
     session.flush()
     assert select_batch(session, project_with_pool, 200, strategy="entropy.v1").size == 90
     assert select_batch(session, project_with_pool, 50, strategy="entropy.v1").size == 0
+
+
+def test_language_needs_put_the_language_with_fewest_labels_first(session: Session, tmp_path: Path) -> None:
+    project = make_project(session, languages=("en", "tr"))
+    rows = posts(40, "en", prefix="en") + posts(40, "tr", prefix="tr")
+    import_file(session, project, write_csv(tmp_path / "p.csv", rows), by=OPERATOR)
+    amira = add_user(session, "amira", by=OPERATOR)
+    english = session.scalars(select(Item.id).where(Item.language == "en").limit(25)).all()
+    for item_id in english:
+        add_label(session, item_id, amira.id)
+    needs = language_needs(session, project, [])
+    assert [n.language for n in needs] == ["tr", "en"]
+    assert (needs[1].labels, needs[1].target, needs[1].still_needed) == (25, 30, 5)
+    assert needs[0].still_needed == 30 and needs[0].priority > needs[1].priority
+    assert [n.language for n in language_needs(session, project, ["en"])] == ["en"]
