@@ -103,7 +103,7 @@ def render() -> None:
             alt.Chart(curve)
             .mark_line(point=True)
             .encode(
-                x=alt.X("labels:Q", title="labels"),
+                x=alt.X("labels:Q", title="labels", axis=alt.Axis(format="d", tickMinStep=1)),
                 y=alt.Y("F1:Q", scale=alt.Scale(domain=[0, 1])),
                 color=alt.Color("metric:N", title=None),
                 strokeDash=alt.StrokeDash("backend:N"),
@@ -128,12 +128,11 @@ def render() -> None:
     per_language = pd.DataFrame(
         [
             {
-                "language": f"{language_name(lang)} ({lang})",
+                "language": f"{language_name(lang)} ({lang}) · n={m.n}",
                 "macro-F1": m.macro_f1,
                 "low": m.interval[0] if m.interval else None,
                 "high": m.interval[1] if m.interval else None,
                 "n": m.n,
-                "posts": f"n={m.n}",
                 "stance F1": m.stance_f1,
             }
             for lang, m in sorted(chosen.per_language.items())
@@ -141,15 +140,12 @@ def render() -> None:
     )
     if not per_language.empty:
         st.subheader("Per language (95% bootstrap interval)")
-        base = alt.Chart(per_language).encode(y=alt.Y("language:N", sort="-x"))
+        base = alt.Chart(per_language).encode(y=alt.Y("language:N", sort="-x", axis=alt.Axis(labelLimit=240)))
         bars = base.mark_bar().encode(
             x=alt.X("macro-F1:Q", scale=alt.Scale(domain=[0, 1])), tooltip=list(per_language)
         )
         rules = base.mark_rule().encode(x="low:Q", x2="high:Q")
-        counts = base.mark_text(align="left", dx=4, color="#555").encode(
-            x=alt.value(0), text=alt.Text("posts:N")
-        )
-        st.altair_chart(bars + rules + counts, width="stretch")
+        st.altair_chart(bars + rules, width="stretch")
         st.caption("n = eval posts of the language: a score on 5 posts can be 1.00 by luck.")
     if chosen.confusion:
         st.subheader("Confusion matrix (rows: gold, columns: predicted)")

@@ -164,6 +164,12 @@ def test_researcher_presses_retrain_and_the_progress_bar_reaches_done(
         page.get_by_text("Per language (95% bootstrap interval)").wait_for()
         page.wait_for_timeout(1500)  # the charts draw after the text
         page.screenshot(path=str(screenshot_dir / "models-page.png"), full_page=True)
+        page.get_by_text("Version 2 is current").wait_for()
+        page.get_by_role("button", name="Pin version 2").click()
+        page.get_by_text("version 2 is pinned by a researcher").wait_for()
+        page.get_by_role("button", name="Unpin version 2").scroll_into_view_if_needed()
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(screenshot_dir / "models-pin.png"))
         # Findings: the fast version kept its eval posts' predictions, so its counts can be corrected.
         page.get_by_role("link", name="Findings").click()
         page.get_by_text("Too few eval posts (under 20)").wait_for(timeout=120_000)
