@@ -15,8 +15,8 @@ def test_one_queued_retrain_and_from_scratch_wins(session: Session) -> None:
     project = make_project(session)
     first = request_retrain(session, project, by=OPERATOR)
     again = request_retrain(session, project, from_scratch=True, by=OPERATOR)
-    assert again.id == first.id and again.payload == {"from_scratch": True}
-    assert request_retrain(session, project, by=OPERATOR).payload == {"from_scratch": True}
+    assert again.id == first.id and again.payload == {"from_scratch": True, "requested_by": "operator"}
+    assert request_retrain(session, project, by=OPERATOR).payload["from_scratch"] is True
 
 
 def test_a_researcher_pins_and_unpins_a_version(session: Session) -> None:
