@@ -108,36 +108,44 @@ def eval_posts_of(session: Session, project: Project, version: ModelVersion) -> 
     return evals, notes
 
 
-class _Grouper:
-    """Builds group indexes while rows stream in."""
-
-    def __init__(self) -> None:
-        self.keys: list[tuple[str, ...]] = []
-        self._index: dict[tuple[str, ...], int] = {}
-
-    def index(self, key: tuple[str, ...]) -> int:
-        found = self._index.get(key)
-        if found is None:
-            found = self._index[key] = len(self.keys)
-            self.keys.append(key)
-        return found
-
-
 def _cell_text(value: Any) -> str:
     return MISSING if value is None or value == "" else str(value)
 
 
-def _counted(
-    probabilities: list[Sequence[float]], languages: list[str], groups: list[int], grouper: _Grouper
-) -> Counted:
-    if not probabilities:
-        raise LingualoopError("There are no posts to count.")
-    return Counted(
-        probabilities=np.asarray(probabilities, dtype=np.float64).reshape(-1, len(LABELS)),
-        languages=np.array(languages, dtype=np.str_),
-        groups=np.array(groups, dtype=np.int64),
-        group_keys=grouper.keys,
-    )
+class _Collector:
+    """Gathers posts as they stream in (from the pool or from files): probabilities, language, and the index of
+    the group their `by` values make."""
+
+    def __init__(self, by: Sequence[str]) -> None:
+        self.by = list(by)
+        self.keys: list[tuple[str, ...]] = []
+        self._index: dict[tuple[str, ...], int] = {}
+        self.probabilities: list[Sequence[float]] = []
+        self.languages: list[str] = []
+        self.groups: list[int] = []
+
+    def add(self, probabilities: Sequence[float], language: str, columns: dict[str, Any]) -> None:
+        """One post; `columns` holds its metadata values (the language is added as `lang`)."""
+        values = {**columns, LANGUAGE: language}
+        key = tuple(_cell_text(values.get(column)) for column in self.by)
+        found = self._index.get(key)
+        if found is None:
+            found = self._index[key] = len(self.keys)
+            self.keys.append(key)
+        self.probabilities.append(probabilities)
+        self.languages.append(language)
+        self.groups.append(found)
+
+    def __len__(self) -> int:
+        return len(self.groups)
+
+    def counted(self) -> Counted:
+        return Counted(
+            probabilities=np.asarray(self.probabilities, dtype=np.float64).reshape(-1, len(LABELS)),
+            languages=np.array(self.languages, dtype=np.str_),
+            groups=np.array(self.groups, dtype=np.int64),
+            group_keys=self.keys,
+        )
 
 
 def pool_counted(session: Session, project: Project, version: ModelVersion, by: Sequence[str]) -> Counted:
@@ -153,19 +161,13 @@ def pool_counted(session: Session, project: Project, version: ModelVersion, by: 
         .order_by(Item.id)
         .execution_options(yield_per=_READ_BATCH)
     )
-    grouper = _Grouper()
-    probabilities: list[Sequence[float]] = []
-    languages: list[str] = []
-    groups: list[int] = []
+    posts = _Collector(by)
     seen_meta: set[str] = set()
     for row in rows:
         meta = row[5] if meta_columns else {}
         seen_meta.update(meta)
-        values = {LANGUAGE: row[0], **{column: meta.get(column) for column in meta_columns}}
-        languages.append(row[0])
-        probabilities.append(row[1:5])
-        groups.append(grouper.index(tuple(_cell_text(values[column]) for column in by)))
-    if not probabilities:
+        posts.add(row[1:5], row[0], meta)
+    if not posts:
         raise LingualoopError(
             f"Model version {version.id} scored no pool posts of project '{project.name}': nothing to count."
         )
@@ -175,7 +177,7 @@ def pool_counted(session: Session, project: Project, version: ModelVersion, by: 
             f"No post has a column named {', '.join(repr(c) for c in unknown)}. Group by lang or one of the "
             f"posts' metadata columns: {', '.join(sorted(seen_meta)) or '(the posts have no metadata columns)'}."
         )
-    return _counted(probabilities, languages, groups, grouper)
+    return posts.counted()
 
 
 def metadata_columns(session: Session, project: Project, sample: int = 5_000) -> list[str]:
@@ -236,10 +238,7 @@ class FileInput:
 def file_counted(paths: Sequence[Path], by: Sequence[str], lang_col: str | None = None) -> FileInput:
     """Scored posts from files, grouped by `by`."""
     eval_rows = 0
-    grouper = _Grouper()
-    probabilities: list[Sequence[float]] = []
-    languages: list[str] = []
-    groups: list[int] = []
+    posts = _Collector(by)
     versions: set[int] = set()
     for path in paths:
         available = _file_columns(path)
@@ -275,13 +274,10 @@ def file_counted(paths: Sequence[Path], by: Sequence[str], lang_col: str | None 
             language = _cell_text(record[language_column])
             if record.get("model_version") not in (None, ""):
                 versions.add(int(float(record["model_version"])))
-            values = {LANGUAGE: language, **{c: record.get(c) for c in by if c != LANGUAGE}}
-            probabilities.append(row)
-            languages.append(language)
-            groups.append(grouper.index(tuple(_cell_text(values[c]) for c in by)))
-    if not probabilities:
+            posts.add(row, language, record)
+    if not posts:
         raise InputFileError(f"{', '.join(p.name for p in paths)}: no rows to count.")
-    return FileInput(_counted(probabilities, languages, groups, grouper), versions, eval_rows)
+    return FileInput(posts.counted(), versions, eval_rows)
 
 
 def file_version(session: Session, project: Project, named: set[int], version_id: int | None) -> ModelVersion:
