@@ -63,6 +63,17 @@ def login_form() -> None:
             st.rerun()
 
 
+def _session_token_for(user: User) -> str:
+    """This session's cookie token, renewed once an hour: the same token on every rerun in between, so that the
+    cookie's component is not redrawn after every answer."""
+    issued, token = st.session_state.get("session_token", (0.0, ""))
+    now = time.time()
+    if not token or now - issued > 3600 or not token.startswith(f"{user.id}."):
+        token = issue_token(user, token_secret(), now)
+        st.session_state["session_token"] = (now, token)
+    return str(token)
+
+
 def restore_session() -> None:
     """Sign in again from the cookie this browser sent (a reload, or a link opened in a new tab), unless the
     user signed out in this session."""
@@ -175,7 +186,7 @@ def main() -> None:
     with transaction(read_only=True) as session:
         user = session.scalar(select(User).where(User.id == user_id, User.active.is_(True)))
         if user is not None:
-            token = issue_token(user, token_secret(), time.time())
+            token = _session_token_for(user)
             session.expunge(user)
     if user is None:
         st.session_state.pop("user_id", None)
