@@ -78,40 +78,42 @@ def _sidebar_facts(project_id: int, user_id: int) -> tuple[list[LanguageNeed], O
         return language_needs(session, project, list(user.languages)), own_agreement(session, project, user)
 
 
-def _where_labels_help(needs: list[LanguageNeed]) -> None:
+def _bar(done: int, target: int, width: int = 10) -> str:
+    filled = min(width, round(width * done / target)) if target else width
+    return "▰" * filled + "▱" * (width - filled)
+
+
+def _where_labels_help(needs: list[LanguageNeed]) -> str:
     """The sampler's reasons, per language of the annotator: why some languages' posts come first."""
-    with st.expander("Where your labels help most", icon=":material/translate:", expanded=False):
-        if not needs:
-            st.caption("No posts in your languages yet.")
-        for need in needs:
-            f1 = f" · the model's F1 there: {need.f1:.2f}" if need.f1 is not None else " · not evaluated yet"
-            text = f"{language_name(need.language)}: {need.labels} of {need.target} labels{f1}"
-            st.progress(min(1.0, need.labels / need.target) if need.target else 1.0, text=text)
-        st.caption(
-            "Posts come first in the languages at the top: where the model is weakest and labels are fewest "
-            "(a few dozen labels per language fix much of a model's bias)."
+    lines = [
+        f"- {language_name(need.language)} {_bar(need.labels, need.target)} {need.labels} of {need.target} labels"
+        + (f" · the model's F1 there: {need.f1:.2f}" if need.f1 is not None else " · not evaluated yet")
+        for need in needs
+    ]
+    return (
+        "**Where your labels help most**\n\n"
+        + "\n".join(lines or ["No posts in your languages yet."])
+        + "\n\nPosts come first in the languages at the top: where the model is weakest and labels are fewest "
+        "(a few dozen labels per language fix much of a model's bias)."
+    )
+
+
+def _your_agreement(agreement: OwnAgreement) -> str:
+    if agreement.kappa is None:
+        text = (
+            f"Shown once you share {MIN_SHARED} posts with other annotators (now {agreement.shared_posts})."
         )
-
-
-def _your_agreement(agreement: OwnAgreement) -> None:
-    with st.expander("Your agreement", icon=":material/handshake:", expanded=False):
-        if agreement.kappa is None:
-            st.caption(
-                f"Shown once you share {MIN_SHARED} posts with other annotators "
-                f"(now {agreement.shared_posts})."
-            )
-        else:
-            st.metric(
-                "Cohen's kappa with the others",
-                f"{agreement.kappa:.2f}",
-                help="1 = always the same label, 0 = chance",
-            )
-            st.caption(f"on {agreement.shared_posts} posts you labelled with someone else")
-        if agreement.adjudicated_posts:
-            st.caption(
-                f"A researcher's final label matched yours on {agreement.matched_adjudications} of "
-                f"{agreement.adjudicated_posts} decided posts."
-            )
+    else:
+        text = (
+            f"Cohen's kappa with the others: **{agreement.kappa:.2f}** (1 = always the same label, 0 = chance), "
+            f"on {agreement.shared_posts} posts you labelled with someone else."
+        )
+    if agreement.adjudicated_posts:
+        text += (
+            f" A researcher's final label matched yours on {agreement.matched_adjudications} of "
+            f"{agreement.adjudicated_posts} decided posts."
+        )
+    return "**Your agreement**\n\n" + text
 
 
 def render() -> None:
@@ -141,8 +143,9 @@ def render() -> None:
         total = done_today + left
         st.progress(done_today / total if total else 1.0, text=f"{left:,} posts left in your languages")
         needs, agreement = _sidebar_facts(project_id, user_id)
-        _where_labels_help(needs)
-        _your_agreement(agreement)
+        # One expander and one Markdown element: the page redraws after every answer, and each element costs.
+        with st.expander("Your languages and agreement", icon=":material/translate:", expanded=False):
+            st.markdown(_where_labels_help(needs) + "\n\n" + _your_agreement(agreement))
         with st.expander("Guidelines", icon=":material/menu_book:", expanded=False):
             st.markdown(guidelines or "_No guidelines yet: a researcher can add them to the project._")
         st.caption("Keys: 1-4 label, S skip, F flag (Enter sends, Esc cancels), U undo")

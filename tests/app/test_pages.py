@@ -439,7 +439,6 @@ def test_annotators_see_where_their_labels_help_and_their_own_agreement(
         amira.languages = ["tr", "en"]
     at = signed_in(sessions, "amira")
     assert not at.exception
-    texts = [p.proto.text for p in at.sidebar.get("progress")]
-    assert any(t.startswith("Turkish: ") and "of 30 labels" in t for t in texts), texts
-    assert any(t.startswith("English: ") for t in texts)
-    assert any("Shown once you share 10 posts with other annotators" in c.value for c in at.sidebar.caption)
+    texts = "\n".join(m.value for m in at.sidebar.markdown)
+    assert "- Turkish ▰▱▱▱▱▱▱▱▱▱ 3 of 30 labels · not evaluated yet" in texts and "- English " in texts, texts
+    assert "Shown once you share 10 posts with other annotators (now 0)" in texts
