@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
 from annotator.access import RESEARCHERS, Actor, actor_name, require_role
@@ -143,38 +143,22 @@ def import_adapter(
 MODEL_JOBS = (JobKind.RETRAIN, JobKind.SCORE, JobKind.FAST_RETRAIN)
 
 
+def _model_jobs(project: Project) -> Select[Job]:
+    return select(Job).where(Job.project_id == project.id, Job.kind.in_(MODEL_JOBS))
+
+
 def jobs_finished_since(session: Session, project: Project, since: datetime, by: Actor) -> list[Job]:
     """The project's model jobs that ended (done, failed or cancelled) after `since`, oldest first: the
     notices a researcher gets on whatever page they are."""
     require_role(by, RESEARCHERS, "see retrain jobs")
-    return list(
-        session.scalars(
-            select(Job)
-            .where(
-                Job.project_id == project.id,
-                Job.kind.in_(MODEL_JOBS),
-                Job.finished_at.is_not(None),
-                Job.finished_at > since,
-            )
-            .order_by(Job.finished_at)
-        )
-    )
+    ended = _model_jobs(project).where(Job.finished_at.is_not(None), Job.finished_at > since)
+    return list(session.scalars(ended.order_by(Job.finished_at)))
 
 
 def recent_jobs(session: Session, project: Project, by: Actor, limit: int = 10) -> list[Job]:
     """The project's model jobs, newest first (for the retrain page's progress bars)."""
     require_role(by, RESEARCHERS, "see retrain jobs")
-    return list(
-        session.scalars(
-            select(Job)
-            .where(
-                Job.project_id == project.id,
-                Job.kind.in_(MODEL_JOBS),
-            )
-            .order_by(Job.id.desc())
-            .limit(limit)
-        )
-    )
+    return list(session.scalars(_model_jobs(project).order_by(Job.id.desc()).limit(limit)))
 
 
 def cancel(session: Session, project: Project, job_id: int, by: Actor) -> bool:
