@@ -2,6 +2,7 @@
 model version and the fast model, real files. Each id comes out exactly once after a lost actor, a lost node
 and a SIGKILLed driver."""
 
+import json
 import os
 import signal
 import subprocess
@@ -85,8 +86,10 @@ def spec(sqlite_url: str, lora_version: tuple[WorkerSettings, Path]) -> VersionS
 
 def _inputs(folder: Path) -> tuple[Path, ...]:
     folder.mkdir(parents=True, exist_ok=True)
-    write_csv(folder / "a.csv", _rows(70, "a"))
+    write_csv(folder / "a.csv", [*_rows(70, "a"), {"id": "blank", "text": " ", "lang": "", "country": ""}])
     write_jsonl(folder / "b.jsonl", _rows(45, "b"))
+    with (folder / "b.jsonl").open("a", encoding="utf-8") as handle:
+        handle.write('{"id": "broken", "text": "no closing brace"\n')  # counted as unreadable, not scored
     pq.write_table(pa.Table.from_pylist(_rows(30, "c")), folder / "c.parquet")
     return folder / "a.csv", folder / "b.jsonl", folder / "c.parquet"
 
@@ -128,6 +131,8 @@ def test_classify_on_a_local_ray_matches_the_worker_s_scoring(
     )
     table = _assert_complete(request.out, _all_ids())
     assert manifest.rows_scored == 145 and manifest.shards == 4 + 3 + 2
+    assert (manifest.unreadable, manifest.empty) == (1, 1)
+    assert "b.jsonl, line 46: not valid JSON" in manifest.inputs[1]["problems"][0]
     assert manifest.timings["scored_this_run"] == 145 and seen[-1] == (145, 145)
     assert table.column_names[:9] == [
         "id",
@@ -244,4 +249,112 @@ def test_the_driver_sigkilled_then_rerun(
     finished = _trainer(args, env)
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert "Classified 145 posts" in finished.stdout
+    assert "Not scored: 1 unreadable row(s), 1 without text." in finished.stdout
     _assert_complete(out, _all_ids())
+
+
+# --- Through the command line, with the fast model of the demo project ---------------------------------------
+
+LINGUALOOP = str(Path(sys.executable).parent / "lingualoop")
+
+
+def _cli(url: str, data: Path, *args: str) -> tuple[int, str]:
+    from typer.testing import CliRunner
+
+    from app.cli import cli
+
+    result = CliRunner().invoke(cli, ["--database-url", url, "--data-dir", str(data), *args])
+    return result.exit_code, result.stdout + (result.stderr if result.stderr_bytes is not None else "")
+
+
+def test_lingualoop_classify_with_the_fast_model_and_its_refusals(tmp_path: Path) -> None:
+    from sqlalchemy import select
+
+    from annotator.access import OPERATOR
+    from annotator.demo import demo_corpus_path
+    from annotator.fastmodel import request_fast_retrain
+    from annotator.jobloop import run_job
+    from db.engine import make_engine, make_session_factory
+    from db.models import PROBABILITY_COLUMNS, Item, Prediction, Project, Split
+    from trainer.cli import cli as trainer_cli
+
+    url, data, out = f"sqlite:///{tmp_path / 'c.db'}", tmp_path / "data", tmp_path / "out"
+    corpus = str(demo_corpus_path())
+    assert _cli(url, data, "demo", "--no-serve")[0] == 0
+    code, said = _cli(url, data, "classify", corpus, "--out", str(out))
+    assert code == 1 and "has no current model version (press Retrain first)" in said
+
+    engine = make_engine(url)
+    sessions = make_session_factory(engine)
+    with session_scope(sessions) as session:
+        project = session.scalars(select(Project)).one()
+        request_fast_retrain(session, project, by=OPERATOR)
+        training = ModelVersion(
+            project_id=project.id, backend=Backend.LORA, base_model="m", status=ModelStatus.TRAINING
+        )
+        session.add(training)
+    assert run_job(sessions, sessions, data, threading.Event(), lambda _m: None)
+    with sessions() as session:
+        fast = session.scalars(select(ModelVersion).where(ModelVersion.backend == Backend.FAST)).one()
+        expected = {
+            external_id: np.array(probabilities)
+            for external_id, *probabilities in session.execute(
+                select(Item.external_id, *PROBABILITY_COLUMNS)
+                .join(Prediction, Prediction.item_id == Item.id)
+                .where(Prediction.model_version_id == fast.id, Item.split == Split.POOL)
+            )
+        }
+        training_id = session.scalars(
+            select(ModelVersion.id).where(ModelVersion.status == ModelStatus.TRAINING)
+        ).one()
+    engine.dispose()
+
+    code, said = _cli(url, data, "classify", corpus, "--out", str(out), "--version", str(training_id))
+    assert code == 1 and f"Model version {training_id} is training, not ready" in said
+    # The worker's own entry point checks the inputs before it starts Ray or loads a model.
+    from typer.testing import CliRunner
+
+    env = {"LINGUALOOP_DATABASE_URL": url, "LINGUALOOP_DATA_DIR": str(data)}
+    refused = CliRunner().invoke(
+        trainer_cli,
+        ["classify", corpus, "--version-id", str(fast.id), "--out", str(out), "--text-col", "body"],
+        env=env,
+    )
+    assert refused.exit_code == 1 and "has no column 'body' (--text-col)" in refused.stderr
+    assert not list(out.glob("part-*"))
+    refused = CliRunner().invoke(
+        trainer_cli, ["classify", corpus, "--version-id", "999", "--out", str(out)], env=env
+    )
+    assert refused.exit_code == 1 and "There is no model version 999." in refused.stderr
+
+    options = ["--keep", "month", "--actors", "1", "--cpus-per-actor", "1", "--unit-rows", "100"]
+    done = subprocess.run(
+        [
+            LINGUALOOP,
+            "--database-url",
+            url,
+            "--data-dir",
+            str(data),
+            "classify",
+            corpus,
+            "--out",
+            str(out),
+            *options,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=os.environ | {"HF_HUB_OFFLINE": "1"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"Classified 304 posts with model version {fast.id} into 4 shard(s)" in done.stdout
+    assert "posts/s" in done.stdout  # the progress line
+    table = _output(out)
+    rows = {row["id"]: row for row in table.to_pylist()}
+    assert len(rows) == table.num_rows == 304 and set(table.column("model_version").to_pylist()) == {fast.id}
+    assert {row["month"] for row in rows.values()} == {"2025-01", "2025-02", "2025-03", "2025-04"}
+    for external_id, probabilities in expected.items():  # the archive's scores are the pool's
+        got = [rows[external_id][f"p_{label}"] for label in ("pro", "anti", "neutral", "unrelated")]
+        np.testing.assert_allclose(got, probabilities, atol=1e-5)
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["backend"] == "fast" and manifest["rows_scored"] == 304

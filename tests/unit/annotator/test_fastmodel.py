@@ -21,6 +21,7 @@ from annotator.jobloop import run_job
 from annotator.sampling import select_batch
 from db.engine import session_scope
 from db.models import (
+    PROBABILITY_COLUMNS,
     Backend,
     Item,
     Job,
@@ -32,7 +33,9 @@ from db.models import (
     Project,
     Split,
 )
+from db.versions import FAST_HEAD_FILE
 from testing.factories import make_project, posts, write_csv
+from trainer.scorers import FastScorer
 
 TEXTS = [
     "Refugees are welcome here",
@@ -122,6 +125,17 @@ def test_fast_job_publishes_a_current_version_that_the_sampler_uses(
             .where(Prediction.model_version_id == version.id, Item.split == Split.EVAL)
         )
         assert eval_scored == 6  # kept for findings (annotator.findings)
+        # The head is kept with the version, and the worker's scorer (what `classify` uses) gives the same
+        # probabilities from it as the job wrote for the pool.
+        head_file = Path(version.adapter_path or "") / FAST_HEAD_FILE
+        pool = session.execute(
+            select(Item.text, *PROBABILITY_COLUMNS)
+            .join(Prediction, Prediction.item_id == Item.id)
+            .where(Prediction.model_version_id == version.id, Item.split == Split.POOL)
+            .order_by(Item.id)
+        ).all()
+        rescored = FastScorer(head_file).score([row[0] for row in pool])
+        np.testing.assert_allclose(rescored, np.array([row[1:] for row in pool]), atol=1e-5)
         project = session.get(Project, project_id)
         assert project is not None
         batch = select_batch(session, project, 4, random_share=0.0)

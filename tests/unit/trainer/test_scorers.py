@@ -1,0 +1,49 @@
+"""The scorers behind classify: the fast head's arithmetic against scikit-learn's, and the checks that refuse a
+version which cannot score."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sqlalchemy.orm import Session
+
+from db.models import Backend, ModelStatus, ModelVersion
+from testing.factories import make_project
+from trainer.scorers import VersionNotUsable, head_probabilities, version_spec
+
+
+@pytest.mark.parametrize("classes", [(0, 1, 2, 3), (0, 2, 3), (1, 3)])
+def test_head_probabilities_are_scikit_learn_s(classes: tuple[int, ...]) -> None:
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(60, 8)).astype(np.float32)
+    labels = np.array([classes[i % len(classes)] for i in range(60)])
+    model = LogisticRegression(max_iter=500).fit(features, labels)
+    ours = head_probabilities(
+        features, model.coef_.astype(np.float32), model.intercept_.astype(np.float32), model.classes_
+    )
+    expected = np.zeros((60, 4))
+    expected[:, model.classes_] = model.predict_proba(features)
+    np.testing.assert_allclose(ours, expected, atol=1e-5)
+
+
+def test_versions_that_cannot_score_are_refused_with_a_reason(session: Session, tmp_path: Path) -> None:
+    project = make_project(session)
+    with pytest.raises(VersionNotUsable, match="There is no model version 7"):
+        version_spec(None, "7")
+    version = ModelVersion(
+        project_id=project.id, backend=Backend.LORA, base_model="m", status=ModelStatus.TRAINING
+    )
+    session.add(version)
+    session.flush()
+    with pytest.raises(VersionNotUsable, match=f"Model version {version.id} is training, not ready"):
+        version_spec(version, str(version.id))
+    version.status = ModelStatus.READY
+    with pytest.raises(VersionNotUsable, match="has no model files on this machine"):
+        version_spec(version, str(version.id))
+    version.backend, version.adapter_path = Backend.FAST, str(tmp_path)
+    with pytest.raises(VersionNotUsable, match="kept no head to score with: retrain the fast model"):
+        version_spec(version, str(version.id))
+    version.backend = Backend.LORA
+    spec = version_spec(version, str(version.id))
+    assert (spec.id, spec.backend, spec.adapter_path) == (version.id, "lora", str(tmp_path))
