@@ -6,18 +6,15 @@ whole or not at all. A run scores the units whose shard is missing, through a po
 the model once (trainer/scorers.py) and then read, score and write one unit per call. Rerunning the command
 after Ctrl-C, SIGKILL or a lost node therefore finishes what is missing and writes no row twice.
 
-Reading and writing happen inside the actor call, a row group at a time: no separate Ray read or write tasks
-wait for CPUs that the actors hold, and memory holds a few row groups, never the corpus.
+Reading and writing happen inside the actor call (trainer/distributed.py), a row group at a time: no separate
+Ray read or write tasks wait for CPUs that the actors hold, and memory holds a few row groups, never the corpus.
 """
 
 import json
-import logging
-import math
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,31 +37,16 @@ from trainer.archive import (
     stage_file,
 )
 from trainer.config import WorkerSettings
+from trainer.distributed import RayOptions, plain, plan_actors, ray_cluster, run_until_done, set_threads
 from trainer.failpoints import failpoint
 from trainer.scorers import Scorer, VersionSpec, open_scorer
 
 RUN_FILE = "run.json"
 MANIFEST_FILE = "manifest.json"
 STAGING = ".staging"
-ATTEMPTS = 3
-"""Runs of the pipeline within one command: a lost node or actor makes Ray fail the dataset; the next attempt
-scores only the units still missing."""
-
 Progress = Callable[[int, int], None]
 """Called as (posts scored, posts in all), including the posts scored by earlier runs."""
 Log = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class RayOptions:
-    address: str | None = None
-    """An existing cluster (ray://... or host:port), or None: a local Ray in this process."""
-    actors: int | None = None
-    """Scoring actors; None: one per GPU, else one per `cpus_per_actor` CPUs the cluster has to spare."""
-    cpus_per_actor: float = 2.0
-    """CPU threads each actor scores with (CPU clusters)."""
-    reserve_cpus: float = 1.0
-    """CPUs left to Ray itself and the driver on a cluster of 4 CPUs or more."""
 
 
 @dataclass(frozen=True)
@@ -231,102 +213,17 @@ class UnitScorer:
     """A Ray Data actor: loads the model version once, then scores one unit per call."""
 
     def __init__(self, spec: VersionSpec, settings: WorkerSettings, threads: int) -> None:
-        if threads > 0:
-            import torch
-
-            torch.set_num_threads(threads)
+        set_threads(threads)
         self.version_id = spec.id
         self.scorer = open_scorer(spec, settings, log=lambda _message: None)
         self.guess = LanguageGuess()
 
     def __call__(self, batch: dict[str, NDArray[Any]]) -> dict[str, NDArray[Any]]:
-        rows, seconds = [], []
+        rows = []
         for i in range(len(batch["shard"])):
-            unit = Unit(**{name: _plain(batch[name][i]) for name in batch})
-            started = time.perf_counter()
+            unit = Unit(**{name: plain(batch[name][i]) for name in batch})
             rows.append(score_unit(unit, self.scorer, self.version_id, self.guess))
-            seconds.append(time.perf_counter() - started)
-        return {"shard": batch["shard"], "rows": np.array(rows), "seconds": np.array(seconds)}
-
-
-def _plain(value: Any) -> Any:
-    """A numpy scalar as the Python value it holds."""
-    return value.item() if hasattr(value, "item") else value
-
-
-# --- Ray --------------------------------------------------------------------------------------------------------
-
-
-@contextmanager
-def ray_cluster(address: str | None) -> Iterator[None]:
-    """Connect to the cluster at `address` (or one this process already joined), or start a local Ray."""
-    import ray
-
-    started = False
-    if not ray.is_initialized():
-        ray.init(
-            address=address,
-            include_dashboard=False,
-            logging_level=logging.WARNING,
-            log_to_driver=False,
-            configure_logging=True,
-        )
-        started = True
-    try:
-        yield
-    finally:
-        if started:
-            ray.shutdown()
-
-
-@dataclass(frozen=True)
-class ActorPlan:
-    actors: int
-    cpus: float
-    gpus: float
-    threads: int
-
-
-def plan_actors(resources: dict[str, float], options: RayOptions) -> ActorPlan:
-    """One actor per GPU; on CPUs, one per `cpus_per_actor` of the CPUs left after the reserve (kept for Ray's own
-    tasks and the driver on clusters big enough to spare it)."""
-    gpus = int(resources.get("GPU", 0))
-    cpus = float(resources.get("CPU", 1))
-    if gpus:
-        return ActorPlan(options.actors or gpus, cpus=1.0, gpus=1.0, threads=0)
-    spare = cpus - (options.reserve_cpus if cpus >= 4 else 0.0)
-    per_actor = min(options.cpus_per_actor, spare)
-    actors = options.actors or max(1, math.floor(spare / per_actor))
-    if options.actors:
-        per_actor = min(options.cpus_per_actor, max(spare / options.actors, 0.25))
-    return ActorPlan(actors, cpus=per_actor, gpus=0.0, threads=max(1, round(per_actor)))
-
-
-def score_units(
-    units: Sequence[Unit],
-    spec: VersionSpec,
-    settings: WorkerSettings,
-    plan: ActorPlan,
-    on_unit: Callable[[int], None],
-) -> None:
-    """Score the units on Ray Data's streaming executor, calling on_unit(rows) as each shard lands."""
-    import ray.data
-
-    context = ray.data.DataContext.get_current()
-    context.enable_progress_bars = False
-    context.print_on_execution_start = False
-    rows = [asdict(unit) for unit in units]
-    dataset = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
-        UnitScorer,
-        fn_constructor_kwargs={"spec": spec, "settings": settings, "threads": plan.threads},
-        batch_size=1,
-        compute=ray.data.ActorPoolStrategy(size=min(plan.actors, len(rows))),
-        num_cpus=plan.cpus,
-        num_gpus=plan.gpus,
-    )
-    for result in dataset.iter_rows():
-        on_unit(int(result["rows"]))
-        failpoint("classify-driver")  # a shard landed, others are in flight: the driver killed now
+        return {"shard": batch["shard"], "rows": np.array(rows)}
 
 
 # --- The command ------------------------------------------------------------------------------------------------
@@ -356,35 +253,28 @@ def run_classify(
     scored_now, attempts = 0, 0
     scoring_started = time.perf_counter()
     if units:
-        with ray_cluster(ray_options.address):
-            import ray
+        with ray_cluster(ray_options.address) as resources:
+            plan = plan_actors(resources, ray_options)
+            remaining = total
 
-            plan = plan_actors(ray.cluster_resources(), ray_options)  # type: ignore[no-untyped-call]
-            while True:
+            def pending() -> list[dict[str, Any]]:
+                nonlocal remaining
                 done = done_shards(request.out)
                 missing = [unit for unit in units if unit.shard not in done]
-                progress(total - sum(unit.rows for unit in missing), total)
-                if not missing:
-                    break
-                attempts += 1
-                if attempts == 1:
-                    log(
-                        f"scoring {sum(u.rows for u in missing):,} posts in {len(missing)} units with "
-                        f"{plan.actors} actor(s) ({plan.gpus:g} GPU, {plan.cpus:g} CPU each)"
-                    )
-                base = total - sum(unit.rows for unit in missing)
+                remaining = sum(unit.rows for unit in missing)
+                progress(total - remaining, total)
+                return [asdict(unit) for unit in missing]
 
-                def landed(rows: int) -> None:
-                    nonlocal scored_now, base
-                    scored_now, base = scored_now + rows, base + rows
-                    progress(base, total)
+            def landed(result: dict[str, Any]) -> None:
+                nonlocal scored_now, remaining
+                scored_now, remaining = scored_now + int(result["rows"]), remaining - int(result["rows"])
+                progress(total - remaining, total)
+                failpoint("classify-driver")  # a shard landed, others are in flight: the driver killed now
 
-                try:
-                    score_units(missing, spec, settings, plan, landed)
-                except ray.exceptions.RayError as error:  # a lost node or actor: worth another attempt
-                    if attempts >= ATTEMPTS or isinstance(error, ray.exceptions.UserCodeException):
-                        raise  # an error in the scoring itself would only repeat
-                    log(f"attempt {attempts} stopped ({type(error).__name__}); scoring what is missing again")
+            if pending():
+                log(f"scoring {remaining:,} posts with {plan.describe()}")
+            arguments = {"spec": spec, "settings": settings}
+            attempts = run_until_done(pending, UnitScorer, arguments, plan, landed, log)
     _remove_partials(request.out)
     scoring_seconds = time.perf_counter() - scoring_started
     manifest = Manifest(

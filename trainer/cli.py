@@ -32,6 +32,9 @@ def worker(
         float, typer.Option(help="Seconds before a silent job is requeued.")
     ] = 120.0,
     heartbeat_every: Annotated[float, typer.Option(help="Seconds between heartbeats.")] = 10.0,
+    ray_address: Annotated[
+        str | None, typer.Option(help="A Ray cluster that rescores the pool (LINGUALOOP_RAY_ADDRESS).")
+    ] = None,
 ) -> None:
     """Claim and run jobs (retrain) until stopped."""
     from trainer.worker import run_worker
@@ -45,6 +48,8 @@ def worker(
         settings = replace(settings, model=replace(settings.model, base_model=base_model))
     if epochs is not None:
         settings = replace(settings, train=replace(settings.train, epochs=epochs))
+    if ray_address:
+        settings = replace(settings, ray_address=ray_address)
     engine = make_engine(storage.database_url)
     ensure_schema(engine)
     run_worker(make_session_factory(engine), settings, once=once)
@@ -109,7 +114,8 @@ def classify(
 
     from db.models import ModelVersion
     from trainer.archive import ClassifyError, Columns
-    from trainer.classify import ClassifyRequest, RayOptions, run_classify
+    from trainer.classify import ClassifyRequest, run_classify
+    from trainer.distributed import RayOptions
     from trainer.scorers import VersionNotUsable, version_spec
 
     storage = db_settings(database_url=database_url, data_dir=data_dir)

@@ -83,6 +83,11 @@ class WorkerSettings:
     train: TrainSettings = field(default_factory=TrainSettings)
     runner: RunnerSettings = field(default_factory=RunnerSettings)
     """Heartbeats, the heartbeat timeout after which any worker requeues a job, and polling."""
+    ray_address: str | None = None
+    """A Ray cluster that rescores the pool after a retrain, one scoring actor per GPU (None: the worker scores
+    it itself). From LINGUALOOP_RAY_ADDRESS or `lingualoop worker --ray-address`."""
+    pool_page: int = 2_000
+    """Pool posts read, scored and written at a time (a unit of work on Ray)."""
 
     @property
     def models_dir(self) -> Path:
@@ -92,7 +97,9 @@ class WorkerSettings:
 def settings_from_env(data_dir: Path, **overrides: Any) -> WorkerSettings:
     """Settings from LINGUALOOP_BASE_MODEL, LINGUALOOP_LORA_R and friends, then explicit overrides."""
     model = ModelSettings(base_model=os.environ.get("LINGUALOOP_BASE_MODEL", PACKAGED_GEMMA))
-    settings = WorkerSettings(data_dir=data_dir, model=model)
+    settings = WorkerSettings(
+        data_dir=data_dir, model=model, ray_address=os.environ.get("LINGUALOOP_RAY_ADDRESS") or None
+    )
     if "LINGUALOOP_EPOCHS" in os.environ:
         settings = replace(
             settings, train=replace(settings.train, epochs=float(os.environ["LINGUALOOP_EPOCHS"]))

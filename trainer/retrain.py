@@ -32,19 +32,18 @@ from db.versions import (
     current_version,
     latest_ready_version,
     mark_ready,
-    pool_posts,
     write_predictions,
 )
 from trainer.config import WorkerSettings
 from trainer.failpoints import failpoint
 from trainer.modeling import LoadedModel, load_model, merged_for_scoring, save_adapter
+from trainer.rescoring import score_pool, throttled
+from trainer.scorers import VersionSpec
 from trainer.scoring import score_texts
 from trainer.training import train_adapter
 
 Report = Callable[[float, str], None]
 """Called as (fraction done, message); raises to stop the job (cancelled, or the worker is stopping)."""
-
-_SCORE_CHUNK = 2_000
 
 
 class NothingToTrain(Exception):
@@ -65,20 +64,6 @@ def choose_training_set(
     old = [p for p in posts if parent_snapshot.get(str(p.item_id)) == p.label]
     replay = random.Random(seed).sample(old, min(len(old), math.ceil(replay_ratio * len(new))))
     return new + replay, len(new), len(replay)
-
-
-def _throttled(report: Report, seconds: float = 1.0) -> Report:
-    """Per-batch progress, written at most once a second (each report is a database write)."""
-    last = -math.inf
-
-    def throttled(progress: float, message: str) -> None:
-        nonlocal last
-        now = time.monotonic()
-        if now - last >= seconds:
-            last = now
-            report(progress, message)
-
-    return throttled
 
 
 def _stepping(report: Report, start: float, end: float, steps: int = 6) -> Callable[[str], None]:
@@ -108,48 +93,11 @@ def evaluate(
     return metrics, probabilities
 
 
-def score_pool(
-    sessions: sessionmaker[Session],
-    loaded: LoadedModel,
-    project_id: int,
-    version_id: int,
-    batch_size: int,
-    report: Report,
-    start: float,
-    end: float,
-) -> int:
-    """Score every pool post in chunks, writing predictions as it goes (the version is not ready yet, so
-    nobody reads them before they are complete)."""
-    with sessions() as session:
-        pool = pool_posts(session, project_id)
-    scored = 0
-    batch_report = _throttled(report)
-
-    def within(done: int, _total: int) -> None:
-        batch_report(
-            start + (end - start) * (scored + done) / max(1, len(pool)),
-            f"scored {scored + done:,} of {len(pool):,} posts",
-        )
-
-    for chunk_start in range(0, len(pool), _SCORE_CHUNK):
-        chunk = pool[chunk_start : chunk_start + _SCORE_CHUNK]
-        probabilities = score_texts(loaded, [text for _, text in chunk], batch_size, within)
-        with session_scope(sessions) as session:
-            write_predictions(session, version_id, [item_id for item_id, _ in chunk], probabilities)
-        failpoint("scoring")  # predictions of a version that is not ready yet are in the database
-        scored += len(chunk)
-        report(
-            start + (end - start) * scored / max(1, len(pool)), f"scored {scored:,} of {len(pool):,} posts"
-        )
-    return scored
-
-
 def publish(
     sessions: sessionmaker[Session],
     settings: WorkerSettings,
     scorer: LoadedModel,
-    version_id: int,
-    project_id: int,
+    spec: VersionSpec,
     eval_posts: list[LabelledPost],
     report: Report,
     start: float,
@@ -160,7 +108,7 @@ def publish(
     started = time.perf_counter()
     scoring_start = start + (1 - start) * 0.1
     report(start, f"evaluating on {len(eval_posts)} eval posts")
-    batch_report = _throttled(report)
+    batch_report = throttled(report)
     metrics, eval_probabilities = evaluate(
         scorer,
         eval_posts,
@@ -171,18 +119,16 @@ def publish(
         ),
     )
     with session_scope(sessions) as session:
-        record = session.get(ModelVersion, version_id)
+        record = session.get(ModelVersion, spec.id)
         assert record is not None
         record.metrics = metrics | (extra_metrics or {})
         # Kept so that findings can correct counts with this version's errors (annotator.findings).
-        write_predictions(session, version_id, [p.item_id for p in eval_posts], eval_probabilities)
+        write_predictions(session, spec.id, [p.item_id for p in eval_posts], eval_probabilities)
     report(scoring_start, "scoring the pool")
-    scored = score_pool(
-        sessions, scorer, project_id, version_id, settings.model.score_batch_size, report, scoring_start, 0.98
-    )
+    scored = score_pool(sessions, settings, scorer, spec, report, scoring_start, 0.98)
     failpoint("before-ready")  # scored, not yet ready
     with session_scope(sessions) as session:
-        record = session.get(ModelVersion, version_id)
+        record = session.get(ModelVersion, spec.id)
         assert record is not None
         record.metrics = record.metrics | {
             "scoring": {"posts": scored, "seconds": round(time.perf_counter() - started, 1)}
@@ -285,12 +231,12 @@ def run_retrain(
             assert record is not None
             record.adapter_path, record.status = str(adapter_dir), ModelStatus.SCORING
         # The adapter is saved: from here on the model only scores.
+        spec = VersionSpec(version_id, project_id, Backend.LORA, settings.model.base_model, str(adapter_dir))
         publish(
             sessions,
             settings,
             merged_for_scoring(loaded),
-            version_id,
-            project_id,
+            spec,
             eval_posts,
             report,
             0.7,
@@ -338,9 +284,8 @@ def run_score(
             trainable=False,
             log=_stepping(report, 0.02, 0.1),
         )
-        publish(
-            sessions, settings, merged_for_scoring(loaded), version_id, project_id, eval_posts, report, 0.1
-        )
+        spec = VersionSpec(version_id, project_id, Backend.LORA, base_model, str(adapter))
+        publish(sessions, settings, merged_for_scoring(loaded), spec, eval_posts, report, 0.1)
         return version_id
     except BaseException as error:
         mark_failed(sessions, version_id, f"{type(error).__name__}: {error}")

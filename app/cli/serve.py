@@ -76,6 +76,7 @@ class WorkerOptions:
     epochs: float | None = None
     heartbeat_timeout: float = RunnerSettings.heartbeat_timeout_seconds
     heartbeat_every: float = RunnerSettings.heartbeat_seconds
+    ray_address: str | None = None
 
     def trainer_args(self) -> list[str]:
         args = [
@@ -90,6 +91,8 @@ class WorkerOptions:
             args += ["--base-model", self.base_model]
         if self.epochs is not None:
             args += ["--epochs", str(self.epochs)]
+        if self.ray_address:
+            args += ["--ray-address", self.ray_address]
         return args
 
     def runner(self) -> RunnerSettings:
@@ -122,10 +125,17 @@ def worker(
     heartbeat_every: Annotated[
         float, typer.Option(help="Seconds between heartbeats of a running job.")
     ] = RunnerSettings.heartbeat_seconds,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="A Ray cluster that rescores the pool after a LoRA retrain, one actor per GPU "
+            "(default: LINGUALOOP_RAY_ADDRESS, else the worker scores it itself)."
+        ),
+    ] = None,
 ) -> None:
     """Run the worker until stopped (Ctrl-C gives a running job back): the LoRA worker process for retrain and
     score jobs, and the web side's loop for fast_retrain and labelstudio_sync jobs, with one heartbeat policy."""
-    options = WorkerOptions(once, base_model, epochs, heartbeat_timeout, heartbeat_every)
+    options = WorkerOptions(once, base_model, epochs, heartbeat_timeout, heartbeat_every, ray_address)
     raise typer.Exit(run_workers(state(ctx), options))
 
 

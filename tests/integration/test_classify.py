@@ -22,8 +22,9 @@ from db.models import Backend, ModelStatus, ModelVersion
 from db.versions import adapter_folder
 from testing.factories import make_project, write_csv, write_jsonl
 from trainer.archive import Columns
-from trainer.classify import ClassifyRequest, RayOptions, run_classify
+from trainer.classify import ClassifyRequest, run_classify
 from trainer.config import LoraSettings, ModelSettings, WorkerSettings
+from trainer.distributed import RayOptions
 from trainer.scorers import VersionSpec, open_scorer, version_spec
 
 TEXTS = [
@@ -358,3 +359,58 @@ def test_lingualoop_classify_with_the_fast_model_and_its_refusals(tmp_path: Path
         np.testing.assert_allclose(got, probabilities, atol=1e-5)
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["backend"] == "fast" and manifest["rows_scored"] == 304
+
+
+def test_the_worker_rescores_the_pool_on_a_ray_cluster(
+    tmp_path: Path, sqlite_url: str, tiny_llama: Path, two_nodes: tuple[object, object]
+) -> None:
+    from dataclasses import replace
+
+    from sqlalchemy import func, select
+
+    from annotator.access import OPERATOR
+    from annotator.demo import create_demo_project
+    from db.engine import make_engine, make_session_factory
+    from db.migrate import ensure_schema
+    from db.models import PROBABILITY_COLUMNS, Item, Prediction, Split
+    from trainer.config import TrainSettings
+    from trainer.retrain import run_retrain
+
+    cluster, _ = two_nodes
+    engine = make_engine(sqlite_url)
+    ensure_schema(engine)
+    sessions = make_session_factory(engine)
+    with session_scope(sessions) as session:
+        project_id = create_demo_project(session, by=OPERATOR).project.id
+    settings = WorkerSettings(
+        data_dir=tmp_path / "data",
+        model=ModelSettings(base_model=str(tiny_llama)),
+        lora=LoraSettings(r=4, alpha=8),
+        train=TrainSettings(epochs=1, batch_size=8),
+        ray_address=cluster.address,  # type: ignore[attr-defined]
+        pool_page=40,
+    )
+    messages: list[str] = []
+    version_id = run_retrain(sessions, settings, project_id, lambda _f, message: messages.append(message))
+    assert any("228 pool posts on Ray with 1 actor(s), 2 CPU each" in m for m in messages), "\n".join(messages)
+    with sessions() as session:
+        version = session.get(ModelVersion, version_id)
+        assert version is not None and version.status == ModelStatus.READY
+        pool = session.scalar(
+            select(func.count()).where(Item.split == Split.POOL, Item.project_id == project_id)
+        )
+        count = session.scalar(select(func.count()).where(Prediction.model_version_id == version_id))
+        assert count == pool + 70  # every pool post once (the eval posts are the worker's own)
+        sample = session.execute(
+            select(Item.text, *PROBABILITY_COLUMNS)
+            .join(Prediction, Prediction.item_id == Item.id)
+            .where(Prediction.model_version_id == version_id, Item.split == Split.POOL)
+            .order_by(Item.id)
+            .limit(6)
+        ).all()
+        spec = version_spec(version, str(version_id))
+    engine.dispose()
+    scorer = open_scorer(replace(spec, base_model=str(tiny_llama)), settings, log=lambda _m: None)
+    np.testing.assert_allclose(
+        scorer.score([row[0] for row in sample]), np.array([row[1:] for row in sample]), atol=2e-5
+    )

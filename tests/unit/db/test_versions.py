@@ -93,3 +93,38 @@ def test_a_pinned_version_stays_current_and_unevaluated_projects_take_the_newest
     _version(session, project.id, 0.9, (0.85, 0.95))
     assert _current(session) == first
     assert "pinned" in (choose_current(ready_versions(session, project.id)) or choice).reason
+
+
+def test_the_pool_is_read_in_keyset_pages_and_ranges_that_cover_it_once(
+    session: Session, tmp_path: Path
+) -> None:
+    import numpy as np
+    from sqlalchemy import func
+
+    from db.models import Backend, Prediction
+    from db.versions import pool_page, pool_range, pool_ranges, pool_size, replace_predictions
+
+    project = make_project(session)
+    rows = [*posts(23), {"id": "e1", "text": "held out", "lang": "en", "label": ""}]
+    import_file(session, project, write_csv(tmp_path / "p.csv", rows), by=OPERATOR)
+    session.execute(Item.__table__.update().where(Item.external_id == "e1").values(split=Split.EVAL))
+    everything = pool_posts(session, project.id)
+    assert pool_size(session, project.id) == len(everything) == 23
+    paged, after = [], 0
+    while page := pool_page(session, project.id, after, 5):
+        paged += page
+        after = page[-1][0]
+    assert paged == everything
+    ranges = list(pool_ranges(session, project.id, 7))
+    assert len(ranges) == 4 and ranges[0][0] == 0
+    assert [post for a, b in ranges for post in pool_range(session, project.id, a, b)] == everything
+    version = ModelVersion(
+        project_id=project.id, backend=Backend.LORA, base_model="m", status=ModelStatus.SCORING
+    )
+    session.add(version)
+    session.flush()
+    ids = [item_id for item_id, _ in everything[:7]]
+    for _ in range(2):  # a retried page replaces its rows
+        replace_predictions(session, version.id, ids, np.full((7, 4), 0.25))
+    count = session.scalar(select(func.count()).where(Prediction.model_version_id == version.id))
+    assert count == 7
