@@ -392,7 +392,9 @@ def test_the_worker_rescores_the_pool_on_a_ray_cluster(
     )
     messages: list[str] = []
     version_id = run_retrain(sessions, settings, project_id, lambda _f, message: messages.append(message))
-    assert any("228 pool posts on Ray with 1 actor(s), 2 CPU each" in m for m in messages), "\n".join(messages)
+    assert any("228 pool posts on Ray with 1 actor(s), 2 CPU each" in m for m in messages), "\n".join(
+        messages
+    )
     with sessions() as session:
         version = session.get(ModelVersion, version_id)
         assert version is not None and version.status == ModelStatus.READY
