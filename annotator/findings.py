@@ -196,7 +196,13 @@ def input_files(path: Path) -> list[Path]:
         raise InputFileError(f"{path} does not exist.")
     if path.is_file():
         return [path]
-    files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in FILE_SUFFIXES)
+    files = sorted(
+        p
+        for p in path.rglob("*")
+        if p.is_file()
+        and p.suffix.lower() in FILE_SUFFIXES
+        and not any(part.startswith(".") for part in p.relative_to(path).parts)  # classify's staging, partials
+    )
     if not files:
         raise InputFileError(f"{path} holds no {', '.join(FILE_SUFFIXES)} files.")
     return files

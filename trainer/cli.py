@@ -108,6 +108,7 @@ def classify(
     actors: Annotated[int | None, typer.Option(help="Scoring actors (default: per GPU or CPUs).")] = None,
     cpus_per_actor: Annotated[float, typer.Option(help="CPU threads per actor (CPU clusters).")] = 2.0,
     base_model: Annotated[str | None, typer.Option(help="The base model, if not where it was.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Posts per forward pass (LoRA; default 16).")] = None,
 ) -> None:
     """Apply a ready model version to corpus files: Parquet shards and a manifest in --out (resumable)."""
     from rich.progress import BarColumn, Progress, TextColumn
@@ -120,6 +121,8 @@ def classify(
 
     storage = db_settings(database_url=database_url, data_dir=data_dir)
     settings = settings_from_env(storage.data_dir)
+    if batch_size:
+        settings = replace(settings, model=replace(settings.model, score_batch_size=batch_size))
     engine = make_engine(storage.database_url)
     try:
         with make_session_factory(engine)() as session:

@@ -50,6 +50,9 @@ def classify(
         typer.Option(help="Scoring actors (default: one per GPU, else per --cpus-per-actor CPUs)."),
     ] = None,
     cpus_per_actor: Annotated[float, typer.Option(help="CPU threads per scoring actor.")] = 2.0,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Posts per forward pass of a LoRA version (default 16; more on a GPU).")
+    ] = None,
 ) -> None:
     """Classify an archive with a ready model version: Parquet shards (id, language, p_pro ... p_unrelated,
     label, confidence, model_version, kept columns) and a manifest in --out. Rerun the same command after an
@@ -69,6 +72,7 @@ def classify(
         "--keep": keep,
         "--ray-address": ray_address,
         "--actors": actors,
+        "--batch-size": batch_size,
     }
     args += [item for name, value in options.items() if value is not None for item in (name, str(value))]
     args += ["--unit-rows", str(unit_rows), "--cpus-per-actor", str(cpus_per_actor)]
