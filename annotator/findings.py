@@ -201,7 +201,9 @@ def input_files(path: Path) -> list[Path]:
         for p in path.rglob("*")
         if p.is_file()
         and p.suffix.lower() in FILE_SUFFIXES
-        and not any(part.startswith(".") for part in p.relative_to(path).parts)  # classify's staging, partials
+        and not any(
+            part.startswith(".") for part in p.relative_to(path).parts
+        )  # classify's staging, partials
     )
     if not files:
         raise InputFileError(f"{path} holds no {', '.join(FILE_SUFFIXES)} files.")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from annotator.errors import InputFileError
+from db.cells import cell_text
 
 FORMATS = ("csv", "jsonl", "parquet")
 
@@ -124,18 +125,6 @@ def _check_header(columns: list[str], name: str) -> None:
         seen.add(column)
 
 
-def _cell(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))  # ids and label codes in columns that pandas made float because of gaps
-    if isinstance(value, bool | int | float):
-        return str(value)
-    return json.dumps(value, ensure_ascii=False)
-
-
 def _read_jsonl(text: str, name: str) -> Table:
     columns: dict[str, int] = {}
     records: list[dict[str, Any]] = []
@@ -157,7 +146,7 @@ def _read_jsonl(text: str, name: str) -> Table:
         records.append(record)
         locations.append(number)
     names = list(columns)
-    rows = [[_cell(record.get(column)) for column in names] for record in records]
+    rows = [[cell_text(record.get(column)) for column in names] for record in records]
     return Table(names, rows, locations, "line", may_have_surrogates=True)
 
 
@@ -173,6 +162,6 @@ def _read_parquet(path: Path) -> Table:
         ) from None
     columns = [str(name) for name in arrow.column_names]
     _check_header(columns, path.name)
-    data = [[_cell(value) for value in arrow.column(i).to_pylist()] for i in range(arrow.num_columns)]
+    data = [[cell_text(value) for value in arrow.column(i).to_pylist()] for i in range(arrow.num_columns)]
     rows = [list(row) for row in zip(*data, strict=True)] if data else []
     return Table(columns, rows, list(range(1, len(rows) + 1)), "row")

@@ -51,6 +51,18 @@ def write_corpus(path: Path, posts: int) -> Path:
     return path
 
 
+def corpus_in_a_child(path: Path, posts: int) -> Path:
+    """write_corpus in a separate process, so that its memory never counts towards the driver's peak."""
+    import multiprocessing
+
+    child = multiprocessing.get_context("spawn").Process(target=write_corpus, args=(path, posts))
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        raise SystemExit(f"writing the corpus failed ({child.exitcode})")
+    return path
+
+
 def fast_version(folder: Path) -> VersionSpec:
     from annotator.fastmodel import embed_texts, save_head, train_head
     from db.labels import LABELS, STUDY_CODES
@@ -164,7 +176,7 @@ def main() -> None:
         return lora_version(work, "gemma3-270m")
 
     if args.what == "speed":
-        corpus = write_corpus(work / "corpus.parquet", args.posts)
+        corpus = corpus_in_a_child(work / "corpus.parquet", args.posts)
         for name in args.models.split(","):
             spec = version(name)
             for actors in [int(a) for a in args.actors.split(",")]:
@@ -177,7 +189,7 @@ def main() -> None:
         return
     spec = version(args.model)
     for size in [int(s) for s in args.sizes.split(",")]:
-        corpus = write_corpus(work / f"corpus-{size}.parquet", size)
+        corpus = corpus_in_a_child(work / f"corpus-{size}.parquet", size)
         got = classify_once(spec, corpus, work / f"out-{size}", 1, args.unit_rows)
         print(
             f"{args.model} {size:>9,} posts: {got.seconds:7.1f} s ({got.steady_rate:,.0f} posts/s once scoring, "

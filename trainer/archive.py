@@ -14,6 +14,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from db.cells import cell_text
+
 SUFFIXES = {
     ".csv": "csv",
     ".tsv": "tsv",
@@ -234,7 +236,9 @@ def _csv_records(path: Path, reading: Reading, delimiter: str) -> Iterator[tuple
 
 def _parquet_records(path: Path, columns: Sequence[str]) -> Iterator[tuple[int, Record]]:
     number = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=READ_BATCH, columns=list(columns)):
+    # No pre-buffering: with it, pyarrow keeps the column chunks it read, and memory grows with the file.
+    reader = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
+    for batch in reader.iter_batches(batch_size=READ_BATCH, columns=list(columns)):
         for record in batch.to_pylist():
             number += 1
             yield number, record
@@ -249,18 +253,6 @@ def records(path: Path, resolved: Resolved, reading: Reading) -> Iterator[tuple[
     if kind == "jsonl":
         return _jsonl_records(path, reading)
     return _csv_records(path, reading, "\t" if kind == "tsv" else ",")
-
-
-def _cell(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, bool | int | float):
-        return str(value)
-    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 # --- Staging ---------------------------------------------------------------------------------------------------
@@ -291,20 +283,20 @@ def stage_file(
 
     with pq.ParquetWriter(partial, schema) as writer:
         for number, record in records(path, resolved, reading):
-            text = _cell(record.get(resolved.text))
+            text = cell_text(record.get(resolved.text))
             if text is None or not text.strip():
                 staged.empty += 1
                 continue
-            given_id = _cell(record.get(resolved.id)) if resolved.id else None
+            given_id = cell_text(record.get(resolved.id)) if resolved.id else None
             buffer["id"].append(given_id if given_id else f"{id_prefix}:{number}")
             buffer["language"].append(
-                (_cell(record.get(resolved.language)) or "").strip().lower() or None
+                (cell_text(record.get(resolved.language)) or "").strip().lower() or None
                 if resolved.language
                 else None
             )
             buffer["text"].append(text)
             for column in resolved.keep:
-                buffer[column].append(_cell(record.get(column)))
+                buffer[column].append(cell_text(record.get(column)))
             staged.rows += 1
             if len(buffer["id"]) == unit_rows:
                 flush(writer)

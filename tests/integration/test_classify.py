@@ -360,8 +360,12 @@ def test_lingualoop_classify_with_the_fast_model_and_its_refusals(tmp_path: Path
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["backend"] == "fast" and manifest["rows_scored"] == 304
     # The shards are findings' input as they are (the staging folder beside them is left out).
-    code, said = _cli(url, data, "prevalence", "--input", str(out), "--by", "lang,month", "--out", str(tmp_path / "t.csv"))
-    assert code == 0 and "304 posts" in said, said
+    code, said = _cli(
+        url, data, "prevalence", "--input", str(out), "--by", "lang,month", "--out", str(tmp_path / "t.csv")
+    )
+    assert code == 0 and f"Model version {fast.id}: shares of all posts" in said and "rows written" in said, (
+        said
+    )
 
 
 def test_the_worker_rescores_the_pool_on_a_ray_cluster(
