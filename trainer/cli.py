@@ -1,5 +1,6 @@
 """Commands of the worker process: serve jobs, prepare the offline model."""
 
+import os
 import sys
 import time
 from dataclasses import replace
@@ -119,6 +120,9 @@ def classify(
     from trainer.distributed import RayOptions
     from trainer.scorers import VersionNotUsable, version_spec
 
+    # Ray's core logs a warning per actor pool about restarting actors whose arguments live in the object store
+    # (ours are small settings, always there); set RAY_BACKEND_LOG_LEVEL=warning to see Ray's own logs again.
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     storage = db_settings(database_url=database_url, data_dir=data_dir)
     settings = settings_from_env(storage.data_dir)
     if batch_size:

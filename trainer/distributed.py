@@ -66,6 +66,7 @@ def ray_cluster(address: str | None) -> Iterator[dict[str, float]]:
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
         started = True
+    logging.getLogger("ray.data").setLevel(logging.WARNING)  # not a line per dataset started and finished
     try:
         yield dict(ray.cluster_resources())  # type: ignore[no-untyped-call]
     finally:
