@@ -252,7 +252,9 @@ def run_classify(
     total = sum(unit.rows for unit in units)
     scored_now, attempts = 0, 0
     scoring_started = time.perf_counter()
-    if units:
+    done_before = done_shards(request.out)
+    progress(sum(unit.rows for unit in units if unit.shard in done_before), total)
+    if any(unit.shard not in done_before for unit in units):  # Ray starts only when there is work left
         with ray_cluster(ray_options.address) as resources:
             plan = plan_actors(resources, ray_options)
             remaining = total
