@@ -64,9 +64,8 @@ def ray_cluster(address: str | None) -> Iterator[dict[str, float]]:
 
     started = False
     if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+        ray.init(address=address, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
         started = True
-    logging.getLogger("ray.data").setLevel(logging.WARNING)  # not a line per dataset started and finished
     try:
         yield dict(ray.cluster_resources())  # type: ignore[no-untyped-call]
     finally:
@@ -85,6 +84,8 @@ def map_on_actors(
     called with each result row as it lands."""
     import ray.data
 
+    # Not a line per dataset started and finished, nor a warning that its progress bars are off (ours shows).
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False
