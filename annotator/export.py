@@ -28,6 +28,7 @@ from db.models import (
     AnnotationKind,
     ImportRun,
     Item,
+    ModelStatus,
     ModelVersion,
     Project,
     User,
@@ -64,6 +65,8 @@ class ExportStats:
     alpha_by_language: dict[str, AlphaAccumulator] = field(
         default_factory=lambda: defaultdict(AlphaAccumulator)
     )
+    predictions_version: int | None = None
+    """The model version whose probabilities the export carries, if any."""
 
 
 def export_format(path: Path, given: str | None = None) -> str:
@@ -88,13 +91,50 @@ def annotator_names(session: Session, project: Project) -> list[str]:
     return list(session.scalars(query))
 
 
+def predictions_version(session: Session, project: Project, version_id: int | None) -> ModelVersion | None:
+    """The version whose probabilities an export carries: the one asked for (it must be a ready version of this
+    project), else the current one (None when there is none)."""
+    if version_id is None:
+        return current_version(session, project.id)
+    version = session.get(ModelVersion, version_id)
+    if version is None or version.project_id != project.id or version.status != ModelStatus.READY:
+        ready = sorted(
+            session.scalars(
+                select(ModelVersion.id).where(
+                    ModelVersion.project_id == project.id, ModelVersion.status == ModelStatus.READY
+                )
+            )
+        )
+        state = (
+            "is not a version of this project"
+            if version is None or version.project_id != project.id
+            else f"is {version.status}, not ready"
+        )
+        raise LingualoopError(
+            f"Model version {version_id} {state}. "
+            + (
+                f"Ready versions of project '{project.name}': {', '.join(map(str, ready))}."
+                if ready
+                else f"Project '{project.name}' has no ready model version yet: retrain first."
+            )
+        )
+    return version
+
+
 def iter_export_rows(
-    session: Session, project: Project, *, with_predictions: bool = False, stats: ExportStats | None = None
+    session: Session,
+    project: Project,
+    *,
+    with_predictions: bool = False,
+    version_id: int | None = None,
+    stats: ExportStats | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """One dict per post, in id order: consensus label, per-annotator labels and, if asked, predictions."""
+    """One dict per post, in id order: consensus label, per-annotator labels and, if asked, the probabilities of
+    version `version_id` (default: the current version) for every post it scored, eval posts included."""
     stats = stats if stats is not None else ExportStats()
     annotators = annotator_names(session, project)
-    version = current_version(session, project.id) if with_predictions else None
+    version = predictions_version(session, project, version_id) if with_predictions else None
+    stats.predictions_version = version.id if version is not None else None
     adjudicated = dict(
         session.execute(
             select(Adjudication.item_id, Adjudication.label)
@@ -205,15 +245,21 @@ def export_project(
     *,
     file_format: str | None = None,
     with_predictions: bool = False,
+    version_id: int | None = None,
     datasheet: Path | None = None,
     progress: Callable[[int], None] | None = None,
     by: Actor,
 ) -> ExportStats:
-    """Write the export file (and the datasheet if a path is given); returns the counts. `by` is the signed-in
-    user, or OPERATOR for the command line."""
+    """Write the export file (and the datasheet if a path is given); returns the counts. With predictions, the
+    probabilities are version `version_id`'s (default: the current version's). `by` is the signed-in user, or
+    OPERATOR for the command line."""
     require_role(by, RESEARCHERS, "export the corpus")
+    if with_predictions:
+        predictions_version(session, project, version_id)  # an unknown version fails before any file is made
     with no_gc_pauses():
-        return _export_project(session, project, path, file_format, with_predictions, datasheet, progress)
+        return _export_project(
+            session, project, path, file_format, with_predictions, version_id, datasheet, progress
+        )
 
 
 def _export_project(
@@ -222,6 +268,7 @@ def _export_project(
     path: Path,
     file_format: str | None,
     with_predictions: bool,
+    version_id: int | None,
     datasheet: Path | None,
     progress: Callable[[int], None] | None,
 ) -> ExportStats:
@@ -230,7 +277,9 @@ def _export_project(
     columns = [*BASE_COLUMNS, *[f"label__{name}" for name in annotator_names(session, project)], "meta"]
     if with_predictions:
         columns += PREDICTION_COLUMNS
-    rows = iter_export_rows(session, project, with_predictions=with_predictions, stats=stats)
+    rows = iter_export_rows(
+        session, project, with_predictions=with_predictions, version_id=version_id, stats=stats
+    )
     if progress is not None:
         rows = _reporting(rows, progress)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -401,4 +450,10 @@ def render_datasheet(session: Session, project: Project, stats: ExportStats, *, 
                 f"| {v.id} | {v.parent_id or ''} | {v.backend} | {v.base_model} | {v.status} | "
                 f"{'yes' if v.is_current else ''} | {_fmt(f1)} |"
             )
+    if stats.predictions_version is not None:
+        lines += [
+            "",
+            f"The prediction columns (`model_version`, `p_*`, `predicted`, `confidence`) hold version "
+            f"{stats.predictions_version}'s probabilities for every post it scored, eval posts included.",
+        ]
     return "\n".join(lines) + "\n"

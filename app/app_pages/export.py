@@ -8,14 +8,42 @@ import streamlit as st
 from annotator.errors import LingualoopError
 from annotator.export import EXPORT_FORMATS, export_project
 from app.context import current_project, show_error, signed_in_user, transaction
+from db.versions import ready_versions
 
 MIME = {"csv": "text/csv", "jsonl": "application/jsonl", "parquet": "application/vnd.apache.parquet"}
+
+
+def _version_choice() -> int | None:
+    """A ready version to take the probabilities from, the current one first; None when there is none."""
+    with transaction(read_only=True) as session:
+        ready = sorted(ready_versions(session, current_project(session).id), key=lambda v: v.id, reverse=True)
+        names = {
+            v.id: f"version {v.id} ({v.backend})" + (" · current" if v.is_current else "") for v in ready
+        }
+        current = next((v.id for v in ready if v.is_current), None)
+    if not names:
+        st.caption("No model version yet: the export will have empty prediction columns.")
+        return None
+    ids = list(names)
+    return st.selectbox(
+        "Model version",
+        ids,
+        index=ids.index(current) if current in ids else 0,
+        format_func=names.get,
+        key="export_version",
+    )
 
 
 def render() -> None:
     st.title("Export")
     file_format = st.radio("Format", EXPORT_FORMATS, horizontal=True)
-    predictions = st.checkbox("Include the current model's probabilities", value=False)
+    predictions = st.checkbox(
+        "Include a model's probabilities",
+        value=False,
+        help="Every post the version scored gets p_pro ... p_unrelated, its label and confidence; eval posts "
+        "too, so you can check the model against your own gold labels.",
+    )
+    version_id = _version_choice() if predictions else None
     if st.button("Prepare export", type="primary", key="prepare_export"):
         try:
             with (
@@ -31,6 +59,7 @@ def render() -> None:
                     out,
                     file_format=file_format,
                     with_predictions=predictions,
+                    version_id=version_id,
                     datasheet=sheet,
                     by=signed_in_user(session),
                 )

@@ -174,7 +174,15 @@ def export_command(
     datasheet: Annotated[
         Path | None, typer.Option(help="Datasheet path (default: OUT with .datasheet.md).")
     ] = None,
-    with_predictions: Annotated[bool, typer.Option(help="Add the current model's probabilities.")] = False,
+    with_predictions: Annotated[
+        bool, typer.Option(help="Add a model's probabilities for every post it scored, eval posts included.")
+    ] = False,
+    version: Annotated[
+        int | None,
+        typer.Option(
+            help="The model version whose probabilities --with-predictions adds (default: current)."
+        ),
+    ] = None,
 ) -> None:
     """Export posts with consensus and per-annotator labels, plus a Markdown datasheet."""
     sheet = datasheet or out.with_suffix(".datasheet.md")
@@ -186,7 +194,8 @@ def export_command(
             target,
             out,
             file_format=file_format,
-            with_predictions=with_predictions,
+            with_predictions=with_predictions or version is not None,
+            version_id=version,
             datasheet=sheet,
             progress=lambda done: bar.update(task, completed=done),
             by=OPERATOR,

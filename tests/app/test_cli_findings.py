@@ -34,6 +34,14 @@ def test_prevalence_of_the_pool_and_of_an_export(tmp_path: Path, tiny_llama: Pat
             assert abs(sum(shares) - 1) < 1e-3
     exported = tmp_path / "export.csv"
     run(url, data, "export", str(exported), "--with-predictions")
+    by_version = tmp_path / "version-1.csv"
+    run(url, data, "export", str(by_version), "--version", "1")  # --version implies the predictions
+    chosen = list(csv.DictReader(by_version.open(encoding="utf-8")))
+    assert {r["model_version"] for r in chosen if r["split"] == "eval"} == {"1"}  # eval posts have them too
+    assert "Model version 7 is not a version of this project. Ready versions of project 'demo': 1." in run(
+        url, data, "export", str(tmp_path / "v7.csv"), "--version", "7", ok=False
+    )
+    assert not (tmp_path / "v7.csv").exists()
     output = run(url, data, "prevalence", "--input", str(exported), "--out", str(tmp_path / "e.csv"),
                  "--methods", "cc,pacc", "--resamples", "5")  # fmt: skip
     assert "70 rows of the eval split were left out" in output

@@ -1,6 +1,8 @@
 """Every page of the Streamlit app through AppTest, on a real SQLite database with the demo project; the role
 checks in the navigation and in the domain functions behind it."""
 
+import csv
+import io
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -35,6 +37,7 @@ from db.models import (
     Project,
     Split,
     User,
+    prediction_row,
 )
 from db.versions import consensus_posts, write_predictions
 
@@ -251,6 +254,42 @@ def test_export_page_offers_the_file_and_its_datasheet(
     assert not at.exception
     assert "posts ready" in at.success[0].value
     assert len(at.get("download_button")) == 2
+
+
+def test_export_page_takes_the_probabilities_of_a_chosen_version(
+    demo: tuple[sessionmaker[Session], dict[str, str]],
+) -> None:
+    sessions, _ = demo
+    at = signed_in(sessions, "admin").switch_page(str(PAGES / "export.py")).run()
+    at.checkbox[0].check().run()
+    assert "No model version yet" in at.caption[0].value  # an empty state, not an error
+    with session_scope(sessions) as session:
+        project = session.scalars(select(Project)).one()
+        versions = []
+        for current in (False, True):
+            version = ModelVersion(
+                project_id=project.id,
+                backend="fast",
+                base_model="test",
+                status=ModelStatus.READY,
+                is_current=current,
+                metrics={},
+            )
+            session.add(version)
+            session.flush()
+            versions.append(version.id)
+        eval_post = session.scalars(select(Item).where(Item.split == Split.EVAL).limit(1)).one()
+        session.add(Prediction(**prediction_row(versions[0], eval_post.id, [0.1, 0.1, 0.7, 0.1])))
+        eval_id = eval_post.external_id
+    at.run()
+    picker = at.selectbox(key="export_version")
+    assert picker.value == versions[1] and "current" in picker.format_func(versions[1])
+    picker.select(versions[0]).run()
+    at.button(key="prepare_export").click().run()
+    assert not at.exception
+    (_, data), _, _ = at.session_state["export_files"]
+    rows = {row["id"]: row for row in csv.DictReader(io.StringIO(data.decode("utf-8")))}
+    assert rows[eval_id]["model_version"] == str(versions[0]) and rows[eval_id]["predicted"] == "neutral"
 
 
 def test_admin_creates_an_account_whose_password_works(

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from annotator.access import OPERATOR
+from annotator.errors import LingualoopError
 from annotator.export import export_project
 from annotator.ingest import import_file
 from annotator.projects import create_project
@@ -152,6 +153,80 @@ def test_predictions_of_the_current_version(
     assert rows["e1"]["predicted"] == "pro" and float(rows["e1"]["p_pro"]) == pytest.approx(0.7)  # type: ignore[arg-type]
     assert rows["e2"]["predicted"] == ""
     assert "| fast | test | ready | yes | 0.500 |" in (tmp_path / "s.md").read_text(encoding="utf-8")
+
+
+def _ready_version(session: Session, project: Project, probabilities: dict[str, list[float]]) -> int:
+    version = ModelVersion(
+        project_id=project.id, backend="fast", base_model="test", status=ModelStatus.READY, metrics={}
+    )
+    session.add(version)
+    session.flush()
+    ids = dict(session.execute(select(Item.external_id, Item.id)).all())
+    for external_id, values in probabilities.items():
+        session.add(Prediction(**prediction_row(version.id, ids[external_id], values)))
+    return version.id
+
+
+def test_predictions_of_a_chosen_version_include_eval_posts(
+    sessions: sessionmaker[Session], project: Project, tmp_path: Path
+) -> None:
+    with session_scope(sessions) as session:
+        target = session.get(Project, project.id)
+        assert target is not None
+        older = _ready_version(session, target, {"e1": [0.1, 0.7, 0.1, 0.1], "e3": [0.1, 0.6, 0.2, 0.1]})
+        newer = _ready_version(session, target, {"e1": [0.9, 0.05, 0.03, 0.02]})
+        session.get(ModelVersion, newer).is_current = True  # type: ignore[union-attr]
+    out, sheet = tmp_path / "v.csv", tmp_path / "v.md"
+    with session_scope(sessions) as session:
+        stats = export_project(
+            session,
+            session.get(Project, project.id),  # type: ignore[arg-type]
+            out,
+            with_predictions=True,
+            version_id=older,
+            datasheet=sheet,
+            by=OPERATOR,
+        )
+    rows = {row["id"]: row for row in _read(out)}
+    assert stats.predictions_version == older
+    assert rows["e1"]["model_version"] == str(older) and rows["e1"]["predicted"] == "anti"
+    assert rows["e3"]["split"] == "eval" and rows["e3"]["predicted"] == "anti"  # an eval post's prediction
+    assert rows["e2"]["predicted"] == ""
+    assert f"hold version {older}'s probabilities" in sheet.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("which", ["missing", "failed", "other project"])
+def test_an_unusable_version_is_refused_before_any_file(
+    sessions: sessionmaker[Session], project: Project, tmp_path: Path, which: str
+) -> None:
+    with session_scope(sessions) as session:
+        target = session.get(Project, project.id)
+        assert target is not None
+        ready = _ready_version(session, target, {"e1": [0.7, 0.1, 0.1, 0.1]})
+        other = make_project(session, "other")
+        broken = ModelVersion(
+            project_id=other.id if which == "other project" else target.id,
+            backend="fast",
+            base_model="test",
+            status=ModelStatus.FAILED,
+        )
+        session.add(broken)
+        session.flush()
+        asked = 999 if which == "missing" else broken.id
+    out = tmp_path / "refused.csv"
+    with session_scope(sessions) as session, pytest.raises(LingualoopError) as refused:
+        export_project(
+            session,
+            session.get(Project, project.id),  # type: ignore[arg-type]
+            out,
+            with_predictions=True,
+            version_id=asked,
+            by=OPERATOR,
+        )
+    message = str(refused.value)
+    assert f"Model version {asked} " in message and f"Ready versions of project 'study': {ready}." in message
+    assert ("failed, not ready" in message) == (which == "failed")
+    assert not out.exists()
 
 
 def test_failed_export_leaves_no_file(
