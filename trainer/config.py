@@ -49,8 +49,17 @@ class TrainSettings:
     """Posts are cut to this many tokens (tweets rarely need more)."""
     replay_ratio: float = 1.0
     """An incremental round trains on the new labels plus this many times as many earlier ones (at most all)."""
+    min_steps: int = 60
+    """A round makes at least this many optimiser steps (more passes over few labels, at most `max_epochs`): on
+    the demo's 42 seed labels two epochs were 12 steps, which left Gemma-3-270M at its zero-shot answer (one label
+    for nearly every post, macro-F1 0.19 on the demo's eval posts); 60 steps gave 0.52-0.60 (docs/experiment.md)."""
+    max_epochs: int = 10
+    """The most passes `min_steps` may add over a round's examples."""
     class_balance: bool = True
     """Weight the loss by inverse label frequency, so a small model cannot settle on the majority label."""
+    language_power: float = 0.0
+    """Weight each post by its language's share to this power, negated (db.weighting: 0.5 = inverse square
+    root). 0 for LoRA until measured with the "others" protocol; the fast model uses 0.5."""
     warmup_fraction: float = 0.05
     """Share of steps with a linearly rising learning rate."""
     seed: int = 0

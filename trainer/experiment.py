@@ -1,5 +1,7 @@
-"""The study's cross-lingual table: train on en, es, en+es and all twelve languages; evaluate on test.csv;
-4-class, topic and stance macro-F1 for all posts, en+es, and the other ten languages."""
+"""Two protocols with the worker's model. The study's cross-lingual table: train on en, es, en+es and all twelve
+languages; evaluate on test.csv; 4-class, topic and stance macro-F1 for all posts, en+es, and the other ten
+languages. The "others" protocol (db.crossval): k-fold cross-validation over the other ten languages' posts of
+train.csv plus test.csv's, with intervals per language."""
 
 import json
 import random
@@ -8,12 +10,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from db.crossval import others_folds, protocol_report
 from db.labels import LABELS
 from db.study import StudyPost, read_study_csv, study_scores
 from trainer.config import WorkerSettings
 from trainer.modeling import load_model, merged_for_scoring
 from trainer.scoring import score_texts
-from trainer.training import train_adapter
+from trainer.training import TrainResult, train_adapter
 
 POOLS: dict[str, set[str] | None] = {"en": {"en"}, "es": {"es"}, "en_es": {"en", "es"}, "multi": None}
 Log = Callable[[str], None]
@@ -29,6 +34,56 @@ def subset_scores(
     return {TABLE_NAMES[subset]: scores for subset, scores in study_scores(gold, predicted, langs).items()}
 
 
+def train_and_score(
+    name: str, train: list[StudyPost], test: list[StudyPost], settings: WorkerSettings, log: Log
+) -> tuple[TrainResult, np.ndarray]:
+    """A fresh adapter trained on `train` as a retrain trains it (label and language weights), then the
+    probabilities of `test`."""
+    loaded = load_model(
+        settings.model,
+        settings.lora,
+        settings.models_dir,
+        max_post_tokens=settings.train.max_post_tokens,
+        seed=settings.train.seed,
+        log=log,
+    )
+    every = max(1, round(len(train) * settings.train.epochs / settings.train.batch_size / 10))
+    result = train_adapter(
+        loaded,
+        [r.text for r in train],
+        [LABELS.index(r.label) for r in train],
+        settings.train,
+        on_step=lambda step, total, loss: (
+            log(f"  {name}: step {step}/{total}, loss {loss:.3f}")
+            if step % every == 0 or step == total
+            else None
+        ),
+        languages=[r.language for r in train],
+    )
+    scorer = merged_for_scoring(loaded)
+    return result, score_texts(scorer, [r.text for r in test], settings.model.score_batch_size)
+
+
+def run_others_protocol(
+    train: list[StudyPost], test: list[StudyPost], settings: WorkerSettings, folds: int, log: Log
+) -> dict[str, Any]:
+    """The "others" protocol (db.crossval) with the worker's model: one fresh adapter per fold."""
+    gold: list[str] = []
+    predicted: list[str] = []
+    languages: list[str] = []
+    fold_of: list[int] = []
+    started = time.perf_counter()
+    for fold in others_folds(train, test, folds, settings.train.seed):
+        log(f"fold {fold.index + 1}/{folds}: training on {len(fold.train):,} posts")
+        _, probabilities = train_and_score(f"fold {fold.index + 1}", fold.train, fold.evaluate, settings, log)
+        gold += [p.label for p in fold.evaluate]
+        predicted += [LABELS[i] for i in probabilities.argmax(axis=1)]
+        languages += [p.language for p in fold.evaluate]
+        fold_of += [fold.index] * len(fold.evaluate)
+    report = protocol_report(gold, predicted, languages, fold_of)
+    return report | {"seconds": round(time.perf_counter() - started, 1)}
+
+
 def run_pool(
     name: str, train: list[StudyPost], test: list[StudyPost], settings: WorkerSettings, log: Log
 ) -> dict[str, Any]:
@@ -39,28 +94,7 @@ def run_pool(
             chosen, min(len(chosen), settings.train.max_examples)
         )
     started = time.perf_counter()
-    loaded = load_model(
-        settings.model,
-        settings.lora,
-        settings.models_dir,
-        max_post_tokens=settings.train.max_post_tokens,
-        seed=settings.train.seed,
-        log=log,
-    )
-    every = max(1, round(len(chosen) * settings.train.epochs / settings.train.batch_size / 10))
-    result = train_adapter(
-        loaded,
-        [r.text for r in chosen],
-        [LABELS.index(r.label) for r in chosen],
-        settings.train,
-        on_step=lambda step, total, loss: (
-            log(f"  {name}: step {step}/{total}, loss {loss:.3f}")
-            if step % every == 0 or step == total
-            else None
-        ),
-    )
-    scorer = merged_for_scoring(loaded)
-    probabilities = score_texts(scorer, [r.text for r in test], settings.model.score_batch_size)
+    result, probabilities = train_and_score(name, chosen, test, settings, log)
     predicted = [LABELS[i] for i in probabilities.argmax(axis=1)]
     scores = subset_scores([r.label for r in test], predicted, [r.language for r in test])
     counts = {label: predicted.count(label) for label in LABELS}

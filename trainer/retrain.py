@@ -215,6 +215,7 @@ def run_retrain(
             on_step=lambda step, total, loss: report(
                 0.1 + 0.6 * step / total, f"training: step {step}/{total}, loss {loss:.3f}"
             ),
+            languages=[p.language for p in chosen],
         )
         adapter_dir = adapter_folder(settings.data_dir, project_id, version_id)
         save_adapter(

@@ -1,17 +1,17 @@
 """Fine-tuning the LoRA adapter as a label-token classifier: cross-entropy over the four answer tokens' logits
-at the answer position (the loss is on the answer token only), length-bucketed batches, warmup then decay."""
+at the answer position (the loss is on the answer token only), weighted per example by label and language
+(db.weighting), length-bucketed batches, warmup then decay, and a floor on the number of steps."""
 
 import math
 import random
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch.nn import functional
 
-from db.labels import LABELS
+from db.weighting import example_weights
 from trainer.config import TrainSettings
 from trainer.modeling import LoadedModel, label_logits
 
@@ -42,11 +42,12 @@ def bucketed_batches(
     return batches
 
 
-def class_weights(labels: Sequence[int]) -> torch.Tensor:
-    """Inverse label frequency, normalised to mean 1; labels never seen get weight 1."""
-    counts = Counter(labels)
-    present = [len(labels) / (len(counts) * counts[i]) if counts[i] else 1.0 for i in range(len(LABELS))]
-    return torch.tensor(present, dtype=torch.float32)
+def planned_steps(examples: int, settings: TrainSettings) -> int:
+    """Optimiser steps of a round: `epochs` passes, but at least `min_steps` (within `max_epochs` passes), so that
+    a round on a few dozen labels moves the model away from its zero-shot answer."""
+    per_epoch = math.ceil(examples / settings.batch_size)
+    wanted = max(1, round(settings.epochs * per_epoch))
+    return max(wanted, min(settings.min_steps, settings.max_epochs * per_epoch))
 
 
 def _optimizer(loaded: LoadedModel, learning_rate: float) -> torch.optim.Optimizer:
@@ -67,10 +68,12 @@ def train_adapter(
     labels: Sequence[int],
     settings: TrainSettings,
     on_step: StepCallback | None = None,
+    languages: Sequence[str] | None = None,
 ) -> TrainResult:
-    """Train the attached adapter in place on (text, label index) examples."""
+    """Train the attached adapter in place on (text, label index) examples; with their languages, examples are
+    weighted by language too (settings.language_power)."""
     posts = loaded.template.post_ids(loaded.tokenizer, list(texts))
-    return train_on_token_ids(loaded, posts, labels, settings, on_step)
+    return train_on_token_ids(loaded, posts, labels, settings, on_step, languages)
 
 
 def train_on_token_ids(
@@ -79,6 +82,7 @@ def train_on_token_ids(
     labels: Sequence[int],
     settings: TrainSettings,
     on_step: StepCallback | None = None,
+    languages: Sequence[str] | None = None,
 ) -> TrainResult:
     """The same on posts already tokenised (benchmarks feed token ids directly)."""
     if not posts:
@@ -87,12 +91,20 @@ def train_on_token_ids(
     rng = random.Random(settings.seed)
     torch.manual_seed(settings.seed)
     targets = torch.tensor(list(labels), dtype=torch.long)
-    weights = class_weights(list(labels)).to(loaded.device) if settings.class_balance else None
-    epochs = max(1, math.ceil(settings.epochs))
+    weights = torch.tensor(
+        example_weights(
+            list(labels),
+            list(languages) if languages is not None else [""] * len(labels),
+            class_balance=settings.class_balance,
+            language_power=settings.language_power if languages is not None else 0.0,
+        ),
+        dtype=torch.float32,
+    )
+    steps = planned_steps(len(posts), settings)
     plan: list[list[int]] = []
-    for _ in range(epochs):
+    while len(plan) < steps:
         plan += bucketed_batches([len(p) for p in posts], settings.batch_size, rng)
-    plan = plan[: max(1, round(settings.epochs * math.ceil(len(posts) / settings.batch_size)))]
+    plan = plan[:steps]
     optimizer = _optimizer(loaded, settings.learning_rate)
     warmup = max(1, int(len(plan) * settings.warmup_fraction))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -103,7 +115,9 @@ def train_on_token_ids(
     loss_value = float("nan")
     for step, batch in enumerate(plan, start=1):
         logits = label_logits(loaded, [posts[i] for i in batch])
-        loss = functional.cross_entropy(logits, targets[batch].to(loaded.device), weight=weights)
+        losses = functional.cross_entropy(logits, targets[batch].to(loaded.device), reduction="none")
+        batch_weights = weights[batch].to(loaded.device)
+        loss = (losses * batch_weights).sum() / batch_weights.sum()
         loss.backward()
         torch.nn.utils.clip_grad_norm_([p for p in loaded.model.parameters() if p.requires_grad], 1.0)
         optimizer.step()

@@ -1,5 +1,6 @@
 """The app and the workers: demo, worker, experiment, model prepare."""
 
+import json
 import os
 import subprocess
 import sys
@@ -14,12 +15,16 @@ from rich.table import Table
 
 from annotator.access import OPERATOR
 from annotator.demo import create_demo_project
+from annotator.errors import LingualoopError
+from annotator.experiment import run_fast_protocol
 from annotator.jobloop import run_web_jobs
 from app.cli.common import CliState, _phase_bars, _progress, cli, console, friendly_errors, model_cli, state
 from app.cli.corpus import status
 from app.processes import child_env, forward_stop_signals, start, streamlit_command, trainer_command
+from db.crossval import compare_runs, format_protocol_table, others_folds, parse_powers
 from db.runner import RunnerSettings
-from db.study import STUDY_TEST, STUDY_TRAIN
+from db.study import STUDY_TEST, STUDY_TRAIN, read_study_csv
+from db.weighting import DEFAULT_LANGUAGE_POWER
 
 
 @cli.command()
@@ -174,6 +179,7 @@ def run_workers(
 
 
 @cli.command()
+@friendly_errors
 def experiment(
     ctx: typer.Context,
     train: Annotated[Path, typer.Option(help="Training file (the study's CSV layout).")] = STUDY_TRAIN,
@@ -185,9 +191,36 @@ def experiment(
     epochs: Annotated[float, typer.Option(help="Epochs per pool.")] = 2.0,
     max_train: Annotated[int | None, typer.Option(help="Cap on training posts per pool.")] = None,
     out: Annotated[Path | None, typer.Option(help="Write the results as JSON here.")] = None,
+    protocol: Annotated[
+        str,
+        typer.Option(
+            help="study: the study's table (train pools, test.csv). others: cross-validation over the ten other "
+            "languages' posts of train.csv and test.csv, with 95% intervals per language."
+        ),
+    ] = "study",
+    backend: Annotated[
+        str, typer.Option(help="lora (the worker's model) or fast (e5 + logistic regression; others only).")
+    ] = "lora",
+    folds: Annotated[int, typer.Option(help="Folds of the others protocol.")] = 5,
+    language_power: Annotated[
+        str | None,
+        typer.Option(
+            help="Weight posts by their language's share to this power, negated (0 off, 0.5 inverse square "
+            "root, 1 equal languages); comma separated to compare, e.g. 0,0.5."
+        ),
+    ] = None,
 ) -> None:
-    """The study's cross-lingual table on the shared corpus, with the worker's model (run in the worker's own
-    process, which has the model stack)."""
+    """The study's cross-lingual table, or the "others" protocol, on the shared corpus (the LoRA model runs in the
+    worker's own process, which has the model stack; the fast model runs here)."""
+    if protocol not in ("study", "others") or backend not in ("lora", "fast"):
+        raise LingualoopError(
+            f"Unknown --protocol '{protocol}' or --backend '{backend}': use study or others, lora or fast."
+        )
+    if backend == "fast":
+        if protocol != "others":
+            raise LingualoopError("The fast model runs the others protocol: add --protocol others.")
+        _fast_protocol(state(ctx).settings.data_dir, train, test, folds, language_power, out)
+        return
     args = [
         "experiment",
         "--train",
@@ -205,7 +238,40 @@ def experiment(
         args += ["--max-train", str(max_train)]
     if out is not None:
         args += ["--out", str(out)]
+    args += ["--protocol", protocol, "--folds", str(folds)]
+    if language_power is not None:
+        args += ["--language-power", language_power]
     _run_worker_process(ctx, args)
+
+
+def _fast_protocol(
+    data_dir: Path, train: Path, test: Path, folds: int, language_power: str | None, out: Path | None
+) -> None:
+    """The others protocol with the fast model, one run per language power, compared pairwise with the first."""
+    try:
+        powers = parse_powers(language_power, DEFAULT_LANGUAGE_POWER)
+        train_posts, test_posts = read_study_csv(train), read_study_csv(test)
+        splits = others_folds(train_posts, test_posts, folds)
+    except (OSError, ValueError) as error:
+        raise LingualoopError(str(error)) from None
+    reports = []
+    for power in powers:
+        console.print(f"fast model, language power {power:g}: {folds} folds")
+        reports.append(run_fast_protocol(splits, data_dir / "embeddings", power, console.print))
+        console.print(
+            format_protocol_table(f"fast, language power {power:g}", reports[-1]),
+            highlight=False,
+            soft_wrap=True,
+        )
+    if len(reports) > 1:
+        console.print(
+            compare_runs([f"language power {p:g}" for p in powers], reports), highlight=False, soft_wrap=True
+        )
+    if out is not None:
+        out.write_text(
+            json.dumps(dict(zip(map(str, powers), reports, strict=True)), indent=2), encoding="utf-8"
+        )
+        console.print(f"Results written to {out}.")
 
 
 @model_cli.command("prepare")

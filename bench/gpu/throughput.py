@@ -120,7 +120,9 @@ def measure_training(
         times.append(now - last[0])
         last[0] = now
 
-    settings = TrainSettings(epochs=1, batch_size=batch_size, learning_rate=2e-4, class_balance=False)
+    settings = TrainSettings(
+        epochs=1, batch_size=batch_size, learning_rate=2e-4, class_balance=False, min_steps=0
+    )
     posts = random_posts(batch_size * steps, post_tokens, vocab, 1)
     labels = [i % 4 for i in range(len(posts))]
     train_on_token_ids(loaded, posts, labels, settings, on_step)

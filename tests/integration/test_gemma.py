@@ -49,7 +49,7 @@ def test_packaged_gemma_prepares_loads_scores_and_trains(models: Path) -> None:
         loaded,
         POSTS,
         [0, 1, 3, 2],
-        TrainSettings(epochs=1, batch_size=2),
+        TrainSettings(epochs=1, batch_size=2, min_steps=0),
         on_step=lambda step, total, loss: losses.append(loss),
     )
     assert len(losses) == 2 and all(np.isfinite(losses))

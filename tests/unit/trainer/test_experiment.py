@@ -2,8 +2,10 @@
 
 from pathlib import Path
 
+from db.labels import LABELS
+from db.study import StudyPost
 from trainer.config import LoraSettings, ModelSettings, TrainSettings, WorkerSettings
-from trainer.experiment import format_table, run_experiment, subset_scores
+from trainer.experiment import format_table, run_experiment, run_others_protocol, subset_scores
 
 
 def test_subsets_follow_the_study() -> None:
@@ -37,3 +39,24 @@ def test_run_on_a_tiny_model(tiny_llama: Path, tmp_path: Path) -> None:
     assert [r["train_posts"] for r in results] == [8, 16] and out.exists()
     table = format_table(results)
     assert table.count("\n") == 1 + 3 * 2 and "| other ten 4 | multi |" in table
+
+
+def test_others_protocol_on_a_tiny_model(tiny_llama: Path, tmp_path: Path) -> None:
+    rows = [
+        StudyPost(f"post {i} in {lang}", lang, LABELS[i % 4])
+        for lang, n in (("en", 12), ("es", 8), ("hu", 6), ("tr", 6))
+        for i in range(n)
+    ]
+    test = [StudyPost(f"test {i} in tr", "tr", LABELS[i % 4]) for i in range(4)]
+    settings = WorkerSettings(
+        data_dir=tmp_path,
+        model=ModelSettings(base_model=str(tiny_llama)),
+        lora=LoraSettings(r=4, alpha=8),
+        train=TrainSettings(epochs=1, batch_size=4, min_steps=0, language_power=0.5),
+    )
+    messages: list[str] = []
+    report = run_others_protocol(rows, test, settings, 2, messages.append)
+    assert report["pooled"]["n"] == 16  # 12 other-language training posts and 4 test posts, once each
+    assert set(report["languages"]) == {"hu", "tr"} and report["languages"]["tr"]["n"] == 10
+    assert report["folds"]["k"] == 2 and sum(report["predicted"].values()) == 16
+    assert sum("training on 26 posts" in m for m in messages) == 2  # 20 en/es + half of the 12 others

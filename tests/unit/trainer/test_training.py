@@ -8,7 +8,7 @@ import torch
 from trainer.config import LoraSettings, ModelSettings, TrainSettings
 from trainer.modeling import load_model
 from trainer.scoring import score_texts
-from trainer.training import bucketed_batches, class_weights, train_adapter
+from trainer.training import bucketed_batches, planned_steps, train_adapter
 
 TEMPLATES = {
     0: "welcome refugees {}",
@@ -27,9 +27,12 @@ def test_bucketed_batches_cover_every_example_once() -> None:
     assert spread < 20  # similar lengths together: little padding
 
 
-def test_class_weights_favour_rare_labels() -> None:
-    weights = class_weights([3, 3, 3, 3, 3, 3, 0, 1])
-    assert weights[0] > weights[3] and weights[2] == 1.0
+def test_a_round_on_few_labels_makes_at_least_min_steps() -> None:
+    settings = TrainSettings(epochs=2, batch_size=8, min_steps=60, max_epochs=10)
+    assert planned_steps(42, settings) == 60  # 2 epochs would be 12 steps
+    assert planned_steps(2_000, settings) == 500  # many labels: the epochs decide
+    assert planned_steps(5, settings) == 10  # at most max_epochs passes over 5 posts (1 batch each)
+    assert planned_steps(42, TrainSettings(epochs=2, batch_size=8, min_steps=0)) == 12
 
 
 def test_loss_falls_and_predictions_follow(tiny_llama: Path, tmp_path: Path) -> None:

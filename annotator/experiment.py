@@ -1,0 +1,43 @@
+"""The "others" protocol (db.crossval) with the fast model: multilingual-e5-small embeddings (cached) and the
+logistic-regression head, trained per fold exactly as a fast retrain trains it."""
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from annotator.fastmodel import embed_texts, predict_proba, train_head
+from db.crossval import Fold, protocol_report
+from db.labels import LABELS
+
+Log = Callable[[str], None]
+
+
+def run_fast_protocol(
+    folds: list[Fold], cache_dir: Path, language_power: float, log: Log, resamples: int = 1000
+) -> dict[str, Any]:
+    """Train one head per fold, predict the fold's posts, and score the pooled predictions."""
+    texts = sorted({p.text for fold in folds for p in fold.train + fold.evaluate})
+    log(f"embedding {len(texts):,} posts (cached after the first time)")
+    vectors = dict(zip(texts, embed_texts(texts, cache_dir), strict=True))
+    gold: list[str] = []
+    predicted: list[str] = []
+    languages: list[str] = []
+    fold_of: list[int] = []
+    for fold in folds:
+        head = train_head(
+            np.stack([vectors[p.text] for p in fold.train]),
+            [LABELS.index(p.label) for p in fold.train],
+            languages=[p.language for p in fold.train],
+            language_power=language_power,
+        )
+        probabilities = predict_proba(head, np.stack([vectors[p.text] for p in fold.evaluate]))
+        gold += [p.label for p in fold.evaluate]
+        predicted += [LABELS[i] for i in probabilities.argmax(axis=1)]
+        languages += [p.language for p in fold.evaluate]
+        fold_of += [fold.index] * len(fold.evaluate)
+        log(
+            f"  fold {fold.index + 1}/{len(folds)}: trained on {len(fold.train):,}, evaluated {len(fold.evaluate)}"
+        )
+    return protocol_report(gold, predicted, languages, fold_of, resamples)
