@@ -95,7 +95,10 @@ def experiment(
     settings = replace(settings, train=replace(settings.train, epochs=epochs, max_examples=max_train))
     if base_model:
         settings = replace(settings, model=replace(settings.model, base_model=base_model))
-    log = lambda message: print(message, flush=True)  # noqa: E731
+
+    def log(message: str) -> None:
+        print(message, flush=True)
+
     if protocol == "study":
         run_experiment(train, test, settings, pools.split(","), out, log)
         return

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from db.crossval import others_folds, protocol_report
 from db.labels import LABELS
@@ -36,7 +37,7 @@ def subset_scores(
 
 def train_and_score(
     name: str, train: list[StudyPost], test: list[StudyPost], settings: WorkerSettings, log: Log
-) -> tuple[TrainResult, np.ndarray]:
+) -> tuple[TrainResult, NDArray[np.float32]]:
     """A fresh adapter trained on `train` as a retrain trains it (label and language weights), then the
     probabilities of `test`."""
     loaded = load_model(
