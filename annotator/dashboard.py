@@ -4,10 +4,11 @@ per-language quality, and the project's sampling settings. Each function takes t
 the role (annotator/access.py)."""
 
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from itertools import combinations
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -254,6 +255,8 @@ class VersionSummary:
     """Consensus labels the version knew of: the x-axis of the learning curve."""
     created: str
     error: str | None
+    calibration: Mapping[str, Any] = field(default_factory=dict)
+    """db.calibration's report: the temperature and expected calibration error before and after, per language."""
 
 
 def _bias_gap(per_language: dict[str, Scores], min_posts: int = 5) -> float | None:
@@ -288,6 +291,7 @@ def version_summaries(session: Session, project: Project, by: Actor) -> list[Ver
                 labels=len(v.training_snapshot["labels"]) if "labels" in v.training_snapshot else None,
                 created=v.created_at.strftime("%Y-%m-%d %H:%M"),
                 error=(v.error or "")[-500:] if v.status == ModelStatus.FAILED else None,
+                calibration=metrics.calibration,
             )
         )
     return summaries

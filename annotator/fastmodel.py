@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from annotator.access import OPERATOR, RESEARCHERS, Actor, actor_name, require_role
 from annotator.errors import LingualoopError
 from annotator.sampling_settings import SamplingSettings
+from db.calibration import apply_temperature, calibrate
 from db.engine import session_scope
 from db.jobs import dedupe_key, enqueue, queued_with_key
 from db.labels import LABELS
@@ -234,6 +235,13 @@ def train_fast_version(
         metrics = evaluate_by_language(
             [p.label for p in evals], [LABELS[i] for i in predicted], [p.language for p in evals]
         )
+    temperature, metrics["calibration"] = calibrate(
+        probabilities[len(pool) :],
+        [LABELS.index(p.label) for p in evals],
+        [p.language for p in evals],
+        [p.item_id for p in evals],
+    )
+    probabilities = apply_temperature(probabilities, temperature)  # the pool's and the eval posts' alike
     with session_scope(sessions) as session:
         # The eval posts' probabilities are kept too: findings correct counts with them (annotator.findings).
         item_ids = [item_id for item_id, _ in pool] + [p.item_id for p in evals]

@@ -132,6 +132,8 @@ class VersionMetrics:
     overall: Scores | None
     languages: dict[str, Scores] = field(default_factory=dict)
     note: str | None = None
+    calibration: Mapping[str, Any] = field(default_factory=dict)
+    """db.calibration's report: temperature, ECE before and after on the reporting half, per language."""
 
     @staticmethod
     def of(raw: Mapping[str, Any] | None) -> "VersionMetrics":
@@ -141,7 +143,28 @@ class VersionMetrics:
             for code, value in (raw.get("languages") or {}).items()
             if (scores := Scores.of(value)) is not None
         }
-        return VersionMetrics(Scores.of(raw.get("all")), languages, raw.get("note"))
+        calibration = raw.get("calibration")
+        return VersionMetrics(
+            Scores.of(raw.get("all")),
+            languages,
+            raw.get("note"),
+            calibration if isinstance(calibration, Mapping) else {},
+        )
+
+    @property
+    def temperature(self) -> float:
+        """The temperature the version's stored probabilities were scaled with (1: none)."""
+        return float(self.calibration.get("temperature", 1.0))
+
+    @property
+    def ece(self) -> float | None:
+        """Expected calibration error of the stored (calibrated) probabilities on the reporting half."""
+        value = self.calibration.get("ece")
+        return None if value is None else float(value)
+
+    def ece_of(self, language: str) -> float | None:
+        value = (self.calibration.get("languages") or {}).get(language, {}).get("ece")
+        return None if value is None else float(value)
 
     @property
     def macro_f1(self) -> float | None:

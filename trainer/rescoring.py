@@ -12,6 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy.orm import Session, sessionmaker
 
+from db.calibration import apply_temperature
 from db.engine import make_engine, make_session_factory, session_scope
 from db.versions import pool_page, pool_range, pool_ranges, pool_size, replace_predictions, write_predictions
 from trainer.config import WorkerSettings
@@ -70,8 +71,9 @@ def score_pool(
             page = pool_page(session, spec.project_id, after, settings.pool_page)
         if not page:
             return scored
-        probabilities = score_texts(
-            loaded, [text for _, text in page], settings.model.score_batch_size, within
+        probabilities = apply_temperature(
+            score_texts(loaded, [text for _, text in page], settings.model.score_batch_size, within),
+            spec.temperature,
         )
         with session_scope(sessions) as session:
             write_predictions(session, spec.id, [item_id for item_id, _ in page], probabilities)

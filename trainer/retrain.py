@@ -14,6 +14,7 @@ import numpy as np
 from sqlalchemy import delete, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from db.calibration import apply_temperature, calibrate
 from db.engine import session_scope
 from db.jobs import fail_versions_of_job
 from db.labels import LABELS
@@ -103,8 +104,9 @@ def publish(
     start: float,
     extra_metrics: dict[str, Any] | None = None,
 ) -> None:
-    """Evaluate on the eval split, score the pool, then mark the version ready and choose the current version
-    in one transaction."""
+    """Evaluate on the eval split, fit the version's temperature on half of it (db.calibration), score the pool
+    with calibrated probabilities, then mark the version ready and choose the current version in one
+    transaction."""
     started = time.perf_counter()
     scoring_start = start + (1 - start) * 0.1
     report(start, f"evaluating on {len(eval_posts)} eval posts")
@@ -118,12 +120,24 @@ def publish(
             f"evaluated {done:,} of {total:,} eval posts",
         ),
     )
+    temperature, calibration = calibrate(
+        eval_probabilities,
+        [LABELS.index(p.label) for p in eval_posts],
+        [p.language for p in eval_posts],
+        [p.item_id for p in eval_posts],
+    )
+    spec = replace(spec, temperature=temperature)  # every probability this version writes is calibrated
     with session_scope(sessions) as session:
         record = session.get(ModelVersion, spec.id)
         assert record is not None
-        record.metrics = metrics | (extra_metrics or {})
+        record.metrics = metrics | {"calibration": calibration} | (extra_metrics or {})
         # Kept so that findings can correct counts with this version's errors (annotator.findings).
-        write_predictions(session, spec.id, [p.item_id for p in eval_posts], eval_probabilities)
+        write_predictions(
+            session,
+            spec.id,
+            [p.item_id for p in eval_posts],
+            apply_temperature(eval_probabilities, temperature),
+        )
     report(scoring_start, "scoring the pool")
     scored = score_pool(sessions, settings, scorer, spec, report, scoring_start, 0.98)
     failpoint("before-ready")  # scored, not yet ready

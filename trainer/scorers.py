@@ -12,7 +12,9 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from db.calibration import apply_temperature
 from db.labels import LABELS
+from db.metrics import VersionMetrics
 from db.models import Backend, ModelStatus, ModelVersion
 from db.versions import FAST_HEAD_FILE
 from trainer.config import WorkerSettings
@@ -33,6 +35,8 @@ class VersionSpec:
     backend: str
     base_model: str
     adapter_path: str
+    temperature: float = 1.0
+    """The version's calibration (db.calibration): every probability it gives is scaled with it."""
 
 
 def version_spec(version: ModelVersion | None, asked: str) -> VersionSpec:
@@ -60,6 +64,7 @@ def version_spec(version: ModelVersion | None, asked: str) -> VersionSpec:
         backend=str(version.backend),
         base_model=version.base_model,
         adapter_path=version.adapter_path,
+        temperature=VersionMetrics.of(version.metrics).temperature,
     )
 
 
@@ -120,8 +125,22 @@ def head_probabilities(
     return probabilities
 
 
+class Calibrated:
+    """A scorer whose probabilities are scaled with the version's temperature."""
+
+    def __init__(self, scorer: Scorer, temperature: float) -> None:
+        self.scorer, self.temperature = scorer, temperature
+
+    def score(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        return apply_temperature(self.scorer.score(texts), self.temperature)
+
+
 def open_scorer(spec: VersionSpec, settings: WorkerSettings, log: Callable[[str], None]) -> Scorer:
-    """Load a version once (in a Ray actor, or in the worker)."""
+    """Load a version once (in a Ray actor, or in the worker), calibrated with its temperature."""
+    return Calibrated(_open_raw(spec, settings, log), spec.temperature)
+
+
+def _open_raw(spec: VersionSpec, settings: WorkerSettings, log: Callable[[str], None]) -> Scorer:
     folder = Path(spec.adapter_path)
     if spec.backend == Backend.FAST:
         return FastScorer(folder / FAST_HEAD_FILE)

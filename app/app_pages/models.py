@@ -1,6 +1,9 @@
 """Models: every version with its evaluation, the learning curve (F1 against labels, a line per backend), per-language
 F1 with 95% intervals and n, the bias gap between languages, and the confusion matrix."""
 
+from collections.abc import Mapping
+from typing import Any
+
 import altair as alt
 import pandas as pd
 import streamlit as st
@@ -147,6 +150,7 @@ def render() -> None:
         rules = base.mark_rule().encode(x="low:Q", x2="high:Q")
         st.altair_chart(bars + rules, width="stretch")
         st.caption("n = eval posts of the language: a score on 5 posts can be 1.00 by luck.")
+    _calibration(chosen.calibration)
     if chosen.confusion:
         st.subheader("Confusion matrix (rows: gold, columns: predicted)")
         confusion = pd.DataFrame(
@@ -169,6 +173,48 @@ def render() -> None:
         st.altair_chart(
             heat + heat.mark_text().encode(text="posts:Q", color=alt.value("black")), width="stretch"
         )
+
+
+def _calibration(report: Mapping[str, Any]) -> None:
+    """The version's temperature and its expected calibration error, before and after, per language."""
+    if "ece" not in report:
+        if report.get("note"):
+            st.caption(f"Calibration: {report['note']}; the probabilities are the model's own.")
+        return
+    st.subheader("Calibration")
+    left, middle, right = st.columns(3)
+    left.metric(
+        "Temperature", f"{report['temperature']:.2f}", help="Probabilities p become softmax(log p / T)."
+    )
+    middle.metric(
+        "Expected calibration error",
+        f"{report['ece']:.3f}",
+        delta=f"{report['ece'] - report['ece_before']:+.3f} against the raw model",
+        delta_color="inverse",
+    )
+    right.metric("Eval posts", f"{report['fitted_on']} fit / {report['reported_on']} report")
+    rows = [
+        {"language": f"{language_name(lang)} ({lang}) · n={m['n']}", "probabilities": which, "ECE": m[key]}
+        for lang, m in sorted(report.get("languages", {}).items())
+        for which, key in (("raw", "ece_before"), ("calibrated", "ece"))
+    ]
+    if rows:
+        st.altair_chart(
+            alt.Chart(pd.DataFrame(rows))
+            .mark_bar()
+            .encode(
+                y=alt.Y("language:N", axis=alt.Axis(labelLimit=240)),
+                yOffset="probabilities:N",
+                x=alt.X("ECE:Q", title="expected calibration error (lower is better)"),
+                color=alt.Color("probabilities:N", title=None),
+                tooltip=["language", "probabilities", alt.Tooltip("ECE:Q", format=".3f")],
+            ),
+            width="stretch",
+        )
+    st.caption(
+        "The temperature is fitted on half of the eval posts and the error measured on the other half. Every "
+        "probability this version gives (suggestions, the sampler's uncertainty, exports, findings) is calibrated."
+    )
 
 
 render()

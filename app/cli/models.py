@@ -164,10 +164,12 @@ def models(
             "topic",
             "stance",
             "n",
+            "ECE (T)",
             title=f"{target.name}: model versions",
         )
         for v in versions:
-            overall = VersionMetrics.of(v.metrics).overall
+            metrics = VersionMetrics.of(v.metrics)
+            overall = metrics.overall
             table.add_row(
                 str(v.id),
                 str(v.parent_id or ""),
@@ -179,13 +181,15 @@ def models(
                 _num(overall.topic_f1 if overall else None),
                 _num(overall.stance_f1 if overall else None),
                 str(overall.n) if overall else "",
+                f"{metrics.ece:.3f} ({metrics.temperature:.2f})" if metrics.ece is not None else "",
             )
         console.print(table)
         choice = current_choice(session, target)
         if choice is not None:
             console.print(f"Version {choice.version.id} is current: {choice.reason}.", soft_wrap=True)
         current = next((v for v in versions if v.is_current), None)
-        per_language = VersionMetrics.of(current.metrics).languages if current is not None else {}
+        current_metrics = VersionMetrics.of(current.metrics if current is not None else None)
+        per_language = current_metrics.languages
         if current is not None and per_language:
             per = Table(
                 "language",
@@ -193,6 +197,7 @@ def models(
                 "macro-F1 [95% CI]",
                 "topic",
                 "stance",
+                "ECE",
                 title=f"version {current.id} per language",
             )
             for code, m in per_language.items():
@@ -202,6 +207,7 @@ def models(
                     _with_interval(m),
                     _num(m.topic_f1),
                     _num(m.stance_f1),
+                    _num(current_metrics.ece_of(code)),
                 )
             console.print(per)
         signals = stopping_signals(session, target)

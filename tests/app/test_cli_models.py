@@ -52,6 +52,9 @@ def test_retrain_models_export_import(tmp_path: Path, tiny: Path) -> None:
     listing = run(url, data, "models")
     assert "ready" in listing and "yes" in listing and "ar (Arabic)" in listing
     assert "Version 1 is current: the newest evaluated version" in listing
+    assert (
+        "ECE" in listing
+    )  # the expected calibration error of the calibrated probabilities, per language too
     assert "Version 1 is pinned and current" in run(url, data, "model", "pin", "1")
     assert "Version 1 is current: version 1 is pinned by a researcher" in run(url, data, "models")
     assert "Nothing pinned. Version 1 is current" in run(url, data, "model", "unpin")

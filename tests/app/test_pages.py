@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pytest
 import streamlit as st
 from sqlalchemy import delete, select
@@ -208,12 +209,32 @@ def test_models_page_shows_versions_and_per_language_quality(
                             "confusion": [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]],
                         },
                         "languages": {"en": {"macro_f1": 0.7, "n": 10}, "ar": {"macro_f1": 0.3, "n": 8}},
+                        "calibration": {
+                            "temperature": 1.8,
+                            "fitted_on": 9,
+                            "reported_on": 9,
+                            "ece_before": 0.31,
+                            "ece": 0.12,
+                            "languages": {
+                                "en": {"n": 5, "ece_before": 0.3, "ece": 0.1},
+                                "ar": {"n": 4, "ece_before": 0.33, "ece": 0.15},
+                            },
+                        },
                     },
                 )
             )
     at = signed_in(sessions, "admin").switch_page(str(PAGES / "models.py")).run()
     assert not at.exception
     assert "Bias gap" in at.metric[0].label and at.metric[0].value == "0.400"
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Temperature"] == "1.80" and shown["Expected calibration error"] == "0.120"
+    assert shown["Eval posts"] == "9 fit / 9 report"
+    ece_chart = next(c for c in at.get("vega_lite_chart") if "yOffset" in c.proto.spec)
+    bars = pa.ipc.open_stream(ece_chart.proto.datasets[0].data.data).read_all().to_pylist()
+    assert {(b["language"], b["probabilities"], b["ECE"]) for b in bars} >= {
+        ("English (en) · n=5", "raw", 0.3),
+        ("English (en) · n=5", "calibrated", 0.1),
+    }
     assert len(at.dataframe) == 1 and list(at.dataframe[0].value["labels"]) == [40, 20]
     picker = at.selectbox(key="models_version")
     assert "current" in picker.value and picker.value.startswith("version 1")  # opens on the current version

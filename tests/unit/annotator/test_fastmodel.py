@@ -116,6 +116,7 @@ def test_fast_job_publishes_a_current_version_that_the_sampler_uses(
         assert version.backend == Backend.FAST and version.status == ModelStatus.READY and version.is_current
         assert version.metrics["languages"]["en"]["n"] == 6
         assert version.metrics["all"]["macro_f1"] >= 0.5  # three clearly different messages
+        assert "too few eval posts" in version.metrics["calibration"]["note"]  # 6: no temperature fitted
         predictions = session.scalar(select(func.count()).where(Prediction.model_version_id == version.id))
         assert predictions == 36  # every pool post, labelled or not, and the 6 labelled eval posts
         eval_scored = session.scalar(

@@ -3,6 +3,7 @@ incremental rounds resume the parent; a failure leaves the previous version curr
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -10,7 +11,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from annotator.access import OPERATOR
 from annotator.demo import create_demo_project
 from db.engine import session_scope
+from db.metrics import VersionMetrics
 from db.models import (
+    PROBABILITY_COLUMNS,
     Item,
     ModelStatus,
     ModelVersion,
@@ -22,6 +25,7 @@ from db.versions import LabelledPost, select_current
 from testing.factories import add_label, unlabelled_pool_items
 from trainer.config import LoraSettings, ModelSettings, TrainSettings, WorkerSettings
 from trainer.retrain import NothingToTrain, choose_training_set, run_retrain
+from trainer.scorers import open_scorer, version_spec
 
 
 @pytest.fixture
@@ -63,6 +67,21 @@ def test_retrain_end_to_end(
         )
         assert predictions == pool + 70  # the pool, and the eval posts (kept for findings)
         assert version.training_snapshot["new"] == version.training_snapshot["trained_on"] == 42
+        calibration = metrics["calibration"]  # 3 of each language's 5 eval posts fit it, 2 report
+        assert calibration["fitted_on"] == 42 and calibration["reported_on"] == 28
+        assert calibration["temperature"] == VersionMetrics.of(metrics).temperature > 0
+        # The pool was scored with the version's temperature, as `classify` scores archives with it.
+        stored = session.execute(
+            select(Item.text, *PROBABILITY_COLUMNS)
+            .join(Prediction, Prediction.item_id == Item.id)
+            .where(Prediction.model_version_id == version_id, Item.split == Split.POOL)
+            .order_by(Item.id)
+            .limit(6)
+        ).all()
+        scorer = open_scorer(version_spec(version, "1"), settings, log=lambda _m: None)
+        np.testing.assert_allclose(
+            scorer.score([row[0] for row in stored]), np.array([row[1:] for row in stored]), atol=2e-5
+        )
     fractions = [f for f, _ in seen]
     assert fractions == sorted(fractions) and fractions[-1] == 0.98  # the job itself then reads 1.0
     assert any("training: step" in m for _, m in seen) and any("scored" in m for _, m in seen)
