@@ -7,8 +7,8 @@ import streamlit as st
 
 from annotator.errors import LingualoopError
 from annotator.export import EXPORT_FORMATS, export_project
+from app.components.versions import version_choices, version_picker
 from app.context import current_project, show_error, signed_in_user, transaction
-from db.versions import ready_versions
 
 MIME = {"csv": "text/csv", "jsonl": "application/jsonl", "parquet": "application/vnd.apache.parquet"}
 
@@ -16,22 +16,11 @@ MIME = {"csv": "text/csv", "jsonl": "application/jsonl", "parquet": "application
 def _version_choice() -> int | None:
     """A ready version to take the probabilities from, the current one first; None when there is none."""
     with transaction(read_only=True) as session:
-        ready = sorted(ready_versions(session, current_project(session).id), key=lambda v: v.id, reverse=True)
-        names = {
-            v.id: f"version {v.id} ({v.backend})" + (" · current" if v.is_current else "") for v in ready
-        }
-        current = next((v.id for v in ready if v.is_current), None)
-    if not names:
+        choices = version_choices(session, current_project(session).id)
+    if not choices.names:
         st.caption("No model version yet: the export will have empty prediction columns.")
         return None
-    ids = list(names)
-    return st.selectbox(
-        "Model version",
-        ids,
-        index=ids.index(current) if current in ids else 0,
-        format_func=names.get,
-        key="export_version",
-    )
+    return version_picker(st, choices, "export_version")
 
 
 def render() -> None:

@@ -22,9 +22,9 @@ from annotator.findings import (
 )
 from annotator.languages import language_name
 from annotator.quantify import DEFAULT_METHOD, METHOD_NAMES, METHODS, scoped
+from app.components.versions import version_choices, version_picker
 from app.context import current_project, show_error, signed_in_user, transaction
 from db.labels import LABELS
-from db.versions import ready_versions
 
 SCOPE_TEXT = {"all": "all posts", "related": "posts about immigration"}
 RAW = "cc"
@@ -160,27 +160,16 @@ def render() -> None:
     with transaction(read_only=True) as session:
         project = current_project(session)
         project_name = project.name
-        ready = sorted(ready_versions(session, project.id), key=lambda v: v.id, reverse=True)
-        versions = {
-            v.id: f"version {v.id} ({v.backend})" + (" · current" if v.is_current else "") for v in ready
-        }
-        current = next((v.id for v in ready if v.is_current), None)
+        versions = version_choices(session, project.id)
         columns = metadata_columns(session, project)
-    if not versions:
+    if not versions.names:
         st.info(
             "No model version yet. Label posts and press Retrain (or Quick model): findings count the posts "
             "with a model version and correct the counts with its errors on the eval split."
         )
         return
     left, middle, right = st.columns(3)
-    version_ids = list(versions)
-    version_id = left.selectbox(
-        "Model version",
-        version_ids,
-        index=version_ids.index(current) if current in version_ids else 0,
-        format_func=versions.get,
-        key="findings_version",
-    )
+    version_id = version_picker(left, versions, "findings_version")
     choices = {LANGUAGE: "Language", **{c: c for c in columns}}
     group_by = middle.multiselect(
         "Group by",
