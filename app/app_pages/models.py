@@ -212,8 +212,9 @@ def _calibration(report: Mapping[str, Any]) -> None:
             width="stretch",
         )
     st.caption(
-        "The temperature is fitted on half of the eval posts and the error measured on the other half. Every "
-        "probability this version gives (suggestions, the sampler's uncertainty, exports, findings) is calibrated."
+        "The temperature is fitted on half of the eval posts and the error measured on the other half (n per "
+        "language: a bar on a few posts is mostly noise). Every probability this version gives (suggestions, the "
+        "sampler's uncertainty, exports, findings) is calibrated."
     )
 
 
