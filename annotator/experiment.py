@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from annotator.fastmodel import embed_texts, predict_proba, train_head
-from db.crossval import Fold, protocol_report
+from db.crossval import Fold, run_folds
 from db.labels import LABELS
 
 Log = Callable[[str], None]
@@ -21,11 +21,8 @@ def run_fast_protocol(
     texts = sorted({p.text for fold in folds for p in fold.train + fold.evaluate})
     log(f"embedding {len(texts):,} posts (cached after the first time)")
     vectors = dict(zip(texts, embed_texts(texts, cache_dir), strict=True))
-    gold: list[str] = []
-    predicted: list[str] = []
-    languages: list[str] = []
-    fold_of: list[int] = []
-    for fold in folds:
+
+    def predict(fold: Fold) -> list[str]:
         head = train_head(
             np.stack([vectors[p.text] for p in fold.train]),
             [LABELS.index(p.label) for p in fold.train],
@@ -33,11 +30,9 @@ def run_fast_protocol(
             language_power=language_power,
         )
         probabilities = predict_proba(head, np.stack([vectors[p.text] for p in fold.evaluate]))
-        gold += [p.label for p in fold.evaluate]
-        predicted += [LABELS[i] for i in probabilities.argmax(axis=1)]
-        languages += [p.language for p in fold.evaluate]
-        fold_of += [fold.index] * len(fold.evaluate)
         log(
             f"  fold {fold.index + 1}/{len(folds)}: trained on {len(fold.train):,}, evaluated {len(fold.evaluate)}"
         )
-    return protocol_report(gold, predicted, languages, fold_of, resamples)
+        return [LABELS[i] for i in probabilities.argmax(axis=1)]
+
+    return run_folds(folds, predict, resamples)

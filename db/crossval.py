@@ -8,10 +8,12 @@ get bootstrap 95% intervals, overall and per language, and the folds' own scores
 
 Shared by the worker's experiment (LoRA) and the web side's (the fast model); pure numpy."""
 
+import json
 import random
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -212,3 +214,43 @@ def parse_powers(text: str | None, default: float) -> list[float]:
     if not powers or any(p < 0 for p in powers):
         raise ValueError(f"--language-power takes numbers of 0 or more; got '{text}'")
     return powers
+
+
+def run_folds(
+    folds: Sequence[Fold], predict: Callable[[Fold], Sequence[str]], resamples: int = 1000
+) -> dict[str, Any]:
+    """The protocol's loop for any model: `predict` trains on a fold's training posts and returns its labels for
+    the fold's evaluated posts; the pooled predictions are scored by protocol_report."""
+    gold: list[str] = []
+    predicted: list[str] = []
+    languages: list[str] = []
+    fold_of: list[int] = []
+    for fold in folds:
+        predicted += list(predict(fold))
+        gold += [p.label for p in fold.evaluate]
+        languages += [p.language for p in fold.evaluate]
+        fold_of += [fold.index] * len(fold.evaluate)
+    return protocol_report(gold, predicted, languages, fold_of, resamples)
+
+
+def compare_powers(
+    model: str,
+    powers: Sequence[float],
+    run: Callable[[float], dict[str, Any]],
+    log: Callable[[str], None],
+    out: Path | None,
+) -> list[dict[str, Any]]:
+    """One protocol run per language power: each run's table as it ends (and the JSON so far in `out`), then the
+    paired comparison of every run with the first."""
+    reports: list[dict[str, Any]] = []
+    for power in powers:
+        reports.append(run(power))
+        log(format_protocol_table(f"{model}, language power {power:g}", reports[-1]))
+        if out is not None:
+            results = dict(zip(map(str, powers), reports, strict=False))
+            out.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    if len(reports) > 1:
+        log(compare_runs([f"language power {p:g}" for p in powers], reports))
+    if out is not None:
+        log(f"Results written to {out}.")
+    return reports

@@ -1,16 +1,15 @@
 """Commands of the worker process: serve jobs, prepare the offline model."""
 
-import json
 import os
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from db.crossval import compare_runs, format_protocol_table, parse_powers
+from db.crossval import compare_powers, parse_powers
 from db.engine import make_engine, make_session_factory
 from db.migrate import ensure_schema
 from db.runner import RunnerSettings
@@ -113,16 +112,12 @@ def experiment(
     except (OSError, ValueError) as error:
         print(f"Error: {error}", file=sys.stderr)
         raise typer.Exit(1) from None
-    reports = []
-    for power in powers:
-        run = replace(settings, train=replace(settings.train, language_power=power))
-        reports.append(run_others_protocol(train_posts, test_posts, run, folds, log))
-        log(format_protocol_table(f"LoRA, language power {power:g}", reports[-1]))
-        if out is not None:
-            out.write_text(
-                json.dumps(dict(zip(map(str, powers), reports, strict=False)), indent=2), encoding="utf-8"
-            )
-    log(compare_runs([f"language power {p:g}" for p in powers], reports))
+
+    def run(power: float) -> dict[str, Any]:
+        weighted = replace(settings, train=replace(settings.train, language_power=power))
+        return run_others_protocol(train_posts, test_posts, weighted, folds, log)
+
+    compare_powers("LoRA", powers, run, log, out)
 
 
 @cli.command()

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from db.crossval import others_folds, protocol_report
+from db.crossval import Fold, others_folds, run_folds
 from db.labels import LABELS
 from db.study import StudyPost, read_study_csv, study_scores
 from trainer.config import WorkerSettings
@@ -69,19 +69,14 @@ def run_others_protocol(
     train: list[StudyPost], test: list[StudyPost], settings: WorkerSettings, folds: int, log: Log
 ) -> dict[str, Any]:
     """The "others" protocol (db.crossval) with the worker's model: one fresh adapter per fold."""
-    gold: list[str] = []
-    predicted: list[str] = []
-    languages: list[str] = []
-    fold_of: list[int] = []
-    started = time.perf_counter()
-    for fold in others_folds(train, test, folds, settings.train.seed):
+
+    def predict(fold: Fold) -> list[str]:
         log(f"fold {fold.index + 1}/{folds}: training on {len(fold.train):,} posts")
         _, probabilities = train_and_score(f"fold {fold.index + 1}", fold.train, fold.evaluate, settings, log)
-        gold += [p.label for p in fold.evaluate]
-        predicted += [LABELS[i] for i in probabilities.argmax(axis=1)]
-        languages += [p.language for p in fold.evaluate]
-        fold_of += [fold.index] * len(fold.evaluate)
-    report = protocol_report(gold, predicted, languages, fold_of)
+        return [LABELS[i] for i in probabilities.argmax(axis=1)]
+
+    started = time.perf_counter()
+    report = run_folds(others_folds(train, test, folds, settings.train.seed), predict)
     return report | {"seconds": round(time.perf_counter() - started, 1)}
 
 

@@ -1,6 +1,5 @@
 """The app and the workers: demo, worker, experiment, model prepare."""
 
-import json
 import os
 import subprocess
 import sys
@@ -8,7 +7,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -21,7 +20,7 @@ from annotator.jobloop import run_web_jobs
 from app.cli.common import CliState, _phase_bars, _progress, cli, console, friendly_errors, model_cli, state
 from app.cli.corpus import status
 from app.processes import child_env, forward_stop_signals, start, streamlit_command, trainer_command
-from db.crossval import compare_runs, format_protocol_table, others_folds, parse_powers
+from db.crossval import compare_powers, others_folds, parse_powers
 from db.runner import RunnerSettings
 from db.study import STUDY_TEST, STUDY_TRAIN, read_study_csv
 from db.weighting import DEFAULT_LANGUAGE_POWER
@@ -254,24 +253,15 @@ def _fast_protocol(
         splits = others_folds(train_posts, test_posts, folds)
     except (OSError, ValueError) as error:
         raise LingualoopError(str(error)) from None
-    reports = []
-    for power in powers:
-        console.print(f"fast model, language power {power:g}: {folds} folds")
-        reports.append(run_fast_protocol(splits, data_dir / "embeddings", power, console.print))
-        console.print(
-            format_protocol_table(f"fast, language power {power:g}", reports[-1]),
-            highlight=False,
-            soft_wrap=True,
-        )
-    if len(reports) > 1:
-        console.print(
-            compare_runs([f"language power {p:g}" for p in powers], reports), highlight=False, soft_wrap=True
-        )
-    if out is not None:
-        out.write_text(
-            json.dumps(dict(zip(map(str, powers), reports, strict=True)), indent=2), encoding="utf-8"
-        )
-        console.print(f"Results written to {out}.")
+
+    def log(message: str) -> None:
+        console.print(message, highlight=False, soft_wrap=True)
+
+    def run(power: float) -> dict[str, Any]:
+        log(f"fast model, language power {power:g}: {folds} folds")
+        return run_fast_protocol(splits, data_dir / "embeddings", power, log)
+
+    compare_powers("fast", powers, run, log, out)
 
 
 @model_cli.command("prepare")
