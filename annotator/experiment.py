@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from annotator.fastmodel import embed_texts, predict_proba, train_head
 from db.crossval import Fold, run_folds
@@ -22,7 +23,7 @@ def run_fast_protocol(
     log(f"embedding {len(texts):,} posts (cached after the first time)")
     vectors = dict(zip(texts, embed_texts(texts, cache_dir), strict=True))
 
-    def predict(fold: Fold) -> list[str]:
+    def predict(fold: Fold) -> NDArray[np.float32]:
         head = train_head(
             np.stack([vectors[p.text] for p in fold.train]),
             [LABELS.index(p.label) for p in fold.train],
@@ -33,6 +34,6 @@ def run_fast_protocol(
         log(
             f"  fold {fold.index + 1}/{len(folds)}: trained on {len(fold.train):,}, evaluated {len(fold.evaluate)}"
         )
-        return [LABELS[i] for i in probabilities.argmax(axis=1)]
+        return probabilities
 
     return run_folds(folds, predict, resamples)

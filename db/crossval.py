@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from db.labels import LABELS
 from db.metrics import IntArray, macro_f1, stance_f1, topic_f1
@@ -217,20 +218,53 @@ def parse_powers(text: str | None, default: float) -> list[float]:
 
 
 def run_folds(
-    folds: Sequence[Fold], predict: Callable[[Fold], Sequence[str]], resamples: int = 1000
+    folds: Sequence[Fold], predict: Callable[[Fold], NDArray[np.float32]], resamples: int = 1000
 ) -> dict[str, Any]:
-    """The protocol's loop for any model: `predict` trains on a fold's training posts and returns its labels for
-    the fold's evaluated posts; the pooled predictions are scored by protocol_report."""
+    """The protocol's loop for any model: `predict` trains on a fold's training posts and returns its
+    probabilities (LABELS order) for the fold's evaluated posts; the pooled predictions are scored by
+    protocol_report, and the probabilities kept with them (so that runs can be averaged: ensemble_report)."""
     gold: list[str] = []
-    predicted: list[str] = []
     languages: list[str] = []
     fold_of: list[int] = []
+    probabilities: list[NDArray[np.float32]] = []
     for fold in folds:
-        predicted += list(predict(fold))
+        fold_probabilities = np.asarray(predict(fold), dtype=np.float32)
+        if fold_probabilities.shape != (len(fold.evaluate), len(LABELS)):
+            raise ValueError(f"fold {fold.index}: probabilities of shape {fold_probabilities.shape}")
+        probabilities.append(fold_probabilities)
         gold += [p.label for p in fold.evaluate]
         languages += [p.language for p in fold.evaluate]
         fold_of += [fold.index] * len(fold.evaluate)
-    return protocol_report(gold, predicted, languages, fold_of, resamples)
+    return _report_with_probabilities(gold, np.concatenate(probabilities), languages, fold_of, resamples)
+
+
+def _report_with_probabilities(
+    gold: list[str],
+    probabilities: NDArray[np.float32],
+    languages: list[str],
+    fold_of: list[int],
+    resamples: int,
+) -> dict[str, Any]:
+    predicted = [LABELS[i] for i in probabilities.argmax(axis=1)]
+    report = protocol_report(gold, predicted, languages, fold_of, resamples)
+    report["posts"] |= {"fold": list(fold_of), "probabilities": np.round(probabilities, 5).tolist()}
+    return report
+
+
+def ensemble_report(reports: Sequence[dict[str, Any]], resamples: int = 1000) -> dict[str, Any]:
+    """The protocol's report of the models' averaged probabilities: runs on the same posts and folds (each post
+    predicted by models that never saw it, so the average never saw it either)."""
+    if not reports:
+        raise ValueError("no runs to average")
+    first = reports[0]["posts"]
+    for report in reports:
+        posts = report["posts"]
+        if "probabilities" not in posts:
+            raise ValueError("a run without probabilities (saved before they were kept) cannot be averaged")
+        if posts["gold"] != first["gold"] or posts["fold"] != first["fold"]:
+            raise ValueError("runs evaluated on different posts or folds cannot be averaged")
+    mean = np.mean([np.asarray(r["posts"]["probabilities"], dtype=np.float32) for r in reports], axis=0)
+    return _report_with_probabilities(first["gold"], mean, first["languages"], first["fold"], resamples)
 
 
 def compare_powers(

@@ -1,15 +1,19 @@
 """The "others" protocol: folds that see every other-language post once, scores with intervals, paired
 comparisons."""
 
+import numpy as np
 import pytest
 
 from db.crossval import (
+    Fold,
     compare_runs,
+    ensemble_report,
     format_protocol_table,
     others_folds,
     paired_difference,
     parse_powers,
     protocol_report,
+    run_folds,
 )
 from db.labels import LABELS
 from db.study import StudyPost
@@ -79,3 +83,32 @@ def test_language_powers_are_parsed_or_refused() -> None:
     for bad in ("x", "-1", ","):
         with pytest.raises(ValueError, match="--language-power"):
             parse_powers(bad, 0.5)
+
+
+def test_runs_keep_their_probabilities_and_average_into_an_ensemble() -> None:
+    train = _posts("train", {"en": 20, "tr": 20, "ar": 20})
+    folds = others_folds(train, [], folds=4, seed=0)
+    gold = {p.text: LABELS.index(p.label) for p in train}
+
+    def model(right_every: int) -> "object":
+        def predict(fold: Fold) -> np.ndarray:
+            # Confidently right on every `right_every`-th post, otherwise leaning to the next label.
+            result = np.full((len(fold.evaluate), 4), 0.1, dtype=np.float32)
+            for row, post in enumerate(fold.evaluate):
+                truth = gold[post.text]
+                result[row, truth if row % right_every == 0 else (truth + 1) % 4] = 0.7
+            return result
+
+        return predict
+
+    first, second = run_folds(folds, model(2)), run_folds(folds, model(3))  # type: ignore[arg-type]
+    assert len(first["posts"]["probabilities"]) == 40 and first["posts"]["fold"][0] == 0
+    both = ensemble_report([first, second])
+    assert both["posts"]["gold"] == first["posts"]["gold"]
+    averaged = np.mean([first["posts"]["probabilities"], second["posts"]["probabilities"]], axis=0)
+    assert both["posts"]["predicted"] == [LABELS[i] for i in averaged.argmax(axis=1)]
+    assert ensemble_report([first])["pooled"]["four_class"] == first["pooled"]["four_class"]
+    with pytest.raises(ValueError, match="different posts"):
+        ensemble_report([first, run_folds(others_folds(train, [], folds=4, seed=1), model(2))])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="probabilities of shape"):
+        run_folds(folds, lambda fold: np.zeros((1, 4), dtype=np.float32))
