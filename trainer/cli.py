@@ -85,6 +85,7 @@ def experiment(
     language_power: Annotated[
         str | None, typer.Option(help="Language weighting, comma separated to compare (0, 0.5, 1).")
     ] = None,
+    backend: Annotated[str, typer.Option(help="lora or encoder (others protocol).")] = "lora",
 ) -> None:
     """The study's cross-lingual table, or the "others" protocol, on the shared corpus with the worker's model."""
     from trainer.experiment import run_experiment, run_others_protocol
@@ -103,8 +104,11 @@ def experiment(
         return
     if protocol != "others":
         raise typer.BadParameter(f"unknown protocol '{protocol}': use study or others")
+    if backend not in ("lora", "encoder"):
+        raise typer.BadParameter(f"unknown backend '{backend}': use lora or encoder")
+    default_power = settings.train.language_power if backend == "lora" else settings.encoder.language_power
     try:
-        powers = parse_powers(language_power, settings.train.language_power)
+        powers = parse_powers(language_power, default_power)
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
     try:
@@ -114,10 +118,14 @@ def experiment(
         raise typer.Exit(1) from None
 
     def run(power: float) -> dict[str, Any]:
-        weighted = replace(settings, train=replace(settings.train, language_power=power))
-        return run_others_protocol(train_posts, test_posts, weighted, folds, log)
+        weighted = replace(
+            settings,
+            train=replace(settings.train, language_power=power),
+            encoder=replace(settings.encoder, language_power=power),
+        )
+        return run_others_protocol(train_posts, test_posts, weighted, folds, log, backend)
 
-    compare_powers("LoRA", powers, run, log, out)
+    compare_powers("LoRA" if backend == "lora" else "encoder", powers, run, log, out)
 
 
 @cli.command()

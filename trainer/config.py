@@ -69,6 +69,32 @@ class TrainSettings:
 
 
 @dataclass(frozen=True)
+class EncoderSettings:
+    """The encoder backend (trainer/encoder.py): multilingual-e5-small fine-tuned end to end."""
+
+    learning_rate: float = 5e-5
+    """Peak learning rate of the encoder's layers."""
+    head_lr_factor: float = 20.0
+    """The classification head learns this many times faster (it starts from random)."""
+    epochs: float = 3.0
+    """Passes over a round's training posts."""
+    min_steps: int = 60
+    """At least this many optimiser steps (a round on a few dozen labels)."""
+    batch_size: int = 16
+    """Posts per optimiser step."""
+    max_tokens: int = 128
+    """Posts are cut to this many tokens, <s> and </s> included."""
+    warmup_fraction: float = 0.1
+    """Share of steps with a rising learning rate, then a linear decay to 0."""
+    weight_decay: float = 0.01
+    dropout: float = 0.1
+    """Dropout before the head (the encoder keeps BERT's own 0.1)."""
+    language_power: float = 0.5
+    """Language weights (db.weighting), as the fast model."""
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class ModelSettings:
     base_model: str = PACKAGED_GEMMA
     """`gemma3-270m` (packaged, offline), a local folder, or a hub id such as meta-llama/Llama-3.2-3B-Instruct."""
@@ -90,6 +116,7 @@ class WorkerSettings:
     model: ModelSettings = field(default_factory=ModelSettings)
     lora: LoraSettings = field(default_factory=LoraSettings)
     train: TrainSettings = field(default_factory=TrainSettings)
+    encoder: EncoderSettings = field(default_factory=EncoderSettings)
     runner: RunnerSettings = field(default_factory=RunnerSettings)
     """Heartbeats, the heartbeat timeout after which any worker requeues a job, and polling."""
     ray_address: str | None = None

@@ -65,15 +65,51 @@ def train_and_score(
     return result, score_texts(scorer, [r.text for r in test], settings.model.score_batch_size)
 
 
-def run_others_protocol(
-    train: list[StudyPost], test: list[StudyPost], settings: WorkerSettings, folds: int, log: Log
-) -> dict[str, Any]:
-    """The "others" protocol (db.crossval) with the worker's model: one fresh adapter per fold."""
+def encoder_train_and_score(
+    name: str, train: list[StudyPost], test: list[StudyPost], settings: WorkerSettings, log: Log
+) -> tuple[TrainResult, NDArray[np.float32]]:
+    """A fresh encoder (trainer/encoder.py) fine-tuned on `train` as an encoder retrain does, then the
+    probabilities of `test`."""
+    from trainer.encoder import encoder_probabilities, new_encoder, train_encoder
 
-    def predict(fold: Fold) -> list[str]:
+    loaded = new_encoder(settings.encoder)
+    every = max(1, round(len(train) * settings.encoder.epochs / settings.encoder.batch_size / 10))
+    result = train_encoder(
+        loaded,
+        [r.text for r in train],
+        [LABELS.index(r.label) for r in train],
+        [r.language for r in train],
+        on_step=lambda step, total, loss: (
+            log(f"  {name}: step {step}/{total}, loss {loss:.3f}")
+            if step % every == 0 or step == total
+            else None
+        ),
+    )
+    return result, encoder_probabilities(loaded, [r.text for r in test])
+
+
+TRAINERS = {"lora": train_and_score, "encoder": encoder_train_and_score}
+"""The worker's backends, each as: train a fresh model on posts, give the probabilities of others."""
+
+
+def run_others_protocol(
+    train: list[StudyPost],
+    test: list[StudyPost],
+    settings: WorkerSettings,
+    folds: int,
+    log: Log,
+    backend: str = "lora",
+) -> dict[str, Any]:
+    """The "others" protocol (db.crossval) with one of the worker's backends: a fresh model per fold."""
+    train_and_predict = TRAINERS[backend]
+
+    def predict(fold: Fold) -> NDArray[np.float32]:
         log(f"fold {fold.index + 1}/{folds}: training on {len(fold.train):,} posts")
-        _, probabilities = train_and_score(f"fold {fold.index + 1}", fold.train, fold.evaluate, settings, log)
-        return [LABELS[i] for i in probabilities.argmax(axis=1)]
+        result, probabilities = train_and_predict(
+            f"fold {fold.index + 1}", fold.train, fold.evaluate, settings, log
+        )
+        log(f"  fold {fold.index + 1}: {result.steps} steps in {result.seconds:.0f} s")
+        return probabilities
 
     started = time.perf_counter()
     report = run_folds(others_folds(train, test, folds, settings.train.seed), predict)

