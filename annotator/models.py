@@ -23,18 +23,47 @@ from db.versions import (
     select_current,
 )
 
+WORKER_BACKENDS = {
+    Backend.LORA: "LoRA (the study's model: Gemma-3-270M on CPU, Llama-3.2-3B on a GPU)",
+    Backend.ENCODER: "Encoder (multilingual-e5-small fine-tuned end to end)",
+}
+"""The models a Retrain can train (the worker's), as the Retrain page names them."""
 
-def request_retrain(session: Session, project: Project, *, from_scratch: bool = False, by: Actor) -> Job:
-    """Queue a retrain of the project's LoRA model; a retrain already queued is returned instead (asking for
-    a retrain from scratch turns the queued one into a retrain from scratch). `by` is the signed-in user, or
-    OPERATOR for the command line."""
+
+def worker_backend(name: str) -> Backend:
+    """A worker backend by name, or a clear error."""
+    if name not in {b.value for b in WORKER_BACKENDS}:
+        raise LingualoopError(f"Unknown model '{name}': use {' or '.join(b.value for b in WORKER_BACKENDS)}.")
+    return Backend(name)
+
+
+def set_retrain_backend(session: Session, project: Project, backend: str, *, by: Actor) -> None:
+    """What the project's Retrain trains from now on."""
+    require_role(by, RESEARCHERS, "choose the model a retrain trains")
+    project.retrain_backend = worker_backend(backend).value
+    session.flush()
+
+
+def request_retrain(
+    session: Session,
+    project: Project,
+    *,
+    from_scratch: bool = False,
+    backend: str | None = None,
+    by: Actor,
+) -> Job:
+    """Queue a retrain of one of the worker's models (the project's choice unless `backend` is given); a retrain
+    of that model already queued is returned instead (asking for a retrain from scratch turns the queued one into
+    a retrain from scratch). `by` is the signed-in user, or OPERATOR for the command line."""
     require_role(by, RESEARCHERS, "retrain the model")
+    chosen = worker_backend(backend or project.retrain_backend)
+    key = dedupe_key(JobKind.RETRAIN, project.id) + ("" if chosen == Backend.LORA else f":{chosen.value}")
     job = enqueue(
         session,
         JobKind.RETRAIN,
         project_id=project.id,
-        payload={"from_scratch": from_scratch, "requested_by": actor_name(by)},
-        dedupe_key=dedupe_key(JobKind.RETRAIN, project.id),
+        payload={"from_scratch": from_scratch, "requested_by": actor_name(by), "backend": chosen.value},
+        dedupe_key=key,
     )
     if from_scratch and not job.payload.get("from_scratch"):
         job.payload = {**job.payload, "from_scratch": True}

@@ -119,6 +119,8 @@ class Backend(enum.StrEnum):
     """The study's LoRA-tuned causal LM (Gemma-3-270M on CPU, Llama-3.2-3B 4-bit on a GPU), trained by the worker."""
     FAST = "fast"
     """Frozen multilingual-e5-small embeddings + logistic regression, trained by the web side's job loop."""
+    ENCODER = "encoder"
+    """multilingual-e5-small fine-tuned end to end with a classification head, trained by the worker."""
 
 
 class ModelStatus(enum.StrEnum):
@@ -153,6 +155,10 @@ class Project(Base):
     languages: Mapped[list[str]] = mapped_column(default=list)
     overlap: Mapped[int] = mapped_column(Integer, default=1)
     sampling: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    retrain_backend: Mapped[str] = mapped_column(
+        String(32), default=Backend.LORA, server_default=Backend.LORA.value
+    )
+    """What Retrain trains: "lora" (the study's LoRA model) or "encoder" (e5 fine-tuned end to end)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (CheckConstraint("overlap >= 1", name="overlap_positive"),)

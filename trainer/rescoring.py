@@ -5,7 +5,7 @@ Nobody reads these predictions before the version is marked ready."""
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -18,11 +18,13 @@ from db.versions import pool_page, pool_range, pool_ranges, pool_size, replace_p
 from trainer.config import WorkerSettings
 from trainer.distributed import RayOptions, plain, plan_actors, ray_cluster, run_until_done, set_threads
 from trainer.failpoints import failpoint
-from trainer.modeling import LoadedModel
 from trainer.scorers import VersionSpec, open_scorer
-from trainer.scoring import score_texts
 
 Report = Callable[[float, str], None]
+BatchReport = Callable[[int, int], None]
+ScoreTexts = Callable[[Sequence[str], BatchReport | None], NDArray[np.float32]]
+"""A loaded model of any backend as the worker scores with it: texts (and a per-batch progress callback, called
+as (done, total)) to (len(texts), 4) probabilities in LABELS order."""
 
 
 def throttled(report: Report, seconds: float = 1.0) -> Report:
@@ -42,7 +44,7 @@ def throttled(report: Report, seconds: float = 1.0) -> Report:
 def score_pool(
     sessions: sessionmaker[Session],
     settings: WorkerSettings,
-    loaded: LoadedModel,
+    score: ScoreTexts,
     spec: VersionSpec,
     report: Report,
     start: float,
@@ -72,7 +74,7 @@ def score_pool(
         if not page:
             return scored
         probabilities = apply_temperature(
-            score_texts(loaded, [text for _, text in page], settings.model.score_batch_size, within),
+            score([text for _, text in page], within),
             spec.temperature,
         )
         with session_scope(sessions) as session:

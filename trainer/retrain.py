@@ -38,7 +38,7 @@ from db.versions import (
 from trainer.config import WorkerSettings
 from trainer.failpoints import failpoint
 from trainer.modeling import LoadedModel, load_model, merged_for_scoring, save_adapter
-from trainer.rescoring import score_pool, throttled
+from trainer.rescoring import ScoreTexts, score_pool, throttled
 from trainer.scorers import VersionSpec
 from trainer.scoring import score_texts
 from trainer.training import train_adapter
@@ -80,15 +80,19 @@ def _stepping(report: Report, start: float, end: float, steps: int = 6) -> Calla
     return log
 
 
+def lora_texts(loaded: LoadedModel, batch_size: int) -> ScoreTexts:
+    """The LoRA model (merged for scoring) as the worker scores with it."""
+    return lambda texts, report: score_texts(loaded, texts, batch_size, report)
+
+
 def evaluate(
-    loaded: LoadedModel,
+    score: ScoreTexts,
     eval_posts: list[LabelledPost],
-    batch_size: int,
     report: Callable[[int, int], None] | None = None,
 ) -> tuple[dict[str, Any], np.ndarray]:
     if not eval_posts:
         return {"note": "no labelled posts in the eval split"}, np.zeros((0, 4), dtype=np.float32)
-    probabilities = score_texts(loaded, [p.text for p in eval_posts], batch_size, report)
+    probabilities = score([p.text for p in eval_posts], report)
     predicted = [LABELS[i] for i in probabilities.argmax(axis=1)]
     metrics = evaluate_by_language([p.label for p in eval_posts], predicted, [p.language for p in eval_posts])
     return metrics, probabilities
@@ -97,7 +101,7 @@ def evaluate(
 def publish(
     sessions: sessionmaker[Session],
     settings: WorkerSettings,
-    scorer: LoadedModel,
+    score: ScoreTexts,
     spec: VersionSpec,
     eval_posts: list[LabelledPost],
     report: Report,
@@ -112,9 +116,8 @@ def publish(
     report(start, f"evaluating on {len(eval_posts)} eval posts")
     batch_report = throttled(report)
     metrics, eval_probabilities = evaluate(
-        scorer,
+        score,
         eval_posts,
-        settings.model.score_batch_size,
         lambda done, total: batch_report(
             start + (scoring_start - start) * done / max(1, total),
             f"evaluated {done:,} of {total:,} eval posts",
@@ -139,7 +142,7 @@ def publish(
             apply_temperature(eval_probabilities, temperature),
         )
     report(scoring_start, "scoring the pool")
-    scored = score_pool(sessions, settings, scorer, spec, report, scoring_start, 0.98)
+    scored = score_pool(sessions, settings, score, spec, report, scoring_start, 0.98)
     failpoint("before-ready")  # scored, not yet ready
     with session_scope(sessions) as session:
         record = session.get(ModelVersion, spec.id)
@@ -250,7 +253,7 @@ def run_retrain(
         publish(
             sessions,
             settings,
-            merged_for_scoring(loaded),
+            lora_texts(merged_for_scoring(loaded), settings.model.score_batch_size),
             spec,
             eval_posts,
             report,
@@ -300,7 +303,15 @@ def run_score(
             log=_stepping(report, 0.02, 0.1),
         )
         spec = VersionSpec(version_id, project_id, Backend.LORA, base_model, str(adapter))
-        publish(sessions, settings, merged_for_scoring(loaded), spec, eval_posts, report, 0.1)
+        publish(
+            sessions,
+            settings,
+            lora_texts(merged_for_scoring(loaded), settings.model.score_batch_size),
+            spec,
+            eval_posts,
+            report,
+            0.1,
+        )
         return version_id
     except BaseException as error:
         mark_failed(sessions, version_id, f"{type(error).__name__}: {error}")

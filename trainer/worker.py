@@ -1,4 +1,4 @@
-"""The LoRA worker process: retrain and score jobs, served by the one job runner (db/runner.py).
+"""The worker process: retrain (LoRA or encoder) and score jobs, served by the one job runner (db/runner.py).
 
 SIGTERM (or Ctrl-C) stops the worker: a job in progress is given back to the queue at its next progress
 report, so another worker can take it; SIGKILL leaves it running until its heartbeat goes stale, then any
@@ -12,10 +12,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import Job, JobKind
+from db.models import Backend, Job, JobKind
 from db.runner import Handler, Report, run_job_loop, worker_id
 from db.versions import standing
 from trainer.config import WorkerSettings
+from trainer.encoder_retrain import run_encoder_retrain
 from trainer.retrain import NothingToTrain, run_retrain, run_score
 
 Log = Callable[[str], None]
@@ -28,14 +29,17 @@ def handlers(sessions: sessionmaker[Session], settings: WorkerSettings) -> dict[
         if job.project_id is None:
             raise ValueError("a retrain job needs a project")
         try:
-            version = run_retrain(
-                sessions,
-                settings,
-                job.project_id,
-                report,
-                from_scratch=bool(job.payload.get("from_scratch")),
-                job_id=job.id,
-            )
+            if job.payload.get("backend") == Backend.ENCODER:
+                version = run_encoder_retrain(sessions, settings, job.project_id, report, job_id=job.id)
+            else:
+                version = run_retrain(
+                    sessions,
+                    settings,
+                    job.project_id,
+                    report,
+                    from_scratch=bool(job.payload.get("from_scratch")),
+                    job_id=job.id,
+                )
         except NothingToTrain as reason:
             return f"nothing to do: {reason}"
         return f"model version {version} ready{_standing(version)}"

@@ -1,12 +1,20 @@
-"""Retrain: queue a LoRA retrain (the worker) or a fast-model retrain (seconds), and watch its progress live."""
+"""Retrain: choose the worker's model (LoRA or the encoder), queue its retrain or a fast-model retrain
+(seconds), and watch its progress live."""
 
 import streamlit as st
 
 from annotator.errors import LingualoopError
 from annotator.fastmodel import request_fast_retrain
-from annotator.models import cancel, job_timing, recent_jobs, request_retrain
+from annotator.models import (
+    WORKER_BACKENDS,
+    cancel,
+    job_timing,
+    recent_jobs,
+    request_retrain,
+    set_retrain_backend,
+)
 from app.context import current_project, show_error, signed_in_user, transaction
-from db.models import JobStatus, utcnow
+from db.models import Backend, JobStatus, utcnow
 
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 
@@ -23,6 +31,36 @@ def _request(fast: bool, from_scratch: bool = False) -> None:
             st.session_state["retrain_notice"] = f"Job {job.id} queued: a worker picks it up."
     except LingualoopError as error:
         st.session_state["retrain_error"] = str(error)
+
+
+def _choose_backend() -> None:
+    try:
+        with transaction() as session:
+            set_retrain_backend(
+                session,
+                current_project(session),
+                st.session_state["retrain_backend"],
+                by=signed_in_user(session),
+            )
+    except LingualoopError as error:
+        st.session_state["retrain_error"] = str(error)
+
+
+def _backend_choice() -> None:
+    """The model the project's Retrain trains: kept with the project, so the CLI's retrain trains it too."""
+    with transaction(read_only=True) as session:
+        chosen = current_project(session).retrain_backend
+    options = [b.value for b in WORKER_BACKENDS]
+    st.radio(
+        "Model a Retrain trains",
+        options,
+        index=options.index(chosen) if chosen in options else 0,
+        format_func=lambda name: WORKER_BACKENDS[Backend(name)],
+        key="retrain_backend",
+        on_change=_choose_backend,
+        help="LoRA follows the study (incremental rounds). The encoder is fine-tuned afresh on all labels each "
+        "round; docs/experiment.md compares the two on the under-represented languages.",
+    )
 
 
 def _cancel(job_id: int) -> None:
@@ -63,6 +101,7 @@ def render() -> None:
         show_error(LingualoopError(message))
     if notice := st.session_state.pop("retrain_notice", None):
         st.toast(notice)
+    _backend_choice()
     columns = st.columns(3)
     columns[0].button(
         "Retrain",
@@ -71,7 +110,8 @@ def render() -> None:
         on_click=_request,
         args=(False,),
         icon=":material/model_training:",
-        help="Fine-tune the LoRA model on the labels so far (incremental: new labels plus a replay sample).",
+        help="Train the chosen model on the labels so far (LoRA: incremental, new labels plus a replay sample; "
+        "encoder: afresh on all labels).",
     )
     columns[1].button(
         "Retrain from scratch",

@@ -19,6 +19,7 @@ from annotator.models import (
     list_versions,
     pin_version,
     request_retrain,
+    set_retrain_backend,
 )
 from annotator.projects import get_project
 from annotator.stopping import stopping_signals
@@ -107,17 +108,32 @@ def retrain(
     fast: Annotated[
         bool, typer.Option(help="Retrain the fast model (embeddings + logistic regression, seconds) instead.")
     ] = False,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            help="The worker's model to train: lora or encoder (multilingual-e5-small fine-tuned end to end). "
+            "Default: the project's choice."
+        ),
+    ] = None,
+    make_default: Annotated[
+        bool, typer.Option(help="Make --backend the project's choice for later retrains (and the app's).")
+    ] = False,
 ) -> None:
-    """Ask the worker to retrain the project's LoRA model (or, with --fast, the fast model) on the labels."""
+    """Ask the worker to retrain the project's model (LoRA unless the project chose the encoder; with --fast, the
+    fast model) on the labels."""
     with state(ctx).transaction() as session:
         target = get_project(session, project)
+        if make_default:
+            if backend is None:
+                raise LingualoopError("--make-default needs --backend lora or --backend encoder.")
+            set_retrain_backend(session, target, backend, by=OPERATOR)
         job = (
             request_fast_retrain(session, target, by=OPERATOR)
             if fast
-            else request_retrain(session, target, from_scratch=from_scratch, by=OPERATOR)
+            else request_retrain(session, target, from_scratch=from_scratch, backend=backend, by=OPERATOR)
         )
-        job_id = job.id
-    console.print(f"Retrain queued as job {job_id}. A worker (`lingualoop worker`) picks it up.")
+        job_id, chosen = job.id, job.payload.get("backend", "fast")
+    console.print(f"Retrain queued as job {job_id} ({chosen}). A worker (`lingualoop worker`) picks it up.")
     if wait:
         _follow_job(ctx, job_id)
 

@@ -106,3 +106,14 @@ def test_fast_retrain_runs_in_the_worker_command(tmp_path: Path, tiny: Path) -> 
     assert "fast model version 1 ready" in output
     listing = run(url, data, "models")
     assert "fast" in listing and "ready" in listing
+
+
+def test_retrain_takes_the_model_and_can_make_it_the_projects(tmp_path: Path) -> None:
+    url, data = f"sqlite:///{tmp_path / 'cli.db'}", tmp_path / "data"
+    run(url, data, "demo", "--no-serve")
+    assert "Retrain queued as job 1 (lora)" in run(url, data, "retrain")
+    assert "Retrain queued as job 2 (encoder)" in run(url, data, "retrain", "--backend", "encoder")
+    assert "--make-default needs --backend" in run(url, data, "retrain", "--make-default", ok=False)
+    assert "Unknown model 'bert'" in run(url, data, "retrain", "--backend", "bert", ok=False)
+    run(url, data, "retrain", "--backend", "encoder", "--make-default")
+    assert "Retrain queued as job 2 (encoder)" in run(url, data, "retrain")  # the project's choice now

@@ -182,6 +182,21 @@ def test_retrain_button_queues_a_job_and_shows_it(demo: tuple[sessionmaker[Sessi
     assert any(c.value.startswith("asked by admin at ") for c in at.caption), [c.value for c in at.caption]
 
 
+def test_the_retrain_page_chooses_the_model_a_retrain_trains(
+    demo: tuple[sessionmaker[Session], dict[str, str]],
+) -> None:
+    sessions, _ = demo
+    at = signed_in(sessions, "admin").switch_page(str(PAGES / "retrain.py")).run()
+    assert at.radio(key="retrain_backend").value == "lora"
+    at.radio(key="retrain_backend").set_value("encoder").run()
+    at.button(key="retrain").click().run()
+    with sessions() as session:
+        assert session.scalars(select(Project)).one().retrain_backend == "encoder"  # kept with the project
+        assert session.scalars(select(Job)).one().payload["backend"] == "encoder"
+    again = signed_in(sessions, "admin").switch_page(str(PAGES / "retrain.py")).run()
+    assert again.radio(key="retrain_backend").value == "encoder"
+
+
 def test_models_page_shows_versions_and_per_language_quality(
     demo: tuple[sessionmaker[Session], dict[str, str]],
 ) -> None:

