@@ -13,6 +13,7 @@ from annotator.access import OPERATOR, RESEARCHERS, Actor, require_role
 from annotator.errors import LingualoopError
 from annotator.fastmodel import train_fast_version
 from annotator.labelstudio.sync import sync
+from db.ensemble import refresh_ensemble
 from db.jobs import dedupe_key, enqueue
 from db.models import Job, JobKind, LabelStudioLink, Project, utcnow
 from db.runner import Handler, JobError, Log, Report, RunnerSettings, run_job_loop, run_one_job, worker_id
@@ -58,7 +59,7 @@ def handlers(
             return f"nothing to do: {reason}"
         with readers() as session:
             note = standing(session, version)
-        return f"fast model version {version} ready{note}"
+        return f"fast model version {version} ready{note}" + refresh_ensemble(sessions, job.project_id)
 
     def labelstudio_sync(job: Job, report: Report) -> str:
         if job.project_id is None:

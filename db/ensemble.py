@@ -1,0 +1,141 @@
+"""The ensemble version: the average of the calibrated probabilities of the newest ready version of each backend
+(fast, LoRA, encoder), published as a version of its own (backend `ensemble`) that the sampler, the app, the
+findings and the exports use like any other.
+
+It needs no model: every version keeps its probabilities for the pool and the eval posts, so the ensemble is
+built from those rows, in pages of posts. It is evaluated per language on the eval posts, gets its own
+temperature (db.calibration), and becomes current when db.versions.choose_current picks it. Built after every
+retrain (the worker's and the fast model's) once two backends have a ready version; to classify an archive, its
+members are loaded and averaged (trainer/scorers.py).
+
+The members never saw the eval posts, so neither did their average: its eval scores are as honest as theirs."""
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.calibration import apply_temperature, calibrate
+from db.engine import session_scope
+from db.labels import LABELS
+from db.metrics import evaluate_by_language
+from db.models import Backend, ModelStatus, ModelVersion, Prediction, Split
+from db.versions import (
+    consensus_posts,
+    latest_ready_version,
+    mark_ready,
+    probabilities_of,
+    standing,
+    write_predictions,
+)
+
+MEMBER_BACKENDS = (Backend.FAST, Backend.LORA, Backend.ENCODER)
+PAGE = 5_000
+"""Posts averaged and written at a time."""
+
+
+def ensemble_members(session: Session, project_id: int) -> list[ModelVersion]:
+    """The newest ready version of each backend that has one."""
+    found = [latest_ready_version(session, project_id, backend) for backend in MEMBER_BACKENDS]
+    return [version for version in found if version is not None]
+
+
+def member_ids(version: ModelVersion) -> list[int]:
+    return [int(i) for i in version.training_snapshot.get("members", [])]
+
+
+def averaged(
+    session: Session, members: Sequence[int], item_ids: Sequence[int]
+) -> dict[int, NDArray[np.float64]]:
+    """The members' mean probabilities for each post that at least one member scored (a post imported after a
+    member was trained is averaged over the members that scored it)."""
+    sums: dict[int, NDArray[np.float64]] = {}
+    counts: dict[int, int] = {}
+    for member in members:
+        for item_id, probabilities in probabilities_of(session, member, item_ids).items():
+            sums[item_id] = sums.get(item_id, np.zeros(len(LABELS))) + np.asarray(probabilities)
+            counts[item_id] = counts.get(item_id, 0) + 1
+    return {item_id: total / counts[item_id] for item_id, total in sums.items()}
+
+
+def build_ensemble(session: Session, project_id: int) -> ModelVersion | None:
+    """Publish the ensemble of the newest version of each backend, or None when fewer than two backends have a
+    ready version or the newest ensemble already has these members. Runs in the caller's transaction."""
+    members = ensemble_members(session, project_id)
+    if len(members) < 2:
+        return None
+    ids = sorted(v.id for v in members)
+    newest = latest_ready_version(session, project_id, Backend.ENSEMBLE)
+    if newest is not None and sorted(member_ids(newest)) == ids:
+        return None
+    version = ModelVersion(
+        project_id=project_id,
+        backend=Backend.ENSEMBLE,
+        base_model="average of versions " + ", ".join(f"{v.id} ({v.backend})" for v in members),
+        status=ModelStatus.SCORING,
+        training_snapshot={
+            "members": ids,
+            "labels": {k: v for m in members for k, v in m.training_snapshot.get("labels", {}).items()},
+            "trained_on": max(int(m.training_snapshot.get("trained_on", 0)) for m in members),
+        },
+    )
+    session.add(version)
+    session.flush()
+    eval_posts = consensus_posts(session, project_id, Split.EVAL)
+    by_item = averaged(session, ids, [p.item_id for p in eval_posts])
+    scored = [p for p in eval_posts if p.item_id in by_item]
+    raw = np.array([by_item[p.item_id] for p in scored]).reshape(-1, len(LABELS))
+    metrics = (
+        evaluate_by_language(
+            [p.label for p in scored], [LABELS[i] for i in raw.argmax(axis=1)], [p.language for p in scored]
+        )
+        if scored
+        else {"note": "no labelled posts in the eval split"}
+    )
+    temperature, calibration = calibrate(
+        raw,
+        [LABELS.index(p.label) for p in scored],
+        [p.language for p in scored],
+        [p.item_id for p in scored],
+    )
+    version.metrics = metrics | {"calibration": calibration, "members": ids}
+    _write_all(session, version.id, ids, temperature)
+    mark_ready(session, version)
+    return version
+
+
+def _write_all(session: Session, version_id: int, members: Sequence[int], temperature: float) -> None:
+    """Every post any member scored (pool and eval), averaged and calibrated, page by page in item id order."""
+    after = 0
+    while True:
+        page = list(
+            session.scalars(
+                select(Prediction.item_id)
+                .where(Prediction.model_version_id.in_(list(members)), Prediction.item_id > after)
+                .group_by(Prediction.item_id)
+                .order_by(Prediction.item_id)
+                .limit(PAGE)
+            )
+        )
+        if not page:
+            return
+        by_item = averaged(session, members, page)
+        write_predictions(
+            session, version_id, page, apply_temperature(np.array([by_item[i] for i in page]), temperature)
+        )
+        after = page[-1]
+
+
+def refresh_ensemble(sessions: sessionmaker[Session], project_id: int) -> str:
+    """build_ensemble in a transaction of its own, after a version was published; returns what it did, for the
+    job's message. A failure here leaves the published version as it is (and is said, not raised)."""
+    try:
+        with session_scope(sessions) as session:
+            version = build_ensemble(session, project_id)
+            if version is None:
+                return ""
+            return f"; ensemble version {version.id} ready{standing(session, version.id)}"
+    except Exception as error:
+        return f"; no ensemble version: {type(error).__name__}: {error}"

@@ -1,0 +1,74 @@
+"""The ensemble version: built from the stored probabilities of the newest version of each backend, evaluated
+and calibrated like any version, current when it is the newest, and not built twice from the same members."""
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from annotator.access import OPERATOR
+from annotator.demo import create_demo_project
+from db.ensemble import build_ensemble, ensemble_members
+from db.labels import LABELS
+from db.metrics import VersionMetrics
+from db.models import Backend, Item, ModelStatus, ModelVersion, Prediction, Split
+from db.versions import consensus_posts, mark_ready, probabilities_of, write_predictions
+
+
+def _version(
+    session: Session, project_id: int, backend: Backend, probabilities: dict[int, np.ndarray]
+) -> int:
+    version = ModelVersion(
+        project_id=project_id,
+        backend=backend,
+        base_model="test",
+        status=ModelStatus.SCORING,
+        metrics={"all": {"macro_f1": 0.3, "macro_f1_ci95": [0.2, 0.4]}},
+        training_snapshot={"labels": {}, "trained_on": 42},
+    )
+    session.add(version)
+    session.flush()
+    ids = sorted(probabilities)
+    write_predictions(session, version.id, ids, np.array([probabilities[i] for i in ids]))
+    mark_ready(session, version)
+    return version.id
+
+
+def test_the_ensemble_averages_the_newest_version_of_each_backend(session: Session) -> None:
+    project_id = create_demo_project(session, by=OPERATOR).project.id
+    items = list(session.scalars(select(Item.id).where(Item.project_id == project_id).order_by(Item.id)))
+    gold = {p.item_id: LABELS.index(p.label) for p in consensus_posts(session, project_id, Split.EVAL)}
+    rng = np.random.default_rng(0)
+
+    def model(right: float) -> dict[int, np.ndarray]:
+        """Right with probability `right` on the eval posts, noise elsewhere."""
+        result = {}
+        for item in items:
+            p = rng.dirichlet(np.ones(4))
+            if item in gold and rng.random() < right:
+                p = 0.3 * p + 0.7 * np.eye(4)[gold[item]]
+            result[item] = p
+        return result
+
+    _version(session, project_id, Backend.FAST, model(0.5))  # older: not a member
+    assert build_ensemble(session, project_id) is None  # one backend: nothing to average
+    fast = _version(session, project_id, Backend.FAST, model(0.5))
+    encoder = _version(session, project_id, Backend.ENCODER, model(0.6))
+    assert [v.id for v in ensemble_members(session, project_id)] == [fast, encoder]
+    ensemble = build_ensemble(session, project_id)
+    assert (
+        ensemble is not None and ensemble.backend == Backend.ENSEMBLE and ensemble.status == ModelStatus.READY
+    )
+    assert ensemble.is_current and ensemble.training_snapshot["members"] == [fast, encoder]
+    metrics = VersionMetrics.of(ensemble.metrics)
+    assert ensemble.metrics["all"]["n"] == len(gold) and metrics.temperature > 0
+    count = session.scalar(select(func.count()).where(Prediction.model_version_id == ensemble.id))
+    assert count == len(items)  # every post a member scored: the pool and the eval posts
+    members = [probabilities_of(session, v, items[:5]) for v in (fast, encoder)]
+    mean = np.array([(np.array(members[0][i]) + np.array(members[1][i])) / 2 for i in items[:5]])
+    stored = probabilities_of(session, ensemble.id, items[:5])
+    assert np.array_equal(np.array([stored[i] for i in items[:5]]).argmax(axis=1), mean.argmax(axis=1))
+    assert np.allclose([sum(stored[i]) for i in items[:5]], 1.0, atol=1e-4)
+    assert build_ensemble(session, project_id) is None  # the same members: no second ensemble
+    lora = _version(session, project_id, Backend.LORA, model(0.4))
+    again = build_ensemble(session, project_id)
+    assert again is not None and again.training_snapshot["members"] == [fast, encoder, lora]
