@@ -1,5 +1,6 @@
 """The app and the workers: demo, worker, experiment, model prepare."""
 
+import json
 import os
 import subprocess
 import sys
@@ -20,7 +21,14 @@ from annotator.jobloop import run_web_jobs
 from app.cli.common import CliState, _phase_bars, _progress, cli, console, friendly_errors, model_cli, state
 from app.cli.corpus import status
 from app.processes import child_env, forward_stop_signals, start, streamlit_command, trainer_command
-from db.crossval import compare_powers, others_folds, parse_powers
+from db.crossval import (
+    compare_powers,
+    compare_runs,
+    ensemble_report,
+    format_protocol_table,
+    others_folds,
+    parse_powers,
+)
 from db.runner import RunnerSettings
 from db.study import STUDY_TEST, STUDY_TRAIN, read_study_csv
 from db.weighting import DEFAULT_LANGUAGE_POWER
@@ -212,6 +220,13 @@ def experiment(
             "root, 1 equal languages); comma separated to compare, e.g. 0,0.5."
         ),
     ] = None,
+    average: Annotated[
+        str | None,
+        typer.Option(
+            help="Others protocol: no training; the --out files of earlier runs, comma separated, are averaged "
+            "post by post (an ensemble, as ensemble versions do) and compared with each run."
+        ),
+    ] = None,
 ) -> None:
     """The study's cross-lingual table, or the "others" protocol, on the shared corpus (the LoRA model runs in the
     worker's own process, which has the model stack; the fast model runs here)."""
@@ -221,6 +236,9 @@ def experiment(
         )
     if backend != "lora" and protocol != "others":
         raise LingualoopError(f"The {backend} model runs the others protocol: add --protocol others.")
+    if average:
+        _average_runs([Path(part) for part in average.split(",") if part.strip()], out)
+        return
     if backend == "fast":
         _fast_protocol(state(ctx).settings.data_dir, train, test, folds, language_power, out)
         return
@@ -266,6 +284,22 @@ def _fast_protocol(
         return run_fast_protocol(splits, data_dir / "embeddings", power, log)
 
     compare_powers("fast", powers, run, log, out)
+
+
+def _average_runs(files: list[Path], out: Path | None) -> None:
+    """The ensemble of earlier protocol runs (each file's first run), scored and compared with each run."""
+    try:
+        runs = [next(iter(json.loads(path.read_text(encoding="utf-8")).values())) for path in files]
+        names = [path.stem for path in files]
+        ensemble = ensemble_report(runs)
+    except (OSError, ValueError, StopIteration, AttributeError) as error:
+        raise LingualoopError(f"Cannot average {', '.join(map(str, files))}: {error}") from None
+    name = "average of " + " + ".join(names)
+    console.print(format_protocol_table(name, ensemble), highlight=False, soft_wrap=True)
+    for run_name, run in zip(names, runs, strict=True):
+        console.print(compare_runs([run_name, name], [run, ensemble]), highlight=False, soft_wrap=True)
+    if out is not None:
+        out.write_text(json.dumps({name: ensemble}, indent=2), encoding="utf-8")
 
 
 @model_cli.command("prepare")
