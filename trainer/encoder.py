@@ -26,7 +26,7 @@ from db.labels import LABELS
 from db.weighting import example_weights
 from trainer.config import EncoderSettings
 from trainer.e5 import E5Config, E5File, UnigramTokenizer, packaged_e5_file, read_e5
-from trainer.training import TrainResult, bucketed_batches
+from trainer.training import TrainResult, batch_plan, warmup_then_decay
 
 WEIGHTS_FILE = "encoder.safetensors"
 SETTINGS_FILE = "encoder.json"
@@ -191,12 +191,8 @@ def train_encoder(
         example_weights(list(labels), list(languages), language_power=settings.language_power),
         dtype=torch.float32,
     )
-    per_epoch = math.ceil(len(posts) / settings.batch_size)
-    steps = max(settings.min_steps, round(settings.epochs * per_epoch))
-    plan: list[list[int]] = []
-    while len(plan) < steps:
-        plan += bucketed_batches([len(p) for p in posts], settings.batch_size, rng)
-    plan = plan[:steps]
+    steps = max(settings.min_steps, round(settings.epochs * math.ceil(len(posts) / settings.batch_size)))
+    plan = batch_plan([len(p) for p in posts], steps, settings.batch_size, rng)
     head = [p for p in loaded.model.head.parameters()]
     body = [p for p in loaded.model.encoder.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(
@@ -206,11 +202,7 @@ def train_encoder(
         ],
         weight_decay=settings.weight_decay,
     )
-    warmup = max(1, int(len(plan) * settings.warmup_fraction))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda step: min((step + 1) / warmup, max(0.0, (len(plan) - step) / max(1, len(plan) - warmup))),
-    )
+    scheduler = warmup_then_decay(optimizer, len(plan), settings.warmup_fraction, floor=0.0)
     loaded.model.train()
     loss_value = float("nan")
     try:

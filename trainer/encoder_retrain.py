@@ -95,12 +95,6 @@ def run_encoder_retrain(
             record = session.get(ModelVersion, version_id)
             assert record is not None
             record.adapter_path, record.status = str(folder), ModelStatus.SCORING
-        training = {
-            "steps": result.steps,
-            "examples": result.examples,
-            "seconds": round(result.seconds, 1),
-            "final_loss": round(result.final_loss, 4),
-        }
         spec = VersionSpec(version_id, project_id, Backend.ENCODER, BASE_NAME, str(folder))
         publish(
             sessions,
@@ -110,7 +104,7 @@ def run_encoder_retrain(
             eval_posts,
             report,
             0.7,
-            {"training": training},
+            {"training": result.summary()},
         )
         return version_id
     except BaseException as error:

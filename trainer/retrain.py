@@ -238,12 +238,6 @@ def run_retrain(
         save_adapter(
             loaded, adapter_dir, {"model_version": version_id, "parent": parent.id if parent else None}
         )
-        training = {
-            "steps": result.steps,
-            "examples": result.examples,
-            "seconds": round(result.seconds, 1),
-            "final_loss": round(result.final_loss, 4),
-        }
         with session_scope(sessions) as session:
             record = session.get(ModelVersion, version_id)
             assert record is not None
@@ -258,7 +252,7 @@ def run_retrain(
             eval_posts,
             report,
             0.7,
-            {"training": training},
+            {"training": result.summary()},
         )
         return version_id
     except BaseException as error:

@@ -26,6 +26,15 @@ class TrainResult:
     seconds: float
     final_loss: float
 
+    def summary(self) -> dict[str, float]:
+        """What a version's metrics keep of its training."""
+        return {
+            "steps": self.steps,
+            "examples": self.examples,
+            "seconds": round(self.seconds, 1),
+            "final_loss": round(self.final_loss, 4),
+        }
+
 
 def bucketed_batches(
     lengths: Sequence[int], batch_size: int, rng: random.Random, bucket_batches: int = 16
@@ -40,6 +49,25 @@ def bucketed_batches(
         batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
     rng.shuffle(batches)
     return batches
+
+
+def batch_plan(lengths: Sequence[int], steps: int, batch_size: int, rng: random.Random) -> list[list[int]]:
+    """`steps` batches: shuffled, length-bucketed passes over the examples, as many as it takes."""
+    plan: list[list[int]] = []
+    while len(plan) < steps:
+        plan += bucketed_batches(lengths, batch_size, rng)
+    return plan[:steps]
+
+
+def warmup_then_decay(
+    optimizer: torch.optim.Optimizer, steps: int, warmup_fraction: float, floor: float
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """A linear rise over the first `warmup_fraction` of the steps, then a linear decay down to `floor` times the
+    peak learning rate."""
+    warmup = max(1, int(steps * warmup_fraction))
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min((step + 1) / warmup, max(floor, (steps - step) / max(1, steps - warmup)))
+    )
 
 
 def planned_steps(examples: int, settings: TrainSettings) -> int:
@@ -100,17 +128,9 @@ def train_on_token_ids(
         ),
         dtype=torch.float32,
     )
-    steps = planned_steps(len(posts), settings)
-    plan: list[list[int]] = []
-    while len(plan) < steps:
-        plan += bucketed_batches([len(p) for p in posts], settings.batch_size, rng)
-    plan = plan[:steps]
+    plan = batch_plan([len(p) for p in posts], planned_steps(len(posts), settings), settings.batch_size, rng)
     optimizer = _optimizer(loaded, settings.learning_rate)
-    warmup = max(1, int(len(plan) * settings.warmup_fraction))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda step: min((step + 1) / warmup, max(0.1, (len(plan) - step) / max(1, len(plan) - warmup))),
-    )
+    scheduler = warmup_then_decay(optimizer, len(plan), settings.warmup_fraction, floor=0.1)
     loaded.model.train()
     loss_value = float("nan")
     for step, batch in enumerate(plan, start=1):
