@@ -159,18 +159,19 @@ def test_researcher_presses_retrain_and_the_progress_bar_reaches_done(
             assert version.status == ModelStatus.READY and version.is_current
         engine.dispose()
         page.get_by_role("button", name="Quick model").click()  # the fast model, in seconds
-        page.get_by_text("fast model version 2 ready").first.wait_for(timeout=180_000)
+        # Then the ensemble of the newest LoRA and fast versions (db/ensemble.py), the newest version: current.
+        page.get_by_text("ensemble version 3 ready (current)").first.wait_for(timeout=180_000)
         page.get_by_role("link", name="Models").click()
         page.get_by_text("Per language (95% bootstrap interval)").wait_for()
         page.wait_for_timeout(1500)  # the charts draw after the text
         page.screenshot(path=str(screenshot_dir / "models-page.png"), full_page=True)
-        page.get_by_text("Version 2 is current").wait_for()
-        page.get_by_role("button", name="Pin version 2").click()
-        page.get_by_text("version 2 is pinned by a researcher").wait_for()
-        page.get_by_role("button", name="Unpin version 2").scroll_into_view_if_needed()
+        page.get_by_text("Version 3 is current").wait_for()
+        page.get_by_role("button", name="Pin version 3").click()
+        page.get_by_text("version 3 is pinned by a researcher").wait_for()
+        page.get_by_role("button", name="Unpin version 3").scroll_into_view_if_needed()
         page.wait_for_timeout(500)
         page.screenshot(path=str(screenshot_dir / "models-pin.png"))
-        # Findings: the fast version kept its eval posts' predictions, so its counts can be corrected.
+        # Findings: the current (ensemble) version kept its eval posts' predictions, so its counts can be corrected.
         page.get_by_role("link", name="Findings").click()
         page.get_by_text("Too few eval posts (under 20)").wait_for(timeout=120_000)
         page.get_by_role("heading", name="Table").wait_for()
