@@ -124,6 +124,8 @@ def test_flag_by_keyboard_then_escape_then_the_researcher_reviews_it(page: Any, 
         ]
 
         page.get_by_role("button", name="Sign out").click()
+        # Signed out (the cookie gone) before the next sign-in: else the old session can still be on screen.
+        page.get_by_role("button", name="Sign in").wait_for()
         sign_in(page, server.url, "admin")
         page.get_by_role("link", name="Flagged posts").click()
         page.get_by_text("1 flagged post(s) waiting for review").wait_for()
