@@ -3,7 +3,7 @@ learning curves. The fast model stands in for the retrained model; the sampler's
 choose each batch, so a simulation measures the code that serves real annotators."""
 
 import csv
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,9 +14,11 @@ from numpy.typing import NDArray
 from annotator.fastmodel import predict_proba, train_head
 from annotator.sampling import Candidates, LanguageState, catch_up_quotas, choose, language_quotas
 from annotator.sampling_settings import SamplingSettings
+from db.crossval import Fold
 from db.labels import LABELS
 from db.metrics import macro_f1
-from db.study import SUBSETS, read_study_csv, study_scores
+from db.study import SUBSETS, StudyPost, study_scores
+from db.weighting import DEFAULT_LANGUAGE_POWER
 
 UNRELATED = LABELS.index("unrelated")
 SUBSET_TITLES = {"all": "all posts", "en_es": "en+es", "others": "other languages (not en, es)"}
@@ -43,6 +45,8 @@ class SimulationConfig:
     of each batch to the language-blind ranking; 0 weighs every language in every batch (`language_quotas`)."""
     catch_up_share: float = SamplingSettings.catch_up_share
     """The most of a batch that catch-up quotas may take."""
+    language_power: float = DEFAULT_LANGUAGE_POWER
+    """The fast head's language weights (db.weighting), as a fast retrain trains it; 0 weighs by label only."""
 
     @property
     def name(self) -> str:
@@ -53,8 +57,8 @@ class SimulationConfig:
         return f"{self.strategy}+quotas" + (f"-catchup{self.catch_up}{share}" if self.catch_up else "") + rand
 
 
-def read_posts(path: Path) -> list[Post]:
-    return [Post(p.language, p.text, LABELS.index(p.label)) for p in read_study_csv(path)]
+def from_study(post: StudyPost) -> Post:
+    return Post(post.language, post.text, LABELS.index(post.label))
 
 
 def scores(
@@ -79,51 +83,51 @@ def per_language_f1(
     }
 
 
-def run_simulation(
-    train: Sequence[Post],
-    test: Sequence[Post],
-    train_x: NDArray[np.float32],
-    test_x: NDArray[np.float32],
+def replay(
+    pool: Sequence[Post],
+    held: Sequence[Post],
+    pool_x: NDArray[np.float32],
+    held_x: NDArray[np.float32],
     config: SimulationConfig,
     seed: int,
-) -> list[dict[str, Any]]:
-    """One seed: a cold-start batch stratified by language, then batches chosen by the sampler until the budget."""
+) -> Iterator[tuple[int, NDArray[np.int64]]]:
+    """One annotation run on `pool`: a cold-start batch stratified by language, then batches chosen by the sampler
+    until the budget. After every batch it yields the labels so far and the model's labels for the `held` posts,
+    whose per-language F1 plays the eval split's role in the quotas."""
     rng = np.random.default_rng(seed)
-    langs = np.array([p.lang for p in train])
-    gold = np.array([p.label for p in train], dtype=np.int64)
-    test_gold = np.array([p.label for p in test], dtype=np.int64)
-    test_langs = np.array([p.lang for p in test])
-    ids = np.arange(len(train), dtype=np.int64)
-    labelled = np.zeros(len(train), dtype=bool)
+    langs = np.array([p.lang for p in pool])
+    gold = np.array([p.label for p in pool], dtype=np.int64)
+    held_gold = np.array([p.label for p in held], dtype=np.int64)
+    held_langs = np.array([p.lang for p in held])
+    ids = np.arange(len(pool), dtype=np.int64)
+    labelled = np.zeros(len(pool), dtype=bool)
     cold = Candidates(ids, langs, None)
     states = {lang: LanguageState(int((langs == lang).sum()), 0, None) for lang in np.unique(langs)}
     first = choose(cold, language_quotas(states, config.batch), config.strategy, 0.0, seed)
     labelled[[i for i, _ in first]] = True
-    curve: list[dict[str, Any]] = []
     while True:
-        model = train_head(train_x[labelled], gold[labelled].tolist(), seed)
-        predicted = predict_proba(model, test_x).argmax(axis=1)
-        curve.append(
-            {
-                "strategy": config.name,
-                "seed": seed,
-                "labels": int(labelled.sum()),
-                **scores(test_gold, predicted, test_langs),
-            }
+        model = train_head(
+            pool_x[labelled],
+            gold[labelled].tolist(),
+            seed,
+            languages=langs[labelled].tolist(),
+            language_power=config.language_power,
         )
+        predicted = predict_proba(model, held_x).argmax(axis=1)
+        yield int(labelled.sum()), predicted
         if labelled.sum() >= config.budget or labelled.all():
-            return curve
+            return
         n = min(config.batch, config.budget - int(labelled.sum()))
-        pool = ids[~labelled]
-        probabilities = predict_proba(model, train_x[pool])
+        unlabelled = ids[~labelled]
+        probabilities = predict_proba(model, pool_x[unlabelled])
         if config.quotas:
-            f1 = per_language_f1(test_gold, predicted, test_langs)
+            f1 = per_language_f1(held_gold, predicted, held_langs)
             counts = {lang: int((labelled & (langs == lang)).sum()) for lang in np.unique(langs)}
             states = {
-                lang: LanguageState(int((langs[pool] == lang).sum()), counts[lang], f1.get(lang))
-                for lang in np.unique(langs[pool])
+                lang: LanguageState(int((langs[unlabelled] == lang).sum()), counts[lang], f1.get(lang))
+                for lang in np.unique(langs[unlabelled])
             }
-            candidates = Candidates(pool, langs[pool], probabilities)
+            candidates = Candidates(unlabelled, langs[unlabelled], probabilities)
             if config.catch_up:
                 quotas = catch_up_quotas(
                     states,
@@ -137,16 +141,82 @@ def run_simulation(
                 )
                 labelled[[i for i, _ in chosen]] = True
                 n -= len(chosen)
-                pool = ids[~labelled]
-                candidates = Candidates(pool, np.full(len(pool), "any"), predict_proba(model, train_x[pool]))
+                unlabelled = ids[~labelled]
+                candidates = Candidates(
+                    unlabelled, np.full(len(unlabelled), "any"), predict_proba(model, pool_x[unlabelled])
+                )
                 quotas = {"any": n}
             else:
                 quotas = language_quotas(states, n, ceiling_share=config.ceiling_share)
         else:
-            candidates = Candidates(pool, np.full(len(pool), "any"), probabilities)
+            candidates = Candidates(unlabelled, np.full(len(unlabelled), "any"), probabilities)
             quotas = {"any": n}
         chosen = choose(candidates, quotas, config.strategy, config.random_share, int(rng.integers(1 << 30)))
         labelled[[i for i, _ in chosen]] = True
+
+
+def run_simulation(
+    train: Sequence[Post],
+    test: Sequence[Post],
+    train_x: NDArray[np.float32],
+    test_x: NDArray[np.float32],
+    config: SimulationConfig,
+    seed: int,
+) -> list[dict[str, Any]]:
+    """One seed on `train`, evaluated on `test` after every batch."""
+    test_gold = np.array([p.label for p in test], dtype=np.int64)
+    test_langs = np.array([p.lang for p in test])
+    return [
+        {"strategy": config.name, "seed": seed, "labels": n, **scores(test_gold, predicted, test_langs)}
+        for n, predicted in replay(train, test, train_x, test_x, config, seed)
+    ]
+
+
+@dataclass(frozen=True)
+class SimulationFold:
+    """One fold of the "others" protocol (db.crossval): the pool to annotate and the held-out posts."""
+
+    pool: list[Post]
+    held: list[Post]
+    pool_x: NDArray[np.float32]
+    held_x: NDArray[np.float32]
+
+
+def simulation_folds(
+    folds: Sequence[Fold], vectors: Mapping[str, NDArray[np.float32]]
+) -> list[SimulationFold]:
+    """The protocol's folds (db.crossval.others_folds) with each post's embedding, looked up by its text."""
+
+    def stack(posts: Sequence[StudyPost]) -> NDArray[np.float32]:
+        return np.stack([vectors[p.text] for p in posts]).astype(np.float32)
+
+    return [
+        SimulationFold(
+            [from_study(p) for p in fold.train],
+            [from_study(p) for p in fold.evaluate],
+            stack(fold.train),
+            stack(fold.evaluate),
+        )
+        for fold in folds
+    ]
+
+
+def run_protocol_simulation(
+    folds: Sequence[SimulationFold], config: SimulationConfig, seed: int
+) -> list[dict[str, Any]]:
+    """One seed replayed on every fold's pool; at each label count the folds' predictions for their held-out
+    posts are pooled, so every held-out post is scored once by a run that never saw it."""
+    predicted: dict[int, list[NDArray[np.int64]]] = {}
+    for index, fold in enumerate(folds):
+        for n, labels in replay(fold.pool, fold.held, fold.pool_x, fold.held_x, config, seed * 1000 + index):
+            predicted.setdefault(n, []).append(labels)
+    gold = np.array([p.label for fold in folds for p in fold.held], dtype=np.int64)
+    langs = np.array([p.lang for fold in folds for p in fold.held])
+    return [
+        {"strategy": config.name, "seed": seed, "labels": n, **scores(gold, np.concatenate(parts), langs)}
+        for n, parts in sorted(predicted.items())
+        if len(parts) == len(folds)  # a fold whose pool ran out before the budget stops the pooled curve
+    ]
 
 
 def simulate(
@@ -158,10 +228,32 @@ def simulate(
     seeds: Sequence[int],
     log: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
+    """Every configuration and seed annotating `train`, evaluated on `test`."""
+    return _every_run(
+        configs, seeds, lambda config, seed: run_simulation(train, test, train_x, test_x, config, seed), log
+    )
+
+
+def simulate_protocol(
+    folds: Sequence[SimulationFold],
+    configs: Sequence[SimulationConfig],
+    seeds: Sequence[int],
+    log: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    """Every configuration and seed under the "others" protocol (`run_protocol_simulation`)."""
+    return _every_run(configs, seeds, lambda config, seed: run_protocol_simulation(folds, config, seed), log)
+
+
+def _every_run(
+    configs: Sequence[SimulationConfig],
+    seeds: Sequence[int],
+    run: Callable[[SimulationConfig, int], list[dict[str, Any]]],
+    log: Callable[[str], None],
+) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for config in configs:
         for seed in seeds:
-            curve = run_simulation(train, test, train_x, test_x, config, seed)
+            curve = run(config, seed)
             log(
                 f"{config.name} seed {seed}: 4-class F1 {curve[-1]['all_4class']:.3f} at {curve[-1]['labels']} labels"
             )
@@ -238,8 +330,11 @@ def write_outputs(rows: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
     return [csv_path, png_path]
 
 
-def summarise(rows: Sequence[dict[str, Any]], budget: int, early: int = 400) -> list[str]:
-    """The issue's two questions, answered from the mean curves."""
+def summarise(
+    rows: Sequence[dict[str, Any]], budget: int, early: int = 400, scope: str = "all-language"
+) -> list[str]:
+    """The issue's two questions, answered from the mean curves; `scope` names the posts `all_*` scores (under
+    the "others" protocol the held-out posts are all of other languages)."""
     curves = mean_curves(rows)
     lines: list[str] = []
     if "random.v1" in curves:
@@ -260,7 +355,7 @@ def summarise(rows: Sequence[dict[str, Any]], budget: int, early: int = 400) -> 
             lines.append(
                 f"{name}: other-language stance F1 at {early} labels {value_at(curve, early, 'others_stance'):.3f} "
                 f"(best blind, {best_blind}: {value_at(blind[best_blind], early, 'others_stance'):.3f}); "
-                f"all-language 4-class at {budget}: {value_at(curve, budget, 'all_4class'):.3f} "
+                f"{scope} 4-class at {budget}: {value_at(curve, budget, 'all_4class'):.3f} "
                 f"(best blind: {max(value_at(c, budget, 'all_4class') for c in blind.values()):.3f})"
             )
     return lines

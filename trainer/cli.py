@@ -86,6 +86,9 @@ def experiment(
         str | None, typer.Option(help="Language weighting, comma separated to compare (0, 0.5, 1).")
     ] = None,
     backend: Annotated[str, typer.Option(help="lora or encoder (others protocol).")] = "lora",
+    encoder_seed: Annotated[
+        int | None, typer.Option(help="The encoder's seed (its head and batch order); the folds keep theirs.")
+    ] = None,
 ) -> None:
     """The study's cross-lingual table, or the "others" protocol, on the shared corpus with the worker's model."""
     from trainer.experiment import run_experiment, run_others_protocol
@@ -95,6 +98,8 @@ def experiment(
     settings = replace(settings, train=replace(settings.train, epochs=epochs, max_examples=max_train))
     if base_model:
         settings = replace(settings, model=replace(settings.model, base_model=base_model))
+    if encoder_seed is not None:
+        settings = replace(settings, encoder=replace(settings.encoder, seed=encoder_seed))
 
     def log(message: str) -> None:
         print(message, flush=True)

