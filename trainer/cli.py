@@ -89,6 +89,9 @@ def experiment(
     encoder_seed: Annotated[
         int | None, typer.Option(help="The encoder's seed (its head and batch order); the folds keep theirs.")
     ] = None,
+    encoder_members: Annotated[
+        int | None, typer.Option(help="Encoders per fold, seeded one after the other, averaged.")
+    ] = None,
 ) -> None:
     """The study's cross-lingual table, or the "others" protocol, on the shared corpus with the worker's model."""
     from trainer.experiment import run_experiment, run_others_protocol
@@ -100,6 +103,8 @@ def experiment(
         settings = replace(settings, model=replace(settings.model, base_model=base_model))
     if encoder_seed is not None:
         settings = replace(settings, encoder=replace(settings.encoder, seed=encoder_seed))
+    if encoder_members is not None:
+        settings = replace(settings, encoder=replace(settings.encoder, members=encoder_members))
 
     def log(message: str) -> None:
         print(message, flush=True)

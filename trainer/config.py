@@ -91,6 +91,8 @@ class EncoderSettings:
     """Dropout before the head (the encoder keeps BERT's own 0.1)."""
     language_power: float = 0.5
     """Language weights (db.weighting), as the fast model."""
+    members: int = 1
+    """Encoders a round trains, seeded `seed`, `seed + 1`, ...; the version averages their probabilities."""
     seed: int = 0
 
 

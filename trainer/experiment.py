@@ -70,22 +70,25 @@ def encoder_train_and_score(
 ) -> tuple[TrainResult, NDArray[np.float32]]:
     """A fresh encoder (trainer/encoder.py) fine-tuned on `train` as an encoder retrain does, then the
     probabilities of `test`."""
-    from trainer.encoder import encoder_probabilities, new_encoder, train_encoder
+    from trainer.encoder import members_probabilities, train_members
 
-    loaded = new_encoder(settings.encoder)
     every = max(1, round(len(train) * settings.encoder.epochs / settings.encoder.batch_size / 10))
-    result = train_encoder(
-        loaded,
+
+    def members_note(member: int) -> str:
+        return f", member {member + 1}/{settings.encoder.members}" if settings.encoder.members > 1 else ""
+
+    members, result = train_members(
+        settings.encoder,
         [r.text for r in train],
         [LABELS.index(r.label) for r in train],
         [r.language for r in train],
-        on_step=lambda step, total, loss: (
-            log(f"  {name}: step {step}/{total}, loss {loss:.3f}")
+        on_step=lambda member, step, total, loss: (
+            log(f"  {name}{members_note(member)}: step {step}/{total}, loss {loss:.3f}")
             if step % every == 0 or step == total
             else None
         ),
     )
-    return result, encoder_probabilities(loaded, [r.text for r in test])
+    return result, members_probabilities(members, [r.text for r in test])
 
 
 TRAINERS = {"lora": train_and_score, "encoder": encoder_train_and_score}

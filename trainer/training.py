@@ -26,6 +26,17 @@ class TrainResult:
     seconds: float
     final_loss: float
 
+    @staticmethod
+    def combined(results: Sequence["TrainResult"]) -> "TrainResult":
+        """Several models trained one after the other: their steps, examples and time added up, the mean of
+        their final losses."""
+        return TrainResult(
+            sum(r.steps for r in results),
+            sum(r.examples for r in results),
+            sum(r.seconds for r in results),
+            sum(r.final_loss for r in results) / len(results),
+        )
+
     def summary(self) -> dict[str, float]:
         """What a version's metrics keep of its training."""
         return {

@@ -222,7 +222,15 @@ def experiment(
     ] = None,
     encoder_seed: Annotated[
         int | None,
-        typer.Option(help="The encoder's seed (its head and batch order; the folds keep theirs), to measure seeds."),
+        typer.Option(
+            help="The encoder's seed (its head and batch order; the folds keep theirs), to measure seeds."
+        ),
+    ] = None,
+    encoder_members: Annotated[
+        int | None,
+        typer.Option(
+            help="Encoders per fold (the encoder's `members`), seeded one after the other, averaged."
+        ),
     ] = None,
     average: Annotated[
         str | None,
@@ -268,6 +276,8 @@ def experiment(
         args += ["--language-power", language_power]
     if encoder_seed is not None:
         args += ["--encoder-seed", str(encoder_seed)]
+    if encoder_members is not None:
+        args += ["--encoder-members", str(encoder_members)]
     _run_worker_process(ctx, args)
 
 

@@ -14,9 +14,13 @@ from trainer.encoder import (
     WEIGHTS_FILE,
     encoder_probabilities,
     load_encoder,
+    load_members,
+    members_probabilities,
     new_encoder,
     save_encoder,
+    save_members,
     train_encoder,
+    train_members,
 )
 
 POSTS = {
@@ -75,3 +79,33 @@ def test_long_posts_are_cut_to_max_tokens() -> None:
     loaded = new_encoder(EncoderSettings(max_tokens=8), tiny_e5())
     ids = loaded.token_ids(["refugees welcome " * 50])[0]
     assert len(ids) == 8 and ids[0] == loaded.tokenizer.bos and ids[-1] == loaded.tokenizer.eos
+
+
+def test_members_are_seeded_apart_averaged_and_saved_each(tmp_path: Path) -> None:
+    base = tiny_e5()
+    settings = EncoderSettings(epochs=2, min_steps=3, batch_size=8, max_tokens=16, members=2, seed=5)
+    texts, labels, languages = _data(2)
+    steps: list[tuple[int, int]] = []
+    members, result = train_members(
+        settings,
+        texts,
+        labels,
+        languages,
+        lambda member, step, total, loss: steps.append((member, step)),
+        base,
+    )
+    assert [m.settings.seed for m in members] == [5, 6]
+    assert result.steps == len(steps) == 6 and steps[0] == (0, 1) and steps[-1] == (1, 3)
+    each = [encoder_probabilities(m, texts) for m in members]
+    assert not np.allclose(each[0], each[1])  # different heads and batch orders
+    counted: list[tuple[int, int]] = []
+    mean = members_probabilities(members, texts, report=lambda done, total: counted.append((done, total)))
+    assert np.allclose(mean, (each[0] + each[1]) / 2, atol=1e-6)
+    assert counted[-1] == (2 * len(texts), 2 * len(texts))
+    save_members(members, tmp_path / "v1", {"model_version": 1})
+    assert (tmp_path / "v1" / WEIGHTS_FILE).exists() and (
+        tmp_path / "v1" / "member-2" / WEIGHTS_FILE
+    ).exists()
+    again = load_members(tmp_path / "v1", base)
+    assert [m.settings.seed for m in again] == [5, 6]
+    assert np.allclose(members_probabilities(again, texts), mean, atol=1e-6)
