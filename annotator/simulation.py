@@ -292,9 +292,11 @@ def labels_to_reach(curve: dict[int, dict[str, float]], target: float, metric: s
     return None
 
 
-def write_outputs(rows: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
-    """curves.csv (every seed), curves.png (means: 4-class, topic, stance; all / en+es / other languages; a panel
-    whose subset has no posts in the evaluation file says so instead of drawing zeros)."""
+def write_outputs(
+    rows: Sequence[dict[str, Any]], out_dir: Path, subsets: Sequence[str] = SUBSETS
+) -> list[Path]:
+    """curves.csv (every seed), curves.png (means: 4-class, topic, stance, one column per subset: all / en+es /
+    other languages; a panel whose subset has no posts in the evaluation file says so instead of drawing zeros)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -307,9 +309,11 @@ def write_outputs(rows: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
         writer.writeheader()
         writer.writerows(rows)
     curves = mean_curves(rows)
-    figure, axes = plt.subplots(3, 3, figsize=(14, 11), sharex=True)
+    figure, axes = plt.subplots(
+        3, len(subsets), figsize=(max(7.0, 4.7 * len(subsets)), 11), sharex=True, squeeze=False
+    )
     for i, kind in enumerate(("4class", "topic", "stance")):
-        for j, subset in enumerate(SUBSETS):
+        for j, subset in enumerate(subsets):
             axis = axes[i][j]
             axis.set_title(f"{kind} macro-F1, {SUBSET_TITLES[subset]}")
             metric = f"{subset}_{kind}"

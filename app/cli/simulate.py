@@ -9,7 +9,7 @@ import typer
 from annotator.errors import LingualoopError
 from app.cli.common import _progress, cli, console, friendly_errors, state
 from db.crossval import others_folds
-from db.study import STUDY_TEST, STUDY_TRAIN, read_study_csv
+from db.study import STUDY_TEST, STUDY_TRAIN, SUBSETS, read_study_csv
 from db.weighting import DEFAULT_LANGUAGE_POWER
 
 
@@ -122,7 +122,7 @@ def simulate(
             range(seeds),
             log=log,
         )
-    files = write_outputs(rows, out)
+    files = write_outputs(rows, out, subsets=("others",) if protocol == "others" else SUBSETS)
     for line in summarise(rows, budget, scope="all-language" if protocol == "study" else "other-language"):
         console.print(line, highlight=False)
     console.print("Wrote " + ", ".join(str(f) for f in files))
