@@ -39,6 +39,10 @@ def render() -> None:
             QUOTA_MODES,
             index=QUOTA_MODES.index(settings.quota_mode),
             format_func=QUOTA_MODE_TEXT.__getitem__,
+            help="In replayed annotation both modes raise the other languages alike (stance +0.08 at 400 labels "
+            "over uncertainty alone); catch up costs English and Spanish less once languages have their first "
+            "labels. Weighted keeps every language in every batch: choose it when each language's own figures "
+            "matter more than overall accuracy.",
         )
         target = st.number_input("Catch-up target (labels per language)", 1, 10_000, value=settings.catch_up)
         favour = st.multiselect(
