@@ -65,7 +65,9 @@ def test_a_project_that_chose_the_encoder_retrains_it_through_the_worker(
         assert version.is_current and version.base_model.startswith("multilingual-e5-small")
         assert version.metrics["all"]["n"] == 70 and len(version.metrics["languages"]) == 14
         assert version.metrics["training"]["steps"] == 2 * 8 and version.training_snapshot["trained_on"] == 42
-        assert (Path(version.adapter_path) / "member-2" / "encoder.safetensors").exists()  # two members by default
+        assert (
+            Path(version.adapter_path) / "member-2" / "encoder.safetensors"
+        ).exists()  # two members by default
         assert version.metrics["calibration"]["temperature"] > 0
         pool = session.scalar(select(func.count()).select_from(Item).where(Item.split == Split.POOL))
         stored = session.execute(
