@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from db.ensemble import POOLING, pool
 from db.labels import LABELS
 from db.metrics import IntArray, macro_f1, stance_f1, topic_f1
 from db.study import MAIN_LANGUAGES, StudyPost
@@ -251,9 +252,12 @@ def _report_with_probabilities(
     return report
 
 
-def ensemble_report(reports: Sequence[dict[str, Any]], resamples: int = 1000) -> dict[str, Any]:
-    """The protocol's report of the models' averaged probabilities: runs on the same posts and folds (each post
-    predicted by models that never saw it, so the average never saw it either)."""
+def ensemble_report(
+    reports: Sequence[dict[str, Any]], rule: str = POOLING, resamples: int = 1000
+) -> dict[str, Any]:
+    """The protocol's report of the models' pooled probabilities (db.ensemble.pool, by default as an ensemble
+    version pools them): runs on the same posts and folds (each post predicted by models that never saw it, so the
+    pool never saw it either)."""
     if not reports:
         raise ValueError("no runs to average")
     first = reports[0]["posts"]
@@ -263,8 +267,10 @@ def ensemble_report(reports: Sequence[dict[str, Any]], resamples: int = 1000) ->
             raise ValueError("a run without probabilities (saved before they were kept) cannot be averaged")
         if posts["gold"] != first["gold"] or posts["fold"] != first["fold"]:
             raise ValueError("runs evaluated on different posts or folds cannot be averaged")
-    mean = np.mean([np.asarray(r["posts"]["probabilities"], dtype=np.float32) for r in reports], axis=0)
-    return _report_with_probabilities(first["gold"], mean, first["languages"], first["fold"], resamples)
+    pooled = pool([np.asarray(r["posts"]["probabilities"], dtype=np.float32) for r in reports], rule)
+    return _report_with_probabilities(
+        first["gold"], pooled.astype(np.float32), first["languages"], first["fold"], resamples
+    )
 
 
 def compare_powers(

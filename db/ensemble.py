@@ -1,14 +1,15 @@
-"""The ensemble version: the average of the calibrated probabilities of the newest ready version of each backend
-(fast, LoRA, encoder), published as a version of its own (backend `ensemble`) that the sampler, the app, the
-findings and the exports use like any other.
+"""The ensemble version: the calibrated probabilities of the newest ready version of each backend (fast, LoRA,
+encoder) averaged (`pool`: the mean; their normalised geometric mean measured no better, docs/experiment.md),
+published as a version of its own (backend `ensemble`) that the sampler, the app, the findings and the exports use like any
+other.
 
 It needs no model: every version keeps its probabilities for the pool and the eval posts, so the ensemble is
 built from those rows, in pages of posts. It is evaluated per language on the eval posts, gets its own
 temperature (db.calibration), and becomes current when db.versions.choose_current picks it. Built after every
 retrain (the worker's and the fast model's) once two backends have a ready version; to classify an archive, its
-members are loaded and averaged (trainer/scorers.py).
+members are loaded and pooled by the version's rule (trainer/scorers.py).
 
-The members never saw the eval posts, so neither did their average: its eval scores are as honest as theirs."""
+The members never saw the eval posts, so neither did their pool: its eval scores are as honest as theirs."""
 
 from collections.abc import Sequence
 
@@ -34,6 +35,28 @@ from db.versions import (
 MEMBER_BACKENDS = (Backend.FAST, Backend.LORA, Backend.ENCODER)
 PAGE = 5_000
 """Posts averaged and written at a time."""
+POOLING = "arithmetic"
+"""How a new ensemble version pools its members (pool); the geometric mean tied with it on posts that did not
+choose it (docs/experiment.md, bench/pooling.py)."""
+RULES = ("arithmetic", "geometric")
+FLOOR = 1e-6
+"""Probabilities are clipped to this before logarithmic pooling (a member's 0 would veto a label)."""
+
+
+def pool(members: Sequence[NDArray[np.floating]], rule: str = "arithmetic") -> NDArray[np.float64]:
+    """One row of probabilities per post from the members' rows: their mean (arithmetic), or their normalised
+    geometric mean (logarithmic pooling: a label two members both find likely beats one that only one member is
+    sure of)."""
+    stacked = np.stack([np.asarray(m, dtype=np.float64) for m in members])
+    if rule == "arithmetic":
+        mean: NDArray[np.float64] = stacked.mean(axis=0)
+        return mean
+    if rule not in RULES:
+        raise ValueError(f"unknown pooling rule '{rule}': use {' or '.join(RULES)}")
+    logs = np.log(np.clip(stacked, FLOOR, 1.0)).mean(axis=0)
+    unnormalised = np.exp(logs - logs.max(axis=-1, keepdims=True))
+    geometric: NDArray[np.float64] = unnormalised / unnormalised.sum(axis=-1, keepdims=True)
+    return geometric
 
 
 def ensemble_members(session: Session, project_id: int) -> list[ModelVersion]:
@@ -46,18 +69,21 @@ def member_ids(version: ModelVersion) -> list[int]:
     return [int(i) for i in version.training_snapshot.get("members", [])]
 
 
-def averaged(
-    session: Session, members: Sequence[int], item_ids: Sequence[int]
+def pooling_of(version: ModelVersion) -> str:
+    """The rule an ensemble version was built with (versions built before the rule was recorded averaged)."""
+    return str(version.training_snapshot.get("pooling", "arithmetic"))
+
+
+def pooled(
+    session: Session, members: Sequence[int], item_ids: Sequence[int], rule: str = POOLING
 ) -> dict[int, NDArray[np.float64]]:
-    """The members' mean probabilities for each post that at least one member scored (a post imported after a
-    member was trained is averaged over the members that scored it)."""
-    sums: dict[int, NDArray[np.float64]] = {}
-    counts: dict[int, int] = {}
+    """The members' pooled probabilities for each post that at least one member scored (a post imported after a
+    member was trained is pooled over the members that scored it)."""
+    rows: dict[int, list[NDArray[np.float64]]] = {}
     for member in members:
         for item_id, probabilities in probabilities_of(session, member, item_ids).items():
-            sums[item_id] = sums.get(item_id, np.zeros(len(LABELS))) + np.asarray(probabilities)
-            counts[item_id] = counts.get(item_id, 0) + 1
-    return {item_id: total / counts[item_id] for item_id, total in sums.items()}
+            rows.setdefault(item_id, []).append(np.asarray(probabilities, dtype=np.float64))
+    return {item_id: pool(found, rule) for item_id, found in rows.items()}
 
 
 def build_ensemble(session: Session, project_id: int) -> ModelVersion | None:
@@ -79,12 +105,13 @@ def build_ensemble(session: Session, project_id: int) -> ModelVersion | None:
             "members": ids,
             "labels": {k: v for m in members for k, v in m.training_snapshot.get("labels", {}).items()},
             "trained_on": max(int(m.training_snapshot.get("trained_on", 0)) for m in members),
+            "pooling": POOLING,
         },
     )
     session.add(version)
     session.flush()
     eval_posts = consensus_posts(session, project_id, Split.EVAL)
-    by_item = averaged(session, ids, [p.item_id for p in eval_posts])
+    by_item = pooled(session, ids, [p.item_id for p in eval_posts])
     scored = [p for p in eval_posts if p.item_id in by_item]
     raw = np.array([by_item[p.item_id] for p in scored]).reshape(-1, len(LABELS))
     metrics = (
@@ -107,7 +134,7 @@ def build_ensemble(session: Session, project_id: int) -> ModelVersion | None:
 
 
 def _write_all(session: Session, version_id: int, members: Sequence[int], temperature: float) -> None:
-    """Every post any member scored (pool and eval), averaged and calibrated, page by page in item id order."""
+    """Every post any member scored (pool and eval), pooled and calibrated, page by page in item id order."""
     after = 0
     while True:
         page = list(
@@ -121,7 +148,7 @@ def _write_all(session: Session, version_id: int, members: Sequence[int], temper
         )
         if not page:
             return
-        by_item = averaged(session, members, page)
+        by_item = pooled(session, members, page)
         write_predictions(
             session, version_id, page, apply_temperature(np.array([by_item[i] for i in page]), temperature)
         )

@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 from sqlalchemy.orm import object_session
 
 from db.calibration import apply_temperature
-from db.ensemble import member_ids
+from db.ensemble import member_ids, pool, pooling_of
 from db.labels import LABELS
 from db.metrics import VersionMetrics
 from db.models import Backend, ModelStatus, ModelVersion
@@ -41,7 +41,9 @@ class VersionSpec:
     temperature: float = 1.0
     """The version's calibration (db.calibration): every probability it gives is scaled with it."""
     members: tuple["VersionSpec", ...] = ()
-    """An ensemble's member versions (db/ensemble.py), whose calibrated probabilities it averages."""
+    """An ensemble's member versions (db/ensemble.py), whose calibrated probabilities it pools."""
+    pooling: str = "arithmetic"
+    """An ensemble's pooling rule (db.ensemble.pool), as the version was built."""
 
 
 def version_spec(version: ModelVersion | None, asked: str) -> VersionSpec:
@@ -95,6 +97,7 @@ def _ensemble_spec(version: ModelVersion, asked: str) -> VersionSpec:
         adapter_path="",
         temperature=VersionMetrics.of(version.metrics).temperature,
         members=members,
+        pooling=pooling_of(version),
     )
 
 
@@ -185,19 +188,20 @@ class EncoderScorer:
 
 
 class EnsembleScorer:
-    """The mean of its members' calibrated probabilities (the ensemble's own temperature is applied on top)."""
+    """Its members' calibrated probabilities pooled by the version's rule (db.ensemble.pool; the ensemble's own
+    temperature is applied on top)."""
 
-    def __init__(self, members: Sequence[Scorer]) -> None:
+    def __init__(self, members: Sequence[Scorer], pooling: str = "arithmetic") -> None:
         self.members = members
+        self.pooling = pooling
 
     def score(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        mean: NDArray[np.float32] = np.mean([m.score(texts) for m in self.members], axis=0).astype(np.float32)
-        return mean
+        return pool([m.score(texts) for m in self.members], self.pooling).astype(np.float32)
 
 
 def _open_raw(spec: VersionSpec, settings: WorkerSettings, log: Callable[[str], None]) -> Scorer:
     if spec.backend == Backend.ENSEMBLE:
-        return EnsembleScorer([open_scorer(member, settings, log) for member in spec.members])
+        return EnsembleScorer([open_scorer(member, settings, log) for member in spec.members], spec.pooling)
     folder = Path(spec.adapter_path)
     if spec.backend == Backend.FAST:
         return FastScorer(folder / FAST_HEAD_FILE)

@@ -29,6 +29,7 @@ from db.crossval import (
     others_folds,
     parse_powers,
 )
+from db.ensemble import POOLING, RULES
 from db.runner import RunnerSettings
 from db.study import STUDY_TEST, STUDY_TRAIN, read_study_csv
 from db.weighting import DEFAULT_LANGUAGE_POWER
@@ -236,7 +237,8 @@ def experiment(
         str | None,
         typer.Option(
             help="Others protocol: no training; the --out files of earlier runs, comma separated, are averaged "
-            "post by post (an ensemble, as ensemble versions do) and compared with each run."
+            "post by post as ensemble versions pool their members, and compared with each run and with their "
+            "geometric mean."
         ),
     ] = None,
 ) -> None:
@@ -303,16 +305,18 @@ def _fast_protocol(
 
 
 def _average_runs(files: list[Path], out: Path | None) -> None:
-    """The ensemble of earlier protocol runs (each file's first run), scored and compared with each run."""
+    """The ensemble of earlier protocol runs (each file's first run), pooled as an ensemble version pools its
+    members, scored and compared with each run and with the other pooling rule."""
     try:
         runs = [next(iter(json.loads(path.read_text(encoding="utf-8")).values())) for path in files]
         names = [path.stem for path in files]
         ensemble = ensemble_report(runs)
+        others = {f"{rule} mean": ensemble_report(runs, rule) for rule in RULES if rule != POOLING}
     except (OSError, ValueError, StopIteration, AttributeError) as error:
         raise LingualoopError(f"Cannot average {', '.join(map(str, files))}: {error}") from None
-    name = "average of " + " + ".join(names)
+    name = f"{POOLING} mean of " + " + ".join(names)
     console.print(format_protocol_table(name, ensemble), highlight=False, soft_wrap=True)
-    for run_name, run in zip(names, runs, strict=True):
+    for run_name, run in [*zip(names, runs, strict=True), *others.items()]:
         console.print(compare_runs([run_name, name], [run, ensemble]), highlight=False, soft_wrap=True)
     if out is not None:
         out.write_text(json.dumps({name: ensemble}, indent=2), encoding="utf-8")

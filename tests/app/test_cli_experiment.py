@@ -51,7 +51,10 @@ def test_fast_model_compares_language_weights_with_intervals(tmp_path: Path) -> 
     results = json.loads(out.read_text(encoding="utf-8"))
     assert set(results) == {"0.0", "0.5"} and results["0.5"]["pooled"]["n"] == 24
     averaged = run(url, data, "experiment", "--protocol", "others", "--average", f"{out},{out}")
-    assert "| average of fast + fast |" in averaged and "| **other ten** | 24 |" in averaged  # no training
+    assert (
+        "| arithmetic mean of fast + fast |" in averaged and "| **other ten** | 24 |" in averaged
+    )  # no training
+    assert "| against geometric mean |" in averaged  # compared with the other pooling rule
     assert "Cannot average" in run(url, data, "experiment", "--average", str(tmp_path / "no.json"), ok=False)
     assert "runs the others protocol" in run(url, data, "experiment", "--backend", "fast", ok=False)
     assert "--language-power takes numbers" in run(url, data, *args, "--language-power", "x", ok=False)

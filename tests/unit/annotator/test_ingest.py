@@ -17,22 +17,16 @@ from testing.factories import make_project, posts, table_counts, write_csv, writ
 
 
 @pytest.fixture
-def project(sessions: sessionmaker[Session]) -> Project:
+def project(sessions: sessionmaker[Session], tmp_path_factory: pytest.TempPathFactory) -> Project:
     with session_scope(sessions) as session:
         project = make_project(session)
         import_file(
             session,
             project,
-            write_csv(Path(_tmp_dir(session)) / "seed.csv", posts(3, prefix="seed")),
+            write_csv(tmp_path_factory.mktemp("seed") / "seed.csv", posts(3, prefix="seed")),
             by=OPERATOR,
         )
     return project
-
-
-def _tmp_dir(session: Session) -> str:
-    import tempfile
-
-    return tempfile.mkdtemp()
 
 
 def _assert_rejected(

@@ -15,6 +15,7 @@ from db.crossval import (
     protocol_report,
     run_folds,
 )
+from db.ensemble import pool
 from db.labels import LABELS
 from db.study import StudyPost
 
@@ -105,8 +106,10 @@ def test_runs_keep_their_probabilities_and_average_into_an_ensemble() -> None:
     assert len(first["posts"]["probabilities"]) == 40 and first["posts"]["fold"][0] == 0
     both = ensemble_report([first, second])
     assert both["posts"]["gold"] == first["posts"]["gold"]
-    averaged = np.mean([first["posts"]["probabilities"], second["posts"]["probabilities"]], axis=0)
-    assert both["posts"]["predicted"] == [LABELS[i] for i in averaged.argmax(axis=1)]
+    pair = [first["posts"]["probabilities"], second["posts"]["probabilities"]]
+    assert both["posts"]["predicted"] == [LABELS[i] for i in np.mean(pair, axis=0).argmax(axis=1)]
+    geometric = ensemble_report([first, second], "geometric")
+    assert geometric["posts"]["predicted"] == [LABELS[i] for i in pool(pair, "geometric").argmax(axis=1)]
     assert ensemble_report([first])["pooled"]["four_class"] == first["pooled"]["four_class"]
     with pytest.raises(ValueError, match="different posts"):
         ensemble_report([first, run_folds(others_folds(train, [], folds=4, seed=1), model(2))])  # type: ignore[arg-type]

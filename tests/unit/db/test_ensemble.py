@@ -2,12 +2,13 @@
 and calibrated like any version, current when it is the newest, and not built twice from the same members."""
 
 import numpy as np
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from annotator.access import OPERATOR
 from annotator.demo import create_demo_project
-from db.ensemble import build_ensemble, ensemble_members
+from db.ensemble import build_ensemble, ensemble_members, pool, pooling_of
 from db.labels import LABELS
 from db.metrics import VersionMetrics
 from db.models import Backend, Item, ModelStatus, ModelVersion, Prediction, Split
@@ -33,7 +34,7 @@ def _version(
     return version.id
 
 
-def test_the_ensemble_averages_the_newest_version_of_each_backend(session: Session) -> None:
+def test_the_ensemble_pools_the_newest_version_of_each_backend(session: Session) -> None:
     project_id = create_demo_project(session, by=OPERATOR).project.id
     items = list(session.scalars(select(Item.id).where(Item.project_id == project_id).order_by(Item.id)))
     gold = {p.item_id: LABELS.index(p.label) for p in consensus_posts(session, project_id, Split.EVAL)}
@@ -63,12 +64,30 @@ def test_the_ensemble_averages_the_newest_version_of_each_backend(session: Sessi
     assert ensemble.metrics["all"]["n"] == len(gold) and metrics.temperature > 0
     count = session.scalar(select(func.count()).where(Prediction.model_version_id == ensemble.id))
     assert count == len(items)  # every post a member scored: the pool and the eval posts
-    members = [probabilities_of(session, v, items[:5]) for v in (fast, encoder)]
-    mean = np.array([(np.array(members[0][i]) + np.array(members[1][i])) / 2 for i in items[:5]])
-    stored = probabilities_of(session, ensemble.id, items[:5])
-    assert np.array_equal(np.array([stored[i] for i in items[:5]]).argmax(axis=1), mean.argmax(axis=1))
+    assert pooling_of(ensemble) == "arithmetic"
+    members = [probabilities_of(session, v, items) for v in (fast, encoder)]
+    mean = np.array([(np.array(members[0][i]) + np.array(members[1][i])) / 2 for i in items])
+    stored = probabilities_of(session, ensemble.id, items)
+    assert np.array_equal(np.array([stored[i] for i in items]).argmax(axis=1), mean.argmax(axis=1))
     assert np.allclose([sum(stored[i]) for i in items[:5]], 1.0, atol=1e-4)
     assert build_ensemble(session, project_id) is None  # the same members: no second ensemble
     lora = _version(session, project_id, Backend.LORA, model(0.4))
     again = build_ensemble(session, project_id)
     assert again is not None and again.training_snapshot["members"] == [fast, encoder, lora]
+
+
+def test_pooling_rules() -> None:
+    sure = np.array([[0.01, 0.59, 0.3, 0.1]])
+    unsure = np.array([[0.6, 0.1, 0.2, 0.1]])
+    # The mean follows the one member that is sure; the geometric mean favours the label both find likely.
+    assert pool([sure, unsure], "arithmetic").argmax() == 1
+    geometric = pool([sure, unsure], "geometric")
+    assert geometric.argmax() == 2 and np.isclose(geometric.sum(), 1.0)
+    expected = np.sqrt(sure * unsure) / np.sqrt(sure * unsure).sum()
+    assert np.allclose(geometric, expected)
+    # A zero does not veto a label outright, and one member pools to itself.
+    floored = pool([np.array([[0.0, 1.0, 0.0, 0.0]]), np.array([[0.5, 0.0, 0.5, 0.0]])], "geometric")
+    assert np.isfinite(floored).all() and np.isclose(floored.sum(), 1.0)
+    assert np.allclose(pool([sure], "geometric"), sure / sure.sum())
+    with pytest.raises(ValueError, match="unknown pooling rule 'median'"):
+        pool([sure, unsure], "median")

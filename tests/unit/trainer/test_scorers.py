@@ -1,5 +1,5 @@
-"""The scorers behind classify: the fast head's arithmetic against scikit-learn's, and the checks that refuse a
-version which cannot score."""
+"""The scorers behind classify: the fast head's arithmetic against scikit-learn's, an ensemble pooled by its
+version's rule, and the checks that refuse a version which cannot score."""
 
 from pathlib import Path
 
@@ -9,8 +9,9 @@ from sklearn.linear_model import LogisticRegression
 from sqlalchemy.orm import Session
 
 from db.models import Backend, ModelStatus, ModelVersion
+from db.versions import FAST_HEAD_FILE
 from testing.factories import make_project
-from trainer.scorers import VersionNotUsable, head_probabilities, version_spec
+from trainer.scorers import EnsembleScorer, VersionNotUsable, head_probabilities, version_spec
 
 
 @pytest.mark.parametrize("classes", [(0, 1, 2, 3), (0, 2, 3), (1, 3)])
@@ -47,3 +48,52 @@ def test_versions_that_cannot_score_are_refused_with_a_reason(session: Session, 
     version.backend = Backend.LORA
     spec = version_spec(version, str(version.id))
     assert (spec.id, spec.backend, spec.adapter_path) == (version.id, "lora", str(tmp_path))
+
+
+class _Fixed:
+    def __init__(self, row: list[float]) -> None:
+        self.row = np.array([row], dtype=np.float32)
+
+    def score(self, texts: list[str]) -> np.ndarray:
+        return np.repeat(self.row, len(texts), axis=0)
+
+
+def test_an_ensemble_scores_by_the_rule_it_was_built_with(session: Session, tmp_path: Path) -> None:
+    project = make_project(session)
+    members = []
+    for backend in (Backend.FAST, Backend.ENCODER):
+        (tmp_path / str(backend)).mkdir()
+        (tmp_path / str(backend) / FAST_HEAD_FILE).touch()
+        member = ModelVersion(
+            project_id=project.id,
+            backend=backend,
+            base_model="m",
+            status=ModelStatus.READY,
+            adapter_path=str(tmp_path / str(backend)),
+        )
+        session.add(member)
+        session.flush()
+        members.append(member.id)
+    snapshot = {"members": members}
+    old = ModelVersion(
+        project_id=project.id,
+        backend=Backend.ENSEMBLE,
+        base_model="e",
+        status=ModelStatus.READY,
+        training_snapshot=snapshot,
+    )
+    new = ModelVersion(
+        project_id=project.id,
+        backend=Backend.ENSEMBLE,
+        base_model="e",
+        status=ModelStatus.READY,
+        training_snapshot=snapshot | {"pooling": "geometric"},
+    )
+    session.add_all([old, new])
+    session.flush()
+    assert version_spec(old, "old").pooling == "arithmetic"  # built before the rule was recorded
+    spec = version_spec(new, "new")
+    assert spec.pooling == "geometric" and [m.id for m in spec.members] == members
+    scorers = [_Fixed([0.01, 0.59, 0.3, 0.1]), _Fixed([0.6, 0.1, 0.2, 0.1])]
+    assert EnsembleScorer(scorers, "arithmetic").score(["a"]).argmax() == 1
+    assert EnsembleScorer(scorers, spec.pooling).score(["a", "b"]).argmax(axis=1).tolist() == [2, 2]
