@@ -90,7 +90,8 @@ class EncoderSettings:
     dropout: float = 0.1
     """Dropout before the head (the encoder keeps BERT's own 0.1)."""
     language_power: float = 0.5
-    """Language weights (db.weighting), as the fast model."""
+    """Language weights (db.weighting), as the fast model (equal languages, 1, measured worse: -0.028 stance under
+    the others protocol, docs/experiment.md)."""
     members: int = 2
     """Encoders a round trains, seeded `seed`, `seed + 1`, ...; the version averages their probabilities (two:
     +0.015 4-class, +0.018 stance in the ensemble under the others protocol, docs/experiment.md)."""
