@@ -43,7 +43,7 @@ FLOOR = 1e-6
 """Probabilities are clipped to this before logarithmic pooling (a member's 0 would veto a label)."""
 
 
-def pool(members: Sequence[NDArray[np.floating]], rule: str = "arithmetic") -> NDArray[np.float64]:
+def pool(members: Sequence[NDArray[np.floating]], rule: str = POOLING) -> NDArray[np.float64]:
     """One row of probabilities per post from the members' rows: their mean (arithmetic), or their normalised
     geometric mean (logarithmic pooling: a label two members both find likely beats one that only one member is
     sure of)."""
