@@ -20,9 +20,9 @@ from numpy.typing import NDArray
 
 from annotator.fastmodel import embed_texts, predict_proba, train_head
 from bench.common import SHARED
+from db.crossval import paired_difference, scores
 from db.ensemble import pool
 from db.labels import LABELS
-from db.metrics import macro_f1, stance_f1
 from db.study import StudyPost, read_study_csv
 from trainer.config import settings_from_env
 from trainer.experiment import encoder_train_and_score
@@ -49,25 +49,6 @@ def trained_probabilities(train: list[StudyPost], test: list[StudyPost]) -> dict
     return {"fast": fast, "encoder": encoder}
 
 
-def scores(gold: NDArray[np.int64], probabilities: NDArray[np.float32]) -> tuple[float, float]:
-    predicted = probabilities.argmax(axis=1)
-    return macro_f1(gold, predicted, range(len(LABELS))), stance_f1(gold, predicted)
-
-
-def paired(
-    gold: NDArray[np.int64], a: NDArray[np.float32], b: NDArray[np.float32], resamples: int = 2000
-) -> list[tuple[float, float, float]]:
-    """Median and 95% interval of b minus a, for 4-class and stance, over posts resampled with replacement."""
-    rng = np.random.default_rng(0)
-    differences = []
-    for _ in range(resamples):
-        idx = rng.integers(0, len(gold), len(gold))
-        sa, sb = scores(gold[idx], a[idx]), scores(gold[idx], b[idx])
-        differences.append((sb[0] - sa[0], sb[1] - sa[1]))
-    low, mid, high = np.percentile(np.asarray(differences), [2.5, 50, 97.5], axis=0)
-    return [(float(low[i]), float(mid[i]), float(high[i])) for i in range(2)]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("pooling-probabilities.npz"))
@@ -82,25 +63,37 @@ def main() -> None:
         np.savez(args.out, **probabilities)
     members = [probabilities["fast"], probabilities["encoder"]]
     rules = {"arithmetic": pool(members, "arithmetic"), "geometric": pool(members, "geometric")}
-    gold = np.asarray([LABELS.index(p.label) for p in test])
+    gold = np.asarray([LABELS.index(p.label) for p in test], dtype=np.int64)
     languages = np.asarray([p.language for p in test])
     subsets = {
         "en + es": np.isin(languages, ["en", "es"]),
         "the other ten": ~np.isin(languages, ["en", "es"]),
         "all of test.csv": np.ones(len(test), dtype=bool),
     }
+    models = {"fast": probabilities["fast"], "encoder": probabilities["encoder"]} | {
+        f"ensemble, {rule}": pooled for rule, pooled in rules.items()
+    }
+    predicted = {name: p.argmax(axis=1).astype(np.int64) for name, p in models.items()}
     print(f"\n{'subset':<17} {'n':>4}  {'model':<22} {'4-class':>8} {'stance':>7}")
     for subset, mask in subsets.items():
-        rows = {"fast": probabilities["fast"], "encoder": probabilities["encoder"]} | {
-            f"ensemble, {rule}": pooled for rule, pooled in rules.items()
+        for name, labels in predicted.items():
+            score = scores(gold[mask], labels[mask])
+            print(
+                f"{subset:<17} {mask.sum():>4}  {name:<22} {score['four_class']:8.3f} {score['stance']:7.3f}"
+            )
+        named = {
+            name: [LABELS[i] for i in predicted[name][mask]]
+            for name in ("ensemble, arithmetic", "ensemble, geometric")
         }
-        for name, p in rows.items():
-            four, stance = scores(gold[mask], p[mask])
-            print(f"{subset:<17} {mask.sum():>4}  {name:<22} {four:8.3f} {stance:7.3f}")
-        (l4, m4, h4), (ls, ms, hs) = paired(gold[mask], rules["arithmetic"][mask], rules["geometric"][mask])
+        difference = paired_difference(
+            [LABELS[i] for i in gold[mask]], named["ensemble, arithmetic"], named["ensemble, geometric"], 2000
+        )
         print(
-            f"{subset:<17} {'':>4}  geometric - arithmetic: 4-class {m4:+.3f} [{l4:+.3f}, {h4:+.3f}], "
-            f"stance {ms:+.3f} [{ls:+.3f}, {hs:+.3f}]"
+            f"{subset:<17} {'':>4}  geometric - arithmetic: "
+            + ", ".join(
+                f"{metric} {d['difference']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]"
+                for metric, d in difference.items()
+            )
         )
 
 
