@@ -92,6 +92,10 @@ def experiment(
     encoder_members: Annotated[
         int | None, typer.Option(help="Encoders per fold, seeded one after the other, averaged.")
     ] = None,
+    encoder_frozen_layers: Annotated[
+        int | None,
+        typer.Option(help="The encoder's lowest layers kept frozen (0: only the word embeddings)."),
+    ] = None,
 ) -> None:
     """The study's cross-lingual table, or the "others" protocol, on the shared corpus with the worker's model."""
     from trainer.experiment import run_experiment, run_others_protocol
@@ -105,6 +109,8 @@ def experiment(
         settings = replace(settings, encoder=replace(settings.encoder, seed=encoder_seed))
     if encoder_members is not None:
         settings = replace(settings, encoder=replace(settings.encoder, members=encoder_members))
+    if encoder_frozen_layers is not None:
+        settings = replace(settings, encoder=replace(settings.encoder, frozen_layers=encoder_frozen_layers))
 
     def log(message: str) -> None:
         print(message, flush=True)

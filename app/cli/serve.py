@@ -233,6 +233,12 @@ def experiment(
             help="Encoders per fold (the encoder's `members`), seeded one after the other, averaged."
         ),
     ] = None,
+    encoder_frozen_layers: Annotated[
+        int | None,
+        typer.Option(
+            help="The encoder's lowest layers kept frozen (default 4; 0: only the word embeddings)."
+        ),
+    ] = None,
     average: Annotated[
         str | None,
         typer.Option(
@@ -280,6 +286,8 @@ def experiment(
         args += ["--encoder-seed", str(encoder_seed)]
     if encoder_members is not None:
         args += ["--encoder-members", str(encoder_members)]
+    if encoder_frozen_layers is not None:
+        args += ["--encoder-frozen-layers", str(encoder_frozen_layers)]
     _run_worker_process(ctx, args)
 
 

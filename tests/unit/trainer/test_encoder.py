@@ -1,9 +1,11 @@
 """The encoder backend's model code on a tiny random e5: it learns, saves only what trained, and loads back to
 the same probabilities."""
 
+import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from db.labels import LABELS
@@ -12,6 +14,7 @@ from trainer.config import EncoderSettings
 from trainer.encoder import (
     SETTINGS_FILE,
     WEIGHTS_FILE,
+    LoadedEncoder,
     encoder_probabilities,
     load_encoder,
     load_members,
@@ -109,3 +112,56 @@ def test_members_are_seeded_apart_averaged_and_saved_each(tmp_path: Path) -> Non
     again = load_members(tmp_path / "v1", base)
     assert [m.settings.seed for m in again] == [5, 6]
     assert np.allclose(members_probabilities(again, texts), mean, atol=1e-6)
+
+
+def _weights(loaded: LoadedEncoder) -> dict[str, torch.Tensor]:
+    return {name: p.detach().clone() for name, p in loaded.model.encoder.named_parameters()}
+
+
+def test_frozen_layers_keep_the_embeddings_and_lowest_layers_and_train_the_rest(tmp_path: Path) -> None:
+    base = tiny_e5(layers=3)
+    loaded = new_encoder(EncoderSettings(epochs=2, min_steps=4, batch_size=8, frozen_layers=2), base)
+    before = _weights(loaded)
+    texts, labels, languages = _data(2)
+    train_encoder(loaded, texts, labels, languages)
+    after = _weights(loaded)
+    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    assert changed and all(name.startswith("encoder.layer.2.") for name in changed)
+    from safetensors.torch import load_file
+
+    save_encoder(loaded, tmp_path / "v1", {"model_version": 1})
+    saved = set(load_file(str(tmp_path / "v1" / WEIGHTS_FILE)))
+    assert not any(name.startswith(("encoder.embeddings.", "encoder.encoder.layer.0.")) for name in saved)
+    again = load_encoder(tmp_path / "v1", base)
+    assert again.settings.frozen_layers == 2
+    assert np.allclose(encoder_probabilities(again, texts), encoder_probabilities(loaded, texts), atol=1e-6)
+
+
+def test_frozen_layers_leave_a_small_base_its_top_layer_and_zero_only_the_word_embeddings() -> None:
+    texts, labels, languages = _data(2)
+    for frozen_layers, trained in ((4, {"encoder.layer.1."}), (0, {"embeddings.", "encoder.layer."})):
+        loaded = new_encoder(EncoderSettings(epochs=2, min_steps=4, frozen_layers=frozen_layers), tiny_e5())
+        before = _weights(loaded)
+        train_encoder(loaded, texts, labels, languages)
+        after = _weights(loaded)
+        changed = {name for name in before if not torch.equal(before[name], after[name])}
+        assert "embeddings.word_embeddings.weight" not in changed
+        assert {prefix for prefix in trained if any(name.startswith(prefix) for name in changed)} == trained
+        assert all(name.startswith(tuple(trained)) for name in changed)
+    with pytest.raises(ValueError, match="negative"):
+        new_encoder(EncoderSettings(frozen_layers=-1), tiny_e5())
+
+
+def test_a_version_saved_before_frozen_layers_loads_as_it_trained(tmp_path: Path) -> None:
+    base = tiny_e5()
+    loaded = new_encoder(EncoderSettings(epochs=1, min_steps=2, batch_size=8, frozen_layers=0), base)
+    texts, labels, languages = _data(2)
+    train_encoder(loaded, texts, labels, languages)
+    save_encoder(loaded, tmp_path / "old", {"model_version": 1})
+    settings_file = tmp_path / "old" / SETTINGS_FILE
+    record = json.loads(settings_file.read_text(encoding="utf-8"))
+    del record["settings"]["frozen_layers"]
+    settings_file.write_text(json.dumps(record), encoding="utf-8")
+    again = load_encoder(tmp_path / "old", base)
+    assert again.settings.frozen_layers == 0
+    assert np.allclose(encoder_probabilities(again, texts), encoder_probabilities(loaded, texts), atol=1e-6)
