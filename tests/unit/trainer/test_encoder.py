@@ -114,18 +114,19 @@ def test_members_are_seeded_apart_averaged_and_saved_each(tmp_path: Path) -> Non
     assert np.allclose(members_probabilities(again, texts), mean, atol=1e-6)
 
 
-def _weights(loaded: LoadedEncoder) -> dict[str, torch.Tensor]:
-    return {name: p.detach().clone() for name, p in loaded.model.encoder.named_parameters()}
+def _changed_by_training(loaded: LoadedEncoder) -> set[str]:
+    """The encoder's parameters that one training on _data(2) changes."""
+    before = {name: p.detach().clone() for name, p in loaded.model.encoder.named_parameters()}
+    texts, labels, languages = _data(2)
+    train_encoder(loaded, texts, labels, languages)
+    return {name for name, p in loaded.model.encoder.named_parameters() if not torch.equal(before[name], p)}
 
 
 def test_frozen_layers_keep_the_embeddings_and_lowest_layers_and_train_the_rest(tmp_path: Path) -> None:
     base = tiny_e5(layers=3)
     loaded = new_encoder(EncoderSettings(epochs=2, min_steps=4, batch_size=8, frozen_layers=2), base)
-    before = _weights(loaded)
-    texts, labels, languages = _data(2)
-    train_encoder(loaded, texts, labels, languages)
-    after = _weights(loaded)
-    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    changed = _changed_by_training(loaded)
+    texts = _data(2)[0]
     assert changed and all(name.startswith("encoder.layer.2.") for name in changed)
     from safetensors.torch import load_file
 
@@ -138,13 +139,9 @@ def test_frozen_layers_keep_the_embeddings_and_lowest_layers_and_train_the_rest(
 
 
 def test_frozen_layers_leave_a_small_base_its_top_layer_and_zero_only_the_word_embeddings() -> None:
-    texts, labels, languages = _data(2)
     for frozen_layers, trained in ((4, {"encoder.layer.1."}), (0, {"embeddings.", "encoder.layer."})):
         loaded = new_encoder(EncoderSettings(epochs=2, min_steps=4, frozen_layers=frozen_layers), tiny_e5())
-        before = _weights(loaded)
-        train_encoder(loaded, texts, labels, languages)
-        after = _weights(loaded)
-        changed = {name for name in before if not torch.equal(before[name], after[name])}
+        changed = _changed_by_training(loaded)
         assert "embeddings.word_embeddings.weight" not in changed
         assert {prefix for prefix in trained if any(name.startswith(prefix) for name in changed)} == trained
         assert all(name.startswith(tuple(trained)) for name in changed)
