@@ -13,7 +13,17 @@ from sqlalchemy.orm import Session
 from annotator.access import RESEARCHERS, Actor, actor_name, require_role
 from annotator.errors import LingualoopError, NotFoundError
 from db.jobs import cancel_job, dedupe_key, enqueue
-from db.models import Backend, Job, JobKind, JobStatus, ModelStatus, ModelVersion, Project, as_utc
+from db.models import (
+    Backend,
+    Job,
+    JobKind,
+    JobStatus,
+    ModelStatus,
+    ModelVersion,
+    Project,
+    RetrainChoice,
+    as_utc,
+)
 from db.versions import (
     CurrentChoice,
     adapter_folder,
@@ -24,17 +34,21 @@ from db.versions import (
 )
 
 WORKER_BACKENDS = {
-    Backend.LORA: "LoRA (the study's model: Gemma-3-270M on CPU, Llama-3.2-3B on a GPU)",
-    Backend.ENCODER: "Encoder (multilingual-e5-small fine-tuned end to end)",
+    RetrainChoice.AUTO: "Automatic: the encoder on a CPU worker, the study's LoRA model on a GPU (recommended)",
+    RetrainChoice.LORA: "LoRA (the study's model: Gemma-3-270M on CPU, Llama-3.2-3B on a GPU)",
+    RetrainChoice.ENCODER: "Encoder (multilingual-e5-small fine-tuned end to end)",
 }
-"""The models a Retrain can train (the worker's), as the Retrain page names them."""
+"""What a Retrain can train (the worker's models, or the worker's choice between them), as the Retrain page names
+them. "auto" is resolved by the worker that takes the job (trainer/config.py: resolve_backend): only it knows
+whether it has a GPU."""
 
 
-def worker_backend(name: str) -> Backend:
-    """A worker backend by name, or a clear error."""
+def worker_backend(name: str) -> RetrainChoice:
+    """A Retrain choice by name, or a clear error."""
     if name not in {b.value for b in WORKER_BACKENDS}:
-        raise LingualoopError(f"Unknown model '{name}': use {' or '.join(b.value for b in WORKER_BACKENDS)}.")
-    return Backend(name)
+        names = ", ".join(b.value for b in WORKER_BACKENDS)
+        raise LingualoopError(f"Unknown model '{name}': use one of {names}.")
+    return RetrainChoice(name)
 
 
 def set_retrain_backend(session: Session, project: Project, backend: str, *, by: Actor) -> None:
@@ -57,7 +71,9 @@ def request_retrain(
     a retrain from scratch). `by` is the signed-in user, or OPERATOR for the command line."""
     require_role(by, RESEARCHERS, "retrain the model")
     chosen = worker_backend(backend or project.retrain_backend)
-    key = dedupe_key(JobKind.RETRAIN, project.id) + ("" if chosen == Backend.LORA else f":{chosen.value}")
+    key = dedupe_key(JobKind.RETRAIN, project.id) + (
+        "" if chosen == RetrainChoice.LORA else f":{chosen.value}"
+    )
     job = enqueue(
         session,
         JobKind.RETRAIN,

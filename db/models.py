@@ -125,6 +125,17 @@ class Backend(enum.StrEnum):
     """The average of the newest fast, LoRA and encoder versions' calibrated probabilities (db/ensemble.py)."""
 
 
+class RetrainChoice(enum.StrEnum):
+    """What a project's Retrain trains (`projects.retrain_backend`, and a retrain job's payload "backend")."""
+
+    AUTO = "auto"
+    """The worker decides by what it runs on: the encoder on a CPU worker whose LoRA base would be the packaged
+    Gemma-3-270M (the encoder measured better there on the under-represented languages, docs/experiment.md),
+    LoRA where the worker has a GPU or was given a base model (the study's Llama-3.2-3B)."""
+    LORA = "lora"
+    ENCODER = "encoder"
+
+
 class ModelStatus(enum.StrEnum):
     TRAINING = "training"
     SCORING = "scoring"
@@ -158,9 +169,10 @@ class Project(Base):
     overlap: Mapped[int] = mapped_column(Integer, default=1)
     sampling: Mapped[dict[str, Any]] = mapped_column(default=dict)
     retrain_backend: Mapped[str] = mapped_column(
-        String(32), default=Backend.LORA, server_default=Backend.LORA.value
+        String(32), default=RetrainChoice.AUTO.value, server_default=RetrainChoice.LORA.value
     )
-    """What Retrain trains: "lora" (the study's LoRA model) or "encoder" (e5 fine-tuned end to end)."""
+    """What Retrain trains (a RetrainChoice): new projects "auto"; the server default "lora" is what migration
+    0006 gave the projects that existed before the choice did, so they kept the model they had."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (CheckConstraint("overlap >= 1", name="overlap_positive"),)

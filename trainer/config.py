@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from db.models import Backend, RetrainChoice
 from db.runner import RunnerSettings
 
 PACKAGED_GEMMA = "gemma3-270m"
@@ -151,6 +152,20 @@ def settings_from_env(data_dir: Path, **overrides: Any) -> WorkerSettings:
             settings, train=replace(settings.train, epochs=float(os.environ["LINGUALOOP_EPOCHS"]))
         )
     return replace(settings, **overrides)
+
+
+def resolve_backend(choice: str, model: ModelSettings, cuda: bool) -> Backend:
+    """The model a retrain job trains. "lora" and "encoder" are what they say; "auto" (a new project's choice) is
+    LoRA where this worker runs the study's kind of model (it has a GPU, or was given a base model other than
+    the packaged Gemma-3-270M), and the encoder on a CPU worker with the packaged Gemma: under the "others"
+    protocol the fine-tuned encoder beats the 270M LoRA stand-in on the under-represented languages
+    (docs/experiment.md), and trains faster."""
+    if choice == RetrainChoice.AUTO:
+        study_model = cuda or model.base_model != PACKAGED_GEMMA
+        return Backend.LORA if study_model else Backend.ENCODER
+    if choice in (RetrainChoice.LORA, RetrainChoice.ENCODER):
+        return Backend(choice)
+    raise ValueError(f"unknown retrain backend '{choice}': use auto, lora or encoder")
 
 
 def quantisation_config(model: ModelSettings, cuda: bool) -> Any:

@@ -1,4 +1,5 @@
-"""The worker process: retrain (LoRA or encoder) and score jobs, served by the one job runner (db/runner.py).
+"""The worker process: retrain (LoRA or encoder; a project's "auto" is decided here, by trainer/config.py's
+resolve_backend) and score jobs, served by the one job runner (db/runner.py).
 
 SIGTERM (or Ctrl-C) stops the worker: a job in progress is given back to the queue at its next progress
 report, so another worker can take it; SIGKILL leaves it running until its heartbeat goes stale, then any
@@ -13,11 +14,12 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.ensemble import refresh_ensemble
-from db.models import Backend, Job, JobKind
+from db.models import Backend, Job, JobKind, RetrainChoice
 from db.runner import Handler, Report, run_job_loop, worker_id
 from db.versions import standing
-from trainer.config import WorkerSettings
+from trainer.config import WorkerSettings, resolve_backend
 from trainer.encoder_retrain import run_encoder_retrain
+from trainer.modeling import pick_device
 from trainer.retrain import NothingToTrain, run_retrain, run_score
 
 Log = Callable[[str], None]
@@ -29,8 +31,13 @@ def handlers(sessions: sessionmaker[Session], settings: WorkerSettings) -> dict[
     def retrain(job: Job, report: Report) -> str:
         if job.project_id is None:
             raise ValueError("a retrain job needs a project")
+        asked = str(job.payload.get("backend", RetrainChoice.LORA))
+        backend = resolve_backend(asked, settings.model, pick_device(settings.model).type == "cuda")
+        chose = (
+            f"auto chose the {backend.value} model on this worker; " if asked == RetrainChoice.AUTO else ""
+        )
         try:
-            if job.payload.get("backend") == Backend.ENCODER:
+            if backend == Backend.ENCODER:
                 version = run_encoder_retrain(sessions, settings, job.project_id, report, job_id=job.id)
             else:
                 version = run_retrain(
@@ -43,7 +50,7 @@ def handlers(sessions: sessionmaker[Session], settings: WorkerSettings) -> dict[
                 )
         except NothingToTrain as reason:
             return f"nothing to do: {reason}"
-        return f"model version {version} ready{_standing(version)}" + refresh_ensemble(
+        return f"{chose}model version {version} ready{_standing(version)}" + refresh_ensemble(
             sessions, job.project_id
         )
 

@@ -1,4 +1,4 @@
-"""Retrain: choose the worker's model (LoRA or the encoder), queue its retrain or a fast-model retrain
+"""Retrain: choose the worker's model (automatic, LoRA or the encoder), queue its retrain or a fast-model retrain
 (seconds), and watch its progress live."""
 
 import streamlit as st
@@ -14,7 +14,7 @@ from annotator.models import (
     set_retrain_backend,
 )
 from app.context import current_project, show_error, signed_in_user, transaction
-from db.models import Backend, JobStatus, utcnow
+from db.models import JobStatus, RetrainChoice, utcnow
 
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 
@@ -55,11 +55,13 @@ def _backend_choice() -> None:
         "Model a Retrain trains",
         options,
         index=options.index(chosen) if chosen in options else 0,
-        format_func=lambda name: WORKER_BACKENDS[Backend(name)],
+        format_func=lambda name: WORKER_BACKENDS[RetrainChoice(name)],
         key="retrain_backend",
         on_change=_choose_backend,
-        help="LoRA follows the study (incremental rounds). The encoder is fine-tuned afresh on all labels each "
-        "round; docs/experiment.md compares the two on the under-represented languages.",
+        help="Automatic lets the worker choose: on a CPU the encoder, which measured better than the 270M LoRA "
+        "stand-in on the under-represented languages; on a GPU the study's LoRA model. LoRA follows the study "
+        "(incremental rounds). The encoder is fine-tuned afresh on all labels each round; docs/experiment.md "
+        "compares them.",
     )
 
 

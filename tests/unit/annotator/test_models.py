@@ -24,7 +24,7 @@ def test_one_queued_retrain_and_from_scratch_wins(session: Session) -> None:
     first = request_retrain(session, project, by=OPERATOR)
     again = request_retrain(session, project, from_scratch=True, by=OPERATOR)
     assert again.id == first.id
-    assert again.payload == {"from_scratch": True, "requested_by": "operator", "backend": "lora"}
+    assert again.payload == {"from_scratch": True, "requested_by": "operator", "backend": "auto"}  # a new project's
     assert request_retrain(session, project, by=OPERATOR).payload["from_scratch"] is True
 
 
@@ -33,7 +33,7 @@ def test_a_project_chooses_the_model_a_retrain_trains(session: Session) -> None:
     annotator = add_user(session, "ann", by=OPERATOR)
     with pytest.raises(PermissionDeniedError):
         set_retrain_backend(session, project, "encoder", by=annotator)
-    with pytest.raises(LingualoopError, match="Unknown model 'bert': use lora or encoder"):
+    with pytest.raises(LingualoopError, match="Unknown model 'bert': use one of auto, lora, encoder"):
         set_retrain_backend(session, project, "bert", by=OPERATOR)
     with pytest.raises(LingualoopError, match="Unknown model 'fast'"):  # the fast model is not the worker's
         request_retrain(session, project, backend="fast", by=OPERATOR)
@@ -46,6 +46,10 @@ def test_a_project_chooses_the_model_a_retrain_trains(session: Session) -> None:
         and encoder.id != lora.id
     )
     assert request_retrain(session, project, by=OPERATOR).id == encoder.id  # one queued retrain per model
+    set_retrain_backend(session, project, "auto", by=OPERATOR)
+    auto = request_retrain(session, project, by=OPERATOR)  # the worker that takes it decides
+    assert auto.payload["backend"] == "auto" and auto.id not in (encoder.id, lora.id)
+    assert request_retrain(session, project, by=OPERATOR).id == auto.id
 
 
 def test_a_researcher_pins_and_unpins_a_version(session: Session) -> None:
