@@ -33,9 +33,7 @@ def handlers(sessions: sessionmaker[Session], settings: WorkerSettings) -> dict[
             raise ValueError("a retrain job needs a project")
         asked = str(job.payload.get("backend", RetrainChoice.LORA))
         backend = resolve_backend(asked, settings.model, pick_device(settings.model).type == "cuda")
-        chose = (
-            f"auto chose the {backend.value} model on this worker; " if asked == RetrainChoice.AUTO else ""
-        )
+        chose = f" (auto: {backend.value} on this worker)" if asked == RetrainChoice.AUTO else ""
         try:
             if backend == Backend.ENCODER:
                 version = run_encoder_retrain(sessions, settings, job.project_id, report, job_id=job.id)
@@ -50,7 +48,7 @@ def handlers(sessions: sessionmaker[Session], settings: WorkerSettings) -> dict[
                 )
         except NothingToTrain as reason:
             return f"nothing to do: {reason}"
-        return f"{chose}model version {version} ready{_standing(version)}" + refresh_ensemble(
+        return f"model version {version} ready{_standing(version)}{chose}" + refresh_ensemble(
             sessions, job.project_id
         )
 

@@ -95,7 +95,7 @@ def test_retrain_wait_follows_the_job_to_the_end(tmp_path: Path, tiny: Path) -> 
         worker.terminate()
         worker.wait(timeout=60)
     # A new project's Retrain is "auto"; a worker given a base model trains LoRA with it, and says so.
-    assert "Job 1 done: auto chose the lora model on this worker; model version 1 ready" in output
+    assert "Job 1 done: model version 1 ready (current) (auto: lora on this worker)" in output
     assert worker.returncode == 0  # SIGTERM with no job running: a clean exit
 
 

@@ -60,7 +60,7 @@ def test_a_new_projects_retrain_on_a_cpu_worker_trains_the_encoder(
     with sessions() as session:
         job_row = session.scalar(select(Job))
         assert job_row is not None and job_row.status == JobStatus.DONE, (job_row, messages)
-        assert job_row.progress_message.startswith("auto chose the encoder model on this worker; model version 1")
+        assert job_row.progress_message == "model version 1 ready (current) (auto: encoder on this worker)"
         version = session.scalar(select(ModelVersion))
         assert (
             version is not None and version.backend == Backend.ENCODER and version.status == ModelStatus.READY

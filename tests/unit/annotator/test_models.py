@@ -24,7 +24,11 @@ def test_one_queued_retrain_and_from_scratch_wins(session: Session) -> None:
     first = request_retrain(session, project, by=OPERATOR)
     again = request_retrain(session, project, from_scratch=True, by=OPERATOR)
     assert again.id == first.id
-    assert again.payload == {"from_scratch": True, "requested_by": "operator", "backend": "auto"}  # a new project's
+    assert again.payload == {
+        "from_scratch": True,
+        "requested_by": "operator",
+        "backend": "auto",
+    }  # a new project's
     assert request_retrain(session, project, by=OPERATOR).payload["from_scratch"] is True
 
 
