@@ -97,8 +97,9 @@ class EncoderSettings:
     """The embeddings and this many of the lowest transformer layers (of e5-small's 12) stay as e5 learnt them;
     the layers above and the head are fine-tuned (a smaller base keeps at least its top layer trainable). 0: only
     the word embeddings stay (the recipe before 2026-11-30).
-    Four measured better under the others protocol and a quarter faster (docs/experiment.md); the usual reading is
-    that the lower layers keep e5's alignment of the languages, which a language's few posts cannot relearn."""
+    Four measured better than 0 under the others protocol and a quarter faster, six no better than four
+    (docs/experiment.md); the usual reading is that the lower layers keep e5's alignment of the languages, which a
+    language's few posts cannot relearn."""
     members: int = 2
     """Encoders a round trains, seeded `seed`, `seed + 1`, ...; the version averages their probabilities (two:
     +0.015 4-class, +0.018 stance in the ensemble under the others protocol, docs/experiment.md)."""
