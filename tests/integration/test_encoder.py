@@ -68,10 +68,9 @@ def test_a_new_projects_retrain_on_a_cpu_worker_trains_the_encoder(
         )
         assert version.is_current and version.base_model.startswith("multilingual-e5-small")
         assert version.metrics["all"]["n"] == 70 and len(version.metrics["languages"]) == 14
-        assert version.metrics["training"]["steps"] == 2 * 8 and version.training_snapshot["trained_on"] == 42
-        assert (
-            Path(version.adapter_path) / "member-2" / "encoder.safetensors"
-        ).exists()  # two members by default
+        assert version.metrics["training"]["steps"] == 3 * 8 and version.training_snapshot["trained_on"] == 42
+        folder = Path(version.adapter_path)  # three members by default, each with its own weights
+        assert all((folder / f"member-{n}" / "encoder.safetensors").exists() for n in (2, 3))
         assert version.metrics["calibration"]["temperature"] > 0
         pool = session.scalar(select(func.count()).select_from(Item).where(Item.split == Split.POOL))
         stored = session.execute(

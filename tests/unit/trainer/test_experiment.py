@@ -78,5 +78,5 @@ def test_others_protocol_with_the_encoder(tmp_path: Path) -> None:
     report = run_others_protocol(rows, [], settings, 2, messages.append, backend="encoder")
     assert report["pooled"]["n"] == 6 and report["folds"]["k"] == 2
     assert len(report["posts"]["probabilities"]) == 6  # kept, so that runs can be averaged into an ensemble
-    assert sum("fold 1: 4 steps" in m for m in messages) == 1  # two members of 2 steps each
-    assert any("fold 1, member 2/2: step 2/2" in m for m in messages)
+    assert sum("fold 1: 6 steps" in m for m in messages) == 1  # three members of 2 steps each
+    assert any("fold 1, member 3/3: step 2/2" in m for m in messages)
