@@ -68,7 +68,7 @@ def serve_app(cli_state: CliState, port: int) -> int:
     web = start(streamlit_command(port), cli_state.settings)
     console.print(
         f"\n[bold green]lingualoop is running:[/] open http://localhost:{port} and sign in with an account above.\n"
-        "The worker retrains when you press Retrain (on a CPU the fine-tuned encoder, about a minute on the demo; "
+        "The worker retrains when you press Retrain (on a CPU the fine-tuned encoder, a minute or two on the demo; "
         "choose LoRA on the Retrain page for the study's model on the packaged Gemma-3-270M). "
         "Ctrl-C stops the app and the worker."
     )
