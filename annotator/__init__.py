@@ -1,5 +1,6 @@
-"""Domain logic, for the web app and the CLI: ingest, export, projects, users, access, annotation, flags,
-adjudication, agreement, sampling, the fast model, the web side's jobs and Label Studio.
+"""Domain logic, for the web app and the CLI, one sub-package per concern (README, "Layout"): accounts,
+sampling, retraining, annotation, corpus, reports, experiments, demo and labelstudio, plus the web side's
+job loop (jobloop.py). A sub-package imports only those below it in that order (import-linter).
 
 Functions take the session as their first argument and never commit: the caller owns the transaction.
 """

@@ -1,6 +1,6 @@
-"""The web side's jobs, run inside `lingualoop worker` beside the LoRA worker process (which takes retrain and
+"""The web side's jobs, run inside `lingualoop worker` beside the model worker process (which takes retrain and
 score jobs): fast_retrain (the fast model, no torch) and labelstudio_sync, served by the one job runner
-(db/runner.py) with the same heartbeat timeout as the LoRA worker. A failed sync is retried (three attempts)."""
+(db/runner.py) with the same heartbeat timeout as the model worker. A failed sync is retried (three attempts)."""
 
 import threading
 from datetime import timedelta
@@ -9,10 +9,10 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from annotator.access import OPERATOR, RESEARCHERS, Actor, require_role
+from annotator.accounts.access import OPERATOR, RESEARCHERS, Actor, require_role
 from annotator.errors import LingualoopError
-from annotator.fastmodel import train_fast_version
 from annotator.labelstudio.sync import sync
+from annotator.retraining.fastmodel import train_fast_version
 from db.ensemble import refresh_ensemble
 from db.jobs import dedupe_key, enqueue
 from db.models import Job, JobKind, LabelStudioLink, Project, utcnow

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 import streamlit as st
 from sqlalchemy import select
 
-from annotator.access import ADMINS, RESEARCHERS, LoginThrottle
+from annotator.accounts.access import ADMINS, RESEARCHERS, LoginThrottle
+from annotator.accounts.session_tokens import MAX_AGE, issue_token, user_for_token
+from annotator.accounts.users import authenticate
+from annotator.corpus.projects import list_projects
 from annotator.errors import LingualoopError
-from annotator.projects import list_projects
-from annotator.session_tokens import MAX_AGE, issue_token, user_for_token
-from annotator.users import authenticate
 from app.components.notices import job_notices
 from app.components.session_cookie import forget_session, keep_session, session_token
 from app.context import database, show_error, transaction

@@ -1,4 +1,4 @@
-"""Child processes the CLI starts: the LoRA worker (`python -m trainer`, so this process never imports torch)
+"""Child processes the CLI starts: the model worker (`python -m trainer`, so this process never imports torch)
 and, for `lingualoop demo --serve`, Streamlit. Children die with their parent (PR_SET_DEATHSIG), so a
 killed `lingualoop worker` never leaves an orphan training on."""
 

@@ -17,8 +17,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from annotator.access import OPERATOR
-from annotator.fastmodel import request_fast_retrain
+from annotator.accounts.access import OPERATOR
+from annotator.retraining.requests import request_fast_retrain
 from db.engine import make_engine, make_session_factory, session_scope
 from db.models import Job, JobKind, JobStatus, Project
 from testing.browser import browser_page, press_and_wait_for_next_post, running_server, sign_in

@@ -28,7 +28,7 @@ from trainer.archive import Columns
 from trainer.classify import ClassifyRequest, run_classify
 from trainer.config import LoraSettings, ModelSettings, WorkerSettings
 from trainer.distributed import RayOptions
-from trainer.scorers import VersionSpec
+from trainer.version_scorers import VersionSpec
 
 
 def write_corpus(path: Path, posts: int) -> Path:
@@ -64,8 +64,8 @@ def corpus_in_a_child(path: Path, posts: int) -> Path:
 
 
 def fast_version(folder: Path) -> VersionSpec:
-    from annotator.fastmodel import embed_texts, save_head, train_head
-    from db.labels import LABELS
+    from annotator.retraining.fastmodel import embed_texts, save_head, train_head
+    from core.labels import LABELS
 
     rows = shared_rows("train.csv")[:600]
     vectors = embed_texts([row["text"] for row in rows], folder / "embeddings")

@@ -1,9 +1,9 @@
 """Other heads and features for the fast model, each measured against the shipped one under the "others" protocol.
 
-The fast model (annotator/fastmodel.py) is multilingual-e5-small's `passage:` embedding and a logistic regression
+The fast model (annotator/retraining/fastmodel.py) is multilingual-e5-small's `passage:` embedding and a logistic regression
 (C = 4, labels balanced, language power 0.5). Each variant below changes one thing and is run on the protocol's
 5 folds (seed 0) over the ten other languages' 1,000 posts; the table gives its pooled scores and its paired
-bootstrap difference from the shipped head on the same posts (db.crossval.compare_runs):
+bootstrap difference from the shipped head on the same posts (core.protocol_tables.compare_runs):
 
 - C 1 and C 16: weaker and stronger fits of the same head;
 - the `query:` prefix (e5's advice for embeddings used as features) and both embeddings side by side;
@@ -27,12 +27,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from annotator.fastmodel import embed_texts, predict_proba, train_head
+from annotator.retraining.fastmodel import embed_texts, predict_proba, train_head
 from bench.common import SHARED
-from db.crossval import Fold, compare_runs, ensemble_report, format_protocol_table, others_folds, run_folds
-from db.labels import LABELS
-from db.study import read_study_csv
-from db.weighting import DEFAULT_LANGUAGE_POWER, example_weights
+from core.crossval import Fold, ensemble_report, others_folds, run_folds
+from core.labels import LABELS
+from core.protocol_tables import compare_runs, format_protocol_table
+from core.study import read_study_csv
+from core.weighting import DEFAULT_LANGUAGE_POWER, example_weights
 
 CACHE = Path("lingualoop-data/embeddings")
 Matrix = NDArray[np.float32]

@@ -12,10 +12,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from annotator.access import OPERATOR
-from annotator.export import export_project
-from annotator.ingest import import_file
-from annotator.projects import create_project
+from annotator.accounts.access import OPERATOR
+from annotator.corpus.export import export_project
+from annotator.corpus.ingest import import_file
+from annotator.corpus.projects import create_project
 from bench.databases import on_each_database
 from db.engine import make_engine, make_session_factory, session_scope
 from db.migrate import upgrade

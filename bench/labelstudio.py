@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import select
 
-from annotator.access import OPERATOR
-from annotator.ingest import import_file
+from annotator.accounts.access import OPERATOR
+from annotator.accounts.users import add_user
+from annotator.corpus.ingest import import_file
+from annotator.corpus.projects import create_project
 from annotator.labelstudio.client import connect
 from annotator.labelstudio.sync import connect_project, pull, push
-from annotator.projects import create_project
-from annotator.users import add_user
 from bench.ingest import write_corpus
 from db.engine import make_engine, make_session_factory, session_scope
 from db.migrate import upgrade

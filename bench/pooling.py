@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from annotator.fastmodel import embed_texts, predict_proba, train_head
+from annotator.retraining.fastmodel import embed_texts, predict_proba, train_head
 from bench.common import SHARED
-from db.crossval import paired_difference, scores
-from db.ensemble import pool
-from db.labels import LABELS
-from db.study import StudyPost, read_study_csv
+from core.crossval import paired_difference, scores
+from core.labels import LABELS
+from core.pooling import pool
+from core.study import StudyPost, read_study_csv
 from trainer.config import settings_from_env
 from trainer.experiment import encoder_train_and_score
 

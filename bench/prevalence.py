@@ -1,4 +1,4 @@
-"""Benchmark: do the corrected shares (annotator.quantify) beat counting the model's labels, per language, when
+"""Benchmark: do the corrected shares (annotator.reports.quantify) beat counting the model's labels, per language, when
 the label shares shift? Prints its figures.
 
     python -m bench.prevalence [--eval-from test|train] [--samples 200] [--size 100] [--strength 5] [--cache DIR]
@@ -33,8 +33,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from annotator.fastmodel import embed_texts, predict_proba, train_head
-from annotator.quantify import (
+from annotator.reports.quantify import (
     DEFAULT_METHOD,
     METHODS,
     Counted,
@@ -43,8 +42,9 @@ from annotator.quantify import (
     fit_error_model,
     group_shares,
 )
-from db.labels import LABELS
-from db.study import STUDY_TEST, STUDY_TRAIN, read_study_csv
+from annotator.retraining.fastmodel import embed_texts, predict_proba, train_head
+from core.labels import LABELS
+from core.study import STUDY_TEST, STUDY_TRAIN, read_study_csv
 
 K = len(LABELS)
 SCENARIOS = ("natural", "anti x2", "pro x2", "random")

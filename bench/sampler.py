@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import select
 
-from annotator.access import OPERATOR
-from annotator.ingest import import_file
-from annotator.projects import create_project
-from annotator.sampling import select_batch
-from annotator.serving import next_item
-from annotator.users import add_user
+from annotator.accounts.access import OPERATOR
+from annotator.accounts.users import add_user
+from annotator.annotation.serving import next_item
+from annotator.corpus.ingest import import_file
+from annotator.corpus.projects import create_project
+from annotator.sampling.sampler import select_batch
 from bench.databases import on_each_database
 from bench.ingest import write_corpus
 from db.engine import make_engine, make_session_factory, session_scope

@@ -10,8 +10,8 @@ import time
 import torch
 
 from bench.common import load, shared_rows
+from trainer.label_tokens import score_texts
 from trainer.modeling import label_logits, merged_for_scoring
-from trainer.scoring import score_texts
 
 
 def main() -> None:

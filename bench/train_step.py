@@ -9,9 +9,9 @@ import time
 import torch
 
 from bench.common import load, shared_rows
-from db.labels import LABELS
+from core.labels import LABELS
 from trainer.config import TrainSettings
-from trainer.training import train_adapter
+from trainer.lora_training import train_adapter
 
 
 def main() -> None:

@@ -5,9 +5,9 @@ other.
 
 It needs no model: every version keeps its probabilities for the pool and the eval posts, so the ensemble is
 built from those rows, in pages of posts. It is evaluated per language on the eval posts, gets its own
-temperature (db.calibration), and becomes current when db.versions.choose_current picks it. Built after every
+temperature (core.calibration), and becomes current when db.versions.choose_current picks it. Built after every
 retrain (the worker's and the fast model's) once two backends have a ready version; to classify an archive, its
-members are loaded and pooled by the version's rule (trainer/scorers.py).
+members are loaded and pooled by the version's rule (trainer/version_scorers.py).
 
 The members never saw the eval posts, so neither did their pool: its eval scores are as honest as theirs."""
 
@@ -18,10 +18,11 @@ from numpy.typing import NDArray
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.calibration import apply_temperature, calibrate
+from core.calibration import apply_temperature, calibrate
+from core.labels import LABELS
+from core.metrics import evaluate_by_language
+from core.pooling import POOLING, pool
 from db.engine import session_scope
-from db.labels import LABELS
-from db.metrics import evaluate_by_language
 from db.models import Backend, ModelStatus, ModelVersion, Prediction, Split
 from db.versions import (
     consensus_posts,
@@ -35,28 +36,6 @@ from db.versions import (
 MEMBER_BACKENDS = (Backend.FAST, Backend.LORA, Backend.ENCODER)
 PAGE = 5_000
 """Posts averaged and written at a time."""
-POOLING = "arithmetic"
-"""How a new ensemble version pools its members (pool); the geometric mean tied with it on posts that did not
-choose it (docs/experiment.md, bench/pooling.py)."""
-RULES = ("arithmetic", "geometric")
-FLOOR = 1e-6
-"""Probabilities are clipped to this before logarithmic pooling (a member's 0 would veto a label)."""
-
-
-def pool(members: Sequence[NDArray[np.floating]], rule: str = POOLING) -> NDArray[np.float64]:
-    """One row of probabilities per post from the members' rows: their mean (arithmetic), or their normalised
-    geometric mean (logarithmic pooling: a label two members both find likely beats one that only one member is
-    sure of)."""
-    stacked = np.stack([np.asarray(m, dtype=np.float64) for m in members])
-    if rule == "arithmetic":
-        mean: NDArray[np.float64] = stacked.mean(axis=0)
-        return mean
-    if rule not in RULES:
-        raise ValueError(f"unknown pooling rule '{rule}': use {' or '.join(RULES)}")
-    logs = np.log(np.clip(stacked, FLOOR, 1.0)).mean(axis=0)
-    unnormalised = np.exp(logs - logs.max(axis=-1, keepdims=True))
-    geometric: NDArray[np.float64] = unnormalised / unnormalised.sum(axis=-1, keepdims=True)
-    return geometric
 
 
 def ensemble_members(session: Session, project_id: int) -> list[ModelVersion]:

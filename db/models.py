@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from db.labels import DEFAULT_LABEL_NAMES, LABELS
+from core.labels import DEFAULT_LABEL_NAMES, LABELS
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",

@@ -1,6 +1,6 @@
 """The one job runner, for both sides: requeue stale jobs, claim one job of the kinds a process handles, run its
 handler with progress reports that double as heartbeats (and a thread that keeps beating between them), and record
-the outcome. The LoRA worker (trainer/) and the web side's loop (annotator/jobloop.py) differ only in their handlers.
+the outcome. The model worker (trainer/) and the web side's loop (annotator/jobloop.py) differ only in their handlers.
 
 A handler takes the job and a `report(progress, message)` function and returns the message the job finishes with.
 `report` raises JobInterrupted when the job was cancelled or given to another worker, or the worker is stopping:

@@ -12,9 +12,9 @@ from numpy.typing import NDArray
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from core.labels import consensus
+from core.metrics import VersionMetrics
 from db.bulk import bulk_insert, refresh_statistics
-from db.labels import consensus
-from db.metrics import VersionMetrics
 from db.models import (
     PROBABILITY_COLUMNS,
     Adjudication,

@@ -18,10 +18,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from annotator.access import OPERATOR
+from annotator.accounts.access import OPERATOR
+from annotator.accounts.users import add_user
+from annotator.corpus.ingest import import_file
 from annotator.demo import create_demo_project
-from annotator.ingest import import_file
-from annotator.users import add_user
 from db.engine import make_engine, make_session_factory, session_scope
 from db.migrate import upgrade
 from db.models import Annotation, Item, Project, Role, User
@@ -70,7 +70,7 @@ def prepare_database(folder: Path) -> str:
     with session_scope(make_session_factory(engine)) as session:
         create_demo_project(session, by=OPERATOR)
         for user in session.scalars(select(User).where(User.username.in_(["admin", "amira", "ravi"]))):
-            from annotator.users import hash_password
+            from annotator.accounts.users import hash_password
 
             user.password_hash = hash_password(PASSWORD)
         add_user(session, "layla", role=Role.ANNOTATOR, password=PASSWORD, languages=["ar"], by=OPERATOR)

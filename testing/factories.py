@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from annotator.access import OPERATOR
-from annotator.projects import create_project
+from annotator.accounts.access import OPERATOR
+from annotator.corpus.projects import create_project
 from db.models import (
     Annotation,
     AnnotationEvent,

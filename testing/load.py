@@ -11,14 +11,14 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import DBAPIError
 
-from annotator.access import OPERATOR
-from annotator.annotate import Answer, record_answer
-from annotator.ingest import import_file
-from annotator.projects import create_project
-from annotator.serving import next_item
-from annotator.users import add_user
+from annotator.accounts.access import OPERATOR
+from annotator.accounts.users import add_user
+from annotator.annotation.annotate import Answer, record_answer
+from annotator.annotation.serving import next_item
+from annotator.corpus.ingest import import_file
+from annotator.corpus.projects import create_project
+from core.labels import LABELS
 from db.engine import make_session_factory, session_scope
-from db.labels import LABELS
 from db.models import Project, User
 from testing.factories import posts, write_csv
 

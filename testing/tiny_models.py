@@ -3,8 +3,8 @@
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from annotator.corpus.readers import read_table
 from annotator.demo import demo_corpus_path
-from annotator.readers import read_table
 
 if TYPE_CHECKING:
     from trainer.e5 import E5File

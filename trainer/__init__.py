@@ -1,1 +1,2 @@
-"""The worker: LoRA training, evaluation and pool scoring, served by the shared job runner (db/runner.py)."""
+"""The model worker: trains LoRA and encoder versions, evaluates, publishes and scores pools and archives, served
+by the shared job runner (db/runner.py)."""

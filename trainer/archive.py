@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from db.cells import cell_text
+from core.cells import cell_text
 
 SUFFIXES = {
     ".csv": "csv",

@@ -3,7 +3,7 @@
 The plan: stage the inputs (trainer/archive.py) into row groups of `unit_rows` posts; each row group is a unit
 whose output shard `part-FFFFF-GGGGGG.parquet` is written under a temporary name and renamed, so a shard exists
 whole or not at all. A run scores the units whose shard is missing, through a pool of Ray actors that each load
-the model once (trainer/scorers.py) and then read, score and write one unit per call. Rerunning the command
+the model once (trainer/version_scorers.py) and then read, score and write one unit per call. Rerunning the command
 after Ctrl-C, SIGKILL or a lost node therefore finishes what is missing and writes no row twice.
 
 Reading and writing happen inside the actor call (trainer/distributed.py), a row group at a time: no separate
@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
-from db.labels import LABELS
+from core.labels import LABELS
 from trainer.archive import (
     ClassifyError,
     Columns,
@@ -39,7 +39,7 @@ from trainer.archive import (
 from trainer.config import WorkerSettings
 from trainer.distributed import RayOptions, plain, plan_actors, ray_cluster, run_until_done, set_threads
 from trainer.failpoints import failpoint
-from trainer.scorers import Scorer, VersionSpec, open_scorer
+from trainer.version_scorers import Scorer, VersionSpec, open_scorer
 
 RUN_FILE = "run.json"
 MANIFEST_FILE = "manifest.json"

@@ -9,12 +9,12 @@ from typing import Annotated, Any
 
 import typer
 
-from db.crossval import compare_powers, parse_powers
+from core.protocol_tables import compare_powers, parse_powers
+from core.study import STUDY_TEST, STUDY_TRAIN, read_study_csv
 from db.engine import make_engine, make_session_factory
 from db.migrate import ensure_schema
 from db.runner import RunnerSettings
 from db.settings import settings_from_env as db_settings
-from db.study import STUDY_TEST, STUDY_TRAIN, read_study_csv
 from trainer.config import settings_from_env
 
 cli = typer.Typer(help="The lingualoop worker.", no_args_is_help=True, pretty_exceptions_enable=False)
@@ -173,7 +173,7 @@ def classify(
     from trainer.archive import ClassifyError, Columns
     from trainer.classify import ClassifyRequest, run_classify
     from trainer.distributed import RayOptions
-    from trainer.scorers import VersionNotUsable, version_spec
+    from trainer.version_scorers import VersionNotUsable, version_spec
 
     # Ray's core logs a warning per actor pool about restarting actors whose arguments live in the object store
     # (ours are small settings, always there); set RAY_BACKEND_LOG_LEVEL=warning to see Ray's own logs again.

@@ -59,7 +59,7 @@ class TrainSettings:
     class_balance: bool = True
     """Weight the loss by inverse label frequency, so a small model cannot settle on the majority label."""
     language_power: float = 0.0
-    """Weight each post by its language's share to this power, negated (db.weighting: 0.5 = inverse square
+    """Weight each post by its language's share to this power, negated (core.weighting: 0.5 = inverse square
     root). 0 for LoRA until measured with the "others" protocol; the fast model uses 0.5."""
     warmup_fraction: float = 0.05
     """Share of steps with a linearly rising learning rate."""
@@ -91,7 +91,7 @@ class EncoderSettings:
     dropout: float = 0.1
     """Dropout before the head (the encoder keeps BERT's own 0.1)."""
     language_power: float = 0.5
-    """Language weights (db.weighting), as the fast model (equal languages, 1, measured worse: -0.028 stance under
+    """Language weights (core.weighting), as the fast model (equal languages, 1, measured worse: -0.028 stance under
     the others protocol, docs/experiment.md)."""
     frozen_layers: int = 4
     """The embeddings and this many of the lowest transformer layers (of e5-small's 12) stay as e5 learnt them;

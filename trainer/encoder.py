@@ -22,11 +22,11 @@ from numpy.typing import NDArray
 from torch import nn
 from torch.nn import functional
 
-from db.labels import LABELS
-from db.weighting import example_weights
+from core.labels import LABELS
+from core.weighting import example_weights
 from trainer.config import EncoderSettings
 from trainer.e5 import E5Config, E5File, UnigramTokenizer, packaged_e5_file, read_e5
-from trainer.training import TrainResult, batch_plan, warmup_then_decay
+from trainer.schedule import TrainResult, batch_plan, warmup_then_decay
 
 if TYPE_CHECKING:
     from transformers import BertModel
@@ -199,7 +199,7 @@ def train_encoder(
     on_step: StepCallback | None = None,
 ) -> TrainResult:
     """Fine-tune in place: AdamW, warmup then linear decay, the loss weighted by label and language
-    (db.weighting), length-bucketed batches."""
+    (core.weighting), length-bucketed batches."""
     settings = loaded.settings
     if not texts:
         raise ValueError("no training examples")

@@ -1,6 +1,6 @@
 """The encoder backend's retrain job: fine-tune multilingual-e5-small (trainer/encoder.py) on every consensus
 label of the pool, save the weights that trained, then publish the version as a LoRA round is published
-(trainer.retrain.publish: evaluation per language, calibration, pool scores, current if best).
+(trainer.publish.publish: evaluation per language, calibration, pool scores, current if best).
 
 Each round starts again from e5 and trains on all labels: an epoch over 2,625 posts takes a few minutes on two
 CPU cores, and a fresh start cannot drift the way a chain of incremental rounds can. A failure leaves the
@@ -10,16 +10,16 @@ from dataclasses import asdict
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.labels import LABELS
 from db.engine import session_scope
 from db.jobs import fail_versions_of_job
-from db.labels import LABELS
 from db.models import Backend, ModelStatus, ModelVersion, Split
 from db.versions import adapter_folder, consensus_posts, latest_ready_version
 from trainer.config import WorkerSettings
 from trainer.encoder import BASE_NAME, LoadedEncoder, members_probabilities, save_members, train_members
-from trainer.rescoring import ScoreTexts
-from trainer.retrain import NothingToTrain, Report, mark_failed, publish
-from trainer.scorers import VersionSpec
+from trainer.pool_scoring import ScoreTexts
+from trainer.publish import NothingToTrain, Report, mark_failed, publish
+from trainer.version_scorers import VersionSpec
 
 
 def encoder_texts(members: list[LoadedEncoder], batch_size: int) -> ScoreTexts:

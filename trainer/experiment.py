@@ -1,6 +1,6 @@
 """Two protocols with the worker's model. The study's cross-lingual table: train on en, es, en+es and all twelve
 languages; evaluate on test.csv; 4-class, topic and stance macro-F1 for all posts, en+es, and the other ten
-languages. The "others" protocol (db.crossval): k-fold cross-validation over the other ten languages' posts of
+languages. The "others" protocol (core.crossval): k-fold cross-validation over the other ten languages' posts of
 train.csv plus test.csv's, with intervals per language."""
 
 import json
@@ -13,20 +13,21 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from db.crossval import Fold, others_folds, run_folds
-from db.labels import LABELS
-from db.study import StudyPost, read_study_csv, study_scores
+from core.crossval import Fold, others_folds, run_folds
+from core.labels import LABELS
+from core.study import StudyPost, read_study_csv, study_scores
 from trainer.config import WorkerSettings
+from trainer.label_tokens import score_texts
+from trainer.lora_training import train_adapter
 from trainer.modeling import load_model, merged_for_scoring
-from trainer.scoring import score_texts
-from trainer.training import TrainResult, train_adapter
+from trainer.schedule import TrainResult
 
 POOLS: dict[str, set[str] | None] = {"en": {"en"}, "es": {"es"}, "en_es": {"en", "es"}, "multi": None}
 Log = Callable[[str], None]
 
 
 TABLE_NAMES = {"all": "all", "en_es": "en+es", "others": "other ten"}
-"""The study's names for the subsets of its table (db/study.py)."""
+"""The study's names for the subsets of its table (core/study.py)."""
 
 
 def subset_scores(
@@ -103,7 +104,7 @@ def run_others_protocol(
     log: Log,
     backend: str = "lora",
 ) -> dict[str, Any]:
-    """The "others" protocol (db.crossval) with one of the worker's backends: a fresh model per fold."""
+    """The "others" protocol (core.crossval) with one of the worker's backends: a fresh model per fold."""
     train_and_predict = TRAINERS[backend]
 
     def predict(fold: Fold) -> NDArray[np.float32]:

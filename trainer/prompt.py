@@ -4,7 +4,7 @@ the instruction and the four categories, the post, then the answer as one token 
 from dataclasses import dataclass
 from typing import Any
 
-from db.labels import LABELS
+from core.labels import LABELS
 
 INSTRUCTION = (
     "Classify this social-media post by what it says about immigration. Answer with one digit: "

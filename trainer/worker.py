@@ -19,8 +19,9 @@ from db.runner import Handler, Report, run_job_loop, worker_id
 from db.versions import standing
 from trainer.config import WorkerSettings, resolve_backend
 from trainer.encoder_retrain import run_encoder_retrain
+from trainer.lora_retrain import run_retrain, run_score
 from trainer.modeling import pick_device
-from trainer.retrain import NothingToTrain, run_retrain, run_score
+from trainer.publish import NothingToTrain
 
 Log = Callable[[str], None]
 

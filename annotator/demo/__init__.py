@@ -7,11 +7,11 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from annotator.access import ADMINS, Actor, require_role
-from annotator.ingest import ImportOptions, ImportReport, ProgressCallback, import_file
-from annotator.projects import create_project
-from annotator.readers import read_table
-from annotator.users import add_user, generate_password
+from annotator.accounts.access import ADMINS, Actor, require_role
+from annotator.accounts.users import add_user, generate_password
+from annotator.corpus.ingest import ImportOptions, ImportReport, ProgressCallback, import_file
+from annotator.corpus.projects import create_project
+from annotator.corpus.readers import read_table
 from db.models import Project, Role
 
 DEMO_PROJECT = "demo"

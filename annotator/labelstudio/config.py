@@ -5,8 +5,8 @@ import html
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
-from annotator.languages import is_rtl, language_name
-from db.labels import LABELS
+from core.labels import LABELS
+from core.languages import is_rtl, language_name
 
 FROM_NAME, TO_NAME = "label", "text"
 

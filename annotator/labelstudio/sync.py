@@ -17,14 +17,14 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from annotator.access import RESEARCHERS, Actor, require_role
-from annotator.annotate import Answer, record_answer
+from annotator.accounts.access import RESEARCHERS, Actor, require_role
+from annotator.accounts.users import add_user
+from annotator.annotation.annotate import Answer, record_answer
 from annotator.errors import NotFoundError
-from annotator.fastmodel import maybe_request_fast_retrain
 from annotator.labelstudio.client import LabelStudioError, connect, load_token, save_token
 from annotator.labelstudio.config import label_config, label_of, prediction, task_data, version_name
-from annotator.sampling import select_batch
-from annotator.users import add_user
+from annotator.retraining.requests import maybe_request_fast_retrain
+from annotator.sampling.sampler import select_batch
 from db.engine import session_scope
 from db.models import (
     Annotation,

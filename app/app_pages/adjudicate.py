@@ -2,13 +2,13 @@
 
 import streamlit as st
 
-from annotator.adjudication import adjudicate
-from annotator.dashboard import disagreements
+from annotator.annotation.adjudication import adjudicate
 from annotator.errors import LingualoopError
-from annotator.languages import language_name
+from annotator.reports.dashboard import disagreements
 from app.components.post import post_html
 from app.context import current_project, show_error, signed_in_user, transaction
-from db.labels import LABELS
+from core.labels import LABELS
+from core.languages import language_name
 
 
 def _decide(item_id: int, label: str) -> None:

@@ -3,9 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from annotator.dashboard import agreement
-from annotator.languages import language_name
+from annotator.reports.dashboard import agreement
 from app.context import current_project, signed_in_user, transaction
+from core.languages import language_name
 
 
 def render() -> None:

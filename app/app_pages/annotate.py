@@ -5,15 +5,21 @@ that were on screen with every answer; this page records it for that post only a
 
 import streamlit as st
 
-from annotator.annotate import answer_shown, answers_today, model_suggestion, open_posts_for, undo_last
-from annotator.dashboard import MIN_SHARED, OwnAgreement, own_agreement
+from annotator.annotation.annotate import (
+    answer_shown,
+    answers_today,
+    model_suggestion,
+    open_posts_for,
+    undo_last,
+)
+from annotator.annotation.serving import lease_of, next_item
 from annotator.errors import LingualoopError
-from annotator.languages import language_name
-from annotator.models import retrain_in_progress
-from annotator.sampling import LanguageNeed, language_needs
-from annotator.serving import lease_of, next_item
+from annotator.reports.dashboard import MIN_SHARED, OwnAgreement, own_agreement
+from annotator.retraining.requests import retrain_in_progress
+from annotator.sampling.sampler import LanguageNeed, language_needs
 from app.components.answer_panel import PanelPost, answer_panel, parse_event
 from app.context import current_project, signed_in_user, transaction
+from core.languages import language_name
 from db.models import Item, Project, User
 
 PANEL = "annotate_panel"

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from annotator.corpus.export import EXPORT_FORMATS, export_project
 from annotator.errors import LingualoopError
-from annotator.export import EXPORT_FORMATS, export_project
 from app.components.versions import version_choices, version_picker
 from app.context import current_project, show_error, signed_in_user, transaction
 

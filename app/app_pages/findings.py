@@ -1,6 +1,6 @@
 """Findings: the share of pro / anti / neutral / unrelated posts per language (or metadata column), counted from
 a model version's probabilities and corrected with that version's own errors on the eval split, with bootstrap
-95% intervals (annotator.findings; docs/prevalence.md)."""
+95% intervals (annotator.reports.findings; docs/prevalence.md)."""
 
 import csv
 import io
@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from annotator.errors import LingualoopError
-from annotator.findings import (
+from annotator.reports.findings import (
     LANGUAGE,
     Findings,
     compute_findings,
@@ -20,11 +20,11 @@ from annotator.findings import (
     project_inputs,
     table_rows,
 )
-from annotator.languages import language_name
-from annotator.quantify import DEFAULT_METHOD, METHOD_NAMES, METHODS, scoped
+from annotator.reports.quantify import DEFAULT_METHOD, METHOD_NAMES, METHODS, scoped
 from app.components.versions import version_choices, version_picker
 from app.context import current_project, show_error, signed_in_user, transaction
-from db.labels import LABELS
+from core.labels import LABELS
+from core.languages import language_name
 
 SCOPE_TEXT = {"all": "all posts", "related": "posts about immigration"}
 RAW = "cc"

@@ -2,12 +2,12 @@
 
 import streamlit as st
 
+from annotator.annotation.flags import FlaggedPost, list_flagged, review_flag
 from annotator.errors import LingualoopError
-from annotator.flags import FlaggedPost, list_flagged, review_flag
-from annotator.languages import language_name
 from app.components.post import post_html
 from app.context import current_project, show_error, signed_in_user, transaction
-from db.labels import LABELS
+from core.labels import LABELS
+from core.languages import language_name
 from db.models import FlagDecision
 
 DECISION_TEXT = {

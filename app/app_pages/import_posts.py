@@ -6,9 +6,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from annotator.corpus.ingest import ColumnMapping, ImportOptions, import_file
+from annotator.corpus.readers import read_table
 from annotator.errors import ImportValidationError, LingualoopError, RowProblem
-from annotator.ingest import ColumnMapping, ImportOptions, import_file
-from annotator.readers import read_table
 from app.context import current_project, show_error, signed_in_user, transaction
 from db.models import Split
 

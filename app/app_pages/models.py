@@ -8,12 +8,12 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from annotator.dashboard import version_summaries
 from annotator.errors import LingualoopError
-from annotator.languages import language_name
-from annotator.models import current_choice, pin_version
+from annotator.reports.dashboard import version_summaries
+from annotator.retraining.requests import current_choice, pin_version
 from app.context import current_project, show_error, signed_in_user, transaction
-from db.labels import LABELS
+from core.labels import LABELS
+from core.languages import language_name
 
 
 def _pin(version_id: int | None) -> None:

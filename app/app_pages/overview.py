@@ -4,10 +4,10 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from annotator.dashboard import agreement, answers_per_day, label_counts
-from annotator.languages import language_name
-from annotator.status import project_status
+from annotator.reports.dashboard import agreement, answers_per_day, label_counts
+from annotator.reports.status import project_status
 from app.context import current_project, signed_in_user, transaction
+from core.languages import language_name
 
 
 def render() -> None:

@@ -4,12 +4,12 @@
 import streamlit as st
 
 from annotator.errors import LingualoopError
-from annotator.fastmodel import request_fast_retrain
-from annotator.models import (
+from annotator.retraining.requests import (
     WORKER_BACKENDS,
     cancel,
     job_timing,
     recent_jobs,
+    request_fast_retrain,
     request_retrain,
     set_retrain_backend,
 )

@@ -5,12 +5,11 @@ from dataclasses import replace
 
 import streamlit as st
 
-from annotator.dashboard import update_sampling
 from annotator.errors import LingualoopError
-from annotator.languages import language_name
-from annotator.sampling_settings import QUOTA_MODES, SamplingSettings
-from annotator.strategies import REGISTRY, STRATEGIES
+from annotator.sampling.settings import QUOTA_MODES, SamplingSettings, update_sampling
+from annotator.sampling.strategies import REGISTRY, STRATEGIES
 from app.context import current_project, show_error, signed_in_user, transaction
+from core.languages import language_name
 
 QUOTA_MODE_TEXT = {
     "catch_up": "Catch up: quotas for languages with few labels, the rest by uncertainty alone",

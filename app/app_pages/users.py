@@ -3,10 +3,10 @@
 import pandas as pd
 import streamlit as st
 
+from annotator.accounts.users import add_user, generate_password, list_users, set_password, update_user
 from annotator.errors import LingualoopError
-from annotator.languages import language_name
-from annotator.users import add_user, generate_password, list_users, set_password, update_user
 from app.context import current_project, show_error, signed_in_user, transaction
+from core.languages import language_name
 from db.models import Role
 
 ROLES = [role.value for role in Role]

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
+from annotator.corpus.projects import get_project
 from annotator.errors import LingualoopError
-from annotator.models import get_version
-from annotator.projects import get_project
+from annotator.retraining.requests import get_version
 from app.cli.common import ProjectOption, cli, friendly_errors, state
 from app.cli.serve import _run_worker_process
 from db.models import ModelStatus

@@ -7,13 +7,12 @@ import typer
 from rich.table import Table
 from sqlalchemy import make_url
 
-from annotator.access import OPERATOR
+from annotator.accounts.access import OPERATOR
+from annotator.corpus.export import export_project
+from annotator.corpus.ingest import ColumnMapping, ImportOptions, ImportReport, import_file
+from annotator.corpus.projects import create_project, get_project, list_projects
 from annotator.errors import ImportValidationError, LingualoopError
-from annotator.export import export_project
-from annotator.ingest import ColumnMapping, ImportOptions, ImportReport, import_file
-from annotator.languages import language_name
-from annotator.projects import create_project, get_project, list_projects
-from annotator.status import project_status
+from annotator.reports.status import project_status
 from app.cli.common import (
     ProjectOption,
     _phase_bars,
@@ -25,9 +24,10 @@ from app.cli.common import (
     friendly_errors,
     state,
 )
+from core.labels import LABELS
+from core.languages import language_name
 from db.backup import backup, restore
 from db.engine import make_engine
-from db.labels import LABELS
 from db.migrate import current_revision, head_revision, upgrade
 from db.models import Split
 

@@ -7,8 +7,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from annotator.access import OPERATOR
-from annotator.findings import (
+from annotator.accounts.access import OPERATOR
+from annotator.corpus.projects import get_project
+from annotator.reports.findings import (
     LANGUAGE,
     compute_findings,
     errors_source,
@@ -17,10 +18,9 @@ from annotator.findings import (
     project_inputs,
     table_rows,
 )
-from annotator.projects import get_project
-from annotator.quantify import DEFAULT_METHOD, METHODS
+from annotator.reports.quantify import DEFAULT_METHOD, METHODS
 from app.cli.common import ProjectOption, _progress, cli, console, friendly_errors, state
-from db.labels import LABELS
+from core.labels import LABELS
 
 
 @cli.command("prevalence")

@@ -4,13 +4,13 @@ from typing import Annotated
 
 import typer
 
-from annotator.access import OPERATOR
+from annotator.accounts.access import OPERATOR
+from annotator.corpus.projects import get_project
 from annotator.errors import LingualoopError
 from annotator.labelstudio import server as ls_server
 from annotator.labelstudio.sync import connect_project
 from annotator.labelstudio.sync import pull as ls_pull
 from annotator.labelstudio.sync import push as ls_push
-from annotator.projects import get_project
 from app.cli.common import (
     ProjectOption,
     _phase_bars,

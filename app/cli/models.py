@@ -7,24 +7,24 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from annotator.access import OPERATOR
+from annotator.accounts.access import OPERATOR
+from annotator.corpus.projects import get_project
 from annotator.errors import LingualoopError
-from annotator.fastmodel import request_fast_retrain
-from annotator.languages import language_name
-from annotator.models import (
+from annotator.reports.stopping import stopping_signals
+from annotator.retraining.requests import (
     current_choice,
     export_adapter,
     get_job,
     import_adapter,
     list_versions,
     pin_version,
+    request_fast_retrain,
     request_retrain,
     set_retrain_backend,
 )
-from annotator.projects import get_project
-from annotator.stopping import stopping_signals
 from app.cli.common import ProjectOption, _num, _progress, cli, console, friendly_errors, model_cli, state
-from db.metrics import Scores, VersionMetrics
+from core.languages import language_name
+from core.metrics import Scores, VersionMetrics
 from db.models import JobStatus
 
 

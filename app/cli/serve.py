@@ -13,26 +13,20 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from annotator.access import OPERATOR
+from annotator.accounts.access import OPERATOR
 from annotator.demo import create_demo_project
 from annotator.errors import LingualoopError
-from annotator.experiment import run_fast_protocol
+from annotator.experiments.fast_protocol import run_fast_protocol
 from annotator.jobloop import run_web_jobs
 from app.cli.common import CliState, _phase_bars, _progress, cli, console, friendly_errors, model_cli, state
 from app.cli.corpus import status
 from app.processes import child_env, forward_stop_signals, start, streamlit_command, trainer_command
-from db.crossval import (
-    compare_powers,
-    compare_runs,
-    ensemble_report,
-    format_protocol_table,
-    others_folds,
-    parse_powers,
-)
-from db.ensemble import POOLING, RULES
+from core.crossval import ensemble_report, others_folds
+from core.pooling import POOLING, RULES
+from core.protocol_tables import compare_powers, compare_runs, format_protocol_table, parse_powers
+from core.study import STUDY_TEST, STUDY_TRAIN, read_study_csv
+from core.weighting import DEFAULT_LANGUAGE_POWER
 from db.runner import RunnerSettings
-from db.study import STUDY_TEST, STUDY_TRAIN, read_study_csv
-from db.weighting import DEFAULT_LANGUAGE_POWER
 
 
 @cli.command()
@@ -82,7 +76,7 @@ def _run_worker_process(ctx: typer.Context, args: list[str]) -> None:
 
 @dataclass(frozen=True)
 class WorkerOptions:
-    """`lingualoop worker`'s options: the LoRA worker process gets them as its command line, the web side's job
+    """`lingualoop worker`'s options: the model worker process gets them as its command line, the web side's job
     loop in this process the same heartbeat settings."""
 
     once: bool = False
@@ -147,7 +141,7 @@ def worker(
         ),
     ] = None,
 ) -> None:
-    """Run the worker until stopped (Ctrl-C gives a running job back): the LoRA worker process for retrain and
+    """Run the worker until stopped (Ctrl-C gives a running job back): the model worker process for retrain and
     score jobs, and the web side's loop for fast_retrain and labelstudio_sync jobs, with one heartbeat policy."""
     options = WorkerOptions(once, base_model, epochs, heartbeat_timeout, heartbeat_every, ray_address)
     raise typer.Exit(run_workers(state(ctx), options))
@@ -156,7 +150,7 @@ def worker(
 def run_workers(
     cli_state: CliState, options: WorkerOptions, extra: Sequence[subprocess.Popen[bytes]] = ()
 ) -> int:
-    """The LoRA worker as a child process and the web side's job loop in this one; returns the LoRA worker's exit
+    """The model worker as a child process and the web side's job loop in this one; returns the model worker's exit
     code. Processes in `extra` (Streamlit, for the demo) are stopped with them."""
     stopping = threading.Event()
     lora = start(trainer_command(["worker", *options.trainer_args()]), cli_state.settings)

@@ -8,9 +8,9 @@ import typer
 
 from annotator.errors import LingualoopError
 from app.cli.common import _progress, cli, console, friendly_errors, state
-from db.crossval import others_folds
-from db.study import STUDY_TEST, STUDY_TRAIN, SUBSETS, read_study_csv
-from db.weighting import DEFAULT_LANGUAGE_POWER
+from core.crossval import others_folds
+from core.study import STUDY_TEST, STUDY_TRAIN, SUBSETS, read_study_csv
+from core.weighting import DEFAULT_LANGUAGE_POWER
 
 
 @cli.command()
@@ -56,8 +56,7 @@ def simulate(
             raise LingualoopError(
                 f"Simulations need the fast model's packages ({module} is missing): pip install -e '.[fast]'"
             )
-    from annotator.fastmodel import embed_texts
-    from annotator.simulation import (
+    from annotator.experiments.simulation import (
         SimulationConfig,
         from_study,
         simulate,
@@ -66,6 +65,7 @@ def simulate(
         summarise,
         write_outputs,
     )
+    from annotator.retraining.fastmodel import embed_texts
 
     if protocol not in ("study", "others"):
         raise LingualoopError(f"Unknown --protocol '{protocol}': use study or others.")

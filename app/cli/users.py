@@ -6,8 +6,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from annotator.access import OPERATOR
-from annotator.users import add_user, generate_password, list_users, set_password
+from annotator.accounts.access import OPERATOR
+from annotator.accounts.users import add_user, generate_password, list_users, set_password
 from app.cli.common import _split_codes, console, friendly_errors, state, users_cli
 from db.models import Role
 

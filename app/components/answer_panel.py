@@ -13,11 +13,11 @@ from typing import Any
 
 import streamlit as st
 
-from annotator.annotate import Answer, Shown
+from annotator.annotation.annotate import Answer, Shown
 from annotator.errors import LingualoopError
-from annotator.languages import is_rtl, language_name
 from app.components.colors import LABEL_COLORS
-from db.labels import LABELS
+from core.labels import LABELS
+from core.languages import is_rtl, language_name
 
 _HERE = Path(__file__).parent
 _mount = st.components.v2.component(

@@ -3,7 +3,7 @@ page they are (a toast, checked every few seconds)."""
 
 import streamlit as st
 
-from annotator.models import jobs_finished_since
+from annotator.retraining.requests import jobs_finished_since
 from app.context import current_project, signed_in_user, transaction
 from db.models import Job, JobStatus, as_utc, utcnow
 

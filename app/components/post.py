@@ -3,7 +3,7 @@ for Arabic, Hebrew, Persian, Urdu and the other right-to-left scripts."""
 
 import html
 
-from annotator.languages import is_rtl
+from core.languages import is_rtl
 
 
 def post_html(text: str, language: str) -> str:

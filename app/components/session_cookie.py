@@ -1,5 +1,5 @@
 """Keeps the sign-in token in a cookie (set and cleared in the browser by a tiny components-v2 script), so that a
-reload or a link to a page finds the user still signed in (annotator/session_tokens.py signs and checks it)."""
+reload or a link to a page finds the user still signed in (annotator/accounts/session_tokens.py signs and checks it)."""
 
 import streamlit as st
 

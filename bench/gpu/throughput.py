@@ -26,8 +26,8 @@ from typing import Any
 import torch
 
 from trainer.config import STUDY_LORA, LoraSettings, ModelSettings, TrainSettings
+from trainer.lora_training import train_on_token_ids
 from trainer.modeling import LoadedModel, PrefixScorer, load_model, merged_for_scoring
-from trainer.training import train_on_token_ids
 
 CONFIGS: dict[str, dict[str, Any]] = {
     # meta-llama/Llama-3.2-3B-Instruct's shape.

@@ -6,7 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from db.labels import LABELS
+from core.labels import LABELS
 from tests.app.test_cli_models import LINGUALOOP, run
 
 WORDS = {

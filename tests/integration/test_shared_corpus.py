@@ -7,12 +7,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from annotator.access import OPERATOR
-from annotator.export import export_project
-from annotator.formulas import restore
-from annotator.ingest import ImportOptions, import_file
-from annotator.projects import create_project
-from annotator.status import project_status
+from annotator.accounts.access import OPERATOR
+from annotator.corpus.export import export_project
+from annotator.corpus.formulas import restore
+from annotator.corpus.ingest import ImportOptions, import_file
+from annotator.corpus.projects import create_project
+from annotator.reports.status import project_status
 from db.engine import session_scope
 from db.models import Annotation, Split
 

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from annotator.access import OPERATOR
+from annotator.accounts.access import OPERATOR
 from annotator.demo import create_demo_project
-from annotator.models import request_retrain
+from annotator.retraining.requests import request_retrain
 from db.engine import make_engine, make_session_factory, session_scope
 from db.migrate import upgrade
 from db.models import (
@@ -28,7 +28,7 @@ from db.models import (
 )
 from testing.factories import add_label, unlabelled_pool_items
 from trainer.config import LoraSettings, ModelSettings, TrainSettings, WorkerSettings
-from trainer.retrain import run_retrain
+from trainer.lora_retrain import run_retrain
 
 LINGUALOOP = str(Path(sys.executable).parent / "lingualoop")
 
@@ -162,7 +162,7 @@ def test_sigkill_while_scoring_or_before_ready_never_publishes_a_partial_version
         text=True,
         timeout=300,
     )
-    assert crashed.returncode != 0  # the LoRA worker died with SIGKILL
+    assert crashed.returncode != 0  # the model worker died with SIGKILL
     assert _current(sessions) == [1]
     with sessions() as session:
         version = session.get(ModelVersion, 2)

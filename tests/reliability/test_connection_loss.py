@@ -8,9 +8,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
-from annotator.access import OPERATOR
-from annotator.ingest import import_file
-from annotator.projects import create_project, get_project
+from annotator.accounts.access import OPERATOR
+from annotator.corpus.ingest import import_file
+from annotator.corpus.projects import create_project, get_project
 from app.cli import cli
 from db.engine import make_engine, make_session_factory, session_scope
 from db.migrate import upgrade

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from annotator.access import OPERATOR
-from annotator.export import export_project
+from annotator.accounts.access import OPERATOR
+from annotator.corpus.export import export_project
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade
 from db.models import Annotation, AnnotationSource, Project, User

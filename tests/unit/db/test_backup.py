@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, func, select
 
-from annotator.access import OPERATOR
+from annotator.accounts.access import OPERATOR
 from annotator.demo import create_demo_project
 from db.backup import BackupError, backup, restore
 from db.engine import make_engine, make_session_factory, session_scope

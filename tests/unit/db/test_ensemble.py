@@ -6,11 +6,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from annotator.access import OPERATOR
+from annotator.accounts.access import OPERATOR
 from annotator.demo import create_demo_project
-from db.ensemble import build_ensemble, ensemble_members, pool, pooling_of
-from db.labels import LABELS
-from db.metrics import VersionMetrics
+from core.labels import LABELS
+from core.metrics import VersionMetrics
+from core.pooling import pool
+from db.ensemble import build_ensemble, ensemble_members, pooling_of
 from db.models import Backend, Item, ModelStatus, ModelVersion, Prediction, Split
 from db.versions import consensus_posts, mark_ready, probabilities_of, write_predictions
 

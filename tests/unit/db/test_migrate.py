@@ -5,7 +5,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 
-from annotator.access import OPERATOR
+from annotator.accounts.access import OPERATOR
 from db.engine import make_engine, make_session_factory, session_scope
 from db.migrate import (
     SchemaOutOfDateError,

@@ -6,12 +6,12 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from annotator.access import OPERATOR
-from annotator.adjudication import adjudicate
-from annotator.annotate import Answer, record_answer
-from annotator.flags import review_flag
-from annotator.ingest import import_file
-from annotator.users import add_user
+from annotator.accounts.access import OPERATOR
+from annotator.accounts.users import add_user
+from annotator.annotation.adjudication import adjudicate
+from annotator.annotation.annotate import Answer, record_answer
+from annotator.annotation.flags import review_flag
+from annotator.corpus.ingest import import_file
 from db.models import FlagDecision, Item, ModelStatus, ModelVersion, Role, Split
 from db.versions import choose_current, consensus_posts, pool_posts, ready_versions, select_current, standing
 from testing.factories import make_project, posts, write_csv

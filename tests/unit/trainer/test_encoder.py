@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from db.labels import LABELS
+from core.labels import LABELS
 from testing.tiny_models import tiny_e5
 from trainer.config import EncoderSettings
 from trainer.encoder import (

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from db.labels import LABELS
-from db.study import StudyPost
+from core.labels import LABELS
+from core.study import StudyPost
 from trainer.config import EncoderSettings, LoraSettings, ModelSettings, TrainSettings, WorkerSettings
 from trainer.experiment import format_table, run_experiment, run_others_protocol, subset_scores
 

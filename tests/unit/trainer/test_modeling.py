@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from trainer.config import LoraSettings, ModelSettings
+from trainer.label_tokens import score_texts
 from trainer.modeling import PrefixScorer, label_logits, load_model, merged_for_scoring, save_adapter
 from trainer.prompt import ANSWERS, LabelTokenError, build_template, label_token_ids
-from trainer.scoring import score_texts
 
 POSTS = [
     "Refugees welcome!",

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from trainer.config import LoraSettings, ModelSettings, TrainSettings, quantisation_config
+from trainer.label_tokens import score_texts
+from trainer.lora_training import train_adapter
 from trainer.modeling import load_model
-from trainer.scoring import score_texts
-from trainer.training import train_adapter
 
 bnb = pytest.importorskip("bitsandbytes", reason="bitsandbytes is part of the [train] extra")
 

