@@ -16,6 +16,7 @@ from annotator.retraining.fastmodel import train_fast_version
 from db.ensemble import refresh_ensemble
 from db.jobs import dedupe_key, enqueue
 from db.models import Job, JobKind, LabelStudioLink, Project, utcnow
+from db.payloads import LabelStudioSyncPayload
 from db.runner import Handler, JobError, Log, Report, RunnerSettings, run_job_loop, run_one_job, worker_id
 from db.versions import standing
 
@@ -29,6 +30,7 @@ def request_sync(session: Session, project: Project, by: Actor) -> Job:
         session,
         JobKind.LABELSTUDIO_SYNC,
         project_id=project.id,
+        payload=LabelStudioSyncPayload(),
         dedupe_key=dedupe_key(JobKind.LABELSTUDIO_SYNC, project.id),
     )
 

@@ -1,23 +1,31 @@
 """Child processes the CLI starts: the model worker (`python -m trainer`, so this process never imports torch)
 and, for `lingualoop demo --serve`, Streamlit. Children die with their parent (PR_SET_DEATHSIG), so a
-killed `lingualoop worker` never leaves an orphan training on."""
+killed `lingualoop worker` never leaves an orphan training on; a stop signal reaches every child, even one that
+comes while a child is still starting (StoppableChildren)."""
 
 import ctypes
+import functools
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
 from db.settings import Settings
 
 _PR_SET_PDEATHSIG = 1
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent: int) -> None:
+    """Runs in the child before exec: the kernel kills it when `parent` ends, and if `parent` ended already (a
+    Ctrl-C while it started this child), it goes now."""
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def child_env(settings: Settings) -> dict[str, str]:
@@ -32,7 +40,9 @@ def start(
     command: Sequence[str], settings: Settings, extra_env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        list(command), env=child_env(settings) | (extra_env or {}), preexec_fn=_die_with_parent
+        list(command),
+        env=child_env(settings) | (extra_env or {}),
+        preexec_fn=functools.partial(_die_with_parent, os.getpid()),
     )
 
 
@@ -66,14 +76,29 @@ def streamlit_command(port: int) -> list[str]:
     ]
 
 
-def forward_stop_signals(children: Sequence[subprocess.Popen[bytes]], on_stop: Callable[[], None]) -> None:
-    """SIGTERM and SIGINT reach every child (each gives its running job back) and call `on_stop`."""
+class StoppableChildren:
+    """The children of one command. Made before the first child starts, it catches SIGTERM and SIGINT from then on:
+    a stop signal sets `stopping` and reaches every child (each gives its running job back), also a child that was
+    being started when it came (between fork and exec a child loses a signal sent to its process group)."""
 
-    def forward(signum: int, _frame: FrameType | None) -> None:
-        for child in children:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.stopping = threading.Event()
+        self._signum: int | None = None
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, self._forward)
+
+    def _forward(self, signum: int, _frame: FrameType | None) -> None:
+        self._signum = signum
+        self.stopping.set()
+        for child in self.processes:
             if child.poll() is None:
                 child.send_signal(signum)
-        on_stop()
 
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, forward)
+    def start(self, command: Sequence[str]) -> subprocess.Popen[bytes]:
+        child = start(command, self.settings)
+        self.processes.append(child)
+        if self._signum is not None:  # the stop came while it started: it may not have seen it
+            child.send_signal(self._signum)
+        return child

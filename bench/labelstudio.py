@@ -24,7 +24,7 @@ from annotator.labelstudio.sync import connect_project, pull, push
 from bench.ingest import write_corpus
 from db.engine import make_engine, make_session_factory, session_scope
 from db.migrate import upgrade
-from db.models import Item, LabelStudioLink, ModelVersion, Project
+from db.models import Item, LabelStudioLink, ModelVersion
 from db.versions import mark_ready, write_predictions
 from testing.labelstudio import running_labelstudio
 
@@ -57,10 +57,9 @@ def main() -> None:
                     session, version.id, ids, np.random.default_rng(0).dirichlet(np.ones(4), len(ids))
                 )
                 mark_ready(session, version)
-                connect_project(session, project, server.url, server.token, work, by=OPERATOR)
+                project_id = project.id
+            connect_project(sessions, project_id, server.url, server.token, work, by=OPERATOR)
             started = time.perf_counter()
-            with session_scope(sessions) as session:
-                project_id = session.scalars(select(Project)).one().id
             report = push(sessions, project_id, args.tasks, work, by=OPERATOR)
             push_seconds = time.perf_counter() - started
             client = connect(server.url, server.token)

@@ -1,6 +1,6 @@
 """Language codes (ISO 639-1), aliases found in real corpora, script direction and detection."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,6 +90,3 @@ class LanguageDetector:
     def detect(self, text: str) -> Detection:
         code, confidence = self._identifier.classify(text)
         return Detection(language=str(code), confidence=round(float(confidence), 4))
-
-    def detect_many(self, texts: Sequence[str]) -> list[Detection]:
-        return [self.detect(text) for text in texts]

@@ -12,22 +12,23 @@ members are loaded and pooled by the version's rule (trainer/version_scorers.py)
 The members never saw the eval posts, so neither did their pool: its eval scores are as honest as theirs."""
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.calibration import apply_temperature, calibrate
+from core.calibration import apply_temperature
 from core.labels import LABELS
-from core.metrics import evaluate_by_language
 from core.pooling import POOLING, pool
 from db.engine import session_scope
 from db.models import Backend, ModelStatus, ModelVersion, Prediction, Split
+from db.publish import in_session, publish_version
+from db.snapshots import TrainingSnapshot, snapshot_json
 from db.versions import (
     consensus_posts,
     latest_ready_version,
-    mark_ready,
     probabilities_of,
     standing,
     write_predictions,
@@ -45,12 +46,22 @@ def ensemble_members(session: Session, project_id: int) -> list[ModelVersion]:
 
 
 def member_ids(version: ModelVersion) -> list[int]:
-    return [int(i) for i in version.training_snapshot.get("members", [])]
+    return TrainingSnapshot.of(version.training_snapshot).members
 
 
 def pooling_of(version: ModelVersion) -> str:
     """The rule an ensemble version was built with (versions built before the rule was recorded averaged)."""
-    return str(version.training_snapshot.get("pooling", "arithmetic"))
+    return TrainingSnapshot.of(version.training_snapshot).pooling
+
+
+def _snapshot(ids: list[int], members: Sequence[TrainingSnapshot]) -> dict[str, Any]:
+    """An ensemble's snapshot: its members, every label one of them learnt, the most posts one trained on."""
+    return snapshot_json(
+        members=ids,
+        labels={k: v for m in members for k, v in (m.labels or {}).items()},
+        trained_on=max(m.trained_on or 0 for m in members),
+        pooling=POOLING,
+    )
 
 
 def pooled(
@@ -80,40 +91,29 @@ def build_ensemble(session: Session, project_id: int) -> ModelVersion | None:
         backend=Backend.ENSEMBLE,
         base_model="average of versions " + ", ".join(f"{v.id} ({v.backend})" for v in members),
         status=ModelStatus.SCORING,
-        training_snapshot={
-            "members": ids,
-            "labels": {k: v for m in members for k, v in m.training_snapshot.get("labels", {}).items()},
-            "trained_on": max(int(m.training_snapshot.get("trained_on", 0)) for m in members),
-            "pooling": POOLING,
-        },
+        training_snapshot=_snapshot(ids, [TrainingSnapshot.of(m.training_snapshot) for m in members]),
     )
     session.add(version)
     session.flush()
     eval_posts = consensus_posts(session, project_id, Split.EVAL)
     by_item = pooled(session, ids, [p.item_id for p in eval_posts])
     scored = [p for p in eval_posts if p.item_id in by_item]
-    raw = np.array([by_item[p.item_id] for p in scored]).reshape(-1, len(LABELS))
-    metrics = (
-        evaluate_by_language(
-            [p.label for p in scored], [LABELS[i] for i in raw.argmax(axis=1)], [p.language for p in scored]
-        )
-        if scored
-        else {"note": "no labelled posts in the eval split"}
+    publish_version(
+        in_session(session),
+        version.id,
+        scored,
+        np.array([by_item[p.item_id] for p in scored]).reshape(-1, len(LABELS)),
+        lambda temperature: _write_rest(session, version.id, ids, temperature, {p.item_id for p in scored}),
+        extra_metrics={"members": ids},
     )
-    temperature, calibration = calibrate(
-        raw,
-        [LABELS.index(p.label) for p in scored],
-        [p.language for p in scored],
-        [p.item_id for p in scored],
-    )
-    version.metrics = metrics | {"calibration": calibration, "members": ids}
-    _write_all(session, version.id, ids, temperature)
-    mark_ready(session, version)
     return version
 
 
-def _write_all(session: Session, version_id: int, members: Sequence[int], temperature: float) -> None:
-    """Every post any member scored (pool and eval), pooled and calibrated, page by page in item id order."""
+def _write_rest(
+    session: Session, version_id: int, members: Sequence[int], temperature: float, written: set[int]
+) -> dict[str, Any]:
+    """Every other post any member scored (the pool, and eval posts without a consensus label), pooled and
+    calibrated, page by page in item id order; `written` are the eval posts publish_version wrote."""
     after = 0
     while True:
         page = list(
@@ -126,12 +126,17 @@ def _write_all(session: Session, version_id: int, members: Sequence[int], temper
             )
         )
         if not page:
-            return
-        by_item = pooled(session, members, page)
-        write_predictions(
-            session, version_id, page, apply_temperature(np.array([by_item[i] for i in page]), temperature)
-        )
+            return {}
         after = page[-1]
+        page = [i for i in page if i not in written]
+        if page:
+            by_item = pooled(session, members, page)
+            write_predictions(
+                session,
+                version_id,
+                page,
+                apply_temperature(np.array([by_item[i] for i in page]), temperature),
+            )
 
 
 def refresh_ensemble(sessions: sessionmaker[Session], project_id: int) -> str:

@@ -14,6 +14,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db.models import Job, JobKind, JobStatus, ModelStatus, ModelVersion, Prediction, utcnow
+from db.payloads import JobPayload
+from db.snapshots import TrainingSnapshot
 
 
 def _rowcount(result: Any) -> int:
@@ -31,11 +33,16 @@ def enqueue(
     kind: JobKind,
     *,
     project_id: int | None = None,
-    payload: dict[str, Any] | None = None,
+    payload: JobPayload | dict[str, Any] | None = None,
     dedupe_key: str | None = None,
     max_attempts: int = 3,
 ) -> Job:
-    """Queue a job; with a dedupe key, an already queued job with that key is returned instead."""
+    """Queue a job; with a dedupe key, an already queued job with that key is returned instead. The payload is the
+    kind's typed payload (db.payloads), or its JSON."""
+    if not isinstance(payload, dict | None):
+        if kind != payload.KIND:
+            raise ValueError(f"a {type(payload).__name__} is no payload for a {kind.value} job")
+        payload = payload.to_json()
     if dedupe_key is not None:
         existing = queued_with_key(session, dedupe_key)
         if existing is not None:
@@ -174,7 +181,7 @@ def fail_versions_of_job(session: Session, job_id: int, reason: str) -> int:
     unfinished = session.scalars(
         select(ModelVersion).where(ModelVersion.status.in_([ModelStatus.TRAINING, ModelStatus.SCORING]))
     ).all()
-    failed = [v for v in unfinished if v.training_snapshot.get("job_id") == job_id]
+    failed = [v for v in unfinished if TrainingSnapshot.of(v.training_snapshot).job_id == job_id]
     for version in failed:
         version.status, version.error, version.is_current = (
             ModelStatus.FAILED,

@@ -1,4 +1,4 @@
-"""Typed SQLAlchemy 2 models: the whole data model of DESIGN.md section 4."""
+"""Typed SQLAlchemy 2 models: the whole data model (projects, posts, users, annotations, model versions, jobs)."""
 
 import enum
 import math

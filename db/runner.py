@@ -19,6 +19,8 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.progress import Log as Log  # re-exported for the job handlers
+from core.progress import Report as Report
 from db.engine import session_scope
 from db.jobs import (
     claim_next_job,
@@ -31,9 +33,7 @@ from db.jobs import (
 )
 from db.models import Job, JobKind
 
-Report = Callable[[float, str], None]
 Handler = Callable[[Job, Report], str]
-Log = Callable[[str], None]
 
 
 class JobInterrupted(Exception):

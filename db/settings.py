@@ -5,6 +5,8 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.files import write_secret
+
 
 def _default_data_dir() -> Path:
     return Path(os.environ.get("LINGUALOOP_DATA_DIR", "lingualoop-data")).resolve()
@@ -80,9 +82,5 @@ def session_secret(data_dir: Path, environ: dict[str, str] | None = None) -> byt
     path = data_dir / "session.secret"
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f"session.secret.{os.getpid()}")
-        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(secrets.token_hex(32))
-        os.replace(partial, path)
+        write_secret(path, secrets.token_hex(32))
     return path.read_text(encoding="utf-8").strip().encode()

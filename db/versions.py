@@ -160,6 +160,36 @@ def current_version(session: Session, project_id: int) -> ModelVersion | None:
     )
 
 
+class VersionNotReady(Exception):
+    """A model version that cannot be used as a ready version of a project. The message says why ("Model version 7
+    is training, not ready"); each caller adds what to do about it, in its own error type."""
+
+    def __init__(self, version_id: int, version: ModelVersion | None) -> None:
+        self.version_id = version_id
+        self.version = version
+        """The version as found; None when the project has no version of that id."""
+        state = "is not a version of this project" if version is None else f"is {version.status}, not ready"
+        super().__init__(f"Model version {version_id} {state}")
+
+
+def require_ready(version: ModelVersion) -> ModelVersion:
+    """The version itself when it is ready (it has predictions and can score); else VersionNotReady."""
+    if version.status != ModelStatus.READY:
+        raise VersionNotReady(version.id, version)
+    return version
+
+
+def ready_version(session: Session, project_id: int, version_id: int | None) -> ModelVersion | None:
+    """The ready version `version_id` of the project, or, given None, the project's current version (None when
+    it has none yet). A version of another project, or one that is not ready, raises VersionNotReady."""
+    if version_id is None:
+        return current_version(session, project_id)
+    version = session.get(ModelVersion, version_id)
+    if version is None or version.project_id != project_id:
+        raise VersionNotReady(version_id, None)
+    return require_ready(version)
+
+
 Probabilities = tuple[float, float, float, float]
 _CHUNK = 5_000
 """Item ids per IN (...) list: far below SQLite's and PostgreSQL's bound-parameter limits."""
@@ -194,14 +224,36 @@ def stream_probabilities(
         yield item_id, (a, b, c, d), confidence
 
 
-FAST_HEAD_FILE = "fast_head.npz"
-"""A fast version's logistic-regression head, in its adapter folder: written by the web side's fast-model job,
-read by the worker when it classifies archives."""
+def stored_folder(project_id: int, version_id: int) -> str:
+    """What a version's adapter_path column holds for its files: their folder relative to the data folder, so a
+    moved data folder or a restored backup on another machine still finds them (version_folder)."""
+    return f"adapters/project-{project_id}/version-{version_id}"
 
 
 def adapter_folder(data_dir: Path, project_id: int, version_id: int) -> Path:
-    """Where a LoRA version's adapter lives: the worker writes it there, an imported adapter is copied there."""
-    return data_dir / "adapters" / f"project-{project_id}" / f"version-{version_id}"
+    """Where a version's files live (LoRA adapter, encoder members, fast head): the writers save them there, an
+    imported adapter is copied there, restore puts them back there."""
+    return data_dir / stored_folder(project_id, version_id)
+
+
+def resolve_folder(data_dir: Path, project_id: int, version_id: int, stored: str | None) -> Path | None:
+    """The folder of a version's files on this machine, from its adapter_path column; None where it has none (an
+    ensemble, a version still training). A relative path is under the data folder. Rows written before paths were
+    relative hold absolute ones: used where they still exist, else the version's folder under the current data
+    folder (the data folder was moved, or the project restored elsewhere)."""
+    if not stored:
+        return None
+    path = Path(stored)
+    if not path.is_absolute():
+        return data_dir / path
+    if path.exists():
+        return path
+    return adapter_folder(data_dir, project_id, version_id)
+
+
+def version_folder(data_dir: Path, version: ModelVersion) -> Path | None:
+    """resolve_folder for a version row: where its files are, or None where it has none."""
+    return resolve_folder(data_dir, version.project_id, version.id, version.adapter_path)
 
 
 def latest_ready_version(session: Session, project_id: int, backend: Backend) -> ModelVersion | None:

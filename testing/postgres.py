@@ -1,4 +1,4 @@
-"""A private PostgreSQL cluster for the test run (DESIGN.md section 6): initdb, pg_ctl, torn down after."""
+"""A private PostgreSQL cluster for the test run (README.md, the test command): initdb, pg_ctl, torn down after."""
 
 import os
 import shutil

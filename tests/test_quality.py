@@ -20,8 +20,8 @@ def test_ruff(command: tuple[str, ...]) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_mypy_on_db_and_annotator() -> None:
-    result = _run(str(BIN / "mypy"), "db", "annotator")
+def test_mypy_strict_on_every_package() -> None:
+    result = _run(str(BIN / "mypy"), "app", "annotator", "trainer", "db", "core")
     assert result.returncode == 0, result.stdout + result.stderr
 
 

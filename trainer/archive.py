@@ -5,7 +5,6 @@ twice. Memory holds one batch of rows, never the corpus."""
 
 import csv
 import json
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -15,16 +14,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core.cells import cell_text
+from core.columns import text_column
+from core.files import CORPUS_FORMATS as SUFFIXES
+from core.files import atomic_path, atomic_write_text
 
-SUFFIXES = {
-    ".csv": "csv",
-    ".tsv": "tsv",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".json": "jsonl",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-}
 ID_NAMES = ("id",)
 LANGUAGE_NAMES = ("lang", "language")
 READ_BATCH = 10_000
@@ -39,7 +32,7 @@ class ClassifyError(Exception):
 
 @dataclass(frozen=True)
 class Columns:
-    """Which input columns hold what; None: the usual names (text; id; lang or language)."""
+    """Which input columns hold what; None: the usual names (text, tweet... as import; id; lang or language)."""
 
     text: str | None = None
     id: str | None = None
@@ -120,7 +113,7 @@ def resolve_columns(available: Sequence[str], columns: Columns, name: str) -> Re
             return given
         return next((c for c in usual if c in available), None)
 
-    text = pick(columns.text, ("text",), "--text-col")
+    text = text_column(available) if columns.text is None else pick(columns.text, (), "--text-col")
     if text is None:
         raise ClassifyError(
             f"{name} has no text column: pass --text-col to name it (its columns: {listing})."
@@ -272,7 +265,6 @@ def stage_file(
     staged = StagedFile(index, str(path), stat.st_size, stat.st_mtime_ns, str(target))
     reading = Reading(path.name)
     schema = staged_schema(resolved.keep)
-    partial = target.with_suffix(".partial")
     buffer: dict[str, list[str | None]] = {name: [] for name in schema.names}
 
     def flush(writer: pq.ParquetWriter) -> None:
@@ -281,7 +273,7 @@ def stage_file(
         for values in buffer.values():
             values.clear()
 
-    with pq.ParquetWriter(partial, schema) as writer:
+    with atomic_path(target) as partial, pq.ParquetWriter(partial, schema) as writer:
         for number, record in records(path, resolved, reading):
             text = cell_text(record.get(resolved.text))
             if text is None or not text.strip():
@@ -302,16 +294,12 @@ def stage_file(
                 flush(writer)
         if buffer["id"]:
             flush(writer)
-    os.replace(partial, target)
     staged.unreadable, staged.problems = reading.unreadable, reading.problems
     return staged
 
 
 def save_record(staged: StagedFile, folder: Path) -> None:
-    path = folder / f"{staged.index:05d}.json"
-    partial = path.with_suffix(".json.partial")
-    partial.write_text(json.dumps(asdict(staged), indent=1), encoding="utf-8")
-    os.replace(partial, path)
+    atomic_write_text(folder / f"{staged.index:05d}.json", json.dumps(asdict(staged), indent=1))
 
 
 def load_record(index: int, folder: Path) -> StagedFile | None:

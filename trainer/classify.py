@@ -11,10 +11,8 @@ Ray read or write tasks wait for CPUs that the actors hold, and memory holds a f
 """
 
 import json
-import os
 import time
-import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
+from core.files import atomic_path, atomic_write_text
 from core.labels import LABELS
+from core.languages import LanguageDetector
+from core.progress import CountProgress, Log
 from trainer.archive import (
     ClassifyError,
     Columns,
@@ -44,9 +45,8 @@ from trainer.version_scorers import Scorer, VersionSpec, open_scorer
 RUN_FILE = "run.json"
 MANIFEST_FILE = "manifest.json"
 STAGING = ".staging"
-Progress = Callable[[int, int], None]
+Progress = CountProgress
 """Called as (posts scored, posts in all), including the posts scored by earlier runs."""
-Log = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -110,9 +110,7 @@ def _check_run(request: ClassifyRequest, spec: VersionSpec, files: Sequence[Path
     if request.out.exists() and any(request.out.glob("part-*.parquet")):
         raise ClassifyError(f"{request.out} already holds shards of another run: choose a new --out folder.")
     request.out.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    partial.write_text(json.dumps(identity, indent=1), encoding="utf-8")
-    os.replace(partial, path)
+    atomic_write_text(path, json.dumps(identity, indent=1))
 
 
 def stage(request: ClassifyRequest, files: Sequence[Path], log: Log) -> list[StagedFile]:
@@ -172,17 +170,16 @@ def check_inputs(request: ClassifyRequest) -> list[Path]:
 
 
 class LanguageGuess:
-    """py3langid, loaded on first use: for rows whose file gave no language."""
+    """Import's detector (core.languages: ISO 639-1 codes only), loaded on first use: for rows whose file gave
+    no language."""
 
     def __init__(self) -> None:
-        self._identifier: Any = None
+        self._detector: LanguageDetector | None = None
 
     def __call__(self, text: str) -> str:
-        if self._identifier is None:
-            from py3langid.langid import MODEL_FILE, LanguageIdentifier
-
-            self._identifier = LanguageIdentifier.from_model_file(MODEL_FILE)
-        return str(self._identifier.classify(text)[0])
+        if self._detector is None:
+            self._detector = LanguageDetector()
+        return self._detector.detect(text).language
 
 
 def score_unit(unit: Unit, scorer: Scorer, version_id: int, guess: LanguageGuess) -> int:
@@ -201,11 +198,10 @@ def score_unit(unit: Unit, scorer: Scorer, version_id: int, guess: LanguageGuess
     columns["model_version"] = pa.array(np.full(len(texts), version_id, dtype=np.int64))
     for name in table.column_names[3:]:  # the kept columns, after id, language and text
         columns[name] = table.column(name)
-    target = Path(unit.shard)
-    partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
-    pq.write_table(pa.table(columns), partial)
-    failpoint("classify-shard")  # written, not yet renamed: a crash here must not leave a shard
-    os.replace(partial, target)
+    # A name of its own: a retried unit may write the same shard from two actors at once.
+    with atomic_path(Path(unit.shard), unique=True) as partial:
+        pq.write_table(pa.table(columns), partial)
+        failpoint("classify-shard")  # written, not yet renamed: a crash here must not leave a shard
     return len(texts)
 
 
@@ -317,6 +313,4 @@ def _remove_partials(out: Path) -> None:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    partial = path.with_suffix(".partial")
-    partial.write_text(json.dumps(data, indent=1), encoding="utf-8")
-    os.replace(partial, path)
+    atomic_write_text(path, json.dumps(data, indent=1))

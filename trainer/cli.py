@@ -1,5 +1,8 @@
-"""Commands of the worker process: serve jobs, prepare the offline model."""
+"""Commands of the worker process: serve jobs, prepare the offline model, the study's experiment, classify. The
+worker-side options are declared here once: `lingualoop worker`, `experiment` and `classify` hand every option they
+do not act on themselves to these commands untouched, and list them in their --help (from `options`)."""
 
+import json
 import os
 import sys
 import time
@@ -8,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from core.protocol_tables import compare_powers, parse_powers
 from core.study import STUDY_TEST, STUDY_TRAIN, read_study_csv
@@ -16,45 +20,76 @@ from db.migrate import ensure_schema
 from db.runner import RunnerSettings
 from db.settings import settings_from_env as db_settings
 from trainer.config import settings_from_env
+from trainer.stops import StopSignals
 
 cli = typer.Typer(help="The lingualoop worker.", no_args_is_help=True, pretty_exceptions_enable=False)
 
 DatabaseUrl = Annotated[str | None, typer.Option(help="SQLAlchemy URL (default: LINGUALOOP_DATABASE_URL).")]
 DataDir = Annotated[Path | None, typer.Option(help="Data folder (default: LINGUALOOP_DATA_DIR).")]
+BaseModel = Annotated[
+    str | None,
+    typer.Option(
+        help="gemma3-270m (the packaged CPU default), a local folder, or a hub id such as "
+        "meta-llama/Llama-3.2-3B-Instruct (default: LINGUALOOP_BASE_MODEL, else gemma3-270m)."
+    ),
+]
+
+
+@cli.callback()
+def _commands(ctx: typer.Context) -> None:
+    # Only the worker keeps the stop signals `python -m trainer` caught from its first moment (it gives a running
+    # job back); every other command stops at Ctrl-C as any program does.
+    if ctx.invoked_subcommand != "worker" and isinstance(ctx.obj, StopSignals):
+        ctx.obj.release()
 
 
 @cli.command()
 def worker(
+    ctx: typer.Context,
     database_url: DatabaseUrl = None,
     data_dir: DataDir = None,
     once: Annotated[bool, typer.Option(help="Run at most one job, then exit.")] = False,
-    base_model: Annotated[str | None, typer.Option(help="gemma3-270m, a folder, or a hub id.")] = None,
-    epochs: Annotated[float | None, typer.Option(help="Training epochs per round.")] = None,
+    base_model: BaseModel = None,
+    epochs: Annotated[
+        float | None,
+        typer.Option(help="LoRA training epochs per round (default: LINGUALOOP_EPOCHS, else 2)."),
+    ] = None,
     heartbeat_timeout: Annotated[
-        float, typer.Option(help="Seconds before a silent job is requeued.")
-    ] = 120.0,
-    heartbeat_every: Annotated[float, typer.Option(help="Seconds between heartbeats.")] = 10.0,
+        float, typer.Option(help="Seconds without a heartbeat after which any worker requeues a running job.")
+    ] = RunnerSettings.heartbeat_timeout_seconds,
+    heartbeat_every: Annotated[
+        float, typer.Option(help="Seconds between heartbeats of a running job.")
+    ] = RunnerSettings.heartbeat_seconds,
     ray_address: Annotated[
-        str | None, typer.Option(help="A Ray cluster that rescores the pool (LINGUALOOP_RAY_ADDRESS).")
+        str | None,
+        typer.Option(
+            help="A Ray cluster that rescores the pool after a LoRA retrain, one actor per GPU "
+            "(default: LINGUALOOP_RAY_ADDRESS, else the worker scores it itself)."
+        ),
     ] = None,
 ) -> None:
-    """Claim and run jobs (retrain) until stopped."""
-    from trainer.worker import run_worker
+    """Claim and run jobs (retrain, score) until stopped."""
+    # `python -m trainer` caught the stop signals before its imports; called otherwise (tests), catch them now.
+    stops = ctx.obj if isinstance(ctx.obj, StopSignals) else StopSignals().install()
+    try:
+        from trainer.worker import run_worker
 
-    storage = db_settings(database_url=database_url, data_dir=data_dir)
-    settings = settings_from_env(
-        storage.data_dir,
-        runner=RunnerSettings(heartbeat_seconds=heartbeat_every, heartbeat_timeout_seconds=heartbeat_timeout),
-    )
-    if base_model:
-        settings = replace(settings, model=replace(settings.model, base_model=base_model))
-    if epochs is not None:
-        settings = replace(settings, train=replace(settings.train, epochs=epochs))
-    if ray_address:
-        settings = replace(settings, ray_address=ray_address)
-    engine = make_engine(storage.database_url)
-    ensure_schema(engine)
-    run_worker(make_session_factory(engine), settings, once=once)
+        storage = db_settings(database_url=database_url, data_dir=data_dir)
+        runner = RunnerSettings(
+            heartbeat_seconds=heartbeat_every, heartbeat_timeout_seconds=heartbeat_timeout
+        )
+        settings = settings_from_env(storage.data_dir, runner=runner)
+        if base_model:
+            settings = replace(settings, model=replace(settings.model, base_model=base_model))
+        if epochs is not None:
+            settings = replace(settings, train=replace(settings.train, epochs=epochs))
+        if ray_address:
+            settings = replace(settings, ray_address=ray_address)
+        engine = make_engine(storage.database_url)
+        ensure_schema(engine)
+        run_worker(make_session_factory(engine), settings, once=once, stopping=stops.event)
+    finally:
+        stops.restore()
 
 
 @cli.command()
@@ -74,7 +109,7 @@ def experiment(
     pools: Annotated[str, typer.Option(help="Training pools, comma separated: en, es, en_es, multi.")] = (
         "en,es,en_es,multi"
     ),
-    base_model: Annotated[str | None, typer.Option(help="gemma3-270m, a folder, or a hub id.")] = None,
+    base_model: BaseModel = None,
     epochs: Annotated[float, typer.Option(help="Epochs per pool.")] = 2.0,
     max_train: Annotated[int | None, typer.Option(help="Cap on training posts per pool.")] = None,
     out: Annotated[Path | None, typer.Option(help="Write the results as JSON here.")] = None,
@@ -87,14 +122,22 @@ def experiment(
     ] = None,
     backend: Annotated[str, typer.Option(help="lora or encoder (others protocol).")] = "lora",
     encoder_seed: Annotated[
-        int | None, typer.Option(help="The encoder's seed (its head and batch order); the folds keep theirs.")
+        int | None,
+        typer.Option(
+            help="The encoder's seed (its head and batch order; the folds keep theirs), to measure seeds."
+        ),
     ] = None,
     encoder_members: Annotated[
-        int | None, typer.Option(help="Encoders per fold, seeded one after the other, averaged.")
+        int | None,
+        typer.Option(
+            help="Encoders per fold (the encoder's `members`), seeded one after the other, averaged."
+        ),
     ] = None,
     encoder_frozen_layers: Annotated[
         int | None,
-        typer.Option(help="The encoder's lowest layers kept frozen (0: only the word embeddings)."),
+        typer.Option(
+            help="The encoder's lowest layers kept frozen (default 4; 0: only the word embeddings)."
+        ),
     ] = None,
 ) -> None:
     """The study's cross-lingual table, or the "others" protocol, on the shared corpus with the worker's model."""
@@ -150,21 +193,39 @@ def classify(
         list[Path], typer.Argument(help="CSV, TSV, JSONL or Parquet files, or folders of them.")
     ],
     version_id: Annotated[int, typer.Option("--version-id", help="A ready model version (its id).")],
-    out: Annotated[Path, typer.Option(help="Folder for the Parquet shards and the manifest.")],
+    out: Annotated[Path, typer.Option(help="New folder for the Parquet shards and manifest.json.")],
     database_url: DatabaseUrl = None,
     data_dir: DataDir = None,
-    text_col: Annotated[str | None, typer.Option(help="Column with the post text (default: text).")] = None,
-    id_col: Annotated[str | None, typer.Option(help="Column with the post id (default: id).")] = None,
-    lang_col: Annotated[str | None, typer.Option(help="Column with the language (default: lang).")] = None,
-    keep: Annotated[str | None, typer.Option(help="Columns to pass through, comma separated.")] = None,
+    text_col: Annotated[
+        str | None,
+        typer.Option(help="Column with the post text (default: text, post, tweet... as for import)."),
+    ] = None,
+    id_col: Annotated[
+        str | None, typer.Option(help="Column with the post id (default: id; else FILE:LINE).")
+    ] = None,
+    lang_col: Annotated[
+        str | None,
+        typer.Option(help="Column with the language (default: lang or language; empty cells are detected)."),
+    ] = None,
+    keep: Annotated[
+        str | None, typer.Option(help="Columns passed through to the output, comma separated.")
+    ] = None,
     unit_rows: Annotated[int, typer.Option(help="Posts per unit of work and output shard.")] = 2000,
     ray_address: Annotated[
-        str | None, typer.Option(envvar="RAY_ADDRESS", help="A Ray cluster (default: a local Ray).")
+        str | None,
+        typer.Option(
+            envvar="RAY_ADDRESS", help="An existing Ray cluster (default: a local Ray in this process)."
+        ),
     ] = None,
-    actors: Annotated[int | None, typer.Option(help="Scoring actors (default: per GPU or CPUs).")] = None,
-    cpus_per_actor: Annotated[float, typer.Option(help="CPU threads per actor (CPU clusters).")] = 2.0,
+    actors: Annotated[
+        int | None,
+        typer.Option(help="Scoring actors (default: one per GPU, else per --cpus-per-actor CPUs)."),
+    ] = None,
+    cpus_per_actor: Annotated[float, typer.Option(help="CPU threads per scoring actor.")] = 2.0,
     base_model: Annotated[str | None, typer.Option(help="The base model, if not where it was.")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Posts per forward pass (LoRA; default 16).")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Posts per forward pass of a LoRA version (default 16; more on a GPU).")
+    ] = None,
 ) -> None:
     """Apply a ready model version to corpus files: Parquet shards and a manifest in --out (resumable)."""
     from rich.progress import BarColumn, Progress, TextColumn
@@ -185,7 +246,7 @@ def classify(
     engine = make_engine(storage.database_url)
     try:
         with make_session_factory(engine)() as session:
-            spec = version_spec(session.get(ModelVersion, version_id), str(version_id))
+            spec = version_spec(session.get(ModelVersion, version_id), str(version_id), settings.data_dir)
     except VersionNotUsable as error:
         raise _fail(str(error)) from None
     finally:
@@ -238,6 +299,23 @@ def classify(
         print(f"Every file's counts are in {out / 'manifest.json'}.")
 
 
+@cli.command(hidden=True)
+def options(ctx: typer.Context, command: str) -> None:
+    """COMMAND's parameters as JSON, for `lingualoop`'s --help: it lists those it hands on to this process."""
+    group = ctx.find_root().command
+    chosen = group.get_command(ctx, command) if isinstance(group, TyperGroup) else None
+    if chosen is None:
+        raise typer.BadParameter(f"no command '{command}'")
+    own = chosen.make_context(
+        command, [], resilient_parsing=True
+    )  # for its defaults, as its --help shows them
+    described = []
+    for param in chosen.params:
+        usage, text = param.get_help_record(own) or (param.name, "")
+        described.append({"names": [*param.opts, *param.secondary_opts], "usage": usage, "help": text})
+    print(json.dumps(described))
+
+
 def _speed(scored: int, left: int, started: float) -> str:
     """'posts/s, time left' of this run."""
     elapsed = time.monotonic() - started
@@ -267,9 +345,10 @@ MODEL_STACK = {
 }
 
 
-def main() -> None:
+def main(stops: StopSignals | None = None) -> None:
+    """`python -m trainer`: `stops` holds the stop signals caught before the imports (the worker acts on them)."""
     try:
-        cli()
+        cli(obj=stops)
     except ModuleNotFoundError as error:
         if (error.name or "").split(".")[0] not in MODEL_STACK:
             raise

@@ -144,7 +144,7 @@ class WorkerSettings:
 
 
 def settings_from_env(data_dir: Path, **overrides: Any) -> WorkerSettings:
-    """Settings from LINGUALOOP_BASE_MODEL, LINGUALOOP_LORA_R and friends, then explicit overrides."""
+    """Settings from LINGUALOOP_BASE_MODEL, LINGUALOOP_RAY_ADDRESS and LINGUALOOP_EPOCHS, then explicit overrides."""
     model = ModelSettings(base_model=os.environ.get("LINGUALOOP_BASE_MODEL", PACKAGED_GEMMA))
     settings = WorkerSettings(
         data_dir=data_dir, model=model, ray_address=os.environ.get("LINGUALOOP_RAY_ADDRESS") or None
@@ -178,7 +178,7 @@ def quantisation_config(model: ModelSettings, cuda: bool) -> Any:
     import torch
     from transformers import BitsAndBytesConfig
 
-    return BitsAndBytesConfig(
+    return BitsAndBytesConfig(  # type: ignore[no-untyped-call]
         load_in_4bit=True,
         bnb_4bit_quant_type="nf4",
         bnb_4bit_compute_dtype=torch.bfloat16,

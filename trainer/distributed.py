@@ -10,10 +10,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from core.progress import Log
+
 ATTEMPTS = 3
 """Runs of the pipeline within one command or job."""
-
-Log = Callable[[str], None]
 
 
 @dataclass(frozen=True)

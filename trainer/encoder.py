@@ -289,13 +289,16 @@ def members_probabilities(
     batch_size: int = 32,
     report: Callable[[int, int], None] | None = None,
 ) -> NDArray[np.float32]:
-    """The mean of the members' probabilities; `report` counts posts over all members."""
-    total = len(texts) * len(members)
+    """The mean of the members' probabilities. `report` is called as (posts done, len(texts)), the same posts a
+    one-member encoder counts: with k members each post counts 1/k for each member that has scored it, so the
+    count advances across the members and reaches len(texts) when the last is done, never more."""
+    total, count = len(texts), len(members)
 
     def member_report(index: int) -> Callable[[int, int], None] | None:
         if report is None:
             return None
-        return lambda done, _: report(index * len(texts) + done, total)
+        # Callers print "done of total posts": counting member-posts here showed "664 of 228".
+        return lambda done, _: report((index * total + done) // count, total)
 
     each = [encoder_probabilities(m, texts, batch_size, member_report(i)) for i, m in enumerate(members)]
     mean: NDArray[np.float32] = np.mean(each, axis=0).astype(np.float32)

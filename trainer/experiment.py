@@ -6,7 +6,7 @@ train.csv plus test.csv's, with intervals per language."""
 import json
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 
 from core.crossval import Fold, others_folds, run_folds
 from core.labels import LABELS
+from core.progress import Log
 from core.study import StudyPost, read_study_csv, study_scores
 from trainer.config import WorkerSettings
 from trainer.label_tokens import score_texts
@@ -23,7 +24,6 @@ from trainer.modeling import load_model, merged_for_scoring
 from trainer.schedule import TrainResult
 
 POOLS: dict[str, set[str] | None] = {"en": {"en"}, "es": {"es"}, "en_es": {"en", "es"}, "multi": None}
-Log = Callable[[str], None]
 
 
 TABLE_NAMES = {"all": "all", "en_es": "en+es", "others": "other ten"}

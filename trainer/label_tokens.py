@@ -1,19 +1,18 @@
 """Scoring posts: softmax over the four label tokens' logits at the answer position, one forward pass per
 batch (no generation), batches sorted by length, the shared instruction's key/value cache reused."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from numpy.typing import NDArray
 
+from core.progress import CountProgress
 from trainer.modeling import LoadedModel, PrefixScorer
-
-ProgressCallback = Callable[[int, int], None]
 
 
 def score_texts(
-    loaded: LoadedModel, texts: Sequence[str], batch_size: int, on_progress: ProgressCallback | None = None
+    loaded: LoadedModel, texts: Sequence[str], batch_size: int, on_progress: CountProgress | None = None
 ) -> NDArray[np.float32]:
     """Probabilities of shape (len(texts), 4), columns in LABELS order, rows in the order of `texts`."""
     probabilities = np.zeros((len(texts), 4), dtype=np.float32)

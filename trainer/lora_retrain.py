@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.labels import LABELS
 from db.engine import session_scope
-from db.jobs import fail_versions_of_job
 from db.models import (
     Backend,
     ModelStatus,
@@ -21,12 +20,13 @@ from db.models import (
     Prediction,
     Split,
 )
+from db.snapshots import TrainingSnapshot, settings_json, snapshot_json
 from db.versions import (
     LabelledPost,
-    adapter_folder,
     consensus_posts,
     current_version,
     latest_ready_version,
+    version_folder,
 )
 from trainer.config import WorkerSettings
 from trainer.label_tokens import score_texts
@@ -34,6 +34,7 @@ from trainer.lora_training import train_adapter
 from trainer.modeling import LoadedModel, load_model, merged_for_scoring, save_adapter
 from trainer.pool_scoring import ScoreTexts
 from trainer.publish import NothingToTrain, Report, mark_failed, publish
+from trainer.rounds import TRAINED_AT, Train, Trained, run_round
 from trainer.version_scorers import VersionSpec
 
 
@@ -70,8 +71,6 @@ def lora_texts(loaded: LoadedModel, batch_size: int) -> ScoreTexts:
     """The LoRA model (merged for scoring) as the worker scores with it."""
     return lambda texts, report: score_texts(loaded, texts, batch_size, report)
 
-    # No report after this commit: a stop requested now must not fail a version that is already published.
-
 
 def run_retrain(
     sessions: sessionmaker[Session],
@@ -83,22 +82,19 @@ def run_retrain(
     job_id: int | None = None,
 ) -> int:
     """Train a new version for the project; returns its id. Raises NothingToTrain when there is nothing new."""
-    if job_id is not None:
-        with session_scope(sessions) as session:
-            fail_versions_of_job(session, job_id, "an earlier attempt of its job stopped")
-    with session_scope(sessions) as session:
+
+    def plan(
+        session: Session, train_posts: list[LabelledPost], eval_posts: list[LabelledPost]
+    ) -> tuple[ModelVersion, Train]:
         parent = None if from_scratch else current_version(session, project_id)
         if (
             parent is not None and parent.backend != Backend.LORA
         ):  # the fast model is current: resume the newest LoRA
             parent = latest_ready_version(session, project_id, Backend.LORA)
-        if parent is not None and (parent.adapter_path is None or not Path(parent.adapter_path).exists()):
-            parent = None  # its adapter is gone: start a new adapter
-        train_posts = consensus_posts(session, project_id, Split.POOL)
-        eval_posts = consensus_posts(session, project_id, Split.EVAL)
-        if not train_posts:
-            raise NothingToTrain("the project has no labelled pool posts yet")
-        parent_snapshot = parent.training_snapshot.get("labels") if parent is not None else None
+        parent_adapter = version_folder(settings.data_dir, parent) if parent is not None else None
+        if parent is not None and (parent_adapter is None or not parent_adapter.exists()):
+            parent, parent_adapter = None, None  # its adapter is gone: start a new adapter
+        parent_snapshot = TrainingSnapshot.of(parent.training_snapshot).labels if parent is not None else None
         chosen, new_count, replayed = choose_training_set(
             train_posts, parent_snapshot, settings.train.replay_ratio, settings.train.seed
         )
@@ -115,68 +111,56 @@ def run_retrain(
             backend=Backend.LORA,
             base_model=settings.model.base_model,
             status=ModelStatus.TRAINING,
-            training_snapshot={
-                "labels": snapshot,
-                "trained_on": len(chosen),
-                "new": new_count,
-                "replayed": replayed,
-                "eval_posts": len(eval_posts),
-                "job_id": job_id,
-                "lora": settings.lora.__dict__ | {"target_modules": list(settings.lora.target_modules)},
-                "train": settings.train.__dict__,
-            },
-        )
-        session.add(version)
-        session.flush()
-        version_id, parent_adapter = (
-            version.id,
-            Path(parent.adapter_path) if parent and parent.adapter_path else None,
-        )
-    try:
-        report(0.02, "loading the model" + (f" and resuming version {parent.id}'s adapter" if parent else ""))
-        loaded = load_model(
-            settings.model,
-            settings.lora,
-            settings.models_dir,
-            max_post_tokens=settings.train.max_post_tokens,
-            adapter=parent_adapter,
-            seed=settings.train.seed,
-            log=_stepping(report, 0.02, 0.1),
-        )
-        result = train_adapter(
-            loaded,
-            [p.text for p in chosen],
-            [LABELS.index(p.label) for p in chosen],
-            settings.train,
-            on_step=lambda step, total, loss: report(
-                0.1 + 0.6 * step / total, f"training: step {step}/{total}, loss {loss:.3f}"
+            training_snapshot=snapshot_json(
+                labels=snapshot,
+                trained_on=len(chosen),
+                new=new_count,
+                replayed=replayed,
+                eval_posts=len(eval_posts),
+                job_id=job_id,
+                settings={"lora": settings_json(settings.lora), "train": settings_json(settings.train)},
             ),
-            languages=[p.language for p in chosen],
         )
-        adapter_dir = adapter_folder(settings.data_dir, project_id, version_id)
-        save_adapter(
-            loaded, adapter_dir, {"model_version": version_id, "parent": parent.id if parent else None}
+        parent_id = parent.id if parent else None
+        return version, lambda version_id, folder: _train_lora(
+            settings, report, chosen, parent_id, parent_adapter, version_id, folder
         )
-        with session_scope(sessions) as session:
-            record = session.get(ModelVersion, version_id)
-            assert record is not None
-            record.adapter_path, record.status = str(adapter_dir), ModelStatus.SCORING
-        # The adapter is saved: from here on the model only scores.
-        spec = VersionSpec(version_id, project_id, Backend.LORA, settings.model.base_model, str(adapter_dir))
-        publish(
-            sessions,
-            settings,
-            lora_texts(merged_for_scoring(loaded), settings.model.score_batch_size),
-            spec,
-            eval_posts,
-            report,
-            0.7,
-            {"training": result.summary()},
-        )
-        return version_id
-    except BaseException as error:
-        mark_failed(sessions, version_id, f"{type(error).__name__}: {error}")
-        raise
+
+    return run_round(sessions, settings, project_id, report, plan, job_id=job_id)
+
+
+def _train_lora(
+    settings: WorkerSettings,
+    report: Report,
+    chosen: list[LabelledPost],
+    parent_id: int | None,
+    parent_adapter: Path | None,
+    version_id: int,
+    folder: Path,
+) -> Trained:
+    """Resume the parent's adapter (or start one), train it on the chosen posts and save it in `folder`."""
+    report(0.02, "loading the model" + (f" and resuming version {parent_id}'s adapter" if parent_id else ""))
+    loaded = load_model(
+        settings.model,
+        settings.lora,
+        settings.models_dir,
+        max_post_tokens=settings.train.max_post_tokens,
+        adapter=parent_adapter,
+        seed=settings.train.seed,
+        log=_stepping(report, 0.02, 0.1),
+    )
+    result = train_adapter(
+        loaded,
+        [p.text for p in chosen],
+        [LABELS.index(p.label) for p in chosen],
+        settings.train,
+        on_step=lambda step, total, loss: report(
+            0.1 + (TRAINED_AT - 0.1) * step / total, f"training: step {step}/{total}, loss {loss:.3f}"
+        ),
+        languages=[p.language for p in chosen],
+    )
+    save_adapter(loaded, folder, {"model_version": version_id, "parent": parent_id})
+    return Trained(lora_texts(merged_for_scoring(loaded), settings.model.score_batch_size), result.summary())
 
 
 def run_score(
@@ -185,9 +169,10 @@ def run_score(
     """Evaluate an imported adapter and score the pool with it, then mark it ready (and current if best)."""
     with session_scope(sessions) as session:
         version = session.get(ModelVersion, version_id)
-        if version is None or version.adapter_path is None:
+        adapter = version_folder(settings.data_dir, version) if version is not None else None
+        if version is None or adapter is None:
             raise ValueError(f"model version {version_id} has no adapter to score with")
-        project_id, adapter, base_model = version.project_id, Path(version.adapter_path), version.base_model
+        project_id, base_model = version.project_id, version.base_model
         eval_posts = consensus_posts(session, project_id, Split.EVAL)
         # A retry after a killed attempt starts over: no half-written predictions, not failed any more.
         session.execute(delete(Prediction).where(Prediction.model_version_id == version_id))

@@ -31,9 +31,9 @@ def _optimizer(loaded: LoadedModel, learning_rate: float) -> torch.optim.Optimiz
     parameters = [p for p in loaded.model.parameters() if p.requires_grad]
     if loaded.device.type == "cuda":
         try:
-            import bitsandbytes as bnb
+            from bitsandbytes.optim.adamw import PagedAdamW
 
-            return bnb.optim.PagedAdamW(parameters, lr=learning_rate)  # the study's paged AdamW
+            return PagedAdamW(parameters, lr=learning_rate)  # type: ignore[no-untyped-call]  # the study's paged AdamW
         except ImportError:
             pass
     return torch.optim.AdamW(parameters, lr=learning_rate)
@@ -87,7 +87,7 @@ def train_on_token_ids(
         losses = functional.cross_entropy(logits, targets[batch].to(loaded.device), reduction="none")
         batch_weights = weights[batch].to(loaded.device)
         loss = (losses * batch_weights).sum() / batch_weights.sum()
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         torch.nn.utils.clip_grad_norm_([p for p in loaded.model.parameters() if p.requires_grad], 1.0)
         optimizer.step()
         scheduler.step()

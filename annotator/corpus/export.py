@@ -17,18 +17,18 @@ from annotator.corpus.datasheet import ExportStats, render_datasheet
 from annotator.corpus.formulas import neutralise
 from annotator.corpus.gcpause import no_gc_pauses
 from annotator.errors import LingualoopError
+from core.files import atomic_path
 from core.labels import LABELS
 from db.models import (
     Adjudication,
     Annotation,
     AnnotationKind,
     Item,
-    ModelStatus,
     ModelVersion,
     Project,
     User,
 )
-from db.versions import current_version, stream_probabilities
+from db.versions import VersionNotReady, ready_version, ready_versions, stream_probabilities
 
 EXPORT_FORMATS = ("csv", "jsonl", "parquet")
 BASE_COLUMNS = [
@@ -71,31 +71,18 @@ def annotator_names(session: Session, project: Project) -> list[str]:
 def predictions_version(session: Session, project: Project, version_id: int | None) -> ModelVersion | None:
     """The version whose probabilities an export carries: the one asked for (it must be a ready version of this
     project), else the current one (None when there is none)."""
-    if version_id is None:
-        return current_version(session, project.id)
-    version = session.get(ModelVersion, version_id)
-    if version is None or version.project_id != project.id or version.status != ModelStatus.READY:
-        ready = sorted(
-            session.scalars(
-                select(ModelVersion.id).where(
-                    ModelVersion.project_id == project.id, ModelVersion.status == ModelStatus.READY
-                )
-            )
-        )
-        state = (
-            "is not a version of this project"
-            if version is None or version.project_id != project.id
-            else f"is {version.status}, not ready"
-        )
+    try:
+        return ready_version(session, project.id, version_id)
+    except VersionNotReady as error:
+        ready = sorted(version.id for version in ready_versions(session, project.id))
         raise LingualoopError(
-            f"Model version {version_id} {state}. "
+            f"{error}. "
             + (
                 f"Ready versions of project '{project.name}': {', '.join(map(str, ready))}."
                 if ready
                 else f"Project '{project.name}' has no ready model version yet: retrain first."
             )
-        )
-    return version
+        ) from None
 
 
 def iter_export_rows(
@@ -260,8 +247,7 @@ def _export_project(
     if progress is not None:
         rows = _reporting(rows, progress)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    try:
+    with atomic_path(path) as partial:  # a crash never leaves a half-written export under the real name
         if fmt == "csv":
             with partial.open("w", encoding="utf-8", newline="") as handle:
                 _write_csv(handle, columns, rows)
@@ -271,9 +257,6 @@ def _export_project(
                     handle.write(json.dumps(row, ensure_ascii=False) + "\n")
         else:
             _write_parquet(partial, columns, rows)
-        partial.replace(path)  # a crash never leaves a half-written export under the real name
-    finally:
-        partial.unlink(missing_ok=True)
     if datasheet is not None:
         datasheet.write_text(
             render_datasheet(session, project, stats, export_name=path.name), encoding="utf-8"

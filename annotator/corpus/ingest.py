@@ -3,7 +3,7 @@ transaction: either every valid row lands or nothing does."""
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -20,8 +20,10 @@ from annotator.corpus.readers import Table as InputTable
 from annotator.corpus.readers import read_table
 from annotator.corpus.textnorm import text_hash
 from annotator.errors import ImportValidationError, InputFileError, RowProblem
+from core.columns import TEXT_COLUMNS, find_column
 from core.labels import LABELS, STUDY_CODES
 from core.languages import LanguageDetector, UnknownLanguageError, normalise_language
+from core.progress import PhaseProgress
 from db.bulk import bulk_insert, refresh_statistics
 from db.models import Annotation as AnnotationRow
 from db.models import (
@@ -37,10 +39,6 @@ from db.models import (
     utcnow,
 )
 
-ProgressCallback = Callable[[str, int, int], None]
-"""Called as (phase, done, total) while an import runs, for progress bars."""
-
-TEXT_CANDIDATES = ("text", "post", "content", "body", "tweet", "full_text", "message")
 ID_CANDIDATES = ("id", "external_id", "post_id", "tweet_id")
 LANGUAGE_CANDIDATES = ("lang", "language", "language_code")
 LABEL_CANDIDATES = ("label", "gold", "gold_label")
@@ -146,7 +144,7 @@ def import_file(
     file_format: str | None = None,
     mapping: ColumnMapping = ColumnMapping(),
     options: ImportOptions = ImportOptions(),
-    progress: ProgressCallback | None = None,
+    progress: PhaseProgress | None = None,
     by: Actor,
 ) -> ImportReport:
     """Read, validate and import a file into `project`. Raises InputFileError or
@@ -164,7 +162,7 @@ def _import_file(
     file_format: str | None,
     mapping: ColumnMapping,
     options: ImportOptions,
-    progress: ProgressCallback | None,
+    progress: PhaseProgress | None,
 ) -> ImportReport:
     table = read_table(path, file_format)
     fmt = file_format or path.suffix.lower().lstrip(".")
@@ -191,7 +189,7 @@ def import_table(
     file_format: str,
     mapping: ColumnMapping = ColumnMapping(),
     options: ImportOptions = ImportOptions(),
-    progress: ProgressCallback | None = None,
+    progress: PhaseProgress | None = None,
 ) -> ImportReport:
     report_progress = progress or (lambda phase, done, total: None)
     columns = _resolve_columns(table, mapping, filename)
@@ -284,9 +282,9 @@ def _find_column(
         raise InputFileError(
             f"{filename}: no column '{given}' for the {what}; the file has: {', '.join(table.columns)}."
         )
-    for candidate in candidates:
-        if candidate in lowered:
-            return lowered[candidate]
+    found = find_column(table.columns, candidates)
+    if found is not None:
+        return table.columns.index(found)
     if required:
         raise InputFileError(
             f"{filename}: no {what} column (looked for {', '.join(candidates)}); the file has: "
@@ -296,7 +294,7 @@ def _find_column(
 
 
 def _resolve_columns(table: InputTable, mapping: ColumnMapping, filename: str) -> _Columns:
-    text = _find_column(table, mapping.text, TEXT_CANDIDATES, "text", filename, required=True)
+    text = _find_column(table, mapping.text, TEXT_COLUMNS, "text", filename, required=True)
     assert text is not None
     id_ = _find_column(table, mapping.id, ID_CANDIDATES, "id", filename, required=False)
     language = _find_column(
@@ -345,7 +343,7 @@ def _parse_rows(
     label_lookup: dict[str, str],
     options: ImportOptions,
     problems: list[RowProblem],
-    progress: ProgressCallback,
+    progress: PhaseProgress,
 ) -> list[_Row]:
     language_cache: dict[str, str | UnknownLanguageError] = {}
     rows: list[_Row] = []
@@ -574,7 +572,7 @@ def _labels_not_yet_given(session: Session, labels: list[tuple[int, int, str]]) 
 
 
 def _detect_missing_languages(
-    rows: list[_Row], project_languages: Iterable[str], progress: ProgressCallback
+    rows: list[_Row], project_languages: Iterable[str], progress: PhaseProgress
 ) -> dict[int, str]:
     missing = [row for row in rows if row.language is None]
     if not missing:
@@ -603,7 +601,7 @@ def _insert_items(
     import_id: int,
     rows: list[_Row],
     detections: dict[int, str],
-    progress: ProgressCallback,
+    progress: PhaseProgress,
 ) -> None:
     now = utcnow()
     table = _table(Item)
@@ -652,7 +650,7 @@ def _add_collapsed_counts(
         )
 
 
-def _insert_labels(session: Session, labels: list[tuple[int, int, str]], progress: ProgressCallback) -> None:
+def _insert_labels(session: Session, labels: list[tuple[int, int, str]], progress: PhaseProgress) -> None:
     """Insert (item id, user id, label) answers with their history events."""
     now: datetime = utcnow()
     for start in range(0, len(labels), _CHUNK):

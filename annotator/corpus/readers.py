@@ -10,6 +10,7 @@ from typing import Any
 
 from annotator.errors import InputFileError
 from core.cells import cell_text
+from core.files import corpus_format
 
 FORMATS = ("csv", "jsonl", "parquet")
 
@@ -37,14 +38,12 @@ def detect_format(path: Path, given: str | None = None) -> str:
         if fmt not in FORMATS:
             raise InputFileError(f"Unknown format '{given}': use one of {', '.join(FORMATS)}.")
         return fmt
-    suffix = path.suffix.lower().lstrip(".")
-    aliases = {"csv": "csv", "tsv": "csv", "jsonl": "jsonl", "ndjson": "jsonl", "json": "jsonl"}
-    aliases |= {"parquet": "parquet", "pq": "parquet"}
-    if suffix not in aliases:
+    found = corpus_format(path)
+    if found is None:
         raise InputFileError(
             f"Cannot tell the format of {path.name} from its extension: pass --format csv, jsonl or parquet."
         )
-    return aliases[suffix]
+    return "csv" if found == "tsv" else found  # the CSV reader takes a .tsv file's tab from its suffix
 
 
 def read_table(path: Path, fmt: str | None = None) -> Table:

@@ -9,9 +9,10 @@ from sqlalchemy.orm import Session
 
 from annotator.accounts.access import ADMINS, Actor, require_role
 from annotator.accounts.users import add_user, generate_password
-from annotator.corpus.ingest import ImportOptions, ImportReport, ProgressCallback, import_file
+from annotator.corpus.ingest import ImportOptions, ImportReport, import_file
 from annotator.corpus.projects import create_project
 from annotator.corpus.readers import read_table
+from core.progress import PhaseProgress
 from db.models import Project, Role
 
 DEMO_PROJECT = "demo"
@@ -45,9 +46,7 @@ class DemoSetup:
     passwords: dict[str, str]
 
 
-def create_demo_project(
-    session: Session, *, by: Actor, progress: ProgressCallback | None = None
-) -> DemoSetup:
+def create_demo_project(session: Session, *, by: Actor, progress: PhaseProgress | None = None) -> DemoSetup:
     """Create the demo project, its posts (pool and eval split) and three accounts, once."""
     require_role(by, ADMINS, "create the demo project")
     existing = session.scalar(select(Project).where(Project.name == DEMO_PROJECT))

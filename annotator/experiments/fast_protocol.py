@@ -1,7 +1,6 @@
 """The "others" protocol (core.crossval) with the fast model: multilingual-e5-small embeddings (cached) and the
 logistic-regression head, trained per fold exactly as a fast retrain trains it."""
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +10,7 @@ from numpy.typing import NDArray
 from annotator.retraining.fastmodel import embed_texts, predict_proba, train_head
 from core.crossval import Fold, run_folds
 from core.labels import LABELS
-
-Log = Callable[[str], None]
+from core.progress import Log
 
 
 def run_fast_protocol(

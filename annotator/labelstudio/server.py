@@ -8,14 +8,14 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from annotator.labelstudio.client import LabelStudioError
+from core.files import write_secret
+from core.progress import Log
 
 ADMIN_EMAIL = "admin@lingualoop.local"
-Log = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -39,9 +39,7 @@ def credentials(folder: Path) -> tuple[str, str]:
         return password, token
     folder.mkdir(parents=True, exist_ok=True)
     password, token = secrets.token_urlsafe(12), secrets.token_hex(20)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(f"{password}\n{token}\n")
+    write_secret(path, f"{password}\n{token}\n")
     return password, token
 
 

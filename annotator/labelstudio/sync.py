@@ -7,9 +7,10 @@ changes nothing; cancelled (skipped) annotations and annotations deleted in Labe
 pull, then, when a new model version became current, give the open tasks its predictions and make it the Label
 Studio project's model version. Every network call happens between short transactions, never inside a
 write transaction (on SQLite that would hold every annotator's answer back): fetch_annotations / plan_refresh
-read, the network is called, apply_annotations / record_refresh write."""
+read, the network is called, apply_annotations / record_refresh write; connect_project does the same with the
+link. Label Studio's failures reach the researcher as LabelStudioError (client.calling)."""
 
-from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,18 @@ from annotator.accounts.access import RESEARCHERS, Actor, require_role
 from annotator.accounts.users import add_user
 from annotator.annotation.annotate import Answer, record_answer
 from annotator.errors import NotFoundError
-from annotator.labelstudio.client import LabelStudioError, connect, load_token, save_token
+from annotator.labelstudio.client import (
+    LabelStudioError,
+    calling,
+    connect,
+    find_project,
+    load_token,
+    save_token,
+)
 from annotator.labelstudio.config import label_config, label_of, prediction, task_data, version_name
 from annotator.retraining.requests import maybe_request_fast_retrain
 from annotator.sampling.sampler import select_batch
+from core.progress import PhaseProgress
 from db.engine import session_scope
 from db.models import (
     Annotation,
@@ -40,7 +49,7 @@ from db.models import (
 )
 from db.versions import current_version, probabilities_of
 
-Progress = Callable[[str, int, int], None]
+Progress = PhaseProgress
 _CHUNK = 1_000
 
 
@@ -57,41 +66,106 @@ def get_link(session: Session, project: Project) -> LabelStudioLink:
     return link
 
 
+@dataclass(frozen=True)
+class Connected:
+    """What `connect_project` left linked."""
+
+    url: str
+    ls_project_id: int
+
+
+@dataclass(frozen=True)
+class _ConnectPlan:
+    """What connecting needs from our database, read in one short transaction."""
+
+    linked: int | None
+    """The Label Studio project the link names now, if any."""
+    title: str
+    label_config: str
+    guidelines: str
+    overlap: int
+
+
 def connect_project(
-    session: Session, project: Project, url: str, token: str, data_dir: Path, by: Actor
-) -> LabelStudioLink:
+    sessions: sessionmaker[Session], project_id: int, url: str, token: str, data_dir: Path, *, by: Actor
+) -> Connected:
     """Check the server and the token, save the token (0600 file), and create the Label Studio project with the
-    generated config, or find the one this project is linked to already."""
+    generated config, or update the one this project is linked to. The link is read in one short transaction,
+    Label Studio is called with none open, and the result written in a second one. Only Label Studio's own
+    "not found" (404) means the linked project is gone; any other failure raises LabelStudioError and creates
+    nothing."""
     require_role(by, RESEARCHERS, "connect Label Studio")
+    url = url.rstrip("/")
+    with session_scope(sessions) as session:
+        plan = _plan_connect(session, _project(session, project_id))
     client = connect(url, token)
     save_token(data_dir, token)
+    ls_project_id, created = _create_or_update(client, url, plan)
+    linked = False
+    try:
+        with session_scope(sessions) as session:
+            kept = _record_link(session, _project(session, project_id), url, plan.linked, ls_project_id)
+        linked = kept.ls_project_id == ls_project_id
+    finally:
+        if created and not linked:  # someone linked another project meanwhile, or ours could not be recorded
+            _remove_unlinked(client, url, ls_project_id)
+    return kept
+
+
+def _plan_connect(session: Session, project: Project) -> _ConnectPlan:
     link = session.scalar(select(LabelStudioLink).where(LabelStudioLink.project_id == project.id))
-    if link is None:
-        link = LabelStudioLink(project_id=project.id, url=url.rstrip("/"))
-        session.add(link)
-    link.url = url.rstrip("/")
-    config = label_config(project.label_names or {}, project.guidelines)
-    existing = None
-    if link.ls_project_id is not None:
-        try:
-            existing = client.projects.get(id=link.ls_project_id)
-        except Exception:
-            existing = None
-    if existing is None:
+    return _ConnectPlan(
+        linked=link.ls_project_id if link is not None else None,
+        title=f"lingualoop: {project.name}"[:50],
+        label_config=label_config(project.label_names or {}, project.guidelines),
+        guidelines=project.guidelines or "",
+        overlap=project.overlap,
+    )
+
+
+def _create_or_update(client: Any, url: str, plan: _ConnectPlan) -> tuple[int, bool]:
+    """The Label Studio project's id, and whether it was created (no transaction may be open: network)."""
+    if plan.linked is not None:
+        outcome = "no new project was created"
+        if find_project(client, url, plan.linked, outcome) is not None:
+            with calling(url, f"updating its project {plan.linked}", outcome):
+                client.projects.update(
+                    id=plan.linked, label_config=plan.label_config, maximum_annotations=plan.overlap
+                )
+            return plan.linked, False
+    with calling(url, "creating the project"):
         created = client.projects.create(
-            title=f"lingualoop: {project.name}"[:50],
-            label_config=config,
-            expert_instruction=project.guidelines or "",
-            show_instruction=bool(project.guidelines),
-            maximum_annotations=project.overlap,
+            title=plan.title,
+            label_config=plan.label_config,
+            expert_instruction=plan.guidelines,
+            show_instruction=bool(plan.guidelines),
+            maximum_annotations=plan.overlap,
         )
-        link.ls_project_id = created.id
-    else:
-        client.projects.update(
-            id=link.ls_project_id, label_config=config, maximum_annotations=project.overlap
-        )
+    return int(created.id), True
+
+
+def _record_link(
+    session: Session, project: Project, url: str, seen: int | None, ls_project_id: int
+) -> Connected:
+    """Link the project to `ls_project_id`, unless someone else linked it to another Label Studio project since
+    `seen` was read: theirs stands (the first to finish wins), and is what this returns."""
+    link = session.scalar(select(LabelStudioLink).where(LabelStudioLink.project_id == project.id))
+    theirs = link.ls_project_id if link is not None else None
+    if link is not None and theirs is not None and theirs not in (seen, ls_project_id):
+        return Connected(link.url, theirs)
+    if link is None:
+        link = LabelStudioLink(project_id=project.id, url=url)
+        session.add(link)
+    link.url, link.ls_project_id = url, ls_project_id
     session.flush()
-    return link
+    return Connected(url, ls_project_id)
+
+
+def _remove_unlinked(client: Any, url: str, ls_project_id: int) -> None:
+    """Delete a project we created but could not link, so Label Studio shows no second project for ours."""
+    # Best effort: what is linked is right either way, and a leftover is only clutter in Label Studio.
+    with suppress(LabelStudioError), calling(url, f"removing the unused project {ls_project_id}"):
+        client.projects.delete(id=ls_project_id)
 
 
 @dataclass
@@ -138,7 +212,8 @@ def push(
     created: list[LabelStudioTask] = []
     for start in range(0, len(tasks), _CHUNK):
         chunk = tasks[start : start + _CHUNK]
-        response = client.projects.import_tasks(id=ls_project_id, request=chunk, return_task_ids=True)
+        with calling(url, "creating tasks", "no task was recorded here"):
+            response = client.projects.import_tasks(id=ls_project_id, request=chunk, return_task_ids=True)
         task_ids = list(response.task_ids or [])
         if len(task_ids) != len(chunk):
             raise LabelStudioError(
@@ -151,7 +226,8 @@ def push(
         progress("pushing tasks", len(created), len(tasks))
     with_predictions = sum(1 for t in tasks if "predictions" in t)
     if with_predictions:
-        client.projects.update(id=ls_project_id, model_version=name)
+        with calling(url, "setting the project's model version", "no task was recorded here"):
+            client.projects.update(id=ls_project_id, model_version=name)
     with session_scope(sessions) as session:
         session.add_all(created)
         if with_predictions:
@@ -198,16 +274,17 @@ def fetch_annotations(
         ).all()
     )
     client = connect(link.url, load_token(data_dir))
-    emails = _ls_users(client)
     annotations: list[tuple[int, dict[str, Any]]] = []
     seen = 0
-    for task in client.tasks.list(project=link.ls_project_id, fields="all", page_size=500):
-        seen += 1
-        item_id = items.get(int(task.id))
-        if item_id is not None:  # else a task that was not pushed by us
-            annotations += [(item_id, _as_dict(annotation)) for annotation in task.annotations or []]
-        if seen % 500 == 0:
-            progress("pulling tasks", seen, len(items))
+    with calling(link.url, "reading its users and tasks", "nothing was pulled"):
+        emails = _ls_users(client)
+        for task in client.tasks.list(project=link.ls_project_id, fields="all", page_size=500):
+            seen += 1
+            item_id = items.get(int(task.id))
+            if item_id is not None:  # else a task that was not pushed by us
+                annotations += [(item_id, _as_dict(annotation)) for annotation in task.annotations or []]
+            if seen % 500 == 0:
+                progress("pulling tasks", seen, len(items))
     progress("pulling tasks", seen, len(items))
     return Fetched(emails, annotations)
 
@@ -347,12 +424,13 @@ def send_refresh(refresh: Refresh, data_dir: Path) -> int:
     """The network half: the predictions to the open tasks, and the project's model version. Returns the tasks
     updated."""
     client = connect(refresh.url, load_token(data_dir))
-    for start in range(0, len(refresh.payload), _CHUNK):
-        client.projects.import_predictions(
-            id=refresh.ls_project_id, request=refresh.payload[start : start + _CHUNK]
-        )
-    if refresh.payload:  # Label Studio accepts a model version only once some prediction carries it
-        client.projects.update(id=refresh.ls_project_id, model_version=refresh.version_name)
+    with calling(refresh.url, "sending the new model's predictions", "the next sync sends them again"):
+        for start in range(0, len(refresh.payload), _CHUNK):
+            client.projects.import_predictions(
+                id=refresh.ls_project_id, request=refresh.payload[start : start + _CHUNK]
+            )
+        if refresh.payload:  # Label Studio accepts a model version only once some prediction carries it
+            client.projects.update(id=refresh.ls_project_id, model_version=refresh.version_name)
     return len(refresh.payload)
 
 

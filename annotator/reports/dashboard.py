@@ -28,6 +28,7 @@ from db.models import (
     Split,
     User,
 )
+from db.snapshots import TrainingSnapshot
 from db.versions import current_version, probabilities_of
 
 
@@ -271,6 +272,7 @@ def version_summaries(session: Session, project: Project, by: Actor) -> list[Ver
     summaries = []
     for v in versions:
         metrics = VersionMetrics.of(v.metrics)
+        snapshot = TrainingSnapshot.of(v.training_snapshot)
         overall = metrics.overall
         summaries.append(
             VersionSummary(
@@ -285,8 +287,8 @@ def version_summaries(session: Session, project: Project, by: Actor) -> list[Ver
                 per_language=metrics.languages,
                 bias_gap=_bias_gap(metrics.languages),
                 confusion=overall.confusion if overall else None,
-                trained_on=v.training_snapshot.get("trained_on"),
-                labels=len(v.training_snapshot["labels"]) if "labels" in v.training_snapshot else None,
+                trained_on=snapshot.trained_on,
+                labels=snapshot.label_count,
                 created=v.created_at.strftime("%Y-%m-%d %H:%M"),
                 error=(v.error or "")[-500:] if v.status == ModelStatus.FAILED else None,
                 calibration=metrics.calibration,

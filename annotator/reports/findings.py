@@ -29,9 +29,10 @@ from annotator.reports.quantify import (
     scoped,
 )
 from annotator.retraining.requests import get_version
+from core.files import CORPUS_FORMATS, corpus_format
 from core.labels import LABELS
-from db.models import PROBABILITY_COLUMNS, Item, ModelStatus, ModelVersion, Prediction, Project, Split
-from db.versions import consensus_posts, probabilities_of
+from db.models import PROBABILITY_COLUMNS, Item, ModelVersion, Prediction, Project, Split
+from db.versions import VersionNotReady, consensus_posts, probabilities_of, require_ready
 
 LANGUAGE: Final[str] = "lang"
 """The group-by name of the post's language (``language`` is accepted too)."""
@@ -39,7 +40,9 @@ MISSING: Final[str] = "(missing)"
 PROBABILITY_NAMES: Final[list[str]] = [f"p_{label}" for label in LABELS]
 SCOPES: Final[dict[str, tuple[str, ...]]] = {"all": LABELS, "related": LABELS[:3]}
 """Shares among all posts, and among the posts about immigration (pro, anti, neutral)."""
-FILE_SUFFIXES: Final[tuple[str, ...]] = (".parquet", ".csv", ".tsv", ".jsonl", ".ndjson")
+FILE_SUFFIXES: Final[tuple[str, ...]] = tuple(suffix for suffix in CORPUS_FORMATS if suffix != ".json")
+"""The files of a folder read as scored posts: what import reads (core.files) but .json, since classify writes
+its manifest.json and run.json beside its shards. A .json file named on its own is read, as JSONL."""
 _READ_BATCH: Final[int] = 10_000
 
 
@@ -69,13 +72,10 @@ def group_by_columns(spec: str | Sequence[str]) -> list[str]:
 
 
 def ready_version(session: Session, project: Project, version_id: int | None) -> ModelVersion:
-    version = get_version(session, project, version_id)
-    if version.status != ModelStatus.READY:
-        raise LingualoopError(
-            f"Model version {version.id} is {version.status.value}, not ready: choose a ready version "
-            "(`lingualoop models` lists them)."
-        )
-    return version
+    try:
+        return require_ready(get_version(session, project, version_id))
+    except VersionNotReady as error:
+        raise LingualoopError(f"{error}: choose a ready version (`lingualoop models` lists them).") from None
 
 
 def eval_posts_of(session: Session, project: Project, version: ModelVersion) -> tuple[EvalPosts, list[str]]:
@@ -212,7 +212,7 @@ def input_files(path: Path) -> list[Path]:
 
 def _file_records(path: Path, columns: list[str]) -> Iterable[dict[str, Any]]:
     """The wanted columns of a file's rows (Parquet read in record batches)."""
-    if path.suffix.lower() == ".parquet":
+    if corpus_format(path) == "parquet":
         import pyarrow.parquet as pq
 
         parquet = pq.ParquetFile(path)
@@ -227,7 +227,7 @@ def _file_records(path: Path, columns: list[str]) -> Iterable[dict[str, Any]]:
 
 
 def _file_columns(path: Path) -> list[str]:
-    if path.suffix.lower() == ".parquet":
+    if corpus_format(path) == "parquet":
         import pyarrow.parquet as pq
 
         return list(pq.ParquetFile(path).schema_arrow.names)

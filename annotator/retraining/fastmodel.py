@@ -14,9 +14,11 @@ from numpy.typing import NDArray
 from sqlalchemy.orm import Session, sessionmaker
 
 from annotator.errors import LingualoopError
-from core.calibration import apply_temperature, calibrate
+from core.calibration import apply_temperature
+from core.fast_head import FastHead, write_head
+from core.files import atomic_path
 from core.labels import LABELS
-from core.metrics import evaluate_by_language
+from core.progress import Report
 from core.weighting import DEFAULT_LANGUAGE_POWER, example_weights
 from db.engine import session_scope
 from db.models import (
@@ -25,12 +27,13 @@ from db.models import (
     ModelVersion,
     Split,
 )
+from db.publish import in_session, publish_version
+from db.snapshots import snapshot_json
 from db.versions import (
-    FAST_HEAD_FILE,
     adapter_folder,
     consensus_posts,
-    mark_ready,
     pool_posts,
+    stored_folder,
     write_predictions,
 )
 
@@ -66,9 +69,8 @@ def embed_texts(
             cached.update(zip([k for k, _ in chunk], vectors, strict=True))
             if progress is not None:
                 progress(min(start + batch_size, len(missing)), len(missing))
-        partial = cache_file.with_name("embeddings.partial.npz")
-        np.savez(partial, keys=np.array(list(cached)), vectors=np.stack(list(cached.values())))
-        partial.replace(cache_file)
+        with atomic_path(cache_file) as partial, partial.open("wb") as handle:  # a handle: savez adds no .npz
+            np.savez(handle, keys=np.array(list(cached)), vectors=np.stack(list(cached.values())))
     return np.stack([cached[k] for k in keys]).astype(np.float32)
 
 
@@ -102,24 +104,17 @@ def predict_proba(model: Any, features: NDArray[np.float32]) -> NDArray[np.float
 
 
 def save_head(model: Any, folder: Path) -> Path:
-    """The head's weights as plain arrays (no pickle): coef (k, 384), intercept (k), classes (k label indices)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    partial = folder / ("partial-" + FAST_HEAD_FILE)
-    np.savez(
-        partial,
+    """Save a head from train_head in the fast head format (core.fast_head) in `folder`; returns the file."""
+    head = FastHead(
         coef=np.asarray(model.coef_, dtype=np.float32),
         intercept=np.asarray(model.intercept_, dtype=np.float32),
         classes=np.asarray(model.classes_, dtype=np.int64),
-        encoder=np.asarray(ENCODER),
+        encoder=ENCODER,
     )
-    target = folder / FAST_HEAD_FILE
-    partial.replace(target)
-    return target
+    return write_head(head, folder)
 
 
 # --- The fast model as a model version --------------------------------------------------------------------
-
-Report = Callable[[float, str], None]
 
 
 def train_fast_version(
@@ -144,13 +139,13 @@ def train_fast_version(
             backend=Backend.FAST,
             base_model=ENCODER,
             status=ModelStatus.TRAINING,
-            training_snapshot={
-                "labels": {str(p.item_id): p.label for p in train},
-                "trained_on": len(train),
-                "eval_posts": len(evals),
-                "job_id": job_id,
-                "language_power": DEFAULT_LANGUAGE_POWER,
-            },
+            training_snapshot=snapshot_json(
+                labels={str(p.item_id): p.label for p in train},
+                trained_on=len(train),
+                eval_posts=len(evals),
+                job_id=job_id,
+                settings={"language_power": DEFAULT_LANGUAGE_POWER},
+            ),
         )
         session.add(version)
         session.flush()
@@ -172,28 +167,20 @@ def train_fast_version(
     )
     head_folder = adapter_folder(data_dir, project_id, version_id)
     save_head(head, head_folder)
-    metrics: dict[str, Any] = {}
     report(0.9, f"scoring {len(pool):,} pool posts and {len(evals):,} eval posts")
-    probabilities = predict_proba(head, vectors)
-    if evals:
-        predicted = probabilities[len(pool) :].argmax(axis=1)
-        metrics = evaluate_by_language(
-            [p.label for p in evals], [LABELS[i] for i in predicted], [p.language for p in evals]
-        )
-    temperature, metrics["calibration"] = calibrate(
-        probabilities[len(pool) :],
-        [LABELS.index(p.label) for p in evals],
-        [p.language for p in evals],
-        [p.item_id for p in evals],
-    )
-    probabilities = apply_temperature(probabilities, temperature)  # the pool's and the eval posts' alike
-    with session_scope(sessions) as session:
-        # The eval posts' probabilities are kept too: findings correct counts with them (annotator.reports.findings).
-        item_ids = [item_id for item_id, _ in pool] + [p.item_id for p in evals]
-        write_predictions(session, version_id, item_ids, probabilities)
+    probabilities = predict_proba(head, vectors)  # the pool's rows, then the eval posts'
+
+    with session_scope(sessions) as session:  # published in one transaction: whole, or not at all
+
+        def write_pool(temperature: float) -> dict[str, Any]:
+            pool_ids = [item_id for item_id, _ in pool]
+            write_predictions(
+                session, version_id, pool_ids, apply_temperature(probabilities[: len(pool)], temperature)
+            )
+            return {"seconds": round(time.perf_counter() - started, 1)}
+
         record = session.get(ModelVersion, version_id)
         assert record is not None
-        record.metrics = metrics | {"seconds": round(time.perf_counter() - started, 1)}
-        record.adapter_path = str(head_folder)
-        mark_ready(session, record)
+        record.adapter_path = stored_folder(project_id, version_id)
+        publish_version(in_session(session), version_id, evals, probabilities[len(pool) :], write_pool)
     return version_id

@@ -3,16 +3,19 @@ adapters. The worker does the work; the database carries the request."""
 
 import json
 import shutil
+import uuid
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Select, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from annotator.accounts.access import OPERATOR, RESEARCHERS, Actor, actor_name, require_role
 from annotator.errors import LingualoopError, NotFoundError
 from annotator.sampling.settings import SamplingSettings
+from db.engine import session_scope
 from db.jobs import cancel_job, dedupe_key, enqueue, queued_with_key
 from db.models import (
     Annotation,
@@ -29,14 +32,20 @@ from db.models import (
     Split,
     as_utc,
 )
+from db.payloads import FastRetrainPayload, RetrainPayload, ScorePayload, requested_by
+from db.snapshots import TrainingSnapshot, snapshot_json
 from db.versions import (
     CurrentChoice,
+    VersionNotReady,
     adapter_folder,
     choose_current,
     current_version,
     latest_ready_version,
     ready_versions,
+    require_ready,
     select_current,
+    stored_folder,
+    version_folder,
 )
 
 WORKER_BACKENDS = {
@@ -84,11 +93,12 @@ def request_retrain(
         session,
         JobKind.RETRAIN,
         project_id=project.id,
-        payload={"from_scratch": from_scratch, "requested_by": actor_name(by), "backend": chosen.value},
+        payload=RetrainPayload(from_scratch=from_scratch, requested_by=actor_name(by), backend=chosen),
         dedupe_key=key,
     )
-    if from_scratch and not job.payload.get("from_scratch"):
-        job.payload = {**job.payload, "from_scratch": True}
+    queued = RetrainPayload.of(job)
+    if from_scratch and not queued.from_scratch:
+        job.payload = replace(queued, from_scratch=True).to_json()
         session.flush()
     return job
 
@@ -124,22 +134,29 @@ def get_version(session: Session, project: Project, version_id: int | None = Non
 
 
 def export_adapter(
-    session: Session, project: Project, destination: Path, version_id: int | None = None, *, by: Actor
+    session: Session,
+    project: Project,
+    destination: Path,
+    data_dir: Path,
+    version_id: int | None = None,
+    *,
+    by: Actor,
 ) -> Path:
     """Copy a version's adapter folder, with its metrics and lineage, for a replication package."""
     require_role(by, RESEARCHERS, "export model adapters")
     version = get_version(session, project, version_id)
     if version.backend == Backend.ENSEMBLE:
-        members = ", ".join(str(i) for i in version.training_snapshot.get("members", []))
+        members = ", ".join(str(i) for i in TrainingSnapshot.of(version.training_snapshot).members)
         raise LingualoopError(
             f"Version {version.id} is an ensemble with no files of its own: export its members ({members}) "
             "with --version, one at a time."
         )
-    if not version.adapter_path or not Path(version.adapter_path).is_dir():
+    folder = version_folder(data_dir, version)
+    if folder is None or not folder.is_dir():
         raise LingualoopError(f"Version {version.id} has no adapter folder on this machine.")
     if destination.exists():
         raise LingualoopError(f"{destination} already exists: choose a new folder.")
-    shutil.copytree(version.adapter_path, destination)
+    shutil.copytree(folder, destination)
     card = {
         "project": project.name,
         "model_version": version.id,
@@ -147,15 +164,15 @@ def export_adapter(
         "backend": version.backend,
         "base_model": version.base_model,
         "metrics": version.metrics,
-        "trained_on": {k: v for k, v in version.training_snapshot.items() if k != "labels"},
+        "trained_on": TrainingSnapshot.of(version.training_snapshot).without_labels(),
     }
     (destination / "lingualoop-version.json").write_text(json.dumps(card, indent=2), encoding="utf-8")
     return destination
 
 
 def import_adapter(
-    session: Session,
-    project: Project,
+    sessions: sessionmaker[Session],
+    project_id: int,
     folder: Path,
     data_dir: Path,
     base_model: str | None = None,
@@ -163,8 +180,43 @@ def import_adapter(
     by: Actor,
 ) -> tuple[ModelVersion, Job]:
     """Record an existing LoRA adapter folder (one of ours, or a published one) as a new version of the
-    project, and queue a job that evaluates it and scores the pool; it becomes usable when that is done."""
+    project, and queue a job that evaluates it and scores the pool; it becomes usable when that is done.
+
+    The folder is copied with no transaction open, into a staging folder beside the versions' folders; one short
+    transaction then records the version, moves the copy into place (a rename, not a copy) and queues the job.
+    A failure removes what it placed; a crash leaves at most a `.import-*` staging folder, which nothing reads."""
     require_role(by, RESEARCHERS, "import model adapters")
+    base, lineage = _adapter_origin(folder, base_model)
+    staging = _staging_folder(data_dir, project_id)
+    placed: Path | None = None
+    try:
+        shutil.copytree(folder, staging)
+        with session_scope(sessions) as session:
+            project = session.get(Project, project_id)
+            if project is None:
+                raise NotFoundError(f"Project {project_id} no longer exists.")
+            version = ModelVersion(
+                project_id=project.id,
+                backend=Backend.LORA,
+                base_model=base,
+                status=ModelStatus.SCORING,
+                training_snapshot=snapshot_json(lineage=lineage),
+            )
+            session.add(version)
+            session.flush()
+            placed = _move_into_place(staging, adapter_folder(data_dir, project.id, version.id))
+            version.adapter_path = stored_folder(project.id, version.id)
+            job = enqueue(session, JobKind.SCORE, project_id=project.id, payload=ScorePayload(version.id))
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        if placed is not None:  # moved, but the version that owns it was never committed
+            shutil.rmtree(placed, ignore_errors=True)
+        raise
+    return version, job
+
+
+def _adapter_origin(folder: Path, base_model: str | None) -> tuple[str, dict[str, Any]]:
+    """The adapter's base model and its lineage (where it came from, and its own version card if it has one)."""
     config_path = folder / "adapter_config.json"
     if not config_path.is_file():
         raise LingualoopError(f"{folder} is not a LoRA adapter folder (no adapter_config.json).")
@@ -179,22 +231,22 @@ def import_adapter(
     record = folder / "lingualoop-version.json"
     if record.is_file():
         lineage["origin"] = json.loads(record.read_text(encoding="utf-8"))
-    version = ModelVersion(
-        project_id=project.id,
-        backend=Backend.LORA,
-        base_model=str(base),
-        status=ModelStatus.SCORING,
-        training_snapshot=lineage,
-    )
-    session.add(version)
-    session.flush()
-    target = adapter_folder(data_dir, project.id, version.id)
+    return str(base), lineage
+
+
+def _staging_folder(data_dir: Path, project_id: int) -> Path:
+    """A fresh folder name beside the project's version folders: on the same file system, so moving it into
+    place is a rename."""
+    return adapter_folder(data_dir, project_id, 0).with_name(f".import-{uuid.uuid4().hex}")
+
+
+def _move_into_place(staging: Path, target: Path) -> Path:
+    """Rename `staging` to `target`. A folder already there belongs to no version (this version's id is new): it
+    is what a crash between an earlier move and its commit left, so it goes."""
     if target.exists():
         shutil.rmtree(target)
-    shutil.copytree(folder, target)
-    version.adapter_path = str(target)
-    job = enqueue(session, JobKind.SCORE, project_id=project.id, payload={"model_version_id": version.id})
-    return version, job
+    staging.rename(target)
+    return target
 
 
 MODEL_JOBS = (JobKind.RETRAIN, JobKind.SCORE, JobKind.FAST_RETRAIN)
@@ -257,11 +309,10 @@ def pin_version(
     (db.versions.choose_current) then chooses again. Returns the current version."""
     require_role(by, RESEARCHERS, "pin a model version")
     if version_id is not None:
-        version = get_version(session, project, version_id)
-        if version.status != ModelStatus.READY:
-            raise LingualoopError(
-                f"Version {version_id} is {version.status.value}: only a ready version can be pinned."
-            )
+        try:
+            require_ready(get_version(session, project, version_id))
+        except VersionNotReady as error:
+            raise LingualoopError(f"{error}: only a ready version can be pinned.") from None
     session.execute(
         update(ModelVersion)
         .where(ModelVersion.project_id == project.id)
@@ -285,7 +336,7 @@ def _duration(seconds: float) -> str:
 def job_timing(job: Job, now: datetime) -> str:
     """Who asked and when, when it started, how long it has run and, while it runs, about how long is left
     (from the progress so far: a rough guide, since steps differ in speed)."""
-    parts = [f"asked by {job.payload.get('requested_by', 'unknown')} at {job.created_at:%H:%M}"]
+    parts = [f"asked by {requested_by(job)} at {job.created_at:%H:%M}"]
     if job.started_at is not None:
         end = as_utc(job.finished_at) if job.finished_at else as_utc(now)
         elapsed = (end - as_utc(job.started_at)).total_seconds()
@@ -304,7 +355,7 @@ def request_fast_retrain(session: Session, project: Project, by: Actor, *, reaso
         session,
         JobKind.FAST_RETRAIN,
         project_id=project.id,
-        payload={"requested_by": reason or actor_name(by)},
+        payload=FastRetrainPayload(requested_by=reason or actor_name(by)),
         dedupe_key=dedupe_key(JobKind.FAST_RETRAIN, project.id),
     )
 

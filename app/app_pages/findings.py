@@ -51,6 +51,10 @@ def _compute(group_by: list[str], version_id: int, resamples: int, min_eval: int
         findings: Findings = cached[1]
         return findings
     bar = st.progress(0.0, text="Bootstrapping the intervals ...")
+
+    def show_progress(done: int, total: int) -> None:
+        bar.progress(done / total, text=f"Bootstrap resample {done} of {total}")
+
     findings = compute_findings(
         inputs.counted,
         inputs.evals,
@@ -59,7 +63,7 @@ def _compute(group_by: list[str], version_id: int, resamples: int, min_eval: int
         resamples=resamples,
         min_eval=min_eval,
         notes=inputs.notes,
-        progress=lambda done, total: bar.progress(done / total, text=f"Bootstrap resample {done} of {total}"),
+        progress=show_progress,
     )
     bar.empty()
     st.session_state["findings"] = (fingerprint, findings)
@@ -175,7 +179,7 @@ def render() -> None:
         "Group by",
         list(choices),
         default=[LANGUAGE],
-        format_func=choices.get,
+        format_func=choices.__getitem__,
         key="findings_group_by",
         help="Language, and metadata columns of the imported posts (for example country or month).",
     )
@@ -183,7 +187,7 @@ def render() -> None:
         "Correction",
         [m for m in METHODS if m != RAW],
         index=[m for m in METHODS if m != RAW].index(DEFAULT_METHOD),
-        format_func=METHOD_NAMES.get,
+        format_func=METHOD_NAMES.__getitem__,
         key="findings_method",
         help="Shown next to the raw counts. docs/prevalence.md says how each works and why EM is the default.",
     )

@@ -15,18 +15,13 @@ def _connect_form(data_dir: object) -> None:
         token = st.text_input("API token (Account & Settings)", type="password")
         if st.form_submit_button("Connect", type="primary"):
             try:
-                with transaction() as session:
-                    link = connect_project(
-                        session,
-                        current_project(session),
-                        url,
-                        token,
-                        database().settings.data_dir,
-                        by=signed_in_user(session),
-                    )
-                    st.success(
-                        f"Connected: Label Studio project {link.ls_project_id} (token {masked(token)})."
-                    )
+                with transaction(read_only=True) as session:
+                    project_id, user = current_project(session).id, signed_in_user(session)
+                # Label Studio is called between two short transactions of its own.
+                link = connect_project(
+                    database().writer, project_id, url, token, database().settings.data_dir, by=user
+                )
+                st.success(f"Connected: Label Studio project {link.ls_project_id} (token {masked(token)}).")
             except LingualoopError as error:
                 show_error(error)
 
@@ -55,9 +50,9 @@ def render() -> None:
         try:
             with transaction(read_only=True) as session:
                 project_id, user = current_project(session).id, signed_in_user(session)
-            report = push(database().writer, project_id, int(n), data_dir, by=user)
+            pushed = push(database().writer, project_id, int(n), data_dir, by=user)
             st.success(
-                f"Pushed {report.tasks} tasks ({report.with_predictions} with the model's prediction)."
+                f"Pushed {pushed.tasks} tasks ({pushed.with_predictions} with the model's prediction)."
             )
         except LingualoopError as error:
             show_error(error)
@@ -65,10 +60,10 @@ def render() -> None:
         try:
             with transaction(read_only=True) as session:
                 project_id, user = current_project(session).id, signed_in_user(session)
-            report = pull(database().writer, database().reader, project_id, data_dir, by=user)
+            pulled = pull(database().writer, database().reader, project_id, data_dir, by=user)
             st.success(
-                f"{report.annotations_added} new, {report.annotations_updated} changed, {report.unchanged} unchanged "
-                f"({report.skipped_unknown_user} from Label Studio users without an account here)."
+                f"{pulled.annotations_added} new, {pulled.annotations_updated} changed, {pulled.unchanged} unchanged "
+                f"({pulled.skipped_unknown_user} from Label Studio users without an account here)."
             )
         except LingualoopError as error:
             show_error(error)

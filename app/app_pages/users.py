@@ -87,14 +87,14 @@ def render() -> None:
                 with transaction() as session:
                     by = signed_in_user(session)
                     update_user(session, name, role=Role(role), languages=chosen, active=active, by=by)
-                    password = generate_password() if reset else None
-                    if password:
-                        set_password(session, name, password, by=by)
+                    new_password = generate_password() if reset else None
+                    if new_password:
+                        set_password(session, name, new_password, by=by)
             except LingualoopError as error:
                 show_error(error)
             else:
-                if password:
-                    st.session_state["new_password"] = (name, password)
+                if new_password:
+                    st.session_state["new_password"] = (name, new_password)
                 st.rerun()
 
 

@@ -1,6 +1,8 @@
 """Shared by every command: the root command, its state (settings, engine, transactions), clear errors, progress bars."""
 
 import functools
+import json
+import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -10,12 +12,17 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from typer.core import TyperCommand
 
 from annotator.errors import LingualoopError
+from app.processes import trainer_command
 from db.backup import BackupError
 from db.engine import make_engine, make_session_factory, session_scope
 from db.migrate import SchemaOutOfDateError, ensure_schema
@@ -109,6 +116,69 @@ def main_callback(
     except SecretFileError as error:
         err_console.print(f"[bold red]Error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
+
+
+SET_FOR_THE_WORKER = frozenset({"--database-url", "--data-dir", "--version-id"})
+"""The model worker's options that lingualoop sets itself (the database in the environment), never handed on."""
+_TYPED = "lingualoop.typed_args"
+
+
+class WorkerSideCommand(TyperCommand):
+    """A command that hands over to the model worker (`python -m trainer NAME`), which declares the options: what
+    this command does not declare itself reaches the worker untouched, and its --help lists those options too."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        ctx.meta[_TYPED] = list(args)
+        return super().parse_args(ctx, args)
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        super().format_help(ctx, formatter)
+        ours = {name for param in self.params for name in [*param.opts, *param.secondary_opts]}
+        rows = Table.grid(padding=(0, 2))
+        for option in _worker_options(self.name or ""):
+            if not ours & set(option["names"]) and not SET_FOR_THE_WORKER & set(option["names"]):
+                rows.add_row(Text(option["usage"]), Text(option["help"]))  # text, not markup: "[default: 2]"
+        title = f"Handed on untouched to the model worker (python -m trainer {self.name})"
+        Console().print(Panel(rows, title=title, title_align="left", border_style="dim"))
+
+
+def _worker_options(command: str) -> list[dict[str, Any]]:
+    """The worker command's options as it declares them (it runs without the model stack, in about a second)."""
+    done = subprocess.run(
+        trainer_command(["options", command]), capture_output=True, text=True, timeout=120, check=False
+    )
+    if done.returncode != 0:
+        return [{"names": [], "usage": f"python -m trainer {command} --help", "help": "lists them"}]
+    options: list[dict[str, Any]] = json.loads(done.stdout)
+    return options
+
+
+WORKER_SIDE: dict[str, Any] = {
+    "cls": WorkerSideCommand,
+    "context_settings": {"allow_extra_args": True, "ignore_unknown_options": True},
+}
+"""`@cli.command(**WORKER_SIDE)`: a WorkerSideCommand."""
+
+
+def typed_args(ctx: typer.Context) -> list[str]:
+    """Everything typed after a WorkerSideCommand's name, for a worker command that declares its options too."""
+    _refuse_what_we_set(ctx)
+    return list(ctx.meta[_TYPED])
+
+
+def extra_args(ctx: typer.Context) -> list[str]:
+    """What a WorkerSideCommand does not declare itself, untouched and in order, for the worker."""
+    _refuse_what_we_set(ctx)
+    return list(ctx.args)
+
+
+def _refuse_what_we_set(ctx: typer.Context) -> None:
+    for arg in ctx.args:
+        if arg.split("=", 1)[0] in SET_FOR_THE_WORKER:
+            raise typer.BadParameter(
+                f"{arg.split('=', 1)[0]} is lingualoop's to set (give --database-url and --data-dir before the "
+                "command's name)."
+            )
 
 
 def _progress() -> Progress:

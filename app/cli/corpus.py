@@ -238,15 +238,30 @@ def status(
             console.print(table)
 
 
+def _versions(ids: list[int]) -> str:
+    return f"version{'s' if len(ids) > 1 else ''} {', '.join(map(str, ids))}"
+
+
 @cli.command("backup")
 @friendly_errors
 def backup_command(
     ctx: typer.Context,
     destination: Annotated[Path, typer.Argument(help="New file for the backup.")],
 ) -> None:
-    """Back up the whole database (SQLite online backup, or pg_dump); safe while the app and worker run."""
-    written = backup(state(ctx).settings.database_url, destination)
-    console.print(f"Backup written to {written} ({written.stat().st_size:,} bytes, readable only by you).")
+    """Back up the whole database (SQLite online backup, or pg_dump) and the model versions' files in the data
+    folder, in one tar archive; safe while the app and worker run."""
+    settings = state(ctx).settings
+    written = backup(settings.database_url, settings.data_dir, destination)
+    console.print(
+        f"Backup written to {written.path} ({written.path.stat().st_size:,} bytes, readable only by you): the "
+        f"database and the files of {len(written.carried)} model version(s)."
+    )
+    if written.left_out:
+        console.print(
+            f"[yellow]Left out: the files of model {_versions(written.left_out)}, which are not in "
+            f"{settings.data_dir / 'adapters'} on this machine (a worker elsewhere keeps them, or they were "
+            "deleted); a restore of this backup cannot score with those versions.[/yellow]"
+        )
 
 
 @cli.command("restore")
@@ -256,11 +271,28 @@ def restore_command(
     source: Annotated[Path, typer.Argument(help="A file written by `lingualoop backup`.")],
     yes: Annotated[bool, typer.Option("--yes", help="Replace the current database without asking.")] = False,
 ) -> None:
-    """Replace the database with a backup. Stop the app and the workers first."""
-    url = state(ctx).settings.database_url
+    """Replace the database with a backup, and put its model versions' files back in the data folder. Stop the
+    app and the workers first."""
+    settings = state(ctx).settings
+    url = settings.database_url
     if not yes and not typer.confirm(
-        f"Replace everything in {make_url(url).render_as_string()} with {source}?"
+        f"Replace everything in {make_url(url).render_as_string()} (and the backed-up model versions' files in "
+        f"{settings.data_dir / 'adapters'}) with {source}?"
     ):
         raise typer.Exit(1)
-    restore(url, source)
-    console.print(f"Restored {source}.")
+    done = restore(url, settings.data_dir, source)
+    if done.had_files:
+        console.print(
+            f"Restored {source}: the database and the files of {len(done.restored)} model version(s) in "
+            f"{settings.data_dir / 'adapters'}."
+        )
+    else:
+        console.print(
+            f"Restored {source}: the database only. The model files were not in the backup (it was written "
+            "before backups carried them)."
+        )
+    if done.missing:
+        console.print(
+            f"[yellow]The files of model {_versions(done.missing)} are not on this machine: copy each version's "
+            f"folder into {settings.data_dir / 'adapters'}/project-P/version-V, or retrain.[/yellow]"
+        )

@@ -20,6 +20,7 @@ from annotator.reports.findings import (
 )
 from annotator.reports.quantify import DEFAULT_METHOD, METHODS
 from app.cli.common import ProjectOption, _progress, cli, console, friendly_errors, state
+from core.files import atomic_path
 from core.labels import LABELS
 
 
@@ -88,12 +89,10 @@ def prevalence(
         )
     rows = table_rows(findings)
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial")
-    with partial.open("w", newline="", encoding="utf-8") as handle:
+    with atomic_path(out) as partial, partial.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    partial.replace(out)
     shown = DEFAULT_METHOD if DEFAULT_METHOD in chosen else chosen[-1]
     summary = Table(
         *group_by,

@@ -67,18 +67,15 @@ def labelstudio_connect(
                 "Give --token (Account & Settings in Label Studio), or start `labelstudio serve`."
             )
         token = ls_server.credentials(local.parent)[1]
-    with state(ctx).transaction() as session:
-        link = connect_project(
-            session,
-            get_project(session, project),
-            url,
-            token,
-            state(ctx).settings.data_dir,
-            by=OPERATOR,
-        )
-        console.print(
-            f"Connected to {link.url}: Label Studio project {link.ls_project_id} (token {masked(token)})."
-        )
+    with state(ctx).transaction(read_only=True) as session:
+        project_id = get_project(session, project).id
+    # Label Studio is called between two short transactions of its own.
+    link = connect_project(
+        state(ctx).sessions(), project_id, url, token, state(ctx).settings.data_dir, by=OPERATOR
+    )
+    console.print(
+        f"Connected to {link.url}: Label Studio project {link.ls_project_id} (token {masked(token)})."
+    )
 
 
 @labelstudio_cli.command("push")

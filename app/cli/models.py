@@ -26,6 +26,7 @@ from app.cli.common import ProjectOption, _num, _progress, cli, console, friendl
 from core.languages import language_name
 from core.metrics import Scores, VersionMetrics
 from db.models import JobStatus
+from db.payloads import RetrainPayload
 
 
 @model_cli.command("export")
@@ -38,7 +39,14 @@ def model_export(
 ) -> None:
     """Copy a version's LoRA adapter folder (with its metrics and lineage)."""
     with state(ctx).transaction(read_only=True) as session:
-        folder = export_adapter(session, get_project(session, project), destination, version, by=OPERATOR)
+        folder = export_adapter(
+            session,
+            get_project(session, project),
+            destination,
+            state(ctx).settings.data_dir,
+            version,
+            by=OPERATOR,
+        )
     console.print(f"Adapter written to {folder}.")
 
 
@@ -81,19 +89,16 @@ def model_import(
     ] = None,
 ) -> None:
     """Start from an existing adapter: recorded as a version, then evaluated and scored by the worker."""
-    with state(ctx).transaction() as session:
-        version, job = import_adapter(
-            session,
-            get_project(session, project),
-            folder,
-            state(ctx).settings.data_dir,
-            base_model,
-            by=OPERATOR,
-        )
-        console.print(
-            f"Recorded model version {version.id} (base {version.base_model}); job {job.id} will "
-            "evaluate it and score the pool when a worker runs."
-        )
+    with state(ctx).transaction(read_only=True) as session:
+        project_id = get_project(session, project).id
+    # The folder is copied before import_adapter's own short write transaction, never inside one.
+    version, job = import_adapter(
+        state(ctx).sessions(), project_id, folder, state(ctx).settings.data_dir, base_model, by=OPERATOR
+    )
+    console.print(
+        f"Recorded model version {version.id} (base {version.base_model}); job {job.id} will "
+        "evaluate it and score the pool when a worker runs."
+    )
 
 
 @cli.command()
@@ -132,7 +137,7 @@ def retrain(
             if fast
             else request_retrain(session, target, from_scratch=from_scratch, backend=backend, by=OPERATOR)
         )
-        job_id, chosen = job.id, job.payload.get("backend", "fast")
+        job_id, chosen = job.id, "fast" if fast else RetrainPayload.of(job).backend.value
     console.print(f"Retrain queued as job {job_id} ({chosen}). A worker (`lingualoop worker`) picks it up.")
     if wait:
         _follow_job(ctx, job_id)

@@ -2,11 +2,8 @@
 
 import json
 import os
-import subprocess
 import sys
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,9 +15,20 @@ from annotator.demo import create_demo_project
 from annotator.errors import LingualoopError
 from annotator.experiments.fast_protocol import run_fast_protocol
 from annotator.jobloop import run_web_jobs
-from app.cli.common import CliState, _phase_bars, _progress, cli, console, friendly_errors, model_cli, state
+from app.cli.common import (
+    WORKER_SIDE,
+    CliState,
+    _phase_bars,
+    _progress,
+    cli,
+    console,
+    friendly_errors,
+    model_cli,
+    state,
+    typed_args,
+)
 from app.cli.corpus import status
-from app.processes import child_env, forward_stop_signals, start, streamlit_command, trainer_command
+from app.processes import StoppableChildren, child_env, streamlit_command, trainer_command
 from core.crossval import ensemble_report, others_folds
 from core.pooling import POOLING, RULES
 from core.protocol_tables import compare_powers, compare_runs, format_protocol_table, parse_powers
@@ -59,14 +67,15 @@ def demo(
 
 def serve_app(cli_state: CliState, port: int) -> int:
     """Streamlit and the workers together, until Ctrl-C (or SIGTERM) stops all of them."""
-    web = start(streamlit_command(port), cli_state.settings)
+    children = StoppableChildren(cli_state.settings)  # first: a Ctrl-C from here on reaches every child
+    children.start(streamlit_command(port))
     console.print(
         f"\n[bold green]lingualoop is running:[/] open http://localhost:{port} and sign in with an account above.\n"
         "The worker retrains when you press Retrain (on a CPU the fine-tuned encoder, a minute or two on the demo; "
         "choose LoRA on the Retrain page for the study's model on the packaged Gemma-3-270M). "
         "Ctrl-C stops the app and the worker."
     )
-    return run_workers(cli_state, WorkerOptions(), extra=[web])
+    return run_workers(cli_state, [], RunnerSettings(), children=children)
 
 
 def _run_worker_process(ctx: typer.Context, args: list[str]) -> None:
@@ -74,105 +83,55 @@ def _run_worker_process(ctx: typer.Context, args: list[str]) -> None:
     os.execve(sys.executable, trainer_command(args), child_env(state(ctx).settings))
 
 
-@dataclass(frozen=True)
-class WorkerOptions:
-    """`lingualoop worker`'s options: the model worker process gets them as its command line, the web side's job
-    loop in this process the same heartbeat settings."""
-
-    once: bool = False
-    base_model: str | None = None
-    epochs: float | None = None
-    heartbeat_timeout: float = RunnerSettings.heartbeat_timeout_seconds
-    heartbeat_every: float = RunnerSettings.heartbeat_seconds
-    ray_address: str | None = None
-
-    def trainer_args(self) -> list[str]:
-        args = [
-            "--heartbeat-timeout",
-            str(self.heartbeat_timeout),
-            "--heartbeat-every",
-            str(self.heartbeat_every),
-        ]
-        if self.once:
-            args.append("--once")
-        if self.base_model:
-            args += ["--base-model", self.base_model]
-        if self.epochs is not None:
-            args += ["--epochs", str(self.epochs)]
-        if self.ray_address:
-            args += ["--ray-address", self.ray_address]
-        return args
-
-    def runner(self) -> RunnerSettings:
-        return RunnerSettings(
-            heartbeat_seconds=self.heartbeat_every, heartbeat_timeout_seconds=self.heartbeat_timeout
-        )
-
-
-BaseModelOption = Annotated[
-    str | None,
-    typer.Option(
-        help="gemma3-270m (the packaged CPU default), a local folder, or a hub id such as "
-        "meta-llama/Llama-3.2-3B-Instruct (default: LINGUALOOP_BASE_MODEL, else gemma3-270m)."
-    ),
-]
-
-
-@cli.command()
+@cli.command(**WORKER_SIDE)
 def worker(
     ctx: typer.Context,
     once: Annotated[bool, typer.Option(help="Run at most one job of each side, then exit.")] = False,
-    base_model: BaseModelOption = None,
-    epochs: Annotated[
-        float | None,
-        typer.Option(help="LoRA training epochs per round (default: LINGUALOOP_EPOCHS, else 2)."),
-    ] = None,
     heartbeat_timeout: Annotated[
         float, typer.Option(help="Seconds without a heartbeat after which any worker requeues a running job.")
     ] = RunnerSettings.heartbeat_timeout_seconds,
     heartbeat_every: Annotated[
         float, typer.Option(help="Seconds between heartbeats of a running job.")
     ] = RunnerSettings.heartbeat_seconds,
-    ray_address: Annotated[
-        str | None,
-        typer.Option(
-            help="A Ray cluster that rescores the pool after a LoRA retrain, one actor per GPU "
-            "(default: LINGUALOOP_RAY_ADDRESS, else the worker scores it itself)."
-        ),
-    ] = None,
 ) -> None:
     """Run the worker until stopped (Ctrl-C gives a running job back): the model worker process for retrain and
-    score jobs, and the web side's loop for fast_retrain and labelstudio_sync jobs, with one heartbeat policy."""
-    options = WorkerOptions(once, base_model, epochs, heartbeat_timeout, heartbeat_every, ray_address)
-    raise typer.Exit(run_workers(state(ctx), options))
+    score jobs, and the web side's loop for fast_retrain and labelstudio_sync jobs, with one heartbeat policy.
+    The options above are both sides'; the model worker's own ones below are handed to it untouched."""
+    runner = RunnerSettings(heartbeat_seconds=heartbeat_every, heartbeat_timeout_seconds=heartbeat_timeout)
+    raise typer.Exit(run_workers(state(ctx), typed_args(ctx), runner, once=once))
 
 
 def run_workers(
-    cli_state: CliState, options: WorkerOptions, extra: Sequence[subprocess.Popen[bytes]] = ()
+    cli_state: CliState,
+    worker_args: list[str],
+    runner: RunnerSettings,
+    *,
+    once: bool = False,
+    children: StoppableChildren | None = None,
 ) -> int:
-    """The model worker as a child process and the web side's job loop in this one; returns the model worker's exit
-    code. Processes in `extra` (Streamlit, for the demo) are stopped with them."""
-    stopping = threading.Event()
-    lora = start(trainer_command(["worker", *options.trainer_args()]), cli_state.settings)
-    children = [lora, *extra]
-    forward_stop_signals(children, stopping.set)
+    """The model worker (`python -m trainer worker`, given `worker_args`) as a child process and the web side's
+    job loop in this one, with the same `runner` settings; returns the model worker's exit code. The `children`
+    started before it (Streamlit, for the demo) are stopped with them."""
+    children = StoppableChildren(cli_state.settings) if children is None else children
+    extra = list(children.processes)
+    lora = children.start(trainer_command(["worker", *worker_args]))
     web_jobs = threading.Thread(
         target=run_web_jobs,
         args=(
             cli_state.sessions(),
             cli_state.sessions(read_only=True),
             cli_state.settings.data_dir,
-            stopping,
-            options.runner(),
+            children.stopping,
+            runner,
         ),
-        kwargs={"once": options.once},
+        kwargs={"once": once},
         daemon=True,
     )
     web_jobs.start()
     code = lora.wait()
-    if options.once:
+    if once:
         web_jobs.join()  # its one pass ends by itself
-    stopping.set()
+    children.stopping.set()
     for child in extra:
         if child.poll() is None:
             child.terminate()
@@ -181,18 +140,12 @@ def run_workers(
     return code
 
 
-@cli.command()
+@cli.command(**WORKER_SIDE)
 @friendly_errors
 def experiment(
     ctx: typer.Context,
     train: Annotated[Path, typer.Option(help="Training file (the study's CSV layout).")] = STUDY_TRAIN,
     test: Annotated[Path, typer.Option(help="Test file.")] = STUDY_TEST,
-    pools: Annotated[str, typer.Option(help="Training pools, comma separated: en, es, en_es, multi.")] = (
-        "en,es,en_es,multi"
-    ),
-    base_model: BaseModelOption = None,
-    epochs: Annotated[float, typer.Option(help="Epochs per pool.")] = 2.0,
-    max_train: Annotated[int | None, typer.Option(help="Cap on training posts per pool.")] = None,
     out: Annotated[Path | None, typer.Option(help="Write the results as JSON here.")] = None,
     protocol: Annotated[
         str,
@@ -216,24 +169,6 @@ def experiment(
             "root, 1 equal languages); comma separated to compare, e.g. 0,0.5."
         ),
     ] = None,
-    encoder_seed: Annotated[
-        int | None,
-        typer.Option(
-            help="The encoder's seed (its head and batch order; the folds keep theirs), to measure seeds."
-        ),
-    ] = None,
-    encoder_members: Annotated[
-        int | None,
-        typer.Option(
-            help="Encoders per fold (the encoder's `members`), seeded one after the other, averaged."
-        ),
-    ] = None,
-    encoder_frozen_layers: Annotated[
-        int | None,
-        typer.Option(
-            help="The encoder's lowest layers kept frozen (default 4; 0: only the word embeddings)."
-        ),
-    ] = None,
     average: Annotated[
         str | None,
         typer.Option(
@@ -244,46 +179,22 @@ def experiment(
     ] = None,
 ) -> None:
     """The study's cross-lingual table, or the "others" protocol, on the shared corpus (the LoRA model runs in the
-    worker's own process, which has the model stack; the fast model runs here)."""
+    worker's own process, which has the model stack, with the options below handed on; the fast model runs here)."""
     if protocol not in ("study", "others") or backend not in ("lora", "encoder", "fast"):
         raise LingualoopError(
             f"Unknown --protocol '{protocol}' or --backend '{backend}': use study or others, lora, encoder or fast."
         )
     if backend != "lora" and protocol != "others":
         raise LingualoopError(f"The {backend} model runs the others protocol: add --protocol others.")
+    if (average or backend == "fast") and ctx.args:  # the worker's options would be silently ignored here
+        raise LingualoopError(f"{' '.join(ctx.args)}: only a LoRA or encoder run takes these.")
     if average:
         _average_runs([Path(part) for part in average.split(",") if part.strip()], out)
         return
     if backend == "fast":
         _fast_protocol(state(ctx).settings.data_dir, train, test, folds, language_power, out)
         return
-    args = [
-        "experiment",
-        "--train",
-        str(train),
-        "--test",
-        str(test),
-        "--pools",
-        pools,
-        "--epochs",
-        str(epochs),
-    ]
-    if base_model:
-        args += ["--base-model", base_model]
-    if max_train is not None:
-        args += ["--max-train", str(max_train)]
-    if out is not None:
-        args += ["--out", str(out)]
-    args += ["--protocol", protocol, "--folds", str(folds), "--backend", backend]
-    if language_power is not None:
-        args += ["--language-power", language_power]
-    if encoder_seed is not None:
-        args += ["--encoder-seed", str(encoder_seed)]
-    if encoder_members is not None:
-        args += ["--encoder-members", str(encoder_members)]
-    if encoder_frozen_layers is not None:
-        args += ["--encoder-frozen-layers", str(encoder_frozen_layers)]
-    _run_worker_process(ctx, args)
+    _run_worker_process(ctx, ["experiment", *typed_args(ctx)])
 
 
 def _fast_protocol(

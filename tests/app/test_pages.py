@@ -346,6 +346,26 @@ def test_admin_creates_an_account_whose_password_works(
         assert verify_password(noor.password_hash, password)
 
 
+def test_admin_gives_an_account_a_new_password_that_works(
+    demo: tuple[sessionmaker[Session], dict[str, str]],
+) -> None:
+    sessions, _ = demo
+    at = signed_in(sessions, "admin").switch_page(str(PAGES / "users.py")).run()
+    name = at.selectbox[1].value  # the form's Role, then "Account", then the changed account's Role
+    assert at.checkbox[-1].label == "Give a new password"
+    at.checkbox[-1].check()
+    at.button(key="FormSubmitter:edit_user-Save").click().run()
+    assert not at.exception
+    shown = at.success[0].value
+    assert f"**{name}**" in shown
+    password = shown.split("`")[1]
+    from annotator.accounts.users import verify_password
+
+    with sessions() as session:
+        user = session.scalars(select(User).where(User.username == name)).one()
+        assert verify_password(user.password_hash, password)
+
+
 def test_flagged_posts_page_lists_flags_and_reviews_them(
     demo: tuple[sessionmaker[Session], dict[str, str]],
 ) -> None:

@@ -80,7 +80,7 @@ def spec(sqlite_url: str, lora_version: tuple[WorkerSettings, Path]) -> VersionS
         )
         session.add(version)
         session.flush()
-        found = version_spec(version, str(version.id))
+        found = version_spec(version, str(version.id), settings.data_dir)
     engine.dispose()
     return found
 
@@ -417,7 +417,7 @@ def test_the_worker_rescores_the_pool_on_a_ray_cluster(
             .order_by(Item.id)
             .limit(6)
         ).all()
-        spec = version_spec(version, str(version_id))
+        spec = version_spec(version, str(version_id), settings.data_dir)
     engine.dispose()
     scorer = open_scorer(replace(spec, base_model=str(tiny_llama)), settings, log=lambda _m: None)
     np.testing.assert_allclose(

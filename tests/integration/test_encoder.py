@@ -29,6 +29,7 @@ from db.models import (
     Split,
 )
 from db.runner import RunnerSettings
+from db.versions import version_folder
 from trainer.config import PACKAGED_GEMMA, EncoderSettings, ModelSettings, WorkerSettings
 from trainer.version_scorers import open_scorer, version_spec
 from trainer.worker import run_worker
@@ -68,7 +69,10 @@ def test_a_new_projects_retrain_on_a_cpu_worker_trains_the_encoder(
         assert version.is_current and version.base_model.startswith("multilingual-e5-small")
         assert version.metrics["all"]["n"] == 70 and len(version.metrics["languages"]) == 14
         assert version.metrics["training"]["steps"] == 3 * 8 and version.training_snapshot["trained_on"] == 42
-        folder = Path(version.adapter_path)  # three members by default, each with its own weights
+        folder = version_folder(
+            settings.data_dir, version
+        )  # three members by default, each with its own weights
+        assert folder is not None
         assert all((folder / f"member-{n}" / "encoder.safetensors").exists() for n in (2, 3))
         assert version.metrics["calibration"]["temperature"] > 0
         pool = session.scalar(select(func.count()).select_from(Item).where(Item.split == Split.POOL))
@@ -79,7 +83,7 @@ def test_a_new_projects_retrain_on_a_cpu_worker_trains_the_encoder(
             .order_by(Item.id)
         ).all()
         assert len(stored) == pool
-        spec = version_spec(version, "1")
+        spec = version_spec(version, "1", settings.data_dir)
     # Loaded back from its files (as `classify` and the Ray rescoring load it): the pool's very probabilities.
     scorer = open_scorer(spec, settings, log=lambda _message: None)
     again = scorer.score([row[0] for row in stored[:6]])
@@ -109,7 +113,7 @@ def test_a_new_projects_retrain_on_a_cpu_worker_trains_the_encoder(
             .order_by(Item.id)
             .limit(4)
         ).all()
-        spec = version_spec(ensemble, "3")
+        spec = version_spec(ensemble, "3", settings.data_dir)
     # To classify an archive, the ensemble loads its members and averages them: the pool's probabilities again.
     scorer = open_scorer(spec, settings, log=lambda _message: None)
     again = scorer.score([row[0] for row in rows])

@@ -94,8 +94,8 @@ def linked(labelstudio: Any, tmp_path: Path) -> Linked:
         add_user(session, "ravi", email="ravi@example.org", by=OPERATOR)
         add_user(session, "amira", email="amira@example.org", by=OPERATOR)
         _version(session, project, 1)
-        connect_project(session, project, labelstudio.url, labelstudio.token, tmp_path, by=OPERATOR)
         project_id = project.id
+    connect_project(sessions, project_id, labelstudio.url, labelstudio.token, tmp_path, by=OPERATOR)
     readers = make_session_factory(engine, read_only=True)
     return sessions, readers, project_id, tmp_path, connect(labelstudio.url, labelstudio.token)
 

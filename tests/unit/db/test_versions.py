@@ -3,6 +3,7 @@ version is current."""
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -13,7 +14,21 @@ from annotator.annotation.annotate import Answer, record_answer
 from annotator.annotation.flags import review_flag
 from annotator.corpus.ingest import import_file
 from db.models import FlagDecision, Item, ModelStatus, ModelVersion, Role, Split
-from db.versions import choose_current, consensus_posts, pool_posts, ready_versions, select_current, standing
+from db.versions import (
+    VersionNotReady,
+    adapter_folder,
+    choose_current,
+    consensus_posts,
+    pool_posts,
+    ready_version,
+    ready_versions,
+    require_ready,
+    resolve_folder,
+    select_current,
+    standing,
+    stored_folder,
+    version_folder,
+)
 from testing.factories import make_project, posts, write_csv
 
 
@@ -128,3 +143,57 @@ def test_the_pool_is_read_in_keyset_pages_and_ranges_that_cover_it_once(
         replace_predictions(session, version.id, ids, np.full((7, 4), 0.25))
     count = session.scalar(select(func.count()).where(Prediction.model_version_id == version.id))
     assert count == 7
+
+
+# --- Where a version's files are: relative to the data folder, and old absolute rows ---------------------------
+
+
+def _version_with(adapter_path: str | None) -> ModelVersion:
+    return ModelVersion(id=7, project_id=3, backend="fast", base_model="m", adapter_path=adapter_path)
+
+
+def test_a_version_s_files_follow_a_moved_data_folder(tmp_path: Path) -> None:
+    version = _version_with(stored_folder(3, 7))
+    assert version.adapter_path == "adapters/project-3/version-7"  # nothing of this machine is stored
+    moved = tmp_path / "moved-data"
+    assert version_folder(moved, version) == moved / "adapters" / "project-3" / "version-7"
+    assert version_folder(moved, version) == adapter_folder(moved, 3, 7)
+    assert version_folder(moved, _version_with(None)) is None  # an ensemble, or a version still training
+
+
+def test_old_absolute_rows_are_used_where_they_exist_else_found_under_the_current_data_folder(
+    tmp_path: Path,
+) -> None:
+    old_data, new_data = tmp_path / "old", tmp_path / "new"
+    written = adapter_folder(old_data, 3, 7)
+    written.mkdir(parents=True)
+    version = _version_with(str(written))  # as versions were written before paths were relative
+    assert version_folder(new_data, version) == written  # still there: the same machine, nothing moved
+    written.rename(
+        tmp_path / "elsewhere"
+    )  # the data folder moved, or the project was restored on another machine
+    assert version_folder(new_data, version) == new_data / "adapters" / "project-3" / "version-7"
+    assert resolve_folder(new_data, 3, 7, str(written)) == adapter_folder(new_data, 3, 7)
+
+
+def test_ready_version_is_a_ready_version_of_the_project_or_the_current_one(session: Session) -> None:
+    project, other = make_project(session), make_project(session, "other")
+    assert ready_version(session, project.id, None) is None  # no current version yet: the caller decides
+    ready = _version(session, project.id, None, None)
+    assert ready_version(session, project.id, None) == session.get(ModelVersion, ready)
+    assert ready_version(session, project.id, ready) == session.get(ModelVersion, ready)
+    training = ModelVersion(
+        project_id=project.id, backend="fast", base_model="e5", status=ModelStatus.TRAINING
+    )
+    session.add(training)
+    session.flush()
+    with pytest.raises(VersionNotReady, match=f"^Model version {training.id} is training, not ready$") as got:
+        ready_version(session, project.id, training.id)
+    assert got.value.version is training
+    with pytest.raises(VersionNotReady, match=f"^Model version {ready} is not a version of this project$"):
+        ready_version(session, other.id, ready)
+    with pytest.raises(VersionNotReady, match=r"^Model version 999 is not a version") as got:
+        ready_version(session, project.id, 999)
+    assert got.value.version is None
+    with pytest.raises(VersionNotReady, match="is training, not ready"):
+        require_ready(training)

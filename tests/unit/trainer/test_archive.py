@@ -76,10 +76,31 @@ def test_unreadable_and_empty_rows_are_counted_and_named_not_scored(tmp_path: Pa
     assert staged.problems[1] == "bad.jsonl, line 3: a JSON list, not an object"
 
 
+def test_the_text_column_is_guessed_as_import_guesses_it(tmp_path: Path) -> None:
+    tweets = write_csv(tmp_path / "tweets.csv", [{"tweet_id": "9", "tweet": "hola a todos"}])
+    staged = _stage(tweets, tmp_path)
+    assert pq.read_table(staged.staged).column("text").to_pylist() == ["hola a todos"]
+    header = ["id", "Post", "text"]
+    assert resolve_columns(header, Columns(), "f.csv").text == "text"  # text first, as import
+    assert resolve_columns(["id", "Post"], Columns(), "f.csv").text == "Post"  # any case, as import
+    assert resolve_columns(header, Columns(text="Post"), "f.csv").text == "Post"  # a named column wins
+
+
+def test_a_missing_language_is_detected_as_an_iso_639_1_code() -> None:
+    from core.languages import LANGUAGE_NAMES
+    from trainer.classify import LanguageGuess
+
+    guess = LanguageGuess()
+    texts = ("the weather is lovely today", "das Wetter ist heute schön", "佢哋喺度做緊嘢", "12345 678")
+    found = [guess(text) for text in texts]
+    assert found[:3] == ["en", "de", "zh"]  # py3langid alone answers yue (Cantonese): no ISO 639-1 code
+    assert all(code in LANGUAGE_NAMES for code in found)  # ... and zxx for digits
+
+
 @pytest.mark.parametrize(
     ("content", "columns", "message"),
     [
-        ("id,body\n1,x\n", Columns(), "has no text column: pass --text-col"),
+        ("id,words\n1,x\n", Columns(), "has no text column: pass --text-col"),  # no usual name
         ("id,text\n1,x\n", Columns(text="body"), "has no column 'body' (--text-col); its columns: id, text"),
         ("id,text\n1,x\n", Columns(keep=("country",)), "has no column country (--keep)"),
         (

@@ -21,7 +21,7 @@ from db.models import (
     Split,
     User,
 )
-from db.versions import LabelledPost, select_current
+from db.versions import LabelledPost, select_current, version_folder
 from testing.factories import add_label, unlabelled_pool_items
 from trainer.config import LoraSettings, ModelSettings, TrainSettings, WorkerSettings
 from trainer.lora_retrain import choose_training_set, run_retrain
@@ -58,7 +58,11 @@ def test_retrain_end_to_end(
     with sessions() as session:
         version = session.get(ModelVersion, version_id)
         assert version is not None and version.status == ModelStatus.READY and version.is_current
-        assert Path(version.adapter_path or "").joinpath("adapter_config.json").exists()
+        assert (
+            version.adapter_path == f"adapters/project-{project_id}/version-{version_id}"
+        )  # under the data folder
+        folder = version_folder(settings.data_dir, version)
+        assert folder is not None and (folder / "adapter_config.json").exists()
         metrics = version.metrics
         assert metrics["all"]["n"] == 70 and len(metrics["languages"]) == 14
         assert 0.0 <= metrics["all"]["macro_f1"] <= 1.0 and len(metrics["all"]["macro_f1_ci95"]) == 2
@@ -79,7 +83,7 @@ def test_retrain_end_to_end(
             .order_by(Item.id)
             .limit(6)
         ).all()
-        scorer = open_scorer(version_spec(version, "1"), settings, log=lambda _m: None)
+        scorer = open_scorer(version_spec(version, "1", settings.data_dir), settings, log=lambda _m: None)
         np.testing.assert_allclose(
             scorer.score([row[0] for row in stored]), np.array([row[1:] for row in stored]), atol=2e-5
         )

@@ -1,52 +1,37 @@
-"""The scorers behind classify: the fast head's arithmetic against scikit-learn's, an ensemble pooled by its
-version's rule, and the checks that refuse a version which cannot score."""
+"""The scorers behind classify: an ensemble pooled by its version's rule (the fast head's arithmetic:
+tests/unit/core/test_fast_head.py), and the checks that refuse a version which cannot score."""
 
 from pathlib import Path
 
 import numpy as np
 import pytest
-from sklearn.linear_model import LogisticRegression
 from sqlalchemy.orm import Session
 
+from core.fast_head import FAST_HEAD_FILE
 from db.models import Backend, ModelStatus, ModelVersion
-from db.versions import FAST_HEAD_FILE
 from testing.factories import make_project
-from trainer.version_scorers import EnsembleScorer, VersionNotUsable, head_probabilities, version_spec
-
-
-@pytest.mark.parametrize("classes", [(0, 1, 2, 3), (0, 2, 3), (1, 3)])
-def test_head_probabilities_are_scikit_learn_s(classes: tuple[int, ...]) -> None:
-    rng = np.random.default_rng(0)
-    features = rng.normal(size=(60, 8)).astype(np.float32)
-    labels = np.array([classes[i % len(classes)] for i in range(60)])
-    model = LogisticRegression(max_iter=500).fit(features, labels)
-    ours = head_probabilities(
-        features, model.coef_.astype(np.float32), model.intercept_.astype(np.float32), model.classes_
-    )
-    expected = np.zeros((60, 4))
-    expected[:, model.classes_] = model.predict_proba(features)
-    np.testing.assert_allclose(ours, expected, atol=1e-5)
+from trainer.version_scorers import EnsembleScorer, VersionNotUsable, version_spec
 
 
 def test_versions_that_cannot_score_are_refused_with_a_reason(session: Session, tmp_path: Path) -> None:
     project = make_project(session)
     with pytest.raises(VersionNotUsable, match="There is no model version 7"):
-        version_spec(None, "7")
+        version_spec(None, "7", tmp_path)
     version = ModelVersion(
         project_id=project.id, backend=Backend.LORA, base_model="m", status=ModelStatus.TRAINING
     )
     session.add(version)
     session.flush()
     with pytest.raises(VersionNotUsable, match=f"Model version {version.id} is training, not ready"):
-        version_spec(version, str(version.id))
+        version_spec(version, str(version.id), tmp_path)
     version.status = ModelStatus.READY
     with pytest.raises(VersionNotUsable, match="has no model files on this machine"):
-        version_spec(version, str(version.id))
+        version_spec(version, str(version.id), tmp_path)
     version.backend, version.adapter_path = Backend.FAST, str(tmp_path)
     with pytest.raises(VersionNotUsable, match="kept no head to score with: retrain the fast model"):
-        version_spec(version, str(version.id))
+        version_spec(version, str(version.id), tmp_path)
     version.backend = Backend.LORA
-    spec = version_spec(version, str(version.id))
+    spec = version_spec(version, str(version.id), tmp_path)
     assert (spec.id, spec.backend, spec.adapter_path) == (version.id, "lora", str(tmp_path))
 
 
@@ -91,8 +76,8 @@ def test_an_ensemble_scores_by_the_rule_it_was_built_with(session: Session, tmp_
     )
     session.add_all([old, new])
     session.flush()
-    assert version_spec(old, "old").pooling == "arithmetic"  # built before the rule was recorded
-    spec = version_spec(new, "new")
+    assert version_spec(old, "old", tmp_path).pooling == "arithmetic"  # built before the rule was recorded
+    spec = version_spec(new, "new", tmp_path)
     assert spec.pooling == "geometric" and [m.id for m in spec.members] == members
     scorers = [_Fixed([0.01, 0.59, 0.3, 0.1]), _Fixed([0.6, 0.1, 0.2, 0.1])]
     assert EnsembleScorer(scorers, "arithmetic").score(["a"]).argmax() == 1

@@ -23,7 +23,7 @@ from annotator.reports.findings import (
 from core.labels import LABELS
 from db.models import Annotation, Backend, Item, ModelStatus, ModelVersion, Project, Role, Split
 from db.versions import write_predictions
-from testing.factories import make_project, write_csv
+from testing.factories import make_project, write_csv, write_jsonl
 
 # The model reads the label right for about 3 posts in 4 and takes the rest for the next label.
 RIGHT, WRONG = 0.85, 0.05
@@ -191,6 +191,31 @@ def test_a_file_of_probabilities_is_counted_with_its_version(session: Session, t
     )
     assert inputs.version_id == version_id and len(inputs.counted.probabilities) == 60
     assert sorted(inputs.counted.group_keys) == [("es", "north"), ("es", "south")]
+
+
+def test_every_format_import_reads_is_counted(session: Session, tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    project = build(session, tmp_path)
+    version_id = session.scalars(select(ModelVersion.id)).one()
+    folder = tmp_path / "scored"
+    folder.mkdir()
+    records = [
+        {"id": str(i), "language": "es", "model_version": version_id}
+        | dict(zip([f"p_{label}" for label in LABELS], probabilities_for(LABELS[i % 4], True), strict=True))
+        for i in range(30)
+    ]
+    pq.write_table(pa.Table.from_pylist(records), folder / "a.pq")
+    write_jsonl(folder / "b.ndjson", records)
+    (folder / "manifest.json").write_text('{"rows_scored": 60}')  # classify's, beside its shards: not posts
+    files = input_files(folder)
+    assert [p.name for p in files] == ["a.pq", "b.ndjson"]
+    inputs = project_inputs(session, project, ["lang"], by=OPERATOR, input_paths=files)
+    assert len(inputs.counted.probabilities) == 60
+    named = write_jsonl(tmp_path / "c.json", records)  # named on its own, .json is JSONL (as import)
+    inputs = project_inputs(session, project, ["lang"], by=OPERATOR, input_paths=input_files(named))
+    assert len(inputs.counted.probabilities) == 30
 
 
 def test_bad_files_each_get_one_clear_message(session: Session, tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from annotator.retraining.requests import (
     request_fast_retrain,
 )
 from annotator.sampling.sampler import select_batch
+from core.fast_head import FAST_HEAD_FILE
 from db.engine import session_scope
 from db.models import (
     PROBABILITY_COLUMNS,
@@ -31,7 +32,7 @@ from db.models import (
     Project,
     Split,
 )
-from db.versions import FAST_HEAD_FILE
+from db.versions import stored_folder
 from testing.factories import make_project, posts, write_csv
 from trainer.version_scorers import FastScorer
 
@@ -126,7 +127,8 @@ def test_fast_job_publishes_a_current_version_that_the_sampler_uses(
         assert eval_scored == 6  # kept for findings (annotator.reports.findings)
         # The head is kept with the version, and the worker's scorer (what `classify` uses) gives the same
         # probabilities from it as the job wrote for the pool.
-        head_file = Path(version.adapter_path or "") / FAST_HEAD_FILE
+        assert version.adapter_path == stored_folder(project_id, version.id)  # relative to the data folder
+        head_file = tmp_path / version.adapter_path / FAST_HEAD_FILE
         pool = session.execute(
             select(Item.text, *PROBABILITY_COLUMNS)
             .join(Prediction, Prediction.item_id == Item.id)

@@ -110,5 +110,5 @@ def test_an_ensemble_has_no_files_to_export_and_says_which_to_export(
     session.add(version)
     session.flush()
     with pytest.raises(LingualoopError, match=r"export its members \(1, 2\) with --version"):
-        export_adapter(session, project, tmp_path / "out", version.id, by=OPERATOR)
+        export_adapter(session, project, tmp_path / "out", tmp_path, version.id, by=OPERATOR)
     assert not (tmp_path / "out").exists()
