@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from core.files import atomic_path
 from core.labels import LABELS
 
 FAST_HEAD_FILE = "fast_head.npz"
@@ -56,16 +57,15 @@ def write_head(head: FastHead, folder: Path) -> Path:
     """Save the head as `folder`/FAST_HEAD_FILE (plain arrays, no pickle); written to a partial file first, so
     a reader never sees half a head. Returns the file."""
     folder.mkdir(parents=True, exist_ok=True)
-    partial = folder / ("partial-" + FAST_HEAD_FILE)
-    np.savez(
-        partial,
-        coef=np.asarray(head.coef, dtype=np.float32),
-        intercept=np.asarray(head.intercept, dtype=np.float32),
-        classes=np.asarray(head.classes, dtype=np.int64),
-        encoder=np.asarray(head.encoder),
-    )
     target = folder / FAST_HEAD_FILE
-    partial.replace(target)
+    with atomic_path(target) as partial, partial.open("wb") as handle:  # a handle: savez adds no suffix to it
+        np.savez(
+            handle,
+            coef=np.asarray(head.coef, dtype=np.float32),
+            intercept=np.asarray(head.intercept, dtype=np.float32),
+            classes=np.asarray(head.classes, dtype=np.int64),
+            encoder=np.asarray(head.encoder),
+        )
     return target
 
 

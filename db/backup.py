@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, make_url, select
 from sqlalchemy.pool import NullPool
 
+from core.files import atomic_path
 from db.models import ModelVersion
 from db.versions import adapter_folder, resolve_folder, stored_folder
 
@@ -157,34 +158,31 @@ def backup(url: str, data_dir: Path, destination: Path) -> BackupReport:
     the archive is consistent while the app and the worker write."""
     if destination.exists():
         raise BackupError(f"{destination} already exists: choose a new file name.")
-    partial = destination.with_name(destination.name + ".partial")
-    partial.unlink(missing_ok=True)
     backend = _backend(url)
-    try:
-        with tempfile.TemporaryDirectory(dir=destination.parent, prefix=".lingualoop-backup-") as staging:
-            database = Path(staging) / DATABASE_MEMBERS[backend]  # the folder is its owner's alone (0700)
-            _dump_database(url, database)
-            listed = versions_with_files(f"sqlite:///{database}" if backend == "sqlite" else url)
-            found = {v.id: resolve_folder(data_dir, v.project_id, v.id, v.stored) for v in listed}
-            carried = [v for v in listed if (folder := found[v.id]) is not None and folder.is_dir()]
-            left_out = [v.id for v in listed if v not in carried]
-            manifest = {
-                "format": FORMAT,
-                "database": backend,
-                "versions": {str(v.id): v.member for v in carried},
-                "left_out": left_out,
-            }
-            with (
-                os.fdopen(_private_file(partial), "wb") as handle,
-                tarfile.open(fileobj=handle, mode="w") as archive,
-            ):
-                _add_json(archive, MANIFEST, manifest)
-                archive.add(database, arcname=database.name)
-                for version in carried:
-                    archive.add(str(found[version.id]), arcname=version.member)
-        partial.replace(destination)
-    finally:
-        partial.unlink(missing_ok=True)
+    with (
+        atomic_path(destination) as partial,
+        tempfile.TemporaryDirectory(dir=destination.parent, prefix=".lingualoop-backup-") as staging,
+    ):
+        database = Path(staging) / DATABASE_MEMBERS[backend]  # the folder is its owner's alone (0700)
+        _dump_database(url, database)
+        listed = versions_with_files(f"sqlite:///{database}" if backend == "sqlite" else url)
+        found = {v.id: resolve_folder(data_dir, v.project_id, v.id, v.stored) for v in listed}
+        carried = [v for v in listed if (folder := found[v.id]) is not None and folder.is_dir()]
+        left_out = [v.id for v in listed if v not in carried]
+        manifest = {
+            "format": FORMAT,
+            "database": backend,
+            "versions": {str(v.id): v.member for v in carried},
+            "left_out": left_out,
+        }
+        with (
+            os.fdopen(_private_file(partial), "wb") as handle,
+            tarfile.open(fileobj=handle, mode="w") as archive,
+        ):
+            _add_json(archive, MANIFEST, manifest)
+            archive.add(database, arcname=database.name)
+            for version in carried:
+                archive.add(str(found[version.id]), arcname=version.member)
     os.chmod(destination, 0o600)
     return BackupReport(destination, [v.id for v in carried], left_out)
 
