@@ -168,6 +168,8 @@ class Project(Base):
     languages: Mapped[list[str]] = mapped_column(default=list)
     overlap: Mapped[int] = mapped_column(Integer, default=1)
     sampling: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    quality: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
+    """Controls, qualification and aggregation settings (core/quality.QualitySettings, as JSON)."""
     retrain_backend: Mapped[str] = mapped_column(
         String(32), default=RetrainChoice.AUTO.value, server_default=RetrainChoice.LORA.value
     )
@@ -303,6 +305,8 @@ class Annotation(Base):
     external_ref: Mapped[str | None] = mapped_column(String(64))
     """The id of this answer in another tool (a Label Studio annotation id)."""
     seconds: Mapped[float | None] = mapped_column(Float)
+    guideline_id: Mapped[int | None] = mapped_column(ForeignKey("guidelines.id", ondelete="SET NULL"))
+    """The guideline version the annotator was shown when answering (None: before guidelines were versioned)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -333,6 +337,7 @@ class AnnotationEvent(Base):
     flag_reason: Mapped[str | None] = mapped_column(Text)
     source: Mapped[AnnotationSource] = mapped_column(_enum(AnnotationSource, "event_source"))
     seconds: Mapped[float | None] = mapped_column(Float)
+    guideline_id: Mapped[int | None] = mapped_column(ForeignKey("guidelines.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -365,6 +370,105 @@ class FlagReview(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ControlSource(enum.StrEnum):
+    """Where a control post's gold label came from."""
+
+    MANUAL = "manual"
+    ADJUDICATION = "adjudication"
+    FLAG = "flag"
+    IMPORT = "import"
+    EVAL = "eval"
+
+
+class ControlPost(Base):
+    """A post with a known (gold) label, mixed into annotators' streams to score them. Answers on it are stored
+    as annotations like any other but never count as labels of the corpus: the post's label is the gold one.
+    Unmarking keeps the row (active false), so the scores made with it stay explainable."""
+
+    __tablename__ = "control_posts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), unique=True)
+    label: Mapped[str] = mapped_column(String(16))
+    source: Mapped[ControlSource] = mapped_column(_enum(ControlSource, "control_source"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    """Who marked it (None: the operator, from the command line)."""
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("label IN (" + ", ".join(f"'{label}'" for label in LABELS) + ")", name="label_known"),
+    )
+
+
+class Guideline(Base):
+    """One version of a project's guideline: the project's own (language "") or its translation for one
+    language. Versions only grow; each answer stores the one its annotator was shown."""
+
+    __tablename__ = "guidelines"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    language: Mapped[str] = mapped_column(String(8), default="")
+    version: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("project_id", "language", "version", name="uq_guidelines_project_language_version"),
+    )
+
+
+class AnnotatorExclusion(Base):
+    """An annotator whose labels a researcher left out of training and consensus. Lifting it sets lifted_at:
+    the labels were never deleted, and the history of who excluded whom stays."""
+
+    __tablename__ = "annotator_exclusions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    note: Mapped[str] = mapped_column(Text, default="")
+    excluded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    lifted_at: Mapped[datetime | None]
+    lifted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    __table_args__ = (
+        # At most one standing exclusion per annotator and project.
+        Index(
+            "uq_annotator_exclusions_standing",
+            "project_id",
+            "user_id",
+            unique=True,
+            sqlite_where=text("lifted_at IS NULL"),
+            postgresql_where=text("lifted_at IS NULL"),
+        ),
+    )
+
+
+class Qualification(Base):
+    """An annotator's qualification round in one language of a project: the controls answered since
+    `started_at` are the attempt's; passing (or a researcher's admission) is recorded once and kept."""
+
+    __tablename__ = "qualifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    language: Mapped[str] = mapped_column(String(8))
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    passed_at: Mapped[datetime | None]
+    admitted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    """Set when a researcher admitted the annotator by hand (passed_at is set too)."""
+
+    __table_args__ = (
+        UniqueConstraint("project_id", "user_id", "language", name="uq_qualifications_project_user_language"),
+    )
 
 
 class ModelVersion(Base):
