@@ -102,6 +102,9 @@ PAGE_SPECS = (
     PageSpec("annotate.py", "Annotate", ":material/edit_note:", "annotate", "Annotation", tuple(Role)),
     PageSpec("overview.py", "Overview", ":material/grid_view:", "overview", "Research", RESEARCHERS),
     PageSpec("agreement.py", "Agreement", ":material/handshake:", "agreement", "Research", RESEARCHERS),
+    PageSpec(
+        "annotators.py", "Annotators", ":material/verified_user:", "annotators", "Research", RESEARCHERS
+    ),
     PageSpec("adjudicate.py", "Adjudicate", ":material/gavel:", "adjudicate", "Research", RESEARCHERS),
     PageSpec("flags.py", "Flagged posts", ":material/flag:", "flags", "Research", RESEARCHERS),
     PageSpec("models.py", "Models", ":material/monitoring:", "models", "Research", RESEARCHERS),

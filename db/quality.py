@@ -18,13 +18,15 @@ def active_controls_query(project_id: int) -> Select[int]:
 
 def active_controls(session: Session, project_id: int) -> dict[int, str]:
     """The project's active control posts and their gold labels."""
-    return dict(
-        session.execute(
+    # A comprehension: dict(result) would take the Result (it has keys()) for a mapping and fail.
+    return {
+        item_id: label
+        for item_id, label in session.execute(
             select(ControlPost.item_id, ControlPost.label)
             .join(Item, Item.id == ControlPost.item_id)
             .where(Item.project_id == project_id, ControlPost.active.is_(True))
-        ).tuples()
-    )
+        )
+    }
 
 
 def excluded_users_query(project_id: int) -> Select[int]:

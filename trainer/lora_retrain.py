@@ -12,6 +12,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.labels import LABELS
+from db.consensus import aggregation_of
 from db.engine import session_scope
 from db.models import (
     Backend,
@@ -119,6 +120,7 @@ def run_retrain(
                 eval_posts=len(eval_posts),
                 job_id=job_id,
                 settings={"lora": settings_json(settings.lora), "train": settings_json(settings.train)},
+                aggregation=aggregation_of(session, project_id),
             ),
         )
         parent_id = parent.id if parent else None
@@ -158,6 +160,7 @@ def _train_lora(
             0.1 + (TRAINED_AT - 0.1) * step / total, f"training: step {step}/{total}, loss {loss:.3f}"
         ),
         languages=[p.language for p in chosen],
+        confidences=[p.weight for p in chosen],
     )
     save_adapter(loaded, folder, {"model_version": version_id, "parent": parent_id})
     return Trained(lora_texts(merged_for_scoring(loaded), settings.model.score_batch_size), result.summary())

@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 
 from annotator.annotation.serving import LEASE
 from annotator.errors import LingualoopError, NotFoundError
+from annotator.quality.guidelines import guideline_for
+from annotator.quality.qualification import unanswered_controls
 from annotator.retraining.requests import maybe_request_fast_retrain
 from annotator.sampling.sampler import open_counts
 from core.labels import LABELS
@@ -66,6 +68,7 @@ def _event(annotation: Annotation, action: EventAction) -> AnnotationEvent:
         flag_reason=annotation.flag_reason,
         source=annotation.source,
         seconds=annotation.seconds,
+        guideline_id=annotation.guideline_id,
     )
 
 
@@ -79,9 +82,11 @@ def record_answer(
     seconds: float | None = None,
     source: AnnotationSource = AnnotationSource.APP,
     queue_fast_retrain: bool = True,
+    guideline_id: int | None = None,
 ) -> Annotation:
     """Store (or correct) this user's answer for a post of the project and complete its lease. Bulk callers
-    (a Label Studio pull) pass queue_fast_retrain=False and call maybe_request_fast_retrain once at the end."""
+    (a Label Studio pull) pass queue_fast_retrain=False and call maybe_request_fast_retrain once at the end.
+    `guideline_id` is the guideline version the annotator was shown (annotator/quality/guidelines.py)."""
     item = session.get(Item, item_id)
     if item is None or item.project_id != project.id:
         raise NotFoundError(f"Post {item_id} is not in project '{project.name}'.")
@@ -98,6 +103,7 @@ def record_answer(
         annotation, action = existing, EventAction.UPDATE
     annotation.kind, annotation.label, annotation.flag_reason = answer.kind, answer.label, answer.flag_reason
     annotation.seconds, annotation.updated_at, annotation.source = spent, now, source
+    annotation.guideline_id = guideline_id
     session.flush()
     session.add(_event(annotation, action))
     session.execute(
@@ -150,7 +156,12 @@ def answer_shown(
         raise StaleAnswerError(
             "You have answered that post already, so nothing was changed: press U to undo your last answer."
         )
-    return record_answer(session, project, user, shown.item_id, answer, seconds=seconds)
+    # The version shown is the one current now: the page renders the guideline on every post it serves.
+    item = session.get(Item, shown.item_id)
+    guideline = guideline_for(session, project, item.language if item is not None else "")
+    return record_answer(
+        session, project, user, shown.item_id, answer, seconds=seconds, guideline_id=guideline.id
+    )
 
 
 def undo_last(
@@ -223,8 +234,12 @@ def answers_today(session: Session, project: Project, user: User) -> int:
 
 def open_posts_for(session: Session, project: Project, user: User) -> int:
     """Pool posts in the user's languages that still need labels and that the user has not answered (labelled or
-    skipped): the progress bar's 'left to do', counted the sampler's way: per-language totals from the index minus the few posts already done, so a page view never reads
-    the whole pool."""
+    skipped), plus the control posts of those languages they have not answered: the progress bar's 'left to do'.
+    Controls count like any post, so that the count drops by one after every answer and never tells a control
+    apart. Counted the sampler's way: per-language totals from the index minus the few posts already done, so a
+    page view never reads the whole pool."""
     counts = open_counts(session, project, count_queued=True, answered_by=user.id)
     languages = user.languages or list(counts)
-    return sum(counts.get(lang, 0) for lang in languages)
+    return sum(counts.get(lang, 0) for lang in languages) + sum(
+        unanswered_controls(session, project, user, lang) for lang in languages
+    )

@@ -15,9 +15,11 @@ from sqlalchemy.orm import Session
 from annotator.accounts.access import RESEARCHERS, Actor, require_role
 from annotator.annotation.adjudication import adjudicate
 from annotator.errors import LingualoopError, NotFoundError
+from annotator.quality.controls import mark_control
 from db.models import (
     Annotation,
     AnnotationKind,
+    ControlSource,
     FlagDecision,
     FlagReview,
     Item,
@@ -108,9 +110,11 @@ def review_flag(
     *,
     label: str | None = None,
     note: str = "",
+    as_control: bool = False,
 ) -> FlagReview:
     """Decide on a flagged post: return it to the pool, exclude it, or relabel it (with `label`, recorded as the
-    post's adjudicated label). A later decision replaces an earlier one; the flags themselves are kept."""
+    post's adjudicated label; with `as_control`, the post also becomes a control post with that gold label). A
+    later decision replaces an earlier one; the flags themselves are kept."""
     require_role(by, RESEARCHERS, "review flagged posts")
     item = session.get(Item, item_id)
     if item is None or item.project_id != project.id:
@@ -124,8 +128,12 @@ def review_flag(
         if label is None:
             raise LingualoopError("Choose the label to give the post.")
         adjudicate(session, project, by, item_id, label, note or "relabelled after a flag")
-    elif label is not None:
-        raise LingualoopError("A label goes with the 'relabelled' decision only.")
+        if as_control:
+            mark_control(session, project, by, item_id, label, source=ControlSource.FLAG)
+    elif label is not None or as_control:
+        raise LingualoopError(
+            "A label, and using the post as a control, go with the 'relabelled' decision only."
+        )
     review = session.scalar(select(FlagReview).where(FlagReview.item_id == item_id))
     if review is None:
         review = FlagReview(item_id=item_id, decision=decision, user_id=by.id, note=note)

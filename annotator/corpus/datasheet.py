@@ -1,19 +1,34 @@
-"""The Markdown datasheet that goes beside an export: counts per language and label, annotators, agreement,
-flagged posts, imports and model versions, from what the export gathered while it wrote its rows (ExportStats)."""
+"""The Markdown datasheet that goes beside an export: counts per language and label, annotators, agreement, label
+quality (the aggregation method, control accuracy per language and annotator, excluded annotators, the guideline
+versions used), flagged posts, imports and model versions, from what the export gathered while it wrote its rows
+(ExportStats) and, for label quality, from the database."""
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Integer, case, func, select
+from sqlalchemy.orm import Session, aliased
 
 from annotator.annotation.agreement import AlphaAccumulator
 from annotator.annotation.flags import FLAG_STATES, flag_counts
 from core.labels import LABELS
 from core.languages import language_name
 from core.metrics import VersionMetrics
-from db.models import ImportRun, ModelVersion, Project, utcnow
+from core.quality import QualitySettings
+from core.reliability import MIN_CONTROL_ANSWERS, wilson_interval
+from db.models import (
+    Annotation,
+    AnnotationKind,
+    AnnotatorExclusion,
+    ControlPost,
+    ImportRun,
+    Item,
+    ModelVersion,
+    Project,
+    User,
+    utcnow,
+)
 
 
 @dataclass
@@ -31,10 +46,120 @@ class ExportStats:
     )
     predictions_version: int | None = None
     """The model version whose probabilities the export carries, if any."""
+    guidelines: Counter[str] = field(default_factory=Counter)
+    """Labels per guideline version shown ("tr v2", "v3"; "" when unknown)."""
 
 
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
+
+
+def _aggregation_text(aggregation: str) -> str:
+    if aggregation == "reliability":
+        method = (
+            "the reliability model's label: per language, Dawid-Skene estimates each annotator's confusion from "
+            "all their answers, anchored on the control posts' gold labels, and `label_probability` is the "
+            "posterior probability of the label"
+        )
+    else:
+        method = (
+            "the majority of the annotators' labels (a tie leaves it empty), and `label_probability` is the "
+            "share of annotators who gave it"
+        )
+    return (
+        f"Aggregation: **{aggregation}**. `label` is the adjudicated label where one exists, else a control "
+        f"post's gold label, else {method}. Labels of excluded annotators count in neither. `label_source` "
+        "says which."
+    )
+
+
+def _control_accuracy(session: Session, project: Project) -> list[tuple[str, str, int, int]]:
+    """(language, annotator, control answers, right) for every annotator who labelled an active control."""
+    right = func.sum(case((Annotation.label == ControlPost.label, 1), else_=0)).cast(Integer)
+    rows = session.execute(
+        select(Item.language, User.username, func.count(Annotation.id), right)
+        .join(Annotation, Annotation.item_id == Item.id)
+        .join(ControlPost, ControlPost.item_id == Item.id)
+        .join(User, User.id == Annotation.user_id)
+        .where(
+            Item.project_id == project.id,
+            ControlPost.active.is_(True),
+            Annotation.kind == AnnotationKind.LABEL,
+        )
+        .group_by(Item.language, User.username)
+        .order_by(Item.language, User.username)
+    ).all()
+    return [
+        (language, username, int(answered), int(correct or 0))
+        for language, username, answered, correct in rows
+    ]
+
+
+def _accuracy_cell(correct: int, answered: int) -> str:
+    if answered < MIN_CONTROL_ANSWERS:
+        return f"not measured yet (fewer than {MIN_CONTROL_ANSWERS} control answers)"
+    low, high = wilson_interval(correct, answered)
+    return f"{correct} of {answered} right ({correct / answered:.0%}; 95% interval {low:.0%} to {high:.0%})"
+
+
+def _exclusions(session: Session, project: Project) -> list[tuple[str, str, str, datetime]]:
+    """(annotator, excluded by, note, since) of the standing exclusions, oldest first."""
+    excluder = aliased(User)
+    rows = session.execute(
+        select(User.username, excluder.username, AnnotatorExclusion.note, AnnotatorExclusion.created_at)
+        .join(User, User.id == AnnotatorExclusion.user_id)
+        .outerjoin(excluder, excluder.id == AnnotatorExclusion.excluded_by)
+        .where(AnnotatorExclusion.project_id == project.id, AnnotatorExclusion.lifted_at.is_(None))
+        .order_by(AnnotatorExclusion.created_at, AnnotatorExclusion.id)
+    ).all()
+    return [(name, by or "operator", note or "", since) for name, by, note, since in rows]
+
+
+def _label_quality(session: Session, project: Project, stats: ExportStats) -> list[str]:
+    """The datasheet's label-quality section: controls, exclusions and guideline versions."""
+    lines = ["## Label quality", ""]
+    accuracy = _control_accuracy(session, project)
+    if not accuracy:
+        lines += ["No annotator has labelled a control post yet.", ""]
+    else:
+        lines += [
+            "Accuracy on control posts (posts with a known label, mixed into annotators' streams; `is_control` "
+            "and `control_label` mark them):",
+            "",
+            "| language | annotator | control answers | accuracy |",
+            "| --- | --- | ---: | --- |",
+        ]
+        lines += [
+            f"| {language} ({language_name(language)}) | {name} | {answered} | {_accuracy_cell(correct, answered)} |"
+            for language, name, answered, correct in accuracy
+        ]
+        lines.append("")
+    excluded = _exclusions(session, project)
+    if not excluded:
+        lines += ["No annotator's labels are excluded.", ""]
+    else:
+        lines += [
+            "Annotators whose labels are excluded from the consensus and from training (their labels stay in "
+            "the `label__<user>` columns):",
+            "",
+            "| annotator | excluded by | since | note |",
+            "| --- | --- | --- | --- |",
+        ]
+        lines += [
+            f"| {name} | {by} | {since:%Y-%m-%d} | {note.replace('|', '/').replace(chr(10), ' ')} |"
+            for name, by, note, since in excluded
+        ]
+        lines.append("")
+    used = ", ".join(
+        f"{tag or 'unknown (before versioned guidelines)'} {count:,}"
+        for tag, count in sorted(stats.guidelines.items(), key=lambda item: (item[0] == "", item[0]))
+    )
+    lines += [
+        f"Labels per guideline version shown (`guideline__<user>`; `tr v2` is the Turkish translation's second "
+        f"version, `v3` the project's own guideline's third): {used or 'no labels yet'}.",
+        "",
+    ]
+    return lines
 
 
 def render_datasheet(session: Session, project: Project, stats: ExportStats, *, export_name: str) -> str:
@@ -51,8 +176,7 @@ def render_datasheet(session: Session, project: Project, stats: ExportStats, *, 
         "| --- | --- |",
         *[f"| {code} | {project.label_names.get(code, code)} |" for code in LABELS],
         "",
-        "`label` is the adjudicated label where one exists, else the majority of annotators' labels; "
-        "a tie leaves it empty.",
+        _aggregation_text(QualitySettings.of(project.quality).aggregation),
         "",
         "## Posts per language and label",
         "",
@@ -98,6 +222,7 @@ def render_datasheet(session: Session, project: Project, stats: ExportStats, *, 
         ]
         lines.append("")
     lines += ["Label sources: " + ", ".join(f"{k} {v:,}" for k, v in sorted(stats.sources.items())), ""]
+    lines += _label_quality(session, project, stats)
     flagged = flag_counts(session, project)
     lines += ["## Flagged posts", ""]
     lines.append(

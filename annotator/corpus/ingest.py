@@ -1,5 +1,6 @@
 """Import posts (and any labels they carry) from CSV, JSONL or Parquet into a project, as one
-transaction: either every valid row lands or nothing does."""
+transaction: either every valid row lands or nothing does. With `controls`, the file's label column is each post's
+gold answer and its posts become control posts."""
 
 import json
 from collections import Counter
@@ -12,7 +13,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from annotator.accounts.access import RESEARCHERS, Actor, require_role
+from annotator.accounts.access import RESEARCHERS, Actor, Operator, require_role
 from annotator.accounts.users import get_or_create_user
 from annotator.corpus.formulas import restore_export
 from annotator.corpus.gcpause import no_gc_pauses
@@ -30,6 +31,8 @@ from db.models import (
     AnnotationEvent,
     AnnotationKind,
     AnnotationSource,
+    ControlPost,
+    ControlSource,
     EventAction,
     ImportRun,
     Item,
@@ -48,8 +51,11 @@ ANNOTATOR_PREFIX = "label__"
 DERIVED_COLUMNS = frozenset(
     {
         "label_source",
+        "label_probability",
         "n_labels",
         "agreement",
+        "is_control",
+        "control_label",
         "flags",
         "flag_reasons",
         "flag_decision",
@@ -63,6 +69,8 @@ DERIVED_COLUMNS = frozenset(
     }
 )
 """Columns a lingualoop export computes; re-importing an export does not keep them as metadata."""
+DERIVED_PREFIXES = ("source__", "guideline__", "seconds__")
+"""An export's provenance columns beside each `label__<user>`: not metadata either."""
 MAX_ID_LENGTH = 255
 _CHUNK = 5_000
 
@@ -89,6 +97,10 @@ class ImportOptions:
     """Import the valid rows and report the others, instead of importing nothing."""
     max_chars: int = 40_000
     """Longest post accepted, in characters."""
+    controls: bool = False
+    """The file's label column is each post's gold answer: its posts (new ones and those already in the project)
+    become active control posts, and every row needs a label. `label__<user>` columns stay that annotator's
+    answers, here on the control."""
 
 
 @dataclass
@@ -100,6 +112,8 @@ class ImportReport:
     duplicates_in_file: int = 0
     duplicates_in_project: int = 0
     labels_added: int = 0
+    controls_marked: int = 0
+    """Posts made (or kept) active controls with the file's gold label (a control import only)."""
     languages_detected: int = 0
     rows_skipped: int = 0
     problems: list[RowProblem] = field(default_factory=list)
@@ -123,6 +137,8 @@ class _Row:
     """(username, label code) pairs."""
     split: Split
     meta: dict[str, Any]
+    gold: str | None = None
+    """The gold label code of a control import's row."""
 
 
 @dataclass(frozen=True)
@@ -151,8 +167,9 @@ def import_file(
     ImportValidationError (nothing written) with messages that name the row and column. `by` is the signed-in
     user, or OPERATOR for the command line."""
     require_role(by, RESEARCHERS, "import posts")
+    marked_by = None if isinstance(by, Operator) else by.id
     with no_gc_pauses():
-        return _import_file(session, project, path, file_format, mapping, options, progress)
+        return _import_file(session, project, path, file_format, mapping, options, progress, marked_by)
 
 
 def _import_file(
@@ -163,6 +180,7 @@ def _import_file(
     mapping: ColumnMapping,
     options: ImportOptions,
     progress: PhaseProgress | None,
+    marked_by: int | None,
 ) -> ImportReport:
     table = read_table(path, file_format)
     fmt = file_format or path.suffix.lower().lstrip(".")
@@ -177,6 +195,7 @@ def _import_file(
         mapping=mapping,
         options=options,
         progress=progress,
+        marked_by=marked_by,
     )
 
 
@@ -190,17 +209,21 @@ def import_table(
     mapping: ColumnMapping = ColumnMapping(),
     options: ImportOptions = ImportOptions(),
     progress: PhaseProgress | None = None,
+    marked_by: int | None = None,
 ) -> ImportReport:
+    """Import a table read already. `marked_by` is the user recorded as marking a control import's controls
+    (None: the operator)."""
     report_progress = progress or (lambda phase, done, total: None)
-    columns = _resolve_columns(table, mapping, filename)
+    columns = _resolve_columns(table, mapping, filename, options.controls)
     label_lookup = _label_lookup(project)
     problems: list[RowProblem] = []
     rows = _parse_rows(table, columns, label_lookup, options, problems, report_progress)
 
     existing_ids, existing_hashes = _existing_keys(session, project.id)
     kept, dup_in_file, dup_in_project, labels_for_existing = _collapse_duplicates(
-        table, rows, existing_ids, existing_hashes, problems
+        table, rows, existing_ids, existing_hashes, problems, controls=options.controls
     )
+    gold_for_existing = _gold_for_existing(table, rows, existing_hashes, problems) if options.controls else {}
 
     bad_rows = {problem.index for problem in problems}
     if problems and not options.skip_invalid:
@@ -232,7 +255,8 @@ def import_table(
     detections = _detect_missing_languages(kept, project.languages, report_progress)
     report.languages_detected = len(detections)
     _insert_items(session, project.id, run.id, kept, detections, report_progress)
-    _add_collapsed_counts(session, project.id, dup_in_file, dup_in_project)
+    # A control file naming a post of the project points at it; it is not one more copy collected.
+    _add_collapsed_counts(session, project.id, dup_in_file, Counter() if options.controls else dup_in_project)
 
     labelled = [row for row in kept if row.labels]
     names = {name for row in labelled for name, _ in row.labels} | {
@@ -247,6 +271,9 @@ def import_table(
         session, [(item, user_ids[name], code) for item, name, code in labels_for_existing]
     )
     _insert_labels(session, new_labels, report_progress)
+    if options.controls:
+        gold = gold_for_existing | {ids[row.external_id]: row.gold for row in kept if row.gold is not None}
+        report.controls_marked = _mark_controls(session, gold, marked_by)
 
     report.posts_added = len(kept)
     report.duplicates_in_file = sum(dup_in_file.values())
@@ -293,7 +320,9 @@ def _find_column(
     return None
 
 
-def _resolve_columns(table: InputTable, mapping: ColumnMapping, filename: str) -> _Columns:
+def _resolve_columns(
+    table: InputTable, mapping: ColumnMapping, filename: str, controls: bool = False
+) -> _Columns:
     text = _find_column(table, mapping.text, TEXT_COLUMNS, "text", filename, required=True)
     assert text is not None
     id_ = _find_column(table, mapping.id, ID_CANDIDATES, "id", filename, required=False)
@@ -307,13 +336,21 @@ def _resolve_columns(table: InputTable, mapping: ColumnMapping, filename: str) -
         for i, name in enumerate(table.columns)
         if name.startswith(ANNOTATOR_PREFIX) and len(name) > len(ANNOTATOR_PREFIX)
     ]
-    if annotators and mapping.label is None:
+    if controls and label is None:
+        raise InputFileError(
+            f"{filename}: importing control posts takes each post's gold answer from its label column (looked "
+            f"for {', '.join(LABEL_CANDIDATES)}); the file has: {', '.join(table.columns)}."
+        )
+    if annotators and mapping.label is None and not controls:
         label = None  # an export's consensus label is derived from the per-annotator columns
     used = {text, id_, language, label, split, *(i for i, _ in annotators)}
     meta = [
         (i, name)
         for i, name in enumerate(table.columns)
-        if i not in used and name not in DERIVED_COLUMNS and name != "label"
+        if i not in used
+        and name not in DERIVED_COLUMNS
+        and name != "label"
+        and not name.startswith(DERIVED_PREFIXES)
     ]
     return _Columns(
         text=text, id=id_, language=language, label=label, split=split, annotators=annotators, meta=meta
@@ -361,9 +398,12 @@ def _parse_rows(
                     text=text,
                     hash=digest,
                     language=_language(cells, columns, language_cache),
-                    labels=_labels(cells, columns, label_lookup, options.annotator),
+                    labels=_labels(
+                        cells, columns, label_lookup, None if options.controls else options.annotator
+                    ),
                     split=_split(cells, columns, options.split),
                     meta=_meta(cells, columns),
+                    gold=_gold(cells, columns, label_lookup) if options.controls else None,
                 )
             )
         except _Rejected as rejected:
@@ -437,23 +477,39 @@ def _language(
 
 
 def _labels(
-    cells: list[str | None], columns: _Columns, lookup: dict[str, str], default_user: str
+    cells: list[str | None], columns: _Columns, lookup: dict[str, str], default_user: str | None
 ) -> list[tuple[str, str]]:
-    """(username, code) pairs from the label column and any label__<user> columns."""
-    sources = [(columns.label, default_user)] if columns.label is not None else []
+    """(username, code) pairs from the label column (recorded under `default_user`; None: the label column is
+    not an annotator's) and any label__<user> columns."""
+    sources = (
+        [(columns.label, default_user)] if columns.label is not None and default_user is not None else []
+    )
     sources += columns.annotators
     labels: list[tuple[str, str]] = []
     for column, username in sources:
         raw = (cells[column] or "").strip()
         if not raw:
             continue
-        code = lookup.get(raw.lower())
-        if code is None:
-            raise _Rejected(
-                column, f"unknown label '{raw[:40]}': use {', '.join(LABELS)} (or 1-4), or leave it empty"
-            )
-        labels.append((username, code))
+        labels.append((username, _label_code(raw, column, lookup)))
     return labels
+
+
+def _label_code(raw: str, column: int, lookup: dict[str, str]) -> str:
+    code = lookup.get(raw.lower())
+    if code is None:
+        raise _Rejected(
+            column, f"unknown label '{raw[:40]}': use {', '.join(LABELS)} (or 1-4), or leave it empty"
+        )
+    return code
+
+
+def _gold(cells: list[str | None], columns: _Columns, lookup: dict[str, str]) -> str:
+    """A control import's gold label: every row needs one, since a control without its answer scores nobody."""
+    assert columns.label is not None  # _resolve_columns requires it for a control import
+    raw = (cells[columns.label] or "").strip()
+    if not raw:
+        raise _Rejected(columns.label, "a control post needs its gold label, and this row's label is empty")
+    return _label_code(raw, columns.label, lookup)
 
 
 def _split(cells: list[str | None], columns: _Columns, default: Split) -> Split:
@@ -485,14 +541,15 @@ def _meta(cells: list[str | None], columns: _Columns) -> dict[str, Any]:
     return meta
 
 
-def _existing_keys(session: Session, project_id: int) -> tuple[set[str], dict[str, int]]:
+def _existing_keys(session: Session, project_id: int) -> tuple[dict[str, int], dict[str, int]]:
+    """The project's posts by external id and by text hash (item ids)."""
     result = session.execute(
         select(Item.external_id, Item.text_hash, Item.id).where(Item.project_id == project_id)
     )
-    ids: set[str] = set()
+    ids: dict[str, int] = {}
     hashes: dict[str, int] = {}
     for external_id, digest, item_id in result:
-        ids.add(external_id)
+        ids[external_id] = item_id
         hashes[digest] = item_id
     return ids, hashes
 
@@ -500,12 +557,16 @@ def _existing_keys(session: Session, project_id: int) -> tuple[set[str], dict[st
 def _collapse_duplicates(
     table: InputTable,
     rows: list[_Row],
-    existing_ids: set[str],
+    existing_ids: dict[str, int],
     existing_hashes: dict[str, int],
     problems: list[RowProblem],
+    *,
+    controls: bool = False,
 ) -> tuple[list[_Row], Counter[str], Counter[int], list[tuple[int, str, str]]]:
     """Keep the first row per normalised text; duplicate ids are errors, duplicate texts collapse. A copy's
-    labels are kept: added to the kept row (a user's first label wins), or returned for the existing post.
+    labels are kept: added to the kept row (a user's first label wins), or returned for the existing post. In a
+    control import, a row with the id and text of a post already in the project names that post (it becomes a
+    control), and a copy whose gold label differs from the first row's is an error.
 
     Returns the kept rows, copies per kept text hash, copies per existing item id, and (existing item id,
     username, label) for labels that copies of existing posts carried."""
@@ -521,7 +582,9 @@ def _collapse_duplicates(
             # No id column: the id comes from the text, so a repeated text is a duplicate, never an id clash
             # (re-uploading a file that was imported already counts its rows as already in the project).
             pass
-        elif row.external_id in existing_ids:
+        elif row.external_id in existing_ids and not (
+            controls and existing_hashes.get(row.hash) == existing_ids[row.external_id]
+        ):
             problems.append(
                 RowProblem(where, None, f"id '{row.external_id}' is already in this project", row.index)
             )
@@ -540,14 +603,86 @@ def _collapse_duplicates(
             dup_in_project[item_id] += 1
             labels_for_existing += [(item_id, user, label) for user, label in row.labels]
         elif row.hash in kept_by_hash:
-            dup_in_file[row.hash] += 1
             first_row = kept_by_hash[row.hash]
+            if controls and row.gold != first_row.gold:
+                problems.append(
+                    RowProblem(
+                        where,
+                        None,
+                        f"the same post is at {table.where(first_row.index)} with the gold label "
+                        f"'{first_row.gold}', here '{row.gold}'",
+                        row.index,
+                    )
+                )
+                continue
+            dup_in_file[row.hash] += 1
             users = {user for user, _ in first_row.labels}
             first_row.labels += [(user, label) for user, label in row.labels if user not in users]
         else:
             kept_by_hash[row.hash] = row
             kept.append(row)
     return kept, dup_in_file, dup_in_project, labels_for_existing
+
+
+def _gold_for_existing(
+    table: InputTable, rows: list[_Row], existing_hashes: dict[str, int], problems: list[RowProblem]
+) -> dict[int, str]:
+    """A control import's gold labels for posts already in the project (by text), one per post: two rows naming
+    the same post with different gold labels are an error."""
+    gold: dict[int, tuple[str, int]] = {}
+    bad_rows = {problem.index for problem in problems}
+    for row in rows:
+        item_id = existing_hashes.get(row.hash)
+        if item_id is None or row.gold is None or row.index in bad_rows:
+            continue
+        first = gold.setdefault(item_id, (row.gold, row.index))
+        if first[0] != row.gold:
+            problems.append(
+                RowProblem(
+                    table.where(row.index),
+                    None,
+                    f"the same post is at {table.where(first[1])} with the gold label '{first[0]}', "
+                    f"here '{row.gold}'",
+                    row.index,
+                )
+            )
+    return {item_id: label for item_id, (label, _) in gold.items()}
+
+
+def _mark_controls(session: Session, gold: dict[int, str], marked_by: int | None) -> int:
+    """Make the posts active controls with their gold labels, in bulk (a control file can be large): a post that
+    was a control before, active or not, takes the file's label. Returns how many posts are marked."""
+    if not gold:
+        return 0
+    items = sorted(gold)
+    existing: set[int] = set()
+    for start in range(0, len(items), _CHUNK):  # chunks: SQLite caps the parameters of one statement
+        chunk = items[start : start + _CHUNK]
+        existing |= set(session.scalars(select(ControlPost.item_id).where(ControlPost.item_id.in_(chunk))))
+    source = ControlSource.IMPORT.value
+    if existing:
+        session.execute(
+            update(_table(ControlPost))
+            .where(ControlPost.item_id == bindparam("i"))
+            .values(label=bindparam("l"), source=source, active=True, user_id=marked_by),
+            [{"i": item_id, "l": gold[item_id]} for item_id in sorted(existing)],
+        )
+    now = utcnow()
+    fresh = [
+        {
+            "item_id": item_id,
+            "label": gold[item_id],
+            "source": source,
+            "user_id": marked_by,
+            "active": True,
+            "created_at": now,
+        }
+        for item_id in items
+        if item_id not in existing
+    ]
+    for start in range(0, len(fresh), _CHUNK):
+        bulk_insert(session, _table(ControlPost), fresh[start : start + _CHUNK])
+    return len(gold)
 
 
 def _labels_not_yet_given(session: Session, labels: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:

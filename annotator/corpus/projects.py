@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from annotator.accounts.access import RESEARCHERS, Actor, require_role
 from annotator.errors import AlreadyExistsError, LingualoopError, NotFoundError
+from annotator.quality.guidelines import set_guideline
 from core.labels import DEFAULT_LABEL_NAMES, LABELS
 from core.languages import normalise_language
 from db.models import Project
@@ -40,6 +41,8 @@ def create_project(
     project = Project(name=name, languages=codes, label_names=names, guidelines=guidelines, overlap=overlap)
     session.add(project)
     session.flush()
+    if guidelines:  # version 1, so the first answers already store the guideline they were given under
+        set_guideline(session, project, by, guidelines)
     return project
 
 

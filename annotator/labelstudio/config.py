@@ -76,3 +76,16 @@ def label_of(result: list[dict[str, Any]]) -> str | None:
 
 def version_name(version_id: int, backend: str) -> str:
     return f"lingualoop-v{version_id}-{backend}"
+
+
+def instructions(guideline: str, translations: dict[str, str]) -> str:
+    """Label Studio's project instructions (HTML): the project's guideline, then each language's translation
+    under the language's name, written in its own direction. Empty when there is no guideline at all."""
+    parts = [f'<div style="white-space:pre-wrap">{html.escape(guideline)}</div>'] if guideline.strip() else []
+    for code, text in sorted(translations.items()):
+        direction = "rtl" if is_rtl(code) else "ltr"
+        parts.append(
+            f"<h3>{html.escape(language_name(code))} ({html.escape(code)})</h3>"
+            f'<div dir="{direction}" lang="{html.escape(code)}" style="white-space:pre-wrap">{html.escape(text)}</div>'
+        )
+    return "\n".join(parts)

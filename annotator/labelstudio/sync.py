@@ -10,6 +10,7 @@ write transaction (on SQLite that would hold every annotator's answer back): fet
 read, the network is called, apply_annotations / record_refresh write; connect_project does the same with the
 link. Label Studio's failures reach the researcher as LabelStudioError (client.calling)."""
 
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,15 @@ from annotator.labelstudio.client import (
     load_token,
     save_token,
 )
-from annotator.labelstudio.config import label_config, label_of, prediction, task_data, version_name
+from annotator.labelstudio.config import (
+    instructions,
+    label_config,
+    label_of,
+    prediction,
+    task_data,
+    version_name,
+)
+from annotator.quality.guidelines import ShownGuideline, guideline_for, translations
 from annotator.retraining.requests import maybe_request_fast_retrain
 from annotator.sampling.sampler import select_batch
 from core.progress import PhaseProgress
@@ -118,8 +127,17 @@ def _plan_connect(session: Session, project: Project) -> _ConnectPlan:
         linked=link.ls_project_id if link is not None else None,
         title=f"lingualoop: {project.name}"[:50],
         label_config=label_config(project.label_names or {}, project.guidelines),
-        guidelines=project.guidelines or "",
+        guidelines=project_instructions(session, project),
         overlap=project.overlap,
+    )
+
+
+def project_instructions(session: Session, project: Project) -> str:
+    """What Label Studio shows as the project's instructions: the project's guideline and every language's
+    translation (annotators there work on posts of all languages, so each finds their own)."""
+    own = guideline_for(session, project, "")
+    return instructions(
+        own.text, {code: shown.text for code, shown in translations(session, project).items()}
     )
 
 
@@ -130,7 +148,11 @@ def _create_or_update(client: Any, url: str, plan: _ConnectPlan) -> tuple[int, b
         if find_project(client, url, plan.linked, outcome) is not None:
             with calling(url, f"updating its project {plan.linked}", outcome):
                 client.projects.update(
-                    id=plan.linked, label_config=plan.label_config, maximum_annotations=plan.overlap
+                    id=plan.linked,
+                    label_config=plan.label_config,
+                    expert_instruction=plan.guidelines,
+                    show_instruction=bool(plan.guidelines),
+                    maximum_annotations=plan.overlap,
                 )
             return plan.linked, False
     with calling(url, "creating the project"):
@@ -202,6 +224,7 @@ def push(
         probabilities = probabilities_of(session, version.id, [row[0] for row in rows]) if version else {}
         version_id = version.id if version else None
         name = version_name(version.id, version.backend) if version else None
+        guidance = project_instructions(session, project)
     tasks: list[dict[str, Any]] = []
     for item_id, external_id, text, language in rows:
         task: dict[str, Any] = {"data": task_data(item_id, external_id, text, language)}
@@ -209,6 +232,9 @@ def push(
             task["predictions"] = [prediction(name, probabilities[item_id])]
         tasks.append(task)
     client = connect(url, load_token(data_dir))
+    # The instructions follow the guidelines' latest versions, so the tasks arrive with what they were written for.
+    with calling(url, "updating the project's instructions", "no task was recorded here"):
+        client.projects.update(id=ls_project_id, expert_instruction=guidance, show_instruction=bool(guidance))
     created: list[LabelStudioTask] = []
     for start in range(0, len(tasks), _CHUNK):
         chunk = tasks[start : start + _CHUNK]
@@ -306,9 +332,16 @@ def apply_annotations(
         ).all()
     }
     report = PullReport()
+    guideline_of = _guideline_ids(session, project, link)
     for item_id, annotation in fetched.annotations:
         _pull_one(
-            session, project, item_id, annotation, fetched.emails, ours, known, create_users, report, by
+            session,
+            project,
+            item_id,
+            annotation,
+            _Pulling(fetched.emails, ours, known, create_users, guideline_of(item_id)),
+            report,
+            by,
         )
     if report.annotations_added or report.annotations_updated:
         maybe_request_fast_retrain(session, project)
@@ -316,6 +349,38 @@ def apply_annotations(
     link.last_sync_message = f"pulled: {report.annotations_added} new, {report.annotations_updated} changed, {report.unchanged} unchanged"
     session.flush()
     return report
+
+
+def _guideline_ids(session: Session, project: Project, link: LabelStudioLink) -> Callable[[int], int | None]:
+    """Post id -> the id of the guideline version its language's annotators are shown now: what a pulled
+    answer stores (Label Studio does not say which version its annotator read, the pull's time is our best)."""
+    languages = dict(
+        session.execute(
+            select(Item.id, Item.language)
+            .join(LabelStudioTask, LabelStudioTask.item_id == Item.id)
+            .where(LabelStudioTask.link_id == link.id)
+        ).all()
+    )
+    shown: dict[str, ShownGuideline] = {}
+
+    def guideline_of(item_id: int) -> int | None:
+        language = languages.get(item_id, "")
+        if language not in shown:
+            shown[language] = guideline_for(session, project, language)
+        return shown[language].id
+
+    return guideline_of
+
+
+@dataclass
+class _Pulling:
+    """What recording one pulled annotation needs besides the annotation itself."""
+
+    emails: dict[int, str]
+    ours: dict[str | None, User]
+    known: dict[str | None, Annotation]
+    create_users: bool
+    guideline_id: int | None
 
 
 def _as_dict(annotation: Any) -> dict[str, Any]:
@@ -327,13 +392,11 @@ def _pull_one(
     project: Project,
     item_id: int,
     annotation: dict[str, Any],
-    emails: dict[int, str],
-    ours: dict[str | None, User],
-    known: dict[str | None, Annotation],
-    create_users: bool,
+    pulling: _Pulling,
     report: PullReport,
     by: Actor,
 ) -> None:
+    emails, ours, known = pulling.emails, pulling.ours, pulling.known
     if annotation.get("was_cancelled"):
         report.skipped_cancelled += 1
         return
@@ -349,7 +412,7 @@ def _pull_one(
     user_id = completed_by.get("id") if isinstance(completed_by, dict) else completed_by
     email = emails.get(int(user_id)) if user_id is not None else None
     user = ours.get(email) if email else None
-    if user is None and email and create_users:
+    if user is None and email and pulling.create_users:
         user = add_user(
             session, email.split("@")[0][:60] + f"-ls{user_id}", role=Role.ANNOTATOR, email=email, by=by
         )
@@ -368,6 +431,7 @@ def _pull_one(
         seconds=seconds,
         source=AnnotationSource.LABELSTUDIO,
         queue_fast_retrain=False,
+        guideline_id=pulling.guideline_id,
     )
     stored.external_ref = ref
     known[ref] = stored

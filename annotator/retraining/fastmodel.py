@@ -20,6 +20,7 @@ from core.files import atomic_path
 from core.labels import LABELS
 from core.progress import Report
 from core.weighting import DEFAULT_LANGUAGE_POWER, example_weights
+from db.consensus import aggregation_of
 from db.engine import session_scope
 from db.models import (
     Backend,
@@ -81,15 +82,18 @@ def train_head(
     *,
     languages: Sequence[str] | None = None,
     language_power: float = DEFAULT_LANGUAGE_POWER,
+    confidences: Sequence[float] | None = None,
 ) -> Any:
     """A logistic-regression head over the embeddings; labels are indices into LABELS. Examples are weighted
-    by label and, when their languages are given, by language (core.weighting)."""
+    by label and, when their languages are given, by language, and by the consensus's confidence in each label
+    when given (core.weighting: at confidence 0 an example counts as absent)."""
     from sklearn.linear_model import LogisticRegression
 
     weights = example_weights(
         list(labels),
         list(languages) if languages is not None else [""] * len(labels),
         language_power=language_power if languages is not None else 0.0,
+        confidences=confidences,
     )
     model = LogisticRegression(max_iter=2000, C=4.0, random_state=seed)
     model.fit(features, np.asarray(labels), sample_weight=weights)
@@ -125,9 +129,10 @@ def train_fast_version(
     *,
     job_id: int | None = None,
 ) -> int:
-    """Train the embedding + logistic-regression model on the consensus labels, evaluate it per language on the
-    eval split, score the pool, and publish it as a ready version (current if db.versions.choose_current picks it), all of it
-    in one final transaction. Returns the version id."""
+    """Train the embedding + logistic-regression model on the consensus labels (each weighted by the consensus's
+    probability, db.consensus), evaluate it per language on the eval split, score the pool, and publish it as a
+    ready version (current if db.versions.choose_current picks it), all of it in one final transaction. Returns
+    the version id."""
     with session_scope(sessions) as session:
         train = consensus_posts(session, project_id, Split.POOL)
         evals = consensus_posts(session, project_id, Split.EVAL)
@@ -145,6 +150,7 @@ def train_fast_version(
                 eval_posts=len(evals),
                 job_id=job_id,
                 settings={"language_power": DEFAULT_LANGUAGE_POWER},
+                aggregation=aggregation_of(session, project_id),
             ),
         )
         session.add(version)
@@ -164,6 +170,7 @@ def train_fast_version(
         np.stack([by_item[p.item_id] for p in train]),
         [LABELS.index(p.label) for p in train],
         languages=[p.language for p in train],
+        confidences=[p.weight for p in train],
     )
     head_folder = adapter_folder(data_dir, project_id, version_id)
     save_head(head, head_folder)

@@ -38,6 +38,7 @@ from db.models import (
     SamplingBatch,
     Split,
 )
+from db.quality import active_controls_query
 from db.versions import current_version, probabilities_of
 
 FAVOUR_BOOST = 2.0
@@ -155,7 +156,8 @@ def _labels_per_item() -> ScalarSelect[int]:
 
 
 def _open_posts(project: Project, *, walk_scores: bool = False) -> ColumnElement[bool]:
-    """Pool posts that still need labels, are not flagged and are not queued yet.
+    """Pool posts that still need labels, are not flagged, are not queued yet and are not controls (those are
+    served beside the queue, to every annotator once).
 
     walk_scores: write the items' own conditions so that SQLite cannot use the items' language index for them;
     its planner then walks the predictions' score index in order and stops after LIMIT rows instead of reading
@@ -169,6 +171,7 @@ def _open_posts(project: Project, *, walk_scores: bool = False) -> ColumnElement
         split == Split.POOL.value,
         ~flagged,
         ~queued,
+        Item.id.not_in(active_controls_query(project.id)),
         _labels_per_item() < project.overlap,
     )
 
@@ -186,7 +189,8 @@ def open_counts(
 ) -> dict[str, int]:
     """Open posts per language, counted as all pool posts minus the few that are labelled, flagged or (unless
     count_queued) already queued, so that no query reads the whole pool; with `answered_by` (a user id), also
-    minus the posts that user answered (labelled or skipped): what is left for them."""
+    minus the posts that user answered (labelled or skipped): what is left for them. Control posts are never
+    open: they are served beside the queue and their answers are not labels of the corpus."""
     pool = dict(
         session.execute(
             select(Item.language, func.count())
@@ -202,7 +206,8 @@ def open_counts(
     )
     flagged = flag_blocked_items()
     queued = select(QueueEntry.item_id).where(QueueEntry.project_id == project.id)
-    done = [Item.id.in_(labelled_enough), Item.id.in_(flagged)] + (
+    controls = active_controls_query(project.id)
+    done = [Item.id.in_(labelled_enough), Item.id.in_(flagged), Item.id.in_(controls)] + (
         [] if count_queued else [Item.id.in_(queued)]
     )
     if answered_by is not None:
@@ -220,7 +225,7 @@ def open_counts(
 
 
 def labelled_counts(session: Session, project: Project) -> dict[str, int]:
-    """Pool posts with at least one label, per language."""
+    """Pool posts with at least one label, per language (control posts' answers are not labels of the corpus)."""
     return {
         lang: int(count)
         for lang, count in session.execute(
@@ -230,6 +235,7 @@ def labelled_counts(session: Session, project: Project) -> dict[str, int]:
                 Item.project_id == project.id,
                 Item.split == Split.POOL,
                 Annotation.kind == AnnotationKind.LABEL,
+                Item.id.not_in(active_controls_query(project.id)),
             )
             .group_by(Item.language)
         ).all()

@@ -1,7 +1,10 @@
 """Annotate: one post at a time, four labels on keys 1-4, skip (S), flag with a reason (F), undo (U).
 
 The post and its keys live in the answer panel (app/components/answer_panel.py), which sends the post and lease
-that were on screen with every answer; this page records it for that post only and draws the next one."""
+that were on screen with every answer; this page records it for that post only and draws the next one. Above the
+post, the annotator's qualification in each language (when the project asks for one): a failed round lists their
+mistakes beside the gold label and the guideline, with Try again. Nothing on the page tells a control post from a
+corpus post: the standing depends on the annotator, never on the post shown."""
 
 import streamlit as st
 
@@ -14,10 +17,13 @@ from annotator.annotation.annotate import (
 )
 from annotator.annotation.serving import lease_of, next_item
 from annotator.errors import LingualoopError
+from annotator.quality.guidelines import ShownGuideline, guideline_for
+from annotator.quality.qualification import Standing, standings, try_again
 from annotator.reports.dashboard import MIN_SHARED, OwnAgreement, own_agreement
 from annotator.retraining.requests import retrain_in_progress
 from annotator.sampling.sampler import LanguageNeed, language_needs
 from app.components.answer_panel import PanelPost, answer_panel, parse_event
+from app.components.post import post_html
 from app.context import current_project, signed_in_user, transaction
 from core.languages import language_name
 from db.models import Item, Project, User
@@ -56,7 +62,71 @@ def _undo() -> None:
 
 
 def _undo_notice(item: Item | None) -> str:
-    return f"Took back your answer for post {item.external_id}." if item else "Nothing to undo."
+    if item is None:
+        return "Nothing to undo."
+    excerpt = " ".join(item.text.split())
+    excerpt = excerpt if len(excerpt) <= 60 else excerpt[:59] + "…"
+    return f"Took back your answer for “{excerpt}”."  # the text, not the id, which could give a control away
+
+
+def _try_again(language: str) -> None:
+    try:
+        with transaction() as session:
+            try_again(session, current_project(session), signed_in_user(session), language)
+        st.session_state["annotate_notice"] = f"A new {language_name(language)} round starts with new posts."
+    except LingualoopError as error:
+        st.session_state["annotate_notice"] = str(error)
+
+
+def _guideline_caption(guideline: ShownGuideline) -> str:
+    """Which guideline this is: its language and version, so an annotator can say what they followed."""
+    which = (
+        f"{language_name(guideline.language)} guideline" if guideline.language else "The project's guideline"
+    )
+    return f"{which}, version {guideline.version}" if guideline.version else f"{which} (not versioned yet)"
+
+
+def _guideline(guideline: ShownGuideline) -> None:
+    st.caption(_guideline_caption(guideline))
+    st.markdown(guideline.text or "_No guidelines yet: a researcher can add them to the project._")
+
+
+def _failed_round(found: Standing, guideline: ShownGuideline, labels: dict[str, str]) -> None:
+    """A failed round: each mistake (the post, their answer, the gold label) beside the guideline, and Try again."""
+    with st.container(border=True, key=f"annotate_failed_{found.language}"):
+        st.warning(found.message(), icon=":material/school:")
+        mistakes, guide = st.columns([3, 2])
+        with mistakes:
+            st.markdown(f"**Your mistakes ({len(found.mistakes)})**")
+            for mistake in found.mistakes:
+                st.markdown(post_html(mistake.text, found.language), unsafe_allow_html=True)
+                st.markdown(
+                    f"Your answer: **{labels.get(mistake.given, mistake.given) or 'none'}** · the right answer: "
+                    f"**{labels.get(mistake.gold, mistake.gold)}**"
+                )
+        with guide:
+            _guideline(guideline)
+        st.button(
+            "Try again",
+            key=f"annotate_try_again_{found.language}",
+            on_click=_try_again,
+            args=(found.language,),
+            icon=":material/replay:",
+            disabled=found.controls_left == 0,
+        )
+
+
+def _standings(found: list[Standing], guidelines: dict[str, ShownGuideline], labels: dict[str, str]) -> None:
+    """Where the annotator stands, per language that asks for a qualification (nothing when none does)."""
+    for standing in found:
+        if standing.state == "not required":
+            continue
+        if standing.state == "failed":
+            _failed_round(standing, guidelines[standing.language], labels)
+        elif standing.may_label:
+            st.caption(standing.message())
+        else:
+            st.info(standing.message(), icon=":material/school:")
 
 
 def _empty_state(retraining: bool, languages: list[str]) -> None:
@@ -135,8 +205,14 @@ def render() -> None:
             model_suggestion(session, project, item.id) if item is not None and show_suggestion else None
         )
         labels = project.label_names or {}
-        guidelines = project.guidelines
         languages = list(user.languages)
+        found = standings(session, project, user)
+        failed = {
+            s.language: guideline_for(session, project, s.language) for s in found if s.state == "failed"
+        }
+        # The post's language version (the one recorded with the answer); without a post, the annotator's first.
+        shown_language = item.language if item is not None else (languages[0] if languages else "")
+        guideline = guideline_for(session, project, shown_language)
         project_id, user_id = project.id, user.id
         post = (
             None
@@ -153,14 +229,16 @@ def render() -> None:
         with st.expander("Your languages and agreement", icon=":material/translate:", expanded=False):
             st.markdown(_where_labels_help(needs) + "\n\n" + _your_agreement(agreement))
         with st.expander("Guidelines", icon=":material/menu_book:", expanded=False):
-            st.markdown(guidelines or "_No guidelines yet: a researcher can add them to the project._")
+            _guideline(guideline)
         st.caption("Keys: 1-4 label, S skip, F flag (Enter sends, Esc cancels), U undo")
 
     notice = st.session_state.pop("annotate_notice", None)
+    _standings(found, failed, labels)
     if post is None:
         if notice:
             st.toast(notice)
-        _empty_state(retraining, languages)
+        if all(standing.may_label for standing in found):  # else the standing above says why nothing comes
+            _empty_state(retraining, languages)
         st.button("Undo last answer", key="undo", shortcut="U", on_click=_undo, icon=":material/undo:")
         return
     if show_suggestion:

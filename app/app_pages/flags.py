@@ -18,12 +18,21 @@ DECISION_TEXT = {
 }
 
 
-def _review(item_id: int, decision: FlagDecision, label_key: str | None = None) -> None:
+def _review(
+    item_id: int, decision: FlagDecision, label_key: str | None = None, control_key: str | None = None
+) -> None:
     label = st.session_state.get(label_key) if label_key else None
+    as_control = bool(st.session_state.get(control_key)) if control_key else False
     try:
         with transaction() as session:
             review_flag(
-                session, current_project(session), signed_in_user(session), item_id, decision, label=label
+                session,
+                current_project(session),
+                signed_in_user(session),
+                item_id,
+                decision,
+                label=label,
+                as_control=as_control,
             )
     except LingualoopError as error:
         st.session_state["flags_error"] = str(error)
@@ -64,8 +73,14 @@ def _show(post: FlaggedPost, names: dict[str, str]) -> None:
             "Relabel",
             key=f"flags_relabel_{post.item_id}",
             on_click=_review,
-            args=(post.item_id, FlagDecision.RELABELLED, label_key),
+            args=(post.item_id, FlagDecision.RELABELLED, label_key, f"flags_control_{post.item_id}"),
             icon=":material/label:",
+        )
+        st.checkbox(
+            "Use as a control post",
+            key=f"flags_control_{post.item_id}",
+            help="With Relabel: the post also becomes a control post with this label as its gold answer, mixed "
+            "into annotators' streams to score them.",
         )
 
 

@@ -71,6 +71,13 @@ def _render(folder: Path) -> None:
         "Split", ["pool", "eval"], horizontal=True, help="Eval posts are held out to measure the model."
     )
     skip = st.checkbox("Import the valid rows and list the others", value=False)
+    controls = st.checkbox(
+        "Control posts: the label column is each post's gold answer",
+        value=False,
+        key="import_controls",
+        help="The posts (also those already in the project) become control posts, mixed into annotators' "
+        "streams to score them; every row needs a label. Columns label__<user> are that annotator's answers.",
+    )
     if st.button("Import", type="primary", key="do_import"):
         mapping = ColumnMapping(**{role: (None if c == NONE else c) for role, c in chosen.items()})
         bar = st.progress(0.0, text="importing")
@@ -85,7 +92,7 @@ def _render(folder: Path) -> None:
                     current_project(session),
                     path,
                     mapping=mapping,
-                    options=ImportOptions(split=Split(split), skip_invalid=skip),
+                    options=ImportOptions(split=Split(split), skip_invalid=skip, controls=controls),
                     progress=progress,
                     by=signed_in_user(session),
                 )
@@ -103,8 +110,9 @@ def _render(folder: Path) -> None:
             show_error(error)
             return
         bar.progress(1.0, text="done")
+        marked = f"{report.controls_marked:,} posts are control posts now. " if controls else ""
         st.success(
-            f"Imported {report.posts_added:,} posts and {report.labels_added:,} labels. "
+            f"Imported {report.posts_added:,} posts and {report.labels_added:,} labels. {marked}"
             f"{report.duplicates_in_project:,} rows were already in the project and "
             f"{report.duplicates_in_file:,} repeated a post of the file (counted, not added again); "
             f"{report.rows_skipped:,} rows skipped."

@@ -1,5 +1,5 @@
 """Sampling settings: strategy, languages to favour, annotations wanted per post, random share, and how often
-the fast model retrains by itself."""
+the fast model retrains by itself; below them, the guidelines annotators read (app/components/guidelines.py)."""
 
 from dataclasses import replace
 
@@ -8,6 +8,7 @@ import streamlit as st
 from annotator.errors import LingualoopError
 from annotator.sampling.settings import QUOTA_MODES, SamplingSettings, update_sampling
 from annotator.sampling.strategies import REGISTRY, STRATEGIES
+from app.components.guidelines import guidelines_section
 from app.context import current_project, show_error, signed_in_user, transaction
 from core.languages import language_name
 
@@ -78,6 +79,7 @@ def render() -> None:
             show_error(error)
         else:
             st.success("Saved: the next batches follow these settings.")
+    guidelines_section()
 
 
 render()

@@ -96,6 +96,8 @@ def _print_import_report(report: ImportReport) -> None:
         f"{report.duplicates_in_project:,} already in the project)",
     )
     table.add_row("labels added", f"{report.labels_added:,}")
+    if report.controls_marked:
+        table.add_row("control posts marked", f"{report.controls_marked:,}")
     table.add_row("languages detected", f"{report.languages_detected:,}")
     if report.rows_skipped:
         table.add_row("rows skipped", f"{report.rows_skipped:,}")
@@ -140,10 +142,21 @@ def import_command(
     ] = "import",
     skip_invalid: Annotated[bool, typer.Option(help="Import the valid rows and report the others.")] = False,
     max_chars: Annotated[int, typer.Option(help="Longest post accepted, in characters.")] = 40_000,
+    controls: Annotated[
+        bool,
+        typer.Option(
+            "--controls",
+            help="The label column is each post's gold answer: the posts (also those already in the project) "
+            "become control posts, and every row needs a label. label__<user> columns stay that annotator's "
+            "answers on the control.",
+        ),
+    ] = False,
 ) -> None:
     """Import posts (and their labels, if any) in one transaction: every valid row lands or none does."""
     mapping = ColumnMapping(text=text_col, id=id_col, language=lang_col, label=label_col)
-    options = ImportOptions(split=split, annotator=annotator, skip_invalid=skip_invalid, max_chars=max_chars)
+    options = ImportOptions(
+        split=split, annotator=annotator, skip_invalid=skip_invalid, max_chars=max_chars, controls=controls
+    )
     try:
         with state(ctx).transaction() as session, _progress() as bar:
             target = get_project(session, project)

@@ -96,7 +96,8 @@ def answer_panel(
                 "text": post.text,
                 "language": post.language,
                 "direction": "rtl" if is_rtl(post.language) else "ltr",
-                "caption": f"{language_name(post.language)} ({post.language}) · post {post.external_id}",
+                # No post id: an id such as "control-7" would tell an annotator which posts are controls.
+                "caption": f"{language_name(post.language)} ({post.language})",
             },
             "labels": [
                 {

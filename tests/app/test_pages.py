@@ -20,6 +20,7 @@ from streamlit.testing.v1 import AppTest
 from annotator.accounts.access import OPERATOR
 from annotator.annotation.annotate import Answer, record_answer
 from annotator.demo import create_demo_project
+from annotator.quality.guidelines import guideline_for
 from core.labels import LABELS
 from db.engine import make_engine, make_session_factory, session_scope
 from db.migrate import upgrade
@@ -538,3 +539,22 @@ def test_annotators_see_where_their_labels_help_and_their_own_agreement(
     texts = "\n".join(m.value for m in at.sidebar.markdown)
     assert "- Turkish ▰▱▱▱▱▱▱▱▱▱ 3 of 30 labels · not evaluated yet" in texts and "- English " in texts, texts
     assert "Shown once you share 10 posts with other annotators (now 0)" in texts
+
+
+def test_researchers_edit_the_guideline_and_its_translations_in_versions(
+    demo: tuple[sessionmaker[Session], dict[str, str]],
+) -> None:
+    sessions, _ = demo
+    at = signed_in(sessions, "admin").switch_page(str(PAGES / "sampling.py")).run()
+    shown = at.text_area(key="guidelines-text-project").value
+    assert shown is not None and shown.startswith("Label each post by what it says")  # the demo's, version 1
+    at.selectbox(key="guidelines-language").set_value("ar").run()
+    at.text_area(key="guidelines-text-ar").input("صنف موقف المنشور من الهجرة")
+    at.button(key="FormSubmitter:guidelines-Save as a new version").click().run()
+    assert not at.exception and "version 1 of the Arabic (ar) translation" in at.success[0].value
+    assert at.expander[0].label == "Versions (1)"
+    with sessions() as session:
+        project = session.scalars(select(Project)).one()
+        assert guideline_for(session, project, "ar").text == "صنف موقف المنشور من الهجرة"
+        english = guideline_for(session, project, "en")  # no translation: the project's own, version 1
+        assert (english.language, english.version) == ("", 1)

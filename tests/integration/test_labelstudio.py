@@ -21,6 +21,7 @@ from annotator.jobloop import request_sync, run_job
 from annotator.labelstudio.client import LabelStudioError, connect
 from annotator.labelstudio.config import version_name
 from annotator.labelstudio.sync import connect_project, pull, push, sync
+from annotator.quality.guidelines import set_guideline
 from db.engine import make_engine, make_session_factory, session_scope
 from db.migrate import upgrade
 from db.models import (
@@ -119,7 +120,11 @@ def test_push_pull_twice_and_both_sides_kept(linked: Linked) -> None:
         link = session.scalars(select(LabelStudioLink)).one()
         ls_project = client.projects.get(id=link.ls_project_id)
         assert 'hotkey="1"' in ls_project.label_config and "HyperText" in ls_project.label_config
+        arabic = "صنّف الموقف من الهجرة"
+        set_guideline(session, session.get(Project, project_id), OPERATOR, arabic, "ar")  # type: ignore[arg-type]
     report = push(sessions, project_id, 20, data_dir, by=OPERATOR)
+    instructions = client.projects.get(id=link.ls_project_id).expert_instruction
+    assert arabic in instructions and "<h3>Arabic (ar)</h3>" in instructions  # a push brings them up to date
     assert report.tasks == 20 and report.with_predictions == 20
     with session_scope(sessions) as session:
         version = session.scalars(select(ModelVersion).where(ModelVersion.is_current)).one()

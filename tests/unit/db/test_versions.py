@@ -13,6 +13,8 @@ from annotator.annotation.adjudication import adjudicate
 from annotator.annotation.annotate import Answer, record_answer
 from annotator.annotation.flags import review_flag
 from annotator.corpus.ingest import import_file
+from annotator.quality.settings import update_quality
+from core.quality import QualitySettings
 from db.models import FlagDecision, Item, ModelStatus, ModelVersion, Role, Split
 from db.versions import (
     VersionNotReady,
@@ -36,6 +38,7 @@ def test_consensus_posts_follow_labels_adjudications_and_flag_reviews(
     session: Session, tmp_path: Path
 ) -> None:
     project = make_project(session)
+    update_quality(session, project, OPERATOR, QualitySettings(aggregation="majority"))  # ties stay ties
     import_file(session, project, write_csv(tmp_path / "p.csv", posts(5)), by=OPERATOR)
     items = list(session.scalars(select(Item).order_by(Item.id)))
     amira, ravi = add_user(session, "amira", by=OPERATOR), add_user(session, "ravi", by=OPERATOR)

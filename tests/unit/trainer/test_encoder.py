@@ -163,3 +163,21 @@ def test_a_version_saved_before_frozen_layers_loads_as_it_trained(tmp_path: Path
     again = load_encoder(tmp_path / "old", base)
     assert again.settings.frozen_layers == 0
     assert np.allclose(encoder_probabilities(again, texts), encoder_probabilities(loaded, texts), atol=1e-6)
+
+
+def _trained_after(labels: list[int], confidences: list[float]) -> dict[str, torch.Tensor]:
+    loaded = new_encoder(EncoderSettings(epochs=2, min_steps=4, batch_size=8, max_tokens=16), tiny_e5())
+    texts, _, languages = _data(2)
+    train_encoder(loaded, texts, labels, languages, confidences=confidences)
+    return {name: p.detach().clone() for name, p in loaded.model.named_parameters() if p.requires_grad}
+
+
+def test_a_post_of_confidence_zero_teaches_nothing_and_of_confidence_one_does() -> None:
+    _, labels, _ = _data(2)
+    other = [*labels[:-1], (labels[-1] + 1) % 4]  # the last post's label changed
+    zero = [1.0] * (len(labels) - 1) + [0.0]
+    first, second = _trained_after(labels, zero), _trained_after(other, zero)
+    assert all(torch.equal(first[name], second[name]) for name in first)  # its label made no difference
+    full = [1.0] * len(labels)
+    first, second = _trained_after(labels, full), _trained_after(other, full)
+    assert not all(torch.equal(first[name], second[name]) for name in first)

@@ -60,3 +60,30 @@ def test_loss_falls_and_predictions_follow(tiny_llama: Path, tmp_path: Path) -> 
     assert (probabilities.argmax(axis=1) == [0, 1, 2, 3]).sum() >= 3
     assert not any(p.requires_grad for n, p in loaded.model.named_parameters() if "lora_" not in n)
     assert torch.isfinite(torch.tensor(losses)).all()
+
+
+def _adapter_after(
+    tiny_llama: Path, tmp_path: Path, labels: list[int], confidences: list[float]
+) -> list[torch.Tensor]:
+    loaded = load_model(
+        ModelSettings(base_model=str(tiny_llama)),
+        LoraSettings(r=4, alpha=8, dropout=0.0),
+        tmp_path,
+        max_post_tokens=16,
+        log=lambda m: None,
+    )
+    texts = [TEMPLATES[i % 4].format(i) for i in range(len(labels))]
+    settings = TrainSettings(epochs=1, batch_size=4, min_steps=4, learning_rate=5e-3)
+    train_adapter(loaded, texts, labels, settings, languages=["en"] * len(labels), confidences=confidences)
+    return [p.detach().clone() for n, p in loaded.model.named_parameters() if "lora_" in n]
+
+
+def test_a_post_of_confidence_zero_teaches_the_adapter_nothing(tiny_llama: Path, tmp_path: Path) -> None:
+    labels = [i % 4 for i in range(8)]
+    other = [*labels[:-1], 0]  # the last post's label changed (3 -> 0)
+    zero = [1.0] * 7 + [0.0]
+    first, second = (_adapter_after(tiny_llama, tmp_path, chosen, zero) for chosen in (labels, other))
+    assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
+    full = [1.0] * 8
+    first, second = (_adapter_after(tiny_llama, tmp_path, chosen, full) for chosen in (labels, other))
+    assert not all(torch.equal(a, b) for a, b in zip(first, second, strict=True))

@@ -21,6 +21,7 @@ from annotator.annotation.annotate import (
 from annotator.annotation.serving import lease_of, next_item
 from annotator.corpus.ingest import import_file
 from annotator.errors import LingualoopError, NotFoundError
+from annotator.quality.guidelines import set_guideline
 from db.models import Annotation, AnnotationEvent, EventAction, Job, JobKind
 from testing.factories import make_project, posts, write_csv
 
@@ -115,3 +116,26 @@ def test_an_answer_lands_only_on_the_post_that_was_shown(session: Session, proje
     assert again == first
     answer_shown(session, project, amira, again, Answer.of_label("pro"))
     assert session.scalar(select(Annotation.label).where(Annotation.user_id == amira.id)) == "pro"
+
+
+def test_an_answer_stores_the_guideline_version_its_annotator_was_shown(session: Session, project) -> None:  # type: ignore[no-untyped-def]
+    amira = add_user(session, "amira", by=OPERATOR)
+    before = answer_shown(session, project, amira, _shown(session, project, amira), Answer.of_label("pro"))
+    assert before.guideline_id is None  # no versioned guideline yet
+    own = set_guideline(session, project, OPERATOR, "The project's guideline.")
+    english = set_guideline(session, project, OPERATOR, "The English version.", "en")
+    spanish = set_guideline(session, project, OPERATOR, "La versión española.", "es")
+    on_english = answer_shown(
+        session, project, amira, _shown(session, project, amira), Answer.of_label("anti")
+    )
+    assert on_english.guideline_id == english.id and english.id not in (own.id, spanish.id)
+    event = session.scalars(
+        select(AnnotationEvent)
+        .where(AnnotationEvent.item_id == on_english.item_id)
+        .order_by(AnnotationEvent.id)
+    ).all()[-1]
+    assert event.guideline_id == english.id
+    corrected = record_answer(
+        session, project, amira, on_english.item_id, Answer.of_label("neutral"), guideline_id=own.id
+    )
+    assert corrected.guideline_id == own.id

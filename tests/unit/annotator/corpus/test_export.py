@@ -15,17 +15,22 @@ from annotator.corpus.export import export_project
 from annotator.corpus.ingest import import_file
 from annotator.corpus.projects import create_project
 from annotator.errors import LingualoopError
+from annotator.quality.guidelines import set_guideline
 from db.engine import session_scope
 from db.models import (
     Adjudication,
     Annotation,
     AnnotationKind,
     AnnotationSource,
+    AnnotatorExclusion,
+    ControlPost,
+    ControlSource,
     Item,
     ModelStatus,
     ModelVersion,
     Prediction,
     Project,
+    User,
     prediction_row,
 )
 from testing.factories import make_project, write_csv
@@ -90,7 +95,9 @@ def test_export_rows(sessions: sessionmaker[Session], project: Project, tmp_path
     rows = {str(row["id"]): row for row in _read(out)}
     assert stats.rows == 4 and set(rows) == {"e1", "e2", "e3", "e4"}
     assert rows["e1"]["text"] == ROWS[0]["text"]
-    assert rows["e1"]["label"] == "pro" and rows["e1"]["label_source"] == "unanimous"
+    # The default aggregation is the reliability model's (db/consensus.py): its posterior and probability.
+    assert rows["e1"]["label"] == "pro" and rows["e1"]["label_source"] == "reliability"
+    assert 0.5 < float(rows["e1"]["label_probability"]) <= 1.0  # type: ignore[arg-type]
     assert rows["e2"]["label"] == "neutral" and rows["e2"]["label_source"] == "adjudicated"
     assert rows["e2"]["label__alice"] == "pro" and rows["e2"]["label__bob"] == "neutral"
     assert rows["e3"]["label"] == "anti" and rows["e3"]["split"] == "eval"
@@ -120,7 +127,7 @@ def test_round_trip_gives_the_same_rows_and_labels(
         for column in ("text", "lang", "split", "label__alice", "label__bob", "label__import"):
             assert after[key][column] == row[column], (key, column)
     # e2's adjudication lives in the source project; the copy has its two disagreeing labels.
-    assert after["e2"]["label_source"] == "tie" and after["e1"]["label"] == before["e1"]["label"]
+    assert after["e2"]["label_source"] == "reliability" and after["e1"]["label"] == before["e1"]["label"]
 
 
 def test_predictions_of_the_current_version(
@@ -247,3 +254,94 @@ def test_failed_export_leaves_no_file(
         finally:
             export_module._BATCH = original
     assert not out.exists() and not list(tmp_path.glob("*.partial"))
+
+
+def _provenance(session: Session, project: Project, tmp_path: Path) -> None:
+    """Six English control posts (alice right on five, bob on none of his one), a Spanish label given from
+    Label Studio under the Spanish guideline's second version, and bob's labels excluded."""
+    import_file(
+        session,
+        project,
+        write_csv(
+            tmp_path / "gold.csv", [{"id": f"g{i}", "text": f"Gold post {i}", "lang": "en"} for i in range(6)]
+        ),
+        by=OPERATOR,
+    )
+    ids = dict(session.execute(select(Item.external_id, Item.id)).all())
+    users = dict(session.execute(select(User.username, User.id)).all())
+    for i in range(6):
+        session.add(ControlPost(item_id=ids[f"g{i}"], label="anti", source=ControlSource.MANUAL))
+        _label(session, ids[f"g{i}"], users["alice"], "anti" if i else "pro", AnnotationKind.LABEL)
+    _label(session, ids["g0"], users["bob"], "neutral", AnnotationKind.LABEL)
+    set_guideline(session, project, OPERATOR, "Versión uno.", "es")
+    spanish = set_guideline(session, project, OPERATOR, "Versión dos.", "es")
+    session.add(
+        Annotation(
+            item_id=ids["e3"],
+            user_id=users["alice"],
+            label="anti",
+            kind=AnnotationKind.LABEL,
+            source=AnnotationSource.LABELSTUDIO,
+            guideline_id=spanish.id,
+            seconds=3.456,
+        )
+    )
+    session.add(AnnotatorExclusion(project_id=project.id, user_id=users["bob"], note="random labels | twice"))
+    session.flush()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_provenance_controls_and_label_quality(
+    sessions: sessionmaker[Session], project: Project, tmp_path: Path, suffix: str
+) -> None:
+    out, sheet = tmp_path / f"out{suffix}", tmp_path / "sheet.md"
+    with session_scope(sessions) as session:
+        target = session.get(Project, project.id)
+        assert target is not None
+        _provenance(session, target, tmp_path)
+        export_project(session, target, out, datasheet=sheet, by=OPERATOR)
+    rows = {str(row["id"]): row for row in _read(out)}
+    e3 = rows["e3"]
+    assert (e3["label"], e3["source__alice"], e3["guideline__alice"]) == ("anti", "labelstudio", "es v2")
+    assert float(e3["seconds__alice"]) == pytest.approx(3.46)  # type: ignore[arg-type]
+    assert rows["e1"]["source__alice"] == "app" and rows["e1"]["guideline__alice"] in ("", None)
+    assert str(rows["e1"]["is_control"]) == "False" and rows["e1"]["control_label"] in ("", None)
+    g0 = rows["g0"]
+    assert (g0["label"], g0["label_source"], float(g0["label_probability"])) == ("anti", "control", 1.0)  # type: ignore[arg-type]
+    assert str(g0["is_control"]) == "True" and g0["control_label"] == "anti"
+    assert (g0["label__alice"], g0["label__bob"]) == ("pro", "neutral")  # answers on controls, bob's kept
+    text = sheet.read_text(encoding="utf-8")
+    assert "Aggregation: **reliability**" in text
+    assert "| en (English) | alice | 6 | 5 of 6 right (83%; 95% interval 44% to 97%) |" in text
+    assert "| en (English) | bob | 1 | not measured yet (fewer than 5 control answers) |" in text
+    assert "| bob | operator |" in text and "| random labels / twice |" in text
+    assert (
+        "Labels per guideline version shown" in text
+        and "es v2 1, unknown (before versioned guidelines) 13" in text
+    )
+
+
+def test_a_majority_vote_project_exports_the_vote_and_its_share(
+    sessions: sessionmaker[Session], project: Project, tmp_path: Path
+) -> None:
+    out, sheet = tmp_path / "out.csv", tmp_path / "sheet.md"
+    with session_scope(sessions) as session:
+        target = session.get(Project, project.id)
+        assert target is not None
+        target.quality = {"aggregation": "majority"}
+        ids = dict(session.execute(select(Item.external_id, Item.id)).all())
+        carol = add_user(session, "carol", by=OPERATOR)
+        _label(session, ids["e3"], carol.id, "pro", AnnotationKind.LABEL)  # e3: imported anti, carol pro
+        session.flush()
+        export_project(session, target, out, datasheet=sheet, by=OPERATOR)
+    rows = {str(row["id"]): row for row in _read(out)}
+    assert (rows["e3"]["label"], rows["e3"]["label_source"], rows["e3"]["agreement"]) == ("", "tie", "0.5")
+    assert (rows["e1"]["label_source"], rows["e1"]["label_probability"]) == ("unanimous", "1.0")
+    assert rows["e2"]["label_source"] == "adjudicated" and rows["e2"]["agreement"] == "0.5"
+    assert (rows["e4"]["label"], rows["e4"]["label_source"], rows["e4"]["label_probability"]) == (
+        "unrelated",
+        "single",
+        "1.0",
+    )
+    assert "Aggregation: **majority**" in sheet.read_text(encoding="utf-8")
+    assert "No annotator has labelled a control post yet." in sheet.read_text(encoding="utf-8")

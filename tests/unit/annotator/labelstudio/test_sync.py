@@ -19,9 +19,10 @@ from annotator.accounts.users import add_user
 from annotator.corpus.ingest import import_file
 from annotator.labelstudio import sync as ls_sync
 from annotator.labelstudio.client import LabelStudioError, save_token
+from annotator.quality.guidelines import set_guideline
 from db.engine import make_engine, make_session_factory, session_scope
 from db.migrate import upgrade
-from db.models import Annotation, AnnotationSource, Item, LabelStudioLink, LabelStudioTask
+from db.models import Annotation, AnnotationSource, Item, LabelStudioLink, LabelStudioTask, Project
 from testing.factories import make_project, posts, write_csv
 
 
@@ -69,6 +70,8 @@ def test_a_pull_calls_label_studio_between_transactions(
         session.flush()
         item_id = session.scalars(select(Item.id)).first()
         session.add(LabelStudioTask(link_id=link.id, item_id=item_id, task_id=101))
+        set_guideline(session, project, OPERATOR, "The project's guideline.")
+        shown_id = set_guideline(session, project, OPERATOR, "The English version.", "en").id
         project_id = project.id
     save_token(tmp_path, "t" * 40)
     annotation = {
@@ -93,6 +96,7 @@ def test_a_pull_calls_label_studio_between_transactions(
             AnnotationSource.LABELSTUDIO,
             "555",
         )
+        assert stored.guideline_id == shown_id  # the post's language's version at pull time
     engine.dispose()
 
 
@@ -176,6 +180,25 @@ def test_connecting_again_updates_the_linked_project(tmp_path: Path, monkeypatch
     assert link.ls_project_id == 7 and projects.created == []
     assert [u["id"] for u in projects.updated] == [7] and "<Choices" in projects.updated[0]["label_config"]
     assert projects.writable_during_calls == [True, True]
+
+
+def test_the_instructions_carry_each_languages_translation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    projects = _FakeProjects(tmp_path / "ls.db")
+    sessions, project_id = _connectable(tmp_path, monkeypatch, projects, linked=7)
+    with session_scope(sessions) as session:
+        project = session.get(Project, project_id)
+        assert project is not None
+        project.languages = ["en", "ar"]
+        set_guideline(session, project, OPERATOR, "Label the <stance>.")
+        set_guideline(session, project, OPERATOR, "ضع علامة على الموقف", "ar")
+    ls_sync.connect_project(sessions, project_id, "http://ls.test", "t" * 40, tmp_path, by=OPERATOR)
+    sent = projects.updated[0]
+    assert sent["show_instruction"] is True
+    assert "Label the &lt;stance&gt;." in sent["expert_instruction"]  # escaped: Label Studio renders HTML
+    assert '<h3>Arabic (ar)</h3><div dir="rtl" lang="ar"' in sent["expert_instruction"]
+    assert "ضع علامة على الموقف" in sent["expert_instruction"]
 
 
 @pytest.mark.parametrize(

@@ -2,15 +2,19 @@
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from annotator.accounts.access import OPERATOR
+from annotator.accounts.users import add_user
 from annotator.corpus.ingest import ImportOptions, import_file
 from annotator.jobloop import run_job
-from annotator.retraining.fastmodel import embed_texts, predict_proba, train_head
+from annotator.retraining import fastmodel
+from annotator.retraining.fastmodel import embed_texts, predict_proba, train_fast_version, train_head
 from annotator.retraining.requests import (
     labels_since_fast_version,
     maybe_request_fast_retrain,
@@ -32,8 +36,9 @@ from db.models import (
     Project,
     Split,
 )
-from db.versions import stored_folder
-from testing.factories import make_project, posts, write_csv
+from db.snapshots import TrainingSnapshot
+from db.versions import consensus_posts, stored_folder
+from testing.factories import add_label, make_project, posts, write_csv
 from trainer.version_scorers import FastScorer
 
 TEXTS = [
@@ -171,3 +176,43 @@ def test_fast_retrain_is_queued_every_few_dozen_labels(session: Session, tmp_pat
     assert job is not None and job.kind == JobKind.FAST_RETRAIN
     project.sampling = {"fast_every": 0}
     assert maybe_request_fast_retrain(session, project) is None  # switched off
+
+
+def test_the_heads_weights_follow_the_consensus_confidence() -> None:
+    rng = np.random.default_rng(1)
+    features = rng.normal(size=(21, 8)).astype(np.float32)
+    labels = [0, 1, 2] * 7
+    languages = ["en", "tr", "tr"] * 7
+    absent = train_head(features[:-1], labels[:-1], languages=languages[:-1])
+    zero = train_head(features, labels, languages=languages, confidences=[1.0] * 20 + [0.0])
+    full = train_head(features, labels, languages=languages, confidences=[1.0] * 21)
+    assert np.allclose(zero.coef_, absent.coef_, atol=1e-4)  # confidence 0: as if the post were absent
+    assert not np.allclose(full.coef_, absent.coef_, atol=1e-3)  # confidence 1: it counts
+
+
+def test_a_fast_version_trains_on_the_consensus_weights_and_records_the_aggregation(
+    sessions: sessionmaker[Session], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project_id = _labelled_project(sessions, tmp_path)
+    with session_scope(sessions) as session:
+        ravi = add_user(session, "ravi", by=OPERATOR)
+        disputed = session.scalars(
+            select(Item.id).where(Item.external_id.in_([f"t{i}" for i in range(6)]))
+        ).all()
+        for item_id in disputed:  # a second annotator who disagrees: the posterior is less sure
+            add_label(session, item_id, ravi.id, "neutral")
+        expected = {p.item_id: p.weight for p in consensus_posts(session, project_id, Split.POOL)}
+    assert min(expected[item_id] for item_id in disputed) < 0.99
+    seen: list[list[float]] = []
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(list(kwargs["confidences"]))
+        return train_head(*args, **kwargs)
+
+    monkeypatch.setattr(fastmodel, "train_head", spy)
+    version_id = train_fast_version(sessions, project_id, tmp_path, lambda _f, _m: None)
+    assert seen == [list(expected.values())]
+    with session_scope(sessions) as session:
+        version = session.get(ModelVersion, version_id)
+        assert version is not None and version.status == ModelStatus.READY
+        assert TrainingSnapshot.of(version.training_snapshot).aggregation == "reliability"

@@ -1,0 +1,314 @@
+"""Simulated annotator pools over the shared corpus's gold labels: majority vote against the reliability model
+(core/reliability.py), how soon the flag catches a spammer, and what each set of labels does to the fast model.
+
+Per language of train.csv, three simulated annotators label every post (overlap 3) or two of them at random each
+post (overlap 2): careful (90% right, mistakes uniform), confused (swaps pro and neutral 40% of the time, else
+90% right), spammer (uniform random). A share of the posts (5% by default, and 0%) are controls: every annotator
+answers them, the model clamps them to their gold label, and they are left out of the accuracy.
+
+    .venv/bin/python -m bench.annotators            # 20 seeds: 14 minutes on 2 busy cores, embeddings cached
+    .venv/bin/python -m bench.annotators --quick    # 3 seeds
+
+The flag is measured as the app would meet it: each annotator gets 20 control posts one at a time, four ordinary
+posts before each (the start rate, 1 in 5, shared by the three; on the 75-post languages the ordinary posts run
+out after the 13th control), and after every control answer the model is refitted on everything so far and
+core.reliability.reliability_flag asked again.
+"""
+
+import argparse
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from bench.common import SHARED
+from core.labels import LABELS
+from core.metrics import macro_f1, stance_f1
+from core.reliability import dawid_skene, peer_accuracy, reliability_flag
+from core.study import StudyPost, read_study_csv
+
+CACHE = Path("lingualoop-data/embeddings")
+PRO, NEUTRAL = LABELS.index("pro"), LABELS.index("neutral")
+Annotator = Callable[[int, np.random.Generator], int]
+IntArray = NDArray[np.int64]
+
+
+def careful(true: int, rng: np.random.Generator) -> int:
+    return true if rng.random() < 0.9 else int(rng.integers(len(LABELS)))
+
+
+def confused(true: int, rng: np.random.Generator) -> int:
+    if true in (PRO, NEUTRAL) and rng.random() < 0.4:
+        return NEUTRAL if true == PRO else PRO
+    return careful(true, rng)
+
+
+def spammer(true: int, rng: np.random.Generator) -> int:
+    return int(rng.integers(len(LABELS)))
+
+
+KINDS: dict[str, Annotator] = {"careful": careful, "confused": confused, "spammer": spammer}
+MIXES: dict[str, tuple[str, ...]] = {
+    "careful, confused, spammer": ("careful", "confused", "spammer"),
+    "careful x2 + confused": ("careful", "careful", "confused"),
+    "careful x2 + spammer": ("careful", "careful", "spammer"),
+    "careful x3": ("careful", "careful", "careful"),
+}
+
+
+def true_confusion(kind: str) -> NDArray[np.float64]:
+    """[true, given] probabilities of each simulated kind, as the functions above draw them."""
+    n = len(LABELS)
+    if kind == "spammer":
+        return np.full((n, n), 1.0 / n)
+    matrix = np.full((n, n), 0.1 / n) + np.eye(n) * 0.9
+    if kind == "confused":
+        for true, swapped in ((PRO, NEUTRAL), (NEUTRAL, PRO)):
+            matrix[true] *= 0.6
+            matrix[true, swapped] += 0.4
+    return matrix
+
+
+TRUE_CONFUSION = {kind: true_confusion(kind) for kind in KINDS}
+HEADLINE = "careful, confused, spammer"
+FLAG_CONTROLS = 20
+ORDINARY_PER_CONTROL = 4
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """One simulated campaign over train.csv: per post the majority and posterior label (controls: gold)."""
+
+    majority: IntArray
+    posterior: IntArray
+    ceiling: IntArray
+    """The posterior label with the annotators' true confusions and the true class shares: what no model beats."""
+    probability: NDArray[np.float64]
+    control: NDArray[np.bool_]
+
+
+def by_language(posts: Sequence[StudyPost]) -> dict[str, list[int]]:
+    groups: dict[str, list[int]] = {}
+    for index, post in enumerate(posts):
+        groups.setdefault(post.language, []).append(index)
+    return groups
+
+
+def campaign(
+    gold: IntArray, groups: dict[str, list[int]], mix: Sequence[str], overlap: int, controls: float, seed: int
+) -> Labelled:
+    rng = np.random.default_rng(seed)
+    majority, posterior, ceiling = gold.copy(), gold.copy(), gold.copy()
+    log_shares = np.log(np.bincount(gold, minlength=len(LABELS)) / len(gold))
+    log_confusion = [np.log(TRUE_CONFUSION[kind]) for kind in mix]
+    probability = np.ones(len(gold))
+    control = np.zeros(len(gold), dtype=bool)
+    log_posterior_of: dict[int, NDArray[np.float64]] = {}
+    for indices in groups.values():
+        chosen = rng.choice(indices, size=round(controls * len(indices)), replace=False).tolist()
+        control[chosen] = True
+        answers: list[tuple[int, int, int]] = []
+        for post in indices:
+            who = range(len(mix)) if control[post] else rng.choice(len(mix), size=overlap, replace=False)
+            answers += [(post, w, KINDS[mix[w]](int(gold[post]), rng)) for w in who]
+        fit = dawid_skene(answers, {post: int(gold[post]) for post in chosen})
+        votes: dict[int, list[int]] = {}
+        for post, _, label in answers:
+            votes.setdefault(post, []).append(label)
+        for post in indices:
+            if control[post]:
+                continue
+            counts = np.bincount(votes[post], minlength=len(LABELS))
+            majority[post] = rng.choice(np.flatnonzero(counts == counts.max()))  # ties at random
+            posterior[post], probability[post] = fit.label_of(post)
+        for post, w, label in answers:
+            log_posterior_of.setdefault(post, log_shares.copy())
+            log_posterior_of[post] += log_confusion[w][:, label]
+    for post, scores in log_posterior_of.items():
+        if not control[post]:
+            ceiling[post] = int(np.argmax(scores))
+    return Labelled(majority, posterior, ceiling, probability, control)
+
+
+def first_flags(gold: IntArray, indices: list[int], mix: Sequence[str], seed: int) -> list[int | None]:
+    """Per annotator, the number of control answers after which they were first flagged (None: not in 20)."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(indices).tolist()
+    controls, ordinary = order[:FLAG_CONTROLS], order[FLAG_CONTROLS:]
+    answers: list[tuple[int, int, int]] = []
+    correct = [0] * len(mix)
+    flagged: list[int | None] = [None] * len(mix)
+    served = [rng.permutation(controls).tolist() for _ in mix]
+    for step in range(FLAG_CONTROLS):
+        for post in ordinary[step * ORDINARY_PER_CONTROL : (step + 1) * ORDINARY_PER_CONTROL]:
+            answers += [(post, w, KINDS[kind](int(gold[post]), rng)) for w, kind in enumerate(mix)]
+        for w, kind in enumerate(mix):
+            post = served[w][step]
+            label = KINDS[kind](int(gold[post]), rng)
+            answers.append((post, w, label))
+            correct[w] += label == gold[post]
+        seen = {post for w in range(len(mix)) for post in served[w][: step + 1]}
+        fit = dawid_skene(answers, {post: int(gold[post]) for post in seen}, tol=1e-4)
+        accuracy = {w: fit.accuracy_of(w) for w in range(len(mix))}
+        for w in range(len(mix)):
+            if flagged[w] is None:
+                count = sum(1 for _, who, _ in answers if who == w)
+                reason = reliability_flag(
+                    correct[w], step + 1, accuracy[w], peer_accuracy(accuracy, w), answers=count
+                )
+                flagged[w] = step + 1 if reason else None
+    return flagged
+
+
+def spread(values: Sequence[float]) -> str:
+    return f"{np.mean(values):.3f} ± {np.std(values):.3f}"
+
+
+def accuracy_table(gold: IntArray, groups: dict[str, list[int]], seeds: int, controls: float) -> None:
+    print(
+        f"\nLabel accuracy against train.csv's gold labels, controls {controls:.0%} (left out), {seeds} seeds"
+    )
+    print(
+        f"{'mix':<30} {'overlap':>7} {'majority':>15} {'posterior':>15} {'gain (points)':>16} "
+        f"{'known confusions':>17}"
+    )
+    for name, mix in MIXES.items():
+        for overlap in (3, 2):
+            majority, posterior, gains, ceiling = [], [], [], []
+            for seed in range(seeds):
+                run = campaign(gold, groups, mix, overlap, controls, seed)
+                scored = ~run.control
+                majority.append(float(np.mean(run.majority[scored] == gold[scored])))
+                posterior.append(float(np.mean(run.posterior[scored] == gold[scored])))
+                gains.append(100 * (posterior[-1] - majority[-1]))
+                ceiling.append(float(np.mean(run.ceiling[scored] == gold[scored])))
+            print(
+                f"{name:<30} {overlap:>7} {spread(majority):>15} {spread(posterior):>15} "
+                f"{np.mean(gains):>5.1f} (min {min(gains):>4.1f}) {spread(ceiling):>17}",
+                flush=True,
+            )
+
+
+def flag_table(gold: IntArray, groups: dict[str, list[int]], seeds: int) -> None:
+    print(
+        f"\nThe flag: {FLAG_CONTROLS} control answers per annotator and language, {seeds} seeds x "
+        f"{len(groups)} languages"
+    )
+    print(f"{'mix':<30} {'annotator':<10} {'flagged within 20':>18} {'median controls to flag':>24}")
+    for name in (HEADLINE, "careful x2 + spammer", "careful x2 + confused", "careful x3"):
+        mix = MIXES[name]
+        firsts: list[list[int | None]] = [
+            first_flags(gold, indices, mix, seed * 1000 + i)
+            for seed in range(seeds)
+            for i, indices in enumerate(groups.values())
+        ]
+        for kind in dict.fromkeys(mix):
+            steps = [run[w] for run in firsts for w, k in enumerate(mix) if k == kind]
+            hits = [s for s in steps if s is not None]
+            median = f"{np.median(hits):.0f}" if hits else "-"
+            print(f"{name:<30} {kind:<10} {len(hits) / len(steps):>18.1%} {median:>24}", flush=True)
+
+
+def fit_head(
+    x: NDArray[np.float32], y: IntArray, languages: Sequence[str], weight: NDArray[np.float64]
+) -> object:
+    """The fast model's head (annotator/retraining/fastmodel.train_head), each post weighted by its consensus's
+    probability as the app's training does (core.weighting's confidences)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from core.weighting import DEFAULT_LANGUAGE_POWER, example_weights
+
+    weights = example_weights(
+        y.tolist(), list(languages), language_power=DEFAULT_LANGUAGE_POWER, confidences=weight.tolist()
+    )
+    return LogisticRegression(max_iter=2000, C=4.0, random_state=0).fit(x, y, sample_weight=weights)
+
+
+def downstream_table(
+    controls: float,
+    gold: IntArray,
+    groups: dict[str, list[int]],
+    train: Sequence[StudyPost],
+    test: Sequence[StudyPost],
+    seeds: int,
+) -> None:
+    from annotator.retraining.fastmodel import embed_texts, predict_proba
+
+    started = time.perf_counter()
+    vectors = embed_texts([p.text for p in train] + [p.text for p in test], CACHE)
+    x_train, x_test = vectors[: len(train)], vectors[len(train) :]
+    y_test = np.array([LABELS.index(p.label) for p in test], dtype=np.int64)
+    languages = [p.language for p in train]
+    print(
+        f"\n{len(vectors):,} posts embedded in {time.perf_counter() - started:.0f} s (cached after the first run)"
+    )
+
+    def scores(y: IntArray, weight: NDArray[np.float64]) -> tuple[float, float]:
+        predicted = predict_proba(fit_head(x_train, y, languages, weight), x_test).argmax(axis=1)
+        return macro_f1(y_test, predicted, range(len(LABELS))), stance_f1(y_test, predicted)
+
+    reference = scores(gold, np.ones(len(gold)))
+    print(
+        f"The fast model on test.csv ({len(test)} posts); on train.csv's gold labels: "
+        f"macro-F1 {reference[0]:.3f}, stance F1 {reference[1]:.3f}"
+    )
+    print(
+        f"Trained on simulated labels ({controls:.0%} controls, trained on with their gold label), {seeds} seeds"
+    )
+    print(
+        f"{'mix, overlap':<34} {'training labels':<22} {'4-class macro-F1':>17} {'stance F1':>15} "
+        f"{'stance F1 - majority, same seed':>32}"
+    )
+    for overlap in (3, 2):
+        results: dict[str, list[tuple[float, float]]] = {
+            "majority": [],
+            "posterior": [],
+            "posterior, weighted": [],
+        }
+        for seed in range(seeds):
+            run = campaign(gold, groups, MIXES[HEADLINE], overlap, controls, seed)
+            results["majority"].append(scores(run.majority, np.ones(len(gold))))
+            results["posterior"].append(scores(run.posterior, np.ones(len(gold))))
+            results["posterior, weighted"].append(scores(run.posterior, run.probability))
+        for labels, found in results.items():
+            # paired by seed: both label sets come from the same simulated answers
+            gain = [s - m for (_, s), (_, m) in zip(found, results["majority"], strict=True)]
+            paired = "" if labels == "majority" else f"{spread(gain)} (min {min(gain):+.3f})"
+            print(
+                f"{HEADLINE + f', {overlap}':<34} {labels:<22} {spread([f for f, _ in found]):>17} "
+                f"{spread([s for _, s in found]):>15} {paired:>32}",
+                flush=True,
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, default=20, help="simulated campaigns per setting")
+    parser.add_argument(
+        "--controls", type=float, default=0.05, help="share of each language's posts as controls"
+    )
+    parser.add_argument("--quick", action="store_true", help="3 seeds")
+    parser.add_argument("--no-model", action="store_true", help="skip the fast model (no embeddings)")
+    parser.add_argument("--model-only", action="store_true", help="only the fast model's table")
+    args = parser.parse_args()
+    seeds = 3 if args.quick else args.seeds
+    started = time.perf_counter()
+    train = read_study_csv(SHARED / "train.csv")
+    test = read_study_csv(SHARED / "test.csv")
+    gold = np.array([LABELS.index(p.label) for p in train], dtype=np.int64)
+    groups = by_language(train)
+    print(f"train.csv: {len(train):,} posts in {len(groups)} languages; {seeds} seeds")
+    if not args.model_only:
+        for controls in dict.fromkeys((args.controls, 0.0)):
+            accuracy_table(gold, groups, seeds, controls)
+        flag_table(gold, groups, seeds)
+    if not args.no_model:
+        downstream_table(args.controls, gold, groups, train, test, seeds)
+    print(f"\n{time.perf_counter() - started:.0f} s in all")
+
+
+if __name__ == "__main__":
+    main()
