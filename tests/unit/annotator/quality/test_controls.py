@@ -128,7 +128,9 @@ def test_controls_stay_out_of_the_queue_and_the_counts(session: Session, tmp_pat
         mark_control(session, project, OPERATOR, item_id, "pro")
     assert labelled_counts(session, project) == {}  # an answer on a control is no label of the corpus
     assert open_counts(session, project) == {"en": 5, "hu": 4}
-    assert open_posts_for(session, project, annotator) == 9
+    # 'Left to do' for amira: the 9 open corpus posts and the 2 controls she has not answered (a control counts
+    # like any post there, so the count never gives one away).
+    assert open_posts_for(session, project, annotator) == 11
     batch = select_batch(session, project, 50)
     queued = set(session.scalars(select(QueueEntry.item_id).where(QueueEntry.batch_id == batch.id)))
     assert batch.size == 9 and not queued & set(en[:3])
