@@ -39,7 +39,8 @@ def render() -> None:
             "giving one a new password under *Change an account* turns it into a real account."
         )
     if created := st.session_state.pop("new_password", None):
-        st.success(f"Account **{created[0]}** created. Password (shown once): `{created[1]}`")
+        name, password, what = created
+        st.success(f"Account **{name}** {what}. Password (shown once): `{password}`")
     st.subheader("New account")
     with st.form("add_user", clear_on_submit=True):
         columns = st.columns(3)
@@ -63,7 +64,7 @@ def render() -> None:
             except LingualoopError as error:
                 show_error(error)
             else:
-                st.session_state["new_password"] = (username.strip(), password)
+                st.session_state["new_password"] = (username.strip(), password, "created")
                 st.rerun()
     names = [name for name, *_ in users]
     if not names:
@@ -94,7 +95,7 @@ def render() -> None:
                 show_error(error)
             else:
                 if new_password:
-                    st.session_state["new_password"] = (name, new_password)
+                    st.session_state["new_password"] = (name, new_password, "has a new password")
                 st.rerun()
 
 
