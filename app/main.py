@@ -172,7 +172,8 @@ def navigation(user: User | None) -> None:
         else:
             page = _stand_in(spec, not_yours)
         pages.setdefault(spec.section, []).append(page)
-    st.navigation(pages).run()
+    # Every page listed: collapsed, Streamlit would hide those past the tenth behind "View more".
+    st.navigation(pages, expanded=True).run()
 
 
 def main() -> None:
