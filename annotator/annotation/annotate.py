@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 from annotator.annotation.serving import LEASE
 from annotator.errors import LingualoopError, NotFoundError
 from annotator.quality.guidelines import guideline_for
-from annotator.quality.qualification import unanswered_controls
+from annotator.quality.qualification import standing, unanswered_controls
+from annotator.quality.settings import quality_settings
 from annotator.retraining.requests import maybe_request_fast_retrain
 from annotator.sampling.sampler import open_counts
 from core.labels import LABELS
@@ -29,6 +30,7 @@ from db.models import (
     User,
     utcnow,
 )
+from db.quality import active_controls
 from db.versions import current_version, probabilities_of
 
 MAX_FLAG_REASON = 2_000
@@ -185,6 +187,7 @@ def undo_last(
     if annotation is None:
         return None
     item_id = annotation.item_id
+    _refuse_undo_of_a_scored_round(session, project, user, item_id)
     session.add(_event(annotation, EventAction.DELETE))
     session.delete(annotation)
     session.execute(
@@ -197,6 +200,19 @@ def undo_last(
     )
     session.flush()
     return session.get(Item, item_id)
+
+
+def _refuse_undo_of_a_scored_round(session: Session, project: Project, user: User, item_id: int) -> None:
+    """A failed qualification round shows its gold labels: taking one of its answers back would let the annotator
+    answer it again knowing the answer, so it is refused (Try again starts a round with posts they have not seen)."""
+    if not quality_settings(project).qualification or item_id not in active_controls(session, project.id):
+        return
+    item = session.get(Item, item_id)
+    if item is not None and standing(session, project, user, item.language).state == "failed":
+        raise LingualoopError(
+            "Your qualification round is scored, so its answers cannot be taken back: press Try again for a "
+            "round with posts you have not seen."
+        )
 
 
 def model_suggestion(session: Session, project: Project, item_id: int) -> tuple[str, float] | None:

@@ -140,12 +140,23 @@ def _language_rows(
     qualification: dict[tuple[int, str], str],
 ) -> list[AnnotatorRow]:
     model = fit.fit
+    agreement = _agreement_with_others(fit.answers)
+    # The model's estimate of an annotator means something only where their answers can be checked: on controls
+    # or on posts others labelled too. Without that it is the prior's number, made from nothing: not shown.
+    evidenced = {
+        user_id
+        for user_id in fit.users
+        if fit.tallies[user_id].control_answers + agreement.get(user_id, (None, 0))[1] >= MIN_CONTROL_ANSWERS
+    }
     estimated = (
-        {user_id: estimated_accuracy(matrix, model.priors) for user_id, matrix in model.confusion.items()}
+        {
+            user_id: estimated_accuracy(matrix, model.priors)
+            for user_id, matrix in model.confusion.items()
+            if user_id in evidenced
+        }
         if model is not None
         else {}
     )
-    agreement = _agreement_with_others(fit.answers)
     seconds: dict[int, list[float]] = defaultdict(list)
     for answer in fit.answers:
         if answer.seconds is not None:
@@ -155,7 +166,7 @@ def _language_rows(
         tally = fit.tallies[user_id]
         measured = tally.control_answers >= MIN_CONTROL_ANSWERS
         accuracy = estimated.get(user_id)
-        matrix = model.confusion.get(user_id) if model is not None else None
+        matrix = model.confusion.get(user_id) if model is not None and user_id in evidenced else None
         share, shared = agreement.get(user_id, (None, 0))
         rows.append(
             AnnotatorRow(

@@ -56,9 +56,12 @@ def _on_answer() -> None:
 
 
 def _undo() -> None:
-    with transaction() as session:
-        item = undo_last(session, current_project(session), signed_in_user(session))
-        st.session_state["annotate_notice"] = _undo_notice(item)
+    try:
+        with transaction() as session:
+            item = undo_last(session, current_project(session), signed_in_user(session))
+            st.session_state["annotate_notice"] = _undo_notice(item)
+    except LingualoopError as error:
+        st.session_state["annotate_notice"] = str(error)
 
 
 def _undo_notice(item: Item | None) -> str:

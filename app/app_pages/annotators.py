@@ -21,8 +21,9 @@ from core.languages import language_name
 from core.quality import AGGREGATIONS, QualitySettings
 from db.models import Project, User
 
+# Where an annotator already labels the language: nobody to admit. (A comment, not a docstring: Streamlit's magic
+# would draw a bare string of a page script on the page.)
 OPEN_QUALIFICATION = (None, "not required", "passed", "admitted")
-"""Where an annotator already labels the language: nobody to admit."""
 AGGREGATION_TEXT = {
     "reliability": "Reliability model: each post's most probable label, weighing annotators by their estimated "
     "confusion (anchored on the controls)",
@@ -121,6 +122,9 @@ def _languages(report: AnnotatorReport) -> None:
     for language in report.languages:
         rows = report.in_language(language)
         st.subheader(_language(language))
+        for row in rows:
+            if row.flag:  # said in words above the table, not only in one of its cells
+                st.warning(f"**{row.username}** is far below the others: {row.flag}", icon=":material/flag:")
         st.dataframe(
             _table(rows, qualification),
             hide_index=True,

@@ -77,7 +77,7 @@ def _annotator(session: Session, name: str) -> User:
 
 
 def _shown_item(page: Any) -> int:
-    return int(page.locator(".lingualoop-post").first.get_attribute("data-item-id"))
+    return int(page.locator(".ll-panel .lingualoop-post").first.get_attribute("data-item-id"))
 
 
 def test_controls_come_at_the_set_rate_and_the_page_cannot_tell_them_apart(page: Any, tmp_path: Path) -> None:
@@ -92,7 +92,7 @@ def test_controls_come_at_the_set_rate_and_the_page_cannot_tell_them_apart(page:
             for item_id in _unanswered_english_posts(session, 15):
                 mark_control(session, project, OPERATOR, item_id, "neutral")
         sign_in(page, server.url, "cora")
-        page.locator(".lingualoop-post").first.wait_for()
+        page.locator(".ll-panel .lingualoop-post").first.wait_for()
         shown: list[tuple[int, str]] = []
         for _ in range(answers):
             wait_until_idle(page)
@@ -112,7 +112,9 @@ def test_controls_come_at_the_set_rate_and_the_page_cannot_tell_them_apart(page:
     )
 
 
-def test_qualification_blocks_the_corpus_until_a_researcher_admits(page: Any, tmp_path: Path) -> None:
+def test_qualification_blocks_the_corpus_until_a_researcher_admits(
+    page: Any, tmp_path: Path, screenshot_dir: Path
+) -> None:
     with running_server(tmp_path) as server:
         with _database(server.database_url) as session:
             project = _project(session)
@@ -136,21 +138,24 @@ def test_qualification_blocks_the_corpus_until_a_researcher_admits(page: Any, tm
         page.keyboard.press("2")
         page.get_by_text("English qualification: 0 of 3 right; 3 needed.").wait_for()
         page.get_by_text("Your mistakes (3)").wait_for()
-        assert page.locator(".lingualoop-post").count() == 0, "a failed round must not serve corpus posts"
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(screenshot_dir / "annotate-qualification.png"), full_page=True)
+        # No answer panel (the mistakes are shown as posts, read-only): a failed round serves nothing to label.
+        assert page.locator(".ll-panel").count() == 0, "a failed round must not serve corpus posts"
         with _database(server.database_url) as session:
             project = _project(session)
             assert set(round_items) <= set(active_controls(session, project.id))
             admit(session, project, OPERATOR, "quinn", "en")
         page.reload()
         page.get_by_text("A researcher admitted you to label English posts.").wait_for()
-        page.locator(".lingualoop-post").first.wait_for()
+        page.locator(".ll-panel .lingualoop-post").first.wait_for()
         with _database(server.database_url) as session:
             assert _shown_item(page) not in active_controls(session, _project(session).id)
         press_and_wait_for_next_post(page, "1")  # and they label the corpus
 
 
 def test_excluding_an_annotator_on_the_annotators_page_changes_the_consensus(
-    page: Any, tmp_path: Path
+    page: Any, tmp_path: Path, screenshot_dir: Path
 ) -> None:
     with running_server(tmp_path) as server:
         with _database(server.database_url) as session:
@@ -158,15 +163,24 @@ def test_excluding_an_annotator_on_the_annotators_page_changes_the_consensus(
             update_quality(session, project, OPERATOR, QualitySettings(aggregation="majority"))
             spam = _annotator(session, "spam")
             amira = session.scalars(select(User).where(User.username == "amira")).one()
-            [post] = _unanswered_english_posts(session, 1)
+            post, *controls = _unanswered_english_posts(session, 7)
             record_answer(session, project, amira, post, Answer.of_label("pro"))
             record_answer(session, project, spam, post, Answer.of_label("anti"))
+            for control in controls:  # amira right on all six controls, spam on none: the controls flag spam
+                mark_control(session, project, OPERATOR, control, "unrelated")
+                record_answer(session, project, amira, control, Answer.of_label("unrelated"))
+                record_answer(session, project, spam, control, Answer.of_label("pro"))
             assert project_consensus(session, project.id)[post].label is None  # one against one: tied
         sign_in(page, server.url, "admin")
         page.get_by_role("link", name="Annotators").click()
         page.get_by_text("Exclude or include an annotator").wait_for()
-        # The exclusion form's annotator box, below the confusion matrix's (also named Annotator).
-        page.get_by_role("combobox", name="Annotator", exact=True).last.click()
+        page.get_by_text("Right on 0 of 6 control posts").first.wait_for()  # the flag, with its reason
+        page.wait_for_timeout(1500)  # the charts draw after the text
+        page.screenshot(path=str(screenshot_dir / "annotators-page.png"), full_page=True)
+        # The exclusion form's annotator box, by its key (the confusion matrix has an "Annotator" box too).
+        chooser = page.locator(".st-key-annotators_who").get_by_role("combobox")
+        chooser.click()
+        chooser.press_sequentially("spam")  # typing filters the options (a click alone may land mid-redraw)
         page.get_by_role("option", name="spam", exact=True).click()
         page.get_by_role("textbox", name="Note (why)").fill("random labels")
         page.get_by_role("textbox", name="Note (why)").press("Enter")

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from annotator.accounts.access import OPERATOR
 from annotator.accounts.users import add_user
-from annotator.annotation.annotate import Answer, record_answer
+from annotator.annotation.annotate import Answer, record_answer, undo_last
 from annotator.annotation.serving import next_item
 from annotator.corpus.ingest import import_file
 from annotator.errors import LingualoopError, NotFoundError, PermissionDeniedError
@@ -213,3 +213,19 @@ def test_admit_bad_input_changes_nothing(session: Session, tmp_path: Path) -> No
     with pytest.raises(PermissionDeniedError, match="admit annotators"):
         admit(session, project, annotator, "amira", "hu")
     assert session.scalars(select(Qualification)).all() == []
+
+
+def test_a_failed_rounds_answers_cannot_be_taken_back(session: Session, tmp_path: Path) -> None:
+    """The failed round showed the gold labels: an undo would let the annotator answer again knowing them."""
+    project, gold = _project(session, tmp_path)
+    user = add_user(session, "zsofi", languages=["hu"], by=OPERATOR)
+    for _ in range(4):
+        _answer_served(session, project, user, gold, right=False)
+    assert standing(session, project, user, "hu").state == "failed"
+    with pytest.raises(LingualoopError, match="press Try again"):
+        undo_last(session, project, user)
+    assert standing(session, project, user, "hu").answered == 4  # nothing was taken back
+    # While a round is still going, nothing has been shown, and undo works as anywhere.
+    try_again(session, project, user, "hu")
+    _answer_served(session, project, user, gold, right=False)
+    assert undo_last(session, project, user) is not None

@@ -178,3 +178,17 @@ def test_an_empty_project_and_researchers_only(session: Session) -> None:
         annotator_report(session, project, annotator)
     rosa = add_user(session, "rosa", role=Role.RESEARCHER, by=OPERATOR)
     assert annotator_report(session, project, rosa).rows == []
+
+
+def test_no_estimate_where_nothing_checks_the_annotator(
+    session: Session, campaign: tuple[Project, dict[str, User]]
+) -> None:
+    """careful's one Spanish post was labelled by nobody else and no control is Spanish: the model's accuracy
+    there would be its prior's number, so none is shown (and 'late', with 2 controls and 0 shared posts, neither)."""
+    project, _ = campaign
+    rows = annotator_report(session, project, OPERATOR).rows
+    spanish = _row(rows, "careful", "es")
+    assert spanish.answers == 1 and spanish.estimated_accuracy is None and spanish.confusion is None
+    late = _row(rows, "late")
+    assert late.control_answers == 2 and late.estimated_accuracy is None and late.confusion is None
+    assert _row(rows, "careful").estimated_accuracy is not None  # 10 controls and 20 shared posts: estimated
