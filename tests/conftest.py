@@ -27,17 +27,11 @@ SLOW_FOLDERS = {"browser", "integration", "reliability"}
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark the slow tests (real browser, Label Studio, Gemma, worker processes, load and crash tests) `slow`, so
-    that `pytest -m "not slow"` is the quick day-to-day run; the README's command runs everything.
-
-    The tests run in two pytest-xdist workers (pyproject's addopts). Those of the slow folders form one group, run
-    one after another in one worker as before: they start servers, clusters and browsers, install Label Studio and
-    chromium on first use, and some time signals; the unit and page tests share out beside them."""
+    that `pytest -m "not slow"` is the quick day-to-day run; the README's command runs everything."""
     for item in items:
         folder = item.path.relative_to(REPO_ROOT / "tests").parts[0]
         if folder in SLOW_FOLDERS or SLOW_MARKERS & {mark.name for mark in item.iter_markers()}:
             item.add_marker(pytest.mark.slow)
-        if folder in SLOW_FOLDERS:
-            item.add_marker(pytest.mark.xdist_group("real-parts"))
 
 
 def skip_or_fail(reason: str) -> None:
