@@ -68,7 +68,9 @@ def _wait_for(log: Path, text: str, timeout: float) -> None:
         time.sleep(0.1)
 
 
-@pytest.mark.parametrize("after", [1.0, 3.0, 6.0, "while the worker imports torch"])
+# 1 s (the children are starting) and while torch imports (the case that reproduced the bug); 3 s and 6 s were
+# dropped to keep the suite under 30 minutes: they passed before the fix too, so they told nothing apart.
+@pytest.mark.parametrize("after", [1.0, "while the worker imports torch"])
 def test_one_sigint_during_startup_stops_every_process(tmp_path: Path, after: float | str) -> None:
     env = os.environ | {"LINGUALOOP_DATA_DIR": str(tmp_path / "data"), "PYTHONUNBUFFERED": "1"}
     # The project exists, as on every run but the first: the children start within the first seconds.
