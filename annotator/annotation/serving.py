@@ -11,7 +11,7 @@ from datetime import timedelta
 from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.orm import Session
 
-from annotator.quality.qualification import standings, start_round
+from annotator.quality.qualification import standings, start_round, unanswered_controls_query
 from annotator.quality.settings import quality_settings
 from annotator.sampling.sampler import flag_blocked_items, select_batch
 from core.quality import control_due
@@ -19,7 +19,6 @@ from db.models import (
     Annotation,
     AnnotationKind,
     Assignment,
-    ControlPost,
     Item,
     Project,
     QueueEntry,
@@ -124,20 +123,9 @@ def _unanswered_control(
     session: Session, project: Project, user: User, languages: Sequence[str] | None
 ) -> int | None:
     """A random active control (in these languages, or any when None) that this user has not answered."""
-    query = (
-        select(Item.id)
-        .join(ControlPost, ControlPost.item_id == Item.id)
-        .where(
-            Item.project_id == project.id,
-            ControlPost.active.is_(True),
-            ~exists().where(Annotation.item_id == Item.id, Annotation.user_id == user.id),
-        )
-        .order_by(func.random())
-        .limit(1)
+    return session.scalar(
+        unanswered_controls_query(project, user, languages).order_by(func.random()).limit(1)
     )
-    if languages is not None:
-        query = query.where(Item.language.in_(languages))
-    return session.scalar(query)
 
 
 def _control_for(session: Session, project: Project, user: User) -> tuple[Item | None, list[str] | None]:

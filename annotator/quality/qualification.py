@@ -4,6 +4,7 @@ researcher admits them). A round's answers are the annotator's labels on that la
 round started; a pass is recorded once and kept, even if the settings change later."""
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -107,25 +108,28 @@ def _qualification(session: Session, project: Project, user: User, language: str
     )
 
 
-def _controls_of(project: Project, language: str) -> Select[int]:
-    return (
+def unanswered_controls_query(
+    project: Project, user: User, languages: Sequence[str] | None = None
+) -> Select[int]:
+    """Ids of the project's active controls (in these languages, or any when None) this annotator has not
+    answered in any way: what qualification counts and what serving draws from."""
+    answered = select(Annotation.item_id).where(Annotation.user_id == user.id)
+    query = (
         select(ControlPost.item_id)
         .join(Item, Item.id == ControlPost.item_id)
-        .where(Item.project_id == project.id, Item.language == language, ControlPost.active.is_(True))
+        .where(
+            Item.project_id == project.id,
+            ControlPost.active.is_(True),
+            ControlPost.item_id.not_in(answered),
+        )
     )
+    return query if languages is None else query.where(Item.language.in_(languages))
 
 
 def unanswered_controls(session: Session, project: Project, user: User, language: str) -> int:
     """Active controls of the language this annotator has not answered (in any way) yet."""
-    answered = select(Annotation.item_id).where(Annotation.user_id == user.id)
-    return int(
-        session.scalar(
-            select(func.count()).select_from(
-                _controls_of(project, language).where(ControlPost.item_id.not_in(answered)).subquery()
-            )
-        )
-        or 0
-    )
+    query = unanswered_controls_query(project, user, [language])
+    return int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
 
 
 def _round_answers(
