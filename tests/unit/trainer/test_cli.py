@@ -2,8 +2,10 @@
 `lingualoop`, and a stop signal caught during start-up (even one a library swallowed) stops it before it serves."""
 
 import contextlib
+import importlib
 import json
 import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -70,3 +72,15 @@ def test_other_commands_get_a_caught_stop_again() -> None:
     with pytest.raises(KeyboardInterrupt):
         stops.release()  # what `python -m trainer experiment` does before it starts: Ctrl-C stops it as usual
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_after_a_swallowed_stop_the_next_import_stops_the_start_up() -> None:
+    stops = StopSignals().install()
+    try:
+        _swallowed_sigint(stops)
+        sys.modules.pop("colorsys", None)  # a module nothing here has imported yet
+        with pytest.raises(KeyboardInterrupt, match="while importing colorsys"):
+            importlib.import_module("colorsys")
+    finally:
+        stops.restore()
+    assert importlib.import_module("colorsys").rgb_to_hsv(0, 0, 0) == (0, 0, 0)
