@@ -3,7 +3,8 @@
 
 Per language of train.csv, three simulated annotators label every post (overlap 3) or two of them at random each
 post (overlap 2): careful (90% right, mistakes uniform), confused (swaps pro and neutral 40% of the time, else
-90% right), spammer (uniform random). A share of the posts (5% by default, and 0%) are controls: every annotator
+right: the issue's simulation), spammer (uniform random). A harder mix replaces the confused annotator with a
+careless-confused one (the same swaps, and 90% right otherwise, like the careful one). A share of the posts (5% by default, and 0%) are controls: every annotator
 answers them, the model clamps them to their gold label, and they are left out of the accuracy.
 
     .venv/bin/python -m bench.annotators            # 20 seeds: 14 minutes on 2 busy cores, embeddings cached
@@ -43,6 +44,12 @@ def careful(true: int, rng: np.random.Generator) -> int:
 def confused(true: int, rng: np.random.Generator) -> int:
     if true in (PRO, NEUTRAL) and rng.random() < 0.4:
         return NEUTRAL if true == PRO else PRO
+    return true
+
+
+def careless_confused(true: int, rng: np.random.Generator) -> int:
+    if true in (PRO, NEUTRAL) and rng.random() < 0.4:
+        return NEUTRAL if true == PRO else PRO
     return careful(true, rng)
 
 
@@ -50,9 +57,15 @@ def spammer(true: int, rng: np.random.Generator) -> int:
     return int(rng.integers(len(LABELS)))
 
 
-KINDS: dict[str, Annotator] = {"careful": careful, "confused": confused, "spammer": spammer}
+KINDS: dict[str, Annotator] = {
+    "careful": careful,
+    "confused": confused,
+    "careless-confused": careless_confused,
+    "spammer": spammer,
+}
 MIXES: dict[str, tuple[str, ...]] = {
     "careful, confused, spammer": ("careful", "confused", "spammer"),
+    "careful, careless-confused, spammer": ("careful", "careless-confused", "spammer"),
     "careful x2 + confused": ("careful", "careful", "confused"),
     "careful x2 + spammer": ("careful", "careful", "spammer"),
     "careful x3": ("careful", "careful", "careful"),
@@ -64,8 +77,8 @@ def true_confusion(kind: str) -> NDArray[np.float64]:
     n = len(LABELS)
     if kind == "spammer":
         return np.full((n, n), 1.0 / n)
-    matrix = np.full((n, n), 0.1 / n) + np.eye(n) * 0.9
-    if kind == "confused":
+    matrix = np.eye(n) if kind == "confused" else np.full((n, n), 0.1 / n) + np.eye(n) * 0.9
+    if kind in ("confused", "careless-confused"):
         for true, swapped in ((PRO, NEUTRAL), (NEUTRAL, PRO)):
             matrix[true] *= 0.6
             matrix[true, swapped] += 0.4
@@ -98,12 +111,20 @@ def by_language(posts: Sequence[StudyPost]) -> dict[str, list[int]]:
 
 
 def campaign(
-    gold: IntArray, groups: dict[str, list[int]], mix: Sequence[str], overlap: int, controls: float, seed: int
+    gold: IntArray,
+    groups: dict[str, list[int]],
+    mix: Sequence[str],
+    overlap: int,
+    controls: float,
+    seed: int,
+    aggregate: Callable[[list[tuple[int, int, int]], dict[int, int]], dict[int, int]] | None = None,
 ) -> Labelled:
     rng = np.random.default_rng(seed)
     majority, posterior, ceiling = gold.copy(), gold.copy(), gold.copy()
     log_shares = np.log(np.bincount(gold, minlength=len(LABELS)) / len(gold))
-    log_confusion = [np.log(TRUE_CONFUSION[kind]) for kind in mix]
+    # log 0 = -inf: the confused annotator never mistakes anti or unrelated
+    with np.errstate(divide="ignore"):
+        log_confusion = [np.log(TRUE_CONFUSION[kind]) for kind in mix]
     probability = np.ones(len(gold))
     control = np.zeros(len(gold), dtype=bool)
     log_posterior_of: dict[int, NDArray[np.float64]] = {}
@@ -115,6 +136,7 @@ def campaign(
             who = range(len(mix)) if control[post] else rng.choice(len(mix), size=overlap, replace=False)
             answers += [(post, w, KINDS[mix[w]](int(gold[post]), rng)) for w in who]
         fit = dawid_skene(answers, {post: int(gold[post]) for post in chosen})
+        other = aggregate(answers, {post: int(gold[post]) for post in chosen}) if aggregate else {}
         votes: dict[int, list[int]] = {}
         for post, _, label in answers:
             votes.setdefault(post, []).append(label)
@@ -124,6 +146,8 @@ def campaign(
             counts = np.bincount(votes[post], minlength=len(LABELS))
             majority[post] = rng.choice(np.flatnonzero(counts == counts.max()))  # ties at random
             posterior[post], probability[post] = fit.label_of(post)
+            if aggregate:
+                posterior[post] = other[post]
         for post, w, label in answers:
             log_posterior_of.setdefault(post, log_shares.copy())
             log_posterior_of[post] += log_confusion[w][:, label]
@@ -172,7 +196,7 @@ def accuracy_table(gold: IntArray, groups: dict[str, list[int]], seeds: int, con
         f"\nLabel accuracy against train.csv's gold labels, controls {controls:.0%} (left out), {seeds} seeds"
     )
     print(
-        f"{'mix':<30} {'overlap':>7} {'majority':>15} {'posterior':>15} {'gain (points)':>16} "
+        f"{'mix':<36} {'overlap':>7} {'majority':>15} {'posterior':>15} {'gain (points)':>16} "
         f"{'known confusions':>17}"
     )
     for name, mix in MIXES.items():
@@ -186,10 +210,38 @@ def accuracy_table(gold: IntArray, groups: dict[str, list[int]], seeds: int, con
                 gains.append(100 * (posterior[-1] - majority[-1]))
                 ceiling.append(float(np.mean(run.ceiling[scored] == gold[scored])))
             print(
-                f"{name:<30} {overlap:>7} {spread(majority):>15} {spread(posterior):>15} "
+                f"{name:<36} {overlap:>7} {spread(majority):>15} {spread(posterior):>15} "
                 f"{np.mean(gains):>5.1f} (min {min(gains):>4.1f}) {spread(ceiling):>17}",
                 flush=True,
             )
+
+
+def crowdkit_labels(answers: list[tuple[int, int, int]], gold: dict[int, int]) -> dict[int, int]:
+    """crowd-kit's DawidSkene on the same answers, the controls given as its `true_labels`."""
+    import pandas as pd
+    from crowdkit.aggregation import DawidSkene
+
+    data = pd.DataFrame(answers, columns=["task", "worker", "label"])
+    labels = DawidSkene(n_iter=100).fit(data, true_labels=pd.Series(gold, dtype="int64")).labels_
+    assert labels is not None  # set by fit
+    return {int(task): int(label) for task, label in labels.items()}
+
+
+def crowdkit_table(gold: IntArray, groups: dict[str, list[int]], seeds: int, controls: float) -> None:
+    print(f"\ncrowd-kit's DawidSkene against ours, controls {controls:.0%} as its true_labels, {seeds} seeds")
+    print(f"{'mix':<36} {'overlap':>7} {'majority':>15} {'ours':>15} {'crowd-kit':>15}")
+    for name in (HEADLINE, "careful, careless-confused, spammer"):
+        for overlap in (3, 2):
+            found: dict[str, list[float]] = {"majority": [], "ours": [], "crowd-kit": []}
+            for seed in range(seeds):
+                ours = campaign(gold, groups, MIXES[name], overlap, controls, seed)
+                theirs = campaign(gold, groups, MIXES[name], overlap, controls, seed, crowdkit_labels)
+                scored = ~ours.control
+                found["majority"].append(float(np.mean(ours.majority[scored] == gold[scored])))
+                found["ours"].append(float(np.mean(ours.posterior[scored] == gold[scored])))
+                found["crowd-kit"].append(float(np.mean(theirs.posterior[scored] == gold[scored])))
+            cells = " ".join(f"{spread(values):>15}" for values in found.values())
+            print(f"{name:<36} {overlap:>7} {cells}", flush=True)
 
 
 def flag_table(gold: IntArray, groups: dict[str, list[int]], seeds: int) -> None:
@@ -197,7 +249,7 @@ def flag_table(gold: IntArray, groups: dict[str, list[int]], seeds: int) -> None
         f"\nThe flag: {FLAG_CONTROLS} control answers per annotator and language, {seeds} seeds x "
         f"{len(groups)} languages"
     )
-    print(f"{'mix':<30} {'annotator':<10} {'flagged within 20':>18} {'median controls to flag':>24}")
+    print(f"{'mix':<36} {'annotator':<10} {'flagged within 20':>18} {'median controls to flag':>24}")
     for name in (HEADLINE, "careful x2 + spammer", "careful x2 + confused", "careful x3"):
         mix = MIXES[name]
         firsts: list[list[int | None]] = [
@@ -209,7 +261,7 @@ def flag_table(gold: IntArray, groups: dict[str, list[int]], seeds: int) -> None
             steps = [run[w] for run in firsts for w, k in enumerate(mix) if k == kind]
             hits = [s for s in steps if s is not None]
             median = f"{np.median(hits):.0f}" if hits else "-"
-            print(f"{name:<30} {kind:<10} {len(hits) / len(steps):>18.1%} {median:>24}", flush=True)
+            print(f"{name:<36} {kind:<10} {len(hits) / len(steps):>18.1%} {median:>24}", flush=True)
 
 
 def fit_head(
@@ -293,6 +345,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="3 seeds")
     parser.add_argument("--no-model", action="store_true", help="skip the fast model (no embeddings)")
     parser.add_argument("--model-only", action="store_true", help="only the fast model's table")
+    parser.add_argument(
+        "--crowd-kit", action="store_true", help="only crowd-kit's DawidSkene against ours (test extras)"
+    )
     args = parser.parse_args()
     seeds = 3 if args.quick else args.seeds
     started = time.perf_counter()
@@ -301,6 +356,9 @@ def main() -> None:
     gold = np.array([LABELS.index(p.label) for p in train], dtype=np.int64)
     groups = by_language(train)
     print(f"train.csv: {len(train):,} posts in {len(groups)} languages; {seeds} seeds")
+    if args.crowd_kit:
+        crowdkit_table(gold, groups, seeds, args.controls)
+        return
     if not args.model_only:
         for controls in dict.fromkeys((args.controls, 0.0)):
             accuracy_table(gold, groups, seeds, controls)
