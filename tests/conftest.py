@@ -1,6 +1,9 @@
 """Shared fixtures: real SQLite and a real private PostgreSQL, both migrated with Alembic."""
 
 import os
+import subprocess
+import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +35,36 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         folder = item.path.relative_to(REPO_ROOT / "tests").parts[0]
         if folder in SLOW_FOLDERS or SLOW_MARKERS & {mark.name for mark in item.iter_markers()}:
             item.add_marker(pytest.mark.slow)
+
+
+MYPY_COMMAND = (str(Path(sys.executable).parent / "mypy"), "app", "annotator", "trainer", "db", "core")
+MYPY_RUN = pytest.StashKey[tuple["subprocess.Popen[bytes]", "tempfile._TemporaryFileWrapper[bytes]"]]()
+"""mypy's run, started beside the tests when test_quality's mypy test was collected: strict mypy over every
+package takes about two minutes of one core, which the suite's waits (browsers, servers, workers) leave idle."""
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    wanted = any(item.name == "test_mypy_strict_on_every_package" for item in session.items)
+    if wanted and not session.config.option.collectonly:
+        output = tempfile.NamedTemporaryFile(prefix="mypy-", suffix=".log")  # noqa: SIM115 (closed at the end)
+        process = subprocess.Popen(
+            MYPY_COMMAND,
+            cwd=REPO_ROOT,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            preexec_fn=lambda: os.nice(10),  # behind the tests, so no test waits on it
+        )
+        session.config.stash[MYPY_RUN] = (process, output)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    started = session.config.stash.get(MYPY_RUN, None)
+    if started is not None:
+        process, output = started
+        if process.poll() is None:  # the mypy test was deselected or the run stopped early
+            process.kill()
+            process.wait()
+        output.close()
 
 
 def skip_or_fail(reason: str) -> None:
