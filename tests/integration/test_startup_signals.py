@@ -36,6 +36,12 @@ sys.meta_path.insert(0, SlowTorch())
 """
 
 
+def _terminal_sigint() -> None:
+    """In the child before exec: SIGINT as a terminal's job has it, also where this test run inherited it ignored
+    (a shell's background job), which a child would inherit in turn and never see Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -87,6 +93,7 @@ def test_one_sigint_during_startup_stops_every_process(tmp_path: Path, after: fl
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group, like a terminal's foreground job
+        preexec_fn=_terminal_sigint,
     )
     pgid = demo.pid
     try:

@@ -6,6 +6,7 @@ import importlib
 import json
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,15 @@ from trainer.stops import StopSignals
 from trainer.worker import run_worker
 
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def python_s_own_sigint_handler() -> Iterator[None]:
+    """Ctrl-C as Python sets it up in a terminal, also where the test run inherited SIGINT ignored (a shell's
+    background job): the tests below check that it is given back."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
 
 
 def test_worker_defaults_are_runner_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
