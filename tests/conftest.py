@@ -1,6 +1,9 @@
 """Shared fixtures: real SQLite and a real private PostgreSQL, both migrated with Alembic."""
 
+import contextlib
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -120,18 +123,58 @@ def db_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue(f"{request.param}_url"))
 
 
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file at the newest revision, made once: each test's database starts as a copy of it (the
+    migrations themselves are tested in tests/unit/db/test_migrate.py)."""
+    path = tmp_path_factory.mktemp("schema") / "migrated.db"
+    engine = make_engine(f"sqlite:///{path}")
     upgrade(engine)
+    engine.dispose()
+    with contextlib.closing(sqlite3.connect(path)) as connection:  # everything into the file that gets copied
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
+MIGRATED_POSTGRES = "migrated_template"
+
+
+def _migrated_copy(url: str, request: pytest.FixtureRequest) -> None:
+    """Give the empty test database at `url` the newest schema by copying a migrated one (about 0.2 s less per
+    test than running the migrations; 400 tests use it)."""
+    if url.startswith("sqlite"):
+        target = Path(url.removeprefix("sqlite:///"))
+        if not target.exists():
+            shutil.copyfile(request.getfixturevalue("migrated_sqlite"), target)
+        return
+    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+    name = url.rsplit("/", 1)[1]
+    admin = create_engine(cluster.url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        if not connection.scalar(
+            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": MIGRATED_POSTGRES}
+        ):
+            connection.execute(text(f'CREATE DATABASE "{MIGRATED_POSTGRES}"'))
+            template = make_engine(cluster.url(MIGRATED_POSTGRES))
+            upgrade(template)
+            template.dispose()  # a template must have no connections when it is copied
+        connection.execute(text(f'DROP DATABASE "{name}"'))
+        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{MIGRATED_POSTGRES}"'))
+    admin.dispose()
+
+
+@pytest.fixture
+def engine(db_url: str, request: pytest.FixtureRequest) -> Iterator[Engine]:
+    _migrated_copy(db_url, request)
+    engine = make_engine(db_url)
     yield engine
     engine.dispose()
 
 
 @pytest.fixture
-def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
+def sqlite_engine(sqlite_url: str, request: pytest.FixtureRequest) -> Iterator[Engine]:
+    _migrated_copy(sqlite_url, request)
     engine = make_engine(sqlite_url)
-    upgrade(engine)
     yield engine
     engine.dispose()
 

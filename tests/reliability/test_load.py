@@ -1,5 +1,6 @@
-"""20 annotator clients label concurrently for 60 s on PostgreSQL through the app's domain functions: no label
-lost or duplicated, no post labelled beyond the overlap wanted, every label in the export."""
+"""20 annotator clients label concurrently for 30 s on PostgreSQL through the app's domain functions: no label
+lost or duplicated, no post labelled beyond the overlap wanted, every label in the export. (`bench/load.py` runs
+the same clients for 60 s and prints the rates; here the half minute is about correctness, not speed.)"""
 
 import csv
 import statistics
@@ -17,10 +18,10 @@ from db.models import Annotation, AnnotationSource, Project, User
 from testing.load import build_project, run_clients
 
 pytestmark = [pytest.mark.reliability, pytest.mark.postgres]
-CLIENTS, SECONDS, OVERLAP = 20, 60.0, 2
+CLIENTS, SECONDS, OVERLAP = 20, 30.0, 2
 
 
-def test_twenty_annotators_for_a_minute_lose_nothing(postgres_url: str, tmp_path: Path) -> None:
+def test_twenty_annotators_for_half_a_minute_lose_nothing(postgres_url: str, tmp_path: Path) -> None:
     engine = make_engine(postgres_url, pool_size=CLIENTS + 2)
     upgrade(engine)
     build_project(engine, tmp_path, posts_per_language=2_000, clients=CLIENTS, overlap=OVERLAP)
