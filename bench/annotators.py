@@ -41,16 +41,21 @@ def careful(true: int, rng: np.random.Generator) -> int:
     return true if rng.random() < 0.9 else int(rng.integers(len(LABELS)))
 
 
-def confused(true: int, rng: np.random.Generator) -> int:
+def _swapped(true: int, rng: np.random.Generator) -> int | None:
+    """Pro given as neutral and neutral as pro, 40% of the time; None when not swapped."""
     if true in (PRO, NEUTRAL) and rng.random() < 0.4:
         return NEUTRAL if true == PRO else PRO
-    return true
+    return None
+
+
+def confused(true: int, rng: np.random.Generator) -> int:
+    swapped = _swapped(true, rng)
+    return true if swapped is None else swapped
 
 
 def careless_confused(true: int, rng: np.random.Generator) -> int:
-    if true in (PRO, NEUTRAL) and rng.random() < 0.4:
-        return NEUTRAL if true == PRO else PRO
-    return careful(true, rng)
+    swapped = _swapped(true, rng)
+    return careful(true, rng) if swapped is None else swapped
 
 
 def spammer(true: int, rng: np.random.Generator) -> int:
