@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from functools import lru_cache, partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -105,6 +105,40 @@ class EncoderClassifier(nn.Module):
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         logits: torch.Tensor = self.head(self.dropout(self.pooled(ids, mask)))
         return logits
+
+    def lower(self, ids: torch.Tensor, mask: torch.Tensor, depth: int) -> torch.Tensor:
+        """The token states after the embeddings and the lowest `depth` layers (what frozen members share)."""
+        states: torch.Tensor = _embeddings(self.encoder)(input_ids=ids)
+        for layer in _layers(self.encoder)[:depth]:
+            states = layer(states, attention_mask=_additive(mask, states.dtype))
+        return states
+
+    def upper(self, states: torch.Tensor, mask: torch.Tensor, depth: int) -> torch.Tensor:
+        """The logits from the token states `lower` gave: the layers above `depth`, mean pooling, the head."""
+        additive = _additive(mask, states.dtype)
+        for layer in _layers(self.encoder)[depth:]:
+            states = layer(states, attention_mask=additive)
+        weights = mask.unsqueeze(-1).to(states.dtype)
+        mean = (states * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+        logits: torch.Tensor = self.head(self.dropout(mean))
+        return logits
+
+
+def _layers(model: nn.Module) -> nn.ModuleList:
+    """The transformer layers of BertModel `model`, lowest first."""
+    layers: nn.ModuleList = cast(Any, model).encoder.layer
+    return layers
+
+
+def _embeddings(model: nn.Module) -> nn.Module:
+    """The embeddings module of BertModel `model`."""
+    embeddings: nn.Module = cast(Any, model).embeddings
+    return embeddings
+
+
+def _additive(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """BERT's attention mask as its layers take it: 0 for a token, the dtype's minimum for padding."""
+    return (1.0 - mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
 
 
 @dataclass
@@ -286,29 +320,88 @@ def train_members(
         step = None if on_step is None else partial(on_step, index)
         results.append(train_encoder(loaded, texts, labels, languages, step, confidences))
         members.append(loaded)
+    share_frozen(members)
     return members, TrainResult.combined(results)
 
 
+def _frozen_depth(members: Sequence[LoadedEncoder]) -> int:
+    """The lowest layers `freeze` kept frozen in every member (all but the top one at most), with their
+    embeddings; 0 when only the word embeddings are frozen (the other embeddings trained) or the members differ."""
+    layers = _layers(members[0].model.encoder)
+    if any(m.settings.frozen_layers != members[0].settings.frozen_layers for m in members):
+        return 0
+    return max(0, min(members[0].settings.frozen_layers, len(layers) - 1))
+
+
+def _frozen_modules(member: LoadedEncoder, depth: int) -> list[nn.Module]:
+    encoder = member.model.encoder
+    return [_embeddings(encoder), *_layers(encoder)[:depth]]
+
+
+def shared_depth(members: Sequence[LoadedEncoder]) -> int:
+    """How many of the lowest layers the members share (`share_frozen`): the frozen ones when every member holds
+    the very same frozen modules, else 0 (each member then runs on its own)."""
+    if len(members) < 2:
+        return 0
+    depth = _frozen_depth(members)
+    shared = _frozen_modules(members[0], depth)
+    if any(any(a is not b for a, b in zip(shared, _frozen_modules(m, depth), strict=True)) for m in members):
+        return 0
+    return depth
+
+
+def share_frozen(members: Sequence[LoadedEncoder]) -> None:
+    """Point every member at the first member's frozen embeddings and lowest layers where theirs hold the same
+    weights (members start from one e5 and never train those): one copy in memory instead of one per member
+    (the word embeddings alone are 96M weights), and `members_probabilities` runs them once per batch."""
+    depth = _frozen_depth(members) if len(members) > 1 else 0
+    if depth == 0:
+        return
+    first = _frozen_modules(members[0], depth)
+    for member in members[1:]:
+        own = _frozen_modules(member, depth)
+        weights = zip(
+            [p for m in first for p in m.parameters()], [p for m in own for p in m.parameters()], strict=True
+        )
+        if all(torch.equal(a, b) for a, b in weights):
+            encoder = cast(Any, member.model.encoder)
+            encoder.embeddings = first[0]
+            for index in range(depth):
+                encoder.encoder.layer[index] = first[index + 1]
+
+
+@torch.inference_mode()
 def members_probabilities(
     members: Sequence[LoadedEncoder],
     texts: Sequence[str],
     batch_size: int = 32,
     report: Callable[[int, int], None] | None = None,
 ) -> NDArray[np.float32]:
-    """The mean of the members' probabilities. `report` is called as (posts done, len(texts)), the same posts a
-    one-member encoder counts: with k members each post counts 1/k for each member that has scored it, so the
-    count advances across the members and reaches len(texts) when the last is done, never more."""
-    total, count = len(texts), len(members)
-
-    def member_report(index: int) -> Callable[[int, int], None] | None:
-        if report is None:
-            return None
-        # Callers print "done of total posts": counting member-posts here showed "664 of 228".
-        return lambda done, _: report((index * total + done) // count, total)
-
-    each = [encoder_probabilities(m, texts, batch_size, member_report(i)) for i, m in enumerate(members)]
-    mean: NDArray[np.float32] = np.mean(each, axis=0).astype(np.float32)
-    return mean
+    """The mean of the members' probabilities, in batches of similar length. The frozen layers the members share
+    (`shared_depth`) run once per batch, then each member's own layers: the same probabilities as scoring each
+    member alone, with a third fewer layer passes for three members of e5-small with four frozen layers.
+    `report` is called as (posts done, len(texts)) after each batch, all members included."""
+    first = members[0]
+    if len(members) == 1:
+        return encoder_probabilities(first, texts, batch_size, report)
+    if any(m.settings.max_tokens != first.settings.max_tokens for m in members):
+        raise ValueError("the members of one version cut posts at different lengths")
+    depth = shared_depth(members)
+    posts = first.token_ids(texts)
+    order = sorted(range(len(posts)), key=lambda i: len(posts[i]))
+    result = np.zeros((len(posts), len(LABELS)), dtype=np.float32)
+    for start in range(0, len(order), batch_size):
+        chosen = order[start : start + batch_size]
+        ids, mask = _batch([posts[i] for i in chosen], first.tokenizer.pad)
+        shared = first.model.lower(ids, mask, depth) if depth else None
+        each = [
+            m.model.upper(m.model.lower(ids, mask, 0) if shared is None else shared, mask, depth)
+            for m in members
+        ]
+        result[chosen] = torch.softmax(torch.stack(each).float(), dim=-1).mean(dim=0).numpy()
+        if report is not None:
+            report(min(start + batch_size, len(order)), len(order))
+    return result
 
 
 def member_folders(folder: Path, members: int) -> list[Path]:
@@ -324,7 +417,9 @@ def save_members(members: Sequence[LoadedEncoder], folder: Path, record: dict[st
 
 def load_members(folder: Path, base: E5File | None = None) -> list[LoadedEncoder]:
     """Every member a version saved (`save_members`)."""
-    return [load_encoder(path, base) for path in [folder, *sorted(folder.glob("member-*"))]]
+    members = [load_encoder(path, base) for path in [folder, *sorted(folder.glob("member-*"))]]
+    share_frozen(members)
+    return members
 
 
 @torch.inference_mode()

@@ -22,6 +22,7 @@ from trainer.encoder import (
     new_encoder,
     save_encoder,
     save_members,
+    shared_depth,
     train_encoder,
     train_members,
 )
@@ -113,6 +114,28 @@ def test_members_are_seeded_apart_averaged_and_saved_each(tmp_path: Path) -> Non
     again = load_members(tmp_path / "v1", base)
     assert [m.settings.seed for m in again] == [5, 6]
     assert np.allclose(members_probabilities(again, texts), mean, atol=1e-6)
+
+
+@pytest.mark.parametrize(("frozen_layers", "depth"), [(4, 1), (1, 1), (0, 0)])
+def test_members_share_their_frozen_layers_and_score_as_each_alone(
+    tmp_path: Path, frozen_layers: int, depth: int
+) -> None:
+    base = tiny_e5()
+    settings = EncoderSettings(epochs=1, min_steps=2, batch_size=8, frozen_layers=frozen_layers, members=3)
+    texts, labels, languages = _data(2)
+    members, _ = train_members(settings, texts, labels, languages, base=base)
+    save_members(members, tmp_path / "v1", {"model_version": 1})
+    for loaded in (members, load_members(tmp_path / "v1", base)):
+        assert (
+            shared_depth(loaded) == depth
+        )  # e5-small's four frozen of twelve; this tiny base keeps its top one
+        embeddings = {id(m.model.encoder.embeddings) for m in loaded}
+        assert len(embeddings) == (1 if depth else 3)  # one copy in memory, unless the embeddings trained
+        alone = np.mean([encoder_probabilities(m, texts) for m in loaded], axis=0)
+        np.testing.assert_allclose(members_probabilities(loaded, texts, batch_size=5), alone, atol=1e-6)
+    assert (
+        shared_depth([members[0], members[1], new_encoder(settings, base)]) == 0
+    )  # not shared: each its own
 
 
 def _changed_by_training(loaded: LoadedEncoder) -> set[str]:
