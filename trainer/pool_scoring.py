@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.calibration import apply_temperature
-from core.progress import CountProgress, Report
+from core.progress import CountProgress, Pace, Report
 from db.engine import make_engine, make_session_factory, session_scope
 from db.versions import pool_page, pool_range, pool_ranges, pool_size, replace_predictions, write_predictions
 from trainer.config import WorkerSettings
@@ -54,8 +54,13 @@ def score_pool(
     with sessions() as session:
         total = pool_size(session, spec.project_id)
 
+    pace = Pace()
+
     def moved(done: int) -> None:
-        report(start + (end - start) * done / max(1, total), f"scored {done:,} of {total:,} posts")
+        report(
+            start + (end - start) * done / max(1, total),
+            f"scored {done:,} of {total:,} posts{pace.left(done, total)}",
+        )
 
     if settings.ray_address and total:
         return _on_ray(sessions, settings, spec, total, moved, lambda message: report(start, message))
@@ -65,7 +70,7 @@ def score_pool(
     def within(done: int, _page: int) -> None:
         batch_report(
             start + (end - start) * (scored + done) / max(1, total),
-            f"scored {scored + done:,} of {total:,} posts",
+            f"scored {scored + done:,} of {total:,} posts{pace.left(scored + done, total)}",
         )
 
     while True:

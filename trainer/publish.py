@@ -11,6 +11,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.labels import LABELS
+from core.progress import Pace
 from core.progress import Report as Report  # re-exported for the trainers
 from db.engine import session_scope
 from db.models import ModelStatus, ModelVersion, Prediction
@@ -43,12 +44,13 @@ def publish(
     scoring_start = start + (1 - start) * 0.1
     report(start, f"evaluating on {len(eval_posts)} eval posts")
     batch_report = throttled(report)
+    pace = Pace()
     eval_probabilities = (
         score(
             [p.text for p in eval_posts],
             lambda done, total: batch_report(
                 start + (scoring_start - start) * done / max(1, total),
-                f"evaluated {done:,} of {total:,} eval posts",
+                f"evaluated {done:,} of {total:,} eval posts{pace.left(done, total)}",
             ),
         )
         if eval_posts

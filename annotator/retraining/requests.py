@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from annotator.accounts.access import OPERATOR, RESEARCHERS, Actor, actor_name, require_role
 from annotator.errors import LingualoopError, NotFoundError
 from annotator.sampling.settings import SamplingSettings
+from core.progress import duration
 from db.engine import session_scope
 from db.jobs import cancel_job, dedupe_key, enqueue, queued_with_key
 from db.models import (
@@ -322,17 +323,6 @@ def pin_version(
     return select_current(session, project.id)
 
 
-def _duration(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
-
-
 def job_timing(job: Job, now: datetime) -> str:
     """Who asked and when, when it started, how long it has run and, while it runs, about how long is left
     (from the progress so far: a rough guide, since steps differ in speed)."""
@@ -341,9 +331,9 @@ def job_timing(job: Job, now: datetime) -> str:
         end = as_utc(job.finished_at) if job.finished_at else as_utc(now)
         elapsed = (end - as_utc(job.started_at)).total_seconds()
         parts.append(f"started {job.started_at:%H:%M}")
-        parts.append(f"{'took' if job.finished_at else 'running for'} {_duration(elapsed)}")
+        parts.append(f"{'took' if job.finished_at else 'running for'} {duration(elapsed)}")
         if job.finished_at is None and job.status == JobStatus.RUNNING and 0.05 <= job.progress < 1:
-            parts.append(f"about {_duration(elapsed * (1 - job.progress) / job.progress)} left")
+            parts.append(f"about {duration(elapsed * (1 - job.progress) / job.progress)} left")
     return " · ".join(parts)
 
 

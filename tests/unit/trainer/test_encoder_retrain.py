@@ -58,3 +58,9 @@ def test_a_three_member_rounds_progress_never_counts_past_its_total(
         assert all(done <= total for done, total in counts), counts
         assert [done for done, _ in counts] == sorted(done for done, _ in counts)
     assert len(scored) > 3 * 3  # batches of three members over three pages were all reported
+    training = [m for m in messages if m.startswith("training member")]
+    assert training[0].startswith("training member 1/3: step 1/") and training[-1].startswith(
+        "training member 3/3"
+    )
+    # the time left, from the pace of the steps so far (all three members' steps to go)
+    assert all(re.search(r", about [0-9]+ s left$", m) for m in training[:-1]), training
