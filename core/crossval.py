@@ -81,7 +81,7 @@ def scores(gold: IntArray, predicted: IntArray) -> dict[str, float]:
     }
 
 
-def _with_intervals(gold: IntArray, predicted: IntArray, resamples: int, seed: int) -> dict[str, Any]:
+def with_intervals(gold: IntArray, predicted: IntArray, resamples: int, seed: int) -> dict[str, Any]:
     """n, each metric and its 95% percentile bootstrap interval over posts."""
     point = scores(gold, predicted)
     rng = np.random.default_rng(seed)
@@ -112,9 +112,9 @@ def protocol_report(
     langs, folds = np.array(languages, dtype=np.str_), np.array(fold_of)
     per_fold = [scores(g[folds == i], p[folds == i]) for i in sorted(set(fold_of))]
     return {
-        "pooled": _with_intervals(g, p, resamples, seed),
+        "pooled": with_intervals(g, p, resamples, seed),
         "languages": {
-            language: _with_intervals(g[langs == language], p[langs == language], resamples, seed)
+            language: with_intervals(g[langs == language], p[langs == language], resamples, seed)
             for language in sorted(set(languages))
         },
         "folds": {

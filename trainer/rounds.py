@@ -3,6 +3,8 @@ attempt of the job left, freeze the labels into a new version row, train and sav
 version's folder, then publish it (trainer.publish). A failure marks the version failed (its predictions removed)
 and leaves the previous version current; each backend says only how it plans and trains a round."""
 
+import math
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +42,22 @@ the version's id and its folder."""
 Plan = Callable[[Session, list[LabelledPost], list[LabelledPost]], tuple[ModelVersion, Train]]
 """Given the project's labelled pool posts (at least one) and eval posts, the round's new version row (not added
 yet) and how to train it; raises NothingToTrain when there is nothing new to learn."""
+
+
+def choose_training_set(
+    posts: list[LabelledPost], parent_snapshot: dict[str, str] | None, replay_ratio: float, seed: int
+) -> tuple[list[LabelledPost], int, int]:
+    """New or changed labels since the parent, plus a replay sample of the earlier ones.
+
+    Returns (training posts, new count, replayed count). Without a parent every label is new."""
+    if parent_snapshot is None:
+        return posts, len(posts), 0
+    new = [p for p in posts if parent_snapshot.get(str(p.item_id)) != p.label]
+    if not new:
+        raise NothingToTrain("no labels were added or changed since the parent version")
+    old = [p for p in posts if parent_snapshot.get(str(p.item_id)) == p.label]
+    replay = random.Random(seed).sample(old, min(len(old), math.ceil(replay_ratio * len(new))))
+    return new + replay, len(new), len(replay)
 
 
 def run_round(

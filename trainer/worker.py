@@ -37,7 +37,14 @@ def handlers(sessions: sessionmaker[Session], settings: WorkerSettings) -> dict[
         chose = f" (auto: {backend.value} on this worker)" if asked == RetrainChoice.AUTO else ""
         try:
             if backend == Backend.ENCODER:
-                version = run_encoder_retrain(sessions, settings, job.project_id, report, job_id=job.id)
+                version = run_encoder_retrain(
+                    sessions,
+                    settings,
+                    job.project_id,
+                    report,
+                    from_scratch=payload.from_scratch,
+                    job_id=job.id,
+                )
             else:
                 version = run_retrain(
                     sessions,

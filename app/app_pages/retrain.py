@@ -60,8 +60,8 @@ def _backend_choice() -> None:
         on_change=_choose_backend,
         help="Automatic lets the worker choose: on a CPU the encoder, which measured better than the 270M LoRA "
         "stand-in on the under-represented languages; on a GPU the study's LoRA model. LoRA follows the study "
-        "(incremental rounds). The encoder is fine-tuned afresh on all labels each round; docs/experiment.md "
-        "compares them.",
+        "(incremental rounds). The encoder resumes its previous version too, and trains from e5 on all labels "
+        "when asked or once the labels have grown by half; docs/experiment.md compares them.",
     )
 
 
@@ -112,15 +112,17 @@ def render() -> None:
         on_click=_request,
         args=(False,),
         icon=":material/model_training:",
-        help="Train the chosen model on the labels so far (LoRA: incremental, new labels plus a replay sample; "
-        "encoder: afresh on all labels).",
+        help="Train the chosen model on the labels so far: it resumes the previous version on the new labels "
+        "plus a replay sample of earlier ones (the encoder trains from e5 again once the labels have grown by "
+        "half since its last full round).",
     )
     columns[1].button(
         "Retrain from scratch",
         key="retrain_scratch",
         on_click=_request,
         args=(False, True),
-        help="Start a new adapter instead of resuming the current one.",
+        help="Train from the base model on every label instead of resuming the previous version (a new LoRA "
+        "adapter, or the encoder's members from e5).",
     )
     columns[2].button(
         "Quick model",

