@@ -111,6 +111,11 @@ class EncoderSettings:
     """Passes over a warm round's posts (new and replayed)."""
     warm_min_steps: int = 20
     """At least this many optimiser steps per member in a warm round."""
+    warm_learning_rate: float = 2e-5
+    """Peak learning rate of a warm round (the head `warm_head_lr_factor` times it). The full round's 5e-5 and
+    20x made a round on 100 new labels worse than its parent (test.csv 4-class 0.633 -> 0.604); 2e-5 and 5x kept it
+    within 0.006 of a full retrain, 1e-5 learnt too little from the new labels (docs/experiment.md)."""
+    warm_head_lr_factor: float = 5.0
     full_retrain_growth: float = 0.5
     """A round trains from e5 again once the labels have grown by this share since the last round that did."""
     members: int = 3

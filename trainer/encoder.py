@@ -342,7 +342,7 @@ def resume_members(
 ) -> TrainResult:
     """A warm round: each member of a saved version (`load_members`) fine-tuned further in place on `texts`
     (the new labels and a replay sample), for `settings.warm_epochs` passes and at least `settings.warm_min_steps`
-    steps, member k seeded `seed + k` as it was first trained."""
+    steps at the warm learning rates, member k seeded `seed + k` as it was first trained."""
     results = []
     for index, loaded in enumerate(members):
         if (loaded.settings.frozen_layers, loaded.settings.max_tokens) != (
@@ -357,6 +357,8 @@ def resume_members(
             seed=settings.seed + index,
             epochs=settings.warm_epochs,
             min_steps=settings.warm_min_steps,
+            learning_rate=settings.warm_learning_rate,
+            head_lr_factor=settings.warm_head_lr_factor,
         )
         step = None if on_step is None else partial(on_step, index)
         results.append(train_encoder(loaded, texts, labels, languages, step, confidences))
