@@ -463,7 +463,7 @@ def members_and_e5(
         lowers = [m.model.lower(ids, mask, 0) if shared is None else shared for m in everyone]
         each = [m.model.upper(states, mask, depth) for m, states in zip(members, lowers, strict=False)]
         result[chosen] = torch.softmax(torch.stack(each).float(), dim=-1).mean(dim=0).numpy()
-        if e5 is not None and embeddings is not None:
+        if e5 is not None and embeddings is not None:  # both or neither
             pooled = e5.model.upper_pooled(lowers[-1], mask, depth)
             embeddings[chosen] = functional.normalize(pooled.float(), dim=-1).numpy()
         if report is not None:

@@ -36,24 +36,10 @@ def handlers(sessions: sessionmaker[Session], settings: WorkerSettings) -> dict[
         backend = resolve_backend(asked, settings.model, pick_device(settings.model).type == "cuda")
         chose = f" (auto: {backend.value} on this worker)" if asked == RetrainChoice.AUTO else ""
         try:
-            if backend == Backend.ENCODER:
-                version = run_encoder_retrain(
-                    sessions,
-                    settings,
-                    job.project_id,
-                    report,
-                    from_scratch=payload.from_scratch,
-                    job_id=job.id,
-                )
-            else:
-                version = run_retrain(
-                    sessions,
-                    settings,
-                    job.project_id,
-                    report,
-                    from_scratch=payload.from_scratch,
-                    job_id=job.id,
-                )
+            run = run_encoder_retrain if backend == Backend.ENCODER else run_retrain
+            version = run(
+                sessions, settings, job.project_id, report, from_scratch=payload.from_scratch, job_id=job.id
+            )
         except NothingToTrain as reason:
             return f"nothing to do: {reason}"
         return f"model version {version} ready{_standing(version)}{chose}" + refresh_ensemble(
