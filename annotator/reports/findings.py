@@ -26,6 +26,7 @@ from annotator.reports.quantify import (
     EvalPosts,
     GroupShares,
     group_shares,
+    never_predicted,
     scoped,
 )
 from annotator.retraining.requests import get_version
@@ -360,6 +361,13 @@ def compute_findings(
             + ", ".join(f"{lang} ({eval_counts.get(lang, 0)})" for lang in pooled)
             + f": {treatment}. Label more eval posts in these languages to correct them."
         )
+    all_notes += [
+        f"In {language} the model never gives {' or '.join(labels)} (none of its {int(np.sum(counted.languages == language)):,} "
+        f"posts here and none of its eval posts has it as the most likely label): no correction recovers a label "
+        f"the model never gives, so the share of {' and '.join(labels)} there cannot be trusted. Label more "
+        f"{language} posts (eval and training) and retrain."
+        for language, labels in never_predicted(counted, evals).items()
+    ]
     return Findings(
         version_id, list(group_by), list(methods), groups, eval_counts, min_eval, fallback, all_notes
     )

@@ -387,3 +387,23 @@ def group_shares(
         for g, cells in enumerate(cells_of)
         if cells
     ]
+
+
+def never_predicted(counted: Counted, evals: EvalPosts, min_posts: int = 20) -> dict[str, list[str]]:
+    """Per language with at least `min_posts` posts to count, the labels the model gives none of them (the most
+    probable label of no counted post and no eval post of that language) although the eval split has them: no
+    correction can recover a label the model never gives, so its share there is not to be trusted."""
+    found: dict[str, list[str]] = {}
+    in_gold = set(np.unique(evals.gold).tolist())
+    for language in np.unique(counted.languages):
+        mine = counted.languages == language
+        if int(mine.sum()) < min_posts:
+            continue
+        given = set(np.argmax(counted.probabilities[mine], axis=1).tolist())
+        theirs = evals.languages == language
+        if theirs.any():
+            given |= set(np.argmax(evals.probabilities[theirs], axis=1).tolist())
+        missing = [LABELS[k] for k in range(len(LABELS)) if k in in_gold and k not in given]
+        if missing:
+            found[str(language)] = missing
+    return found

@@ -14,12 +14,14 @@ from annotator.corpus.ingest import ImportOptions, import_file
 from annotator.errors import InputFileError, LingualoopError, PermissionDeniedError
 from annotator.reports.findings import (
     MISSING,
+    compute_findings,
     group_by_columns,
     input_files,
     project_findings,
     project_inputs,
     table_rows,
 )
+from annotator.reports.quantify import Counted, EvalPosts
 from core.labels import LABELS
 from db.models import Annotation, Backend, Item, ModelStatus, ModelVersion, Project, Role, Split
 from db.versions import write_predictions
@@ -288,3 +290,17 @@ def test_the_fingerprint_changes_when_an_eval_label_changes(session: Session, tm
         annotation.label = "unrelated" if annotation.label != "unrelated" else "pro"
     session.flush()
     assert project_inputs(session, project, ["lang"], by=OPERATOR).fingerprint() != before
+
+
+def test_findings_say_when_a_language_never_gets_a_label() -> None:
+    rng = np.random.default_rng(0)
+    gold = rng.integers(0, 4, 200)
+    said = np.where(gold == 0, 2, gold)  # pro never given: in Italian
+    counted = Counted(np.eye(4)[said], np.array(["it"] * 200), np.zeros(200, dtype=np.int64), [("it",)])
+    evals = EvalPosts(np.eye(4)[said[:40]], gold[:40], np.array(["it"] * 40))
+    findings = compute_findings(counted, evals, 1, ["lang"], resamples=5)
+    assert any(
+        note.startswith("In it the model never gives pro (none of its 200 posts")
+        and "cannot be trusted" in note
+        for note in findings.notes
+    ), findings.notes

@@ -16,6 +16,7 @@ from annotator.reports.quantify import (
     fit_errors,
     group_shares,
     language_weights,
+    never_predicted,
     scoped,
     simplex_least_squares,
 )
@@ -224,3 +225,24 @@ def test_weights_count_like_repeated_posts_and_balanced_pooling_weighs_languages
     assert not np.allclose(
         fit_error_model(evals, 20, balanced=True).pooled.hard, fit_error_model(evals, 20).pooled.hard
     )
+
+
+def test_a_label_the_model_never_gives_in_a_language_is_named() -> None:
+    """Italian: a fifth of the posts are pro but the model never says pro there (as on the gold set of issue 32);
+    German gets every label. A language with too few posts to count is not judged."""
+    rng = np.random.default_rng(0)
+    gold_it = rng.integers(0, K, 100)
+    said_it = np.where(gold_it == 0, 2, gold_it)  # pro read as neutral
+    gold_de = rng.integers(0, K, 100)
+    counted = Counted(
+        probabilities=np.concatenate([one_hot(said_it), one_hot(gold_de), one_hot(np.array([1] * 5))]),
+        languages=np.array(["it"] * 100 + ["de"] * 100 + ["hu"] * 5),
+        groups=np.zeros(205, dtype=np.int64),
+        group_keys=[()],
+    )
+    evals = EvalPosts(
+        probabilities=np.concatenate([one_hot(said_it[:30]), one_hot(gold_de[:30])]),
+        gold=np.concatenate([gold_it[:30], gold_de[:30]]),
+        languages=np.array(["it"] * 30 + ["de"] * 30),
+    )
+    assert never_predicted(counted, evals) == {"it": ["pro"]}
