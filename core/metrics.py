@@ -30,6 +30,50 @@ def macro_f1(gold: IntArray, predicted: IntArray, classes: Sequence[int]) -> flo
     return float(np.mean(scores)) if scores else 0.0
 
 
+@dataclass(frozen=True)
+class PairedDifference:
+    """Macro-F1 of a second model's predictions minus a first's on the same posts, with its 95% interval from
+    resampling the posts once for both (a paired bootstrap)."""
+
+    posts: int
+    difference: float
+    low: float
+    high: float
+
+
+def _resampled_macro_f1(
+    counts: NDArray[np.int64], gold: IntArray, predicted: IntArray, classes: int
+) -> NDArray[np.float64]:
+    """macro_f1 of every resample at once: `counts` (resamples, posts) is how often each post was drawn."""
+    scores, present = [], []
+    for c in range(classes):
+        tp = counts @ ((gold == c) & (predicted == c))
+        fp = counts @ ((gold != c) & (predicted == c))
+        fn = counts @ ((gold == c) & (predicted != c))
+        denominator = 2 * tp + fp + fn
+        present.append(denominator > 0)
+        scores.append(np.where(denominator > 0, 2 * tp / np.maximum(denominator, 1), 0.0))
+    present_counts = np.sum(present, axis=0)
+    mean: NDArray[np.float64] = np.sum(scores, axis=0) / np.maximum(present_counts, 1)
+    return mean
+
+
+def paired_macro_f1(
+    gold: IntArray, first: IntArray, second: IntArray, classes: int, resamples: int = 1000, seed: int = 0
+) -> PairedDifference:
+    """PairedDifference of 4-class (or any `classes`) macro-F1: second minus first."""
+    n = len(gold)
+    point = macro_f1(gold, second, range(classes)) - macro_f1(gold, first, range(classes))
+    if n == 0:
+        return PairedDifference(0, 0.0, 0.0, 0.0)
+    counts = np.random.default_rng(seed).multinomial(n, np.full(n, 1 / n), size=resamples)
+    draws = _resampled_macro_f1(counts, gold, second, classes) - _resampled_macro_f1(
+        counts, gold, first, classes
+    )
+    low, high = np.percentile(draws, [2.5, 97.5])
+    return PairedDifference(n, round(point, 4), round(float(low), 4), round(float(high), 4))
+
+
 def topic_f1(gold: IntArray, predicted: IntArray) -> float:
     """Macro-F1 of related (0) vs unrelated (1)."""
     return macro_f1((gold == UNRELATED).astype(np.int64), (predicted == UNRELATED).astype(np.int64), [0, 1])

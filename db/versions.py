@@ -2,7 +2,7 @@
 evaluated on, its predictions, and which ready version is current. The worker (LoRA) and the fast model
 (annotator/) write versions through these functions, so both follow the same rules."""
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +11,8 @@ from numpy.typing import NDArray
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from core.metrics import VersionMetrics
+from core.labels import LABELS
+from core.metrics import PairedDifference, VersionMetrics, paired_macro_f1
 from db.bulk import bulk_insert, refresh_statistics
 from db.consensus import RELIABILITY, project_consensus
 from db.models import (
@@ -277,10 +278,17 @@ def _score(version: ModelVersion) -> tuple[float | None, float | None, float | N
     return float(overall.macro_f1), low, high
 
 
-def choose_current(ready: Sequence[ModelVersion]) -> CurrentChoice | None:
+Comparer = Callable[[ModelVersion, ModelVersion], PairedDifference | None]
+"""A second version's eval macro-F1 minus a first's on the eval posts both scored (paired_comparer), or None where
+they share none."""
+
+
+def choose_current(ready: Sequence[ModelVersion], compare: Comparer | None = None) -> CurrentChoice | None:
     """The version to make current, with the noise of small eval splits in mind: a pinned version; else the
-    newest evaluated version, unless an older one is better beyond its interval (its 95% interval's lower bound
-    above the newest's macro-F1); else, where nothing is evaluated, the newest ready version."""
+    newest evaluated version, unless an older one is better beyond the noise: by a paired bootstrap on the eval
+    posts both scored (`compare`: its 95% interval of the difference above 0), or, where no comparison is
+    possible, its own 95% interval's lower bound above the newest's macro-F1; else, where nothing is evaluated,
+    the newest ready version."""
     if not ready:
         return None
     pinned = [v for v in ready if v.pinned]
@@ -296,28 +304,74 @@ def choose_current(ready: Sequence[ModelVersion]) -> CurrentChoice | None:
     newest = max(evaluated, key=lambda v: v.id)
     newest_f1 = _score(newest)[0]
     assert newest_f1 is not None
-    better = [
-        v for v in evaluated if (low := _score(v)[1]) is not None and low > newest_f1 and v is not newest
-    ]
+    higher = [v for v in evaluated if v is not newest and (_score(v)[0] or 0.0) > newest_f1]
+    paired = {v.id: compare(newest, v) if compare is not None else None for v in higher}
+    better = [v for v in higher if _beats(v, paired[v.id], newest_f1)]
     if better:
         best = max(better, key=lambda v: (_score(v)[0] or 0.0, v.id))
-        f1, low, high = _score(best)
-        return CurrentChoice(
-            best,
-            f"its eval macro-F1 {f1:.3f} (95% interval {low:.3f}-{high:.3f}) beats the newest evaluated version "
-            f"{newest.id} ({newest_f1:.3f}) beyond its interval",
-        )
-    higher = [v.id for v in evaluated if v is not newest and (_score(v)[0] or 0.0) > newest_f1]
+        return CurrentChoice(best, _why_better(best, newest, paired[best.id], newest_f1))
     return CurrentChoice(
         newest,
         "the newest evaluated version"
         + (
-            f"; version(s) {', '.join(map(str, higher))} score higher on the eval split, but not beyond "
-            "their 95% intervals, so the version trained on more labels is preferred"
+            f"; version(s) {', '.join(str(v.id) for v in higher)} score higher on the eval split, but not beyond "
+            "the noise (a paired comparison on the same eval posts, else their 95% intervals), so the version "
+            "trained on more labels is preferred"
             if higher
             else ""
         ),
     )
+
+
+def _beats(version: ModelVersion, paired: PairedDifference | None, newest_f1: float) -> bool:
+    if paired is not None:
+        return paired.low > 0
+    low = _score(version)[1]
+    return low is not None and low > newest_f1
+
+
+def _why_better(
+    best: ModelVersion, newest: ModelVersion, paired: PairedDifference | None, newest_f1: float
+) -> str:
+    f1, low, high = _score(best)
+    if paired is not None:
+        return (
+            f"on the {paired.posts} eval posts both scored, its macro-F1 is higher than the newest evaluated "
+            f"version {newest.id}'s by {paired.difference:+.3f} (paired 95% interval {paired.low:+.3f} to "
+            f"{paired.high:+.3f}): beyond the noise"
+        )
+    return (
+        f"its eval macro-F1 {f1:.3f} (95% interval {low:.3f}-{high:.3f}) beats the newest evaluated version "
+        f"{newest.id} ({newest_f1:.3f}) beyond its interval"
+    )
+
+
+def paired_comparer(session: Session, project_id: int) -> Comparer:
+    """Compare two versions on the project's labelled eval posts that both scored (their stored eval
+    predictions: an ensemble's are cross-fitted), with core.metrics.paired_macro_f1; the labels are read once."""
+    gold: dict[int, int] | None = None
+
+    def compare(first: ModelVersion, second: ModelVersion) -> PairedDifference | None:
+        nonlocal gold
+        if gold is None:
+            gold = {
+                p.item_id: LABELS.index(p.label) for p in consensus_posts(session, project_id, Split.EVAL)
+            }
+        a, b = (
+            probabilities_of(session, first.id, list(gold)),
+            probabilities_of(session, second.id, list(gold)),
+        )
+        shared = [i for i in gold if i in a and i in b]
+        if not shared:
+            return None
+        return paired_macro_f1(
+            np.array([gold[i] for i in shared], dtype=np.int64),
+            np.argmax([a[i] for i in shared], axis=1),
+            np.argmax([b[i] for i in shared], axis=1),
+            len(LABELS),
+        )
+
+    return compare
 
 
 def ready_versions(session: Session, project_id: int) -> list[ModelVersion]:
@@ -335,7 +389,9 @@ def standing(session: Session, version_id: int) -> str:
     version = session.get(ModelVersion, version_id)
     if version is None or version.is_current:
         return " (current)" if version is not None else ""
-    choice = choose_current(ready_versions(session, version.project_id))
+    choice = choose_current(
+        ready_versions(session, version.project_id), paired_comparer(session, version.project_id)
+    )
     if choice is None:
         return ""
     f1 = _score(version)[0]
@@ -345,7 +401,7 @@ def standing(session: Session, version_id: int) -> str:
 
 def select_current(session: Session, project_id: int) -> ModelVersion | None:
     """Make choose_current's version current (at most one per project)."""
-    choice = choose_current(ready_versions(session, project_id))
+    choice = choose_current(ready_versions(session, project_id), paired_comparer(session, project_id))
     if choice is None:
         return None
     session.execute(

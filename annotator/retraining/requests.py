@@ -42,6 +42,7 @@ from db.versions import (
     choose_current,
     current_version,
     latest_ready_version,
+    paired_comparer,
     ready_versions,
     require_ready,
     select_current,
@@ -300,7 +301,7 @@ def retrain_in_progress(session: Session, project: Project) -> bool:
 
 def current_choice(session: Session, project: Project) -> CurrentChoice | None:
     """The version that is (or would be made) current, and why."""
-    return choose_current(ready_versions(session, project.id))
+    return choose_current(ready_versions(session, project.id), paired_comparer(session, project.id))
 
 
 def pin_version(

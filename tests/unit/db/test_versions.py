@@ -3,6 +3,7 @@ version is current."""
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,7 +14,9 @@ from annotator.annotation.adjudication import adjudicate
 from annotator.annotation.annotate import Answer, record_answer
 from annotator.annotation.flags import review_flag
 from annotator.corpus.ingest import import_file
+from annotator.demo import create_demo_project
 from annotator.quality.settings import update_quality
+from core.labels import LABELS
 from core.quality import QualitySettings
 from db.models import FlagDecision, Item, ModelStatus, ModelVersion, Role, Split
 from db.versions import (
@@ -30,6 +33,7 @@ from db.versions import (
     standing,
     stored_folder,
     version_folder,
+    write_predictions,
 )
 from testing.factories import make_project, posts, write_csv
 
@@ -97,6 +101,41 @@ def test_the_newest_version_is_current_unless_an_older_one_is_better_beyond_its_
     assert _current(session) == first
     assert "beats the newest evaluated version 3 (0.260) beyond its interval" in standing(session, third)
     assert standing(session, first) == " (current)" and second
+
+
+def test_a_paired_comparison_on_the_same_eval_posts_decides_where_intervals_overlap(session: Session) -> None:
+    """Two versions with the same stored scores and intervals (which overlap): the older is right on every eval post
+    where the newer is wrong on a fifth, which a paired bootstrap over the eval posts sees and separate intervals
+    cannot. A later version that is as good as the older one is preferred again (not better beyond the noise)."""
+    project_id = create_demo_project(session, by=OPERATOR).project.id
+    gold = {p.item_id: LABELS.index(p.label) for p in consensus_posts(session, project_id, Split.EVAL)}
+    ids = sorted(gold)
+    right = np.eye(4)[[gold[i] for i in ids]] * 0.9 + 0.025
+    sloppy = right.copy()
+    sloppy[::5] = np.roll(sloppy[::5], 1, axis=1)  # every fifth post wrong
+
+    def version(rows: np.ndarray, f1: float) -> int:
+        made = ModelVersion(
+            project_id=project_id,
+            backend="fast",
+            base_model="e5",
+            status=ModelStatus.READY,
+            metrics={"all": {"macro_f1": f1, "macro_f1_ci95": [f1 - 0.1, f1 + 0.1]}},
+        )
+        session.add(made)
+        session.flush()
+        write_predictions(session, made.id, ids, rows)
+        select_current(session, project_id)
+        return made.id
+
+    first = version(right, 0.80)
+    second = version(sloppy, 0.75)
+    assert _current(session) == first  # without the pairing, 0.80's interval (0.70-0.90) held 0.75
+    reason = standing(session, second)
+    assert f"on the {len(ids)} eval posts both scored" in reason and "beyond the noise" in reason
+    third = version(right, 0.80)  # the same predictions as the first: no difference at all
+    assert _current(session) == third
+    assert choose_current(ready_versions(session, project_id)) is not None
 
 
 def test_a_pinned_version_stays_current_and_unevaluated_projects_take_the_newest(session: Session) -> None:
