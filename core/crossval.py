@@ -6,6 +6,10 @@ its share of those posts and is evaluated on that share plus its share of test.c
 one of the 1,000 posts is then predicted exactly once, by a model that never saw it; the scores of that pooled set
 get bootstrap 95% intervals, overall and per language, and the folds' own scores give a mean and spread.
 
+The leave-one-language-out protocol (`lolo_folds`) asks what a new language looks like before anyone labels it:
+one fold per other language, trained on every post of train.csv in any other language and evaluated on that
+language's posts of both files. Its folds' mean is the mean over languages.
+
 Shared by the worker's experiment (LoRA, encoder) and the web side's (the fast model); pure numpy. The
 tables the CLIs print of a run are in core/protocol_tables.py."""
 
@@ -18,6 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from core.ensemble_weights import fit_language_weights
 from core.labels import LABELS
 from core.metrics import IntArray, macro_f1, stance_f1, topic_f1
 from core.pooling import POOLING, pool
@@ -73,6 +78,51 @@ def others_folds(
     ]
 
 
+def lolo_folds(
+    train: Sequence[StudyPost], test: Sequence[StudyPost], only: Sequence[str] | None = None
+) -> list[Fold]:
+    """One fold per language outside English and Spanish (alphabetical; `only` these, if given): trained on
+    train.csv without that language, evaluated on its posts of train.csv and test.csv."""
+    found = {p.language for p in [*train, *test]} - MAIN_LANGUAGES
+    if only:
+        unknown = sorted(set(only) - found)
+        if unknown:
+            raise ValueError(f"no posts in {', '.join(unknown)} outside English and Spanish to leave out")
+        found = set(only)
+    languages = sorted(found)
+    if not languages:
+        raise ValueError("no posts outside English and Spanish: the protocol has nothing to evaluate")
+    return [
+        Fold(
+            index=i,
+            train=[p for p in train if p.language != language],
+            evaluate=[p for p in [*train, *test] if p.language == language],
+        )
+        for i, language in enumerate(languages)
+    ]
+
+
+PROTOCOLS = ("others", "lolo")
+"""The cross-validation protocols: k folds over the other languages, or one language left out at a time."""
+
+
+def protocol_folds(
+    protocol: str,
+    train: Sequence[StudyPost],
+    test: Sequence[StudyPost],
+    folds: int = 5,
+    seed: int = 0,
+    languages: Sequence[str] | None = None,
+) -> list[Fold]:
+    """The folds of `protocol` (PROTOCOLS); `folds` and `seed` are the others protocol's, `languages` (the ones
+    to leave out, default all) lolo's."""
+    if protocol == "others":
+        return others_folds(train, test, folds, seed)
+    if protocol == "lolo":
+        return lolo_folds(train, test, languages)
+    raise ValueError(f"unknown protocol '{protocol}': use {' or '.join(PROTOCOLS)}")
+
+
 def scores(gold: IntArray, predicted: IntArray) -> dict[str, float]:
     return {
         "four_class": macro_f1(gold, predicted, range(len(LABELS))),
@@ -120,7 +170,10 @@ def protocol_report(
         "folds": {
             "k": len(per_fold),
             "mean": {m: round(float(np.mean([f[m] for f in per_fold])), 4) for m in METRICS},
-            "sd": {m: round(float(np.std([f[m] for f in per_fold], ddof=1)), 4) for m in METRICS},
+            "sd": {  # one fold (a single language left out) has no spread
+                m: round(float(np.std([f[m] for f in per_fold], ddof=1)), 4) if len(per_fold) > 1 else 0.0
+                for m in METRICS
+            },
         },
         "predicted": {label: int(np.sum(p == i)) for i, label in enumerate(LABELS)},
         "posts": {"gold": list(gold), "predicted": list(predicted), "languages": list(languages)},
@@ -208,4 +261,32 @@ def ensemble_report(
     pooled = pool([np.asarray(r["posts"]["probabilities"], dtype=np.float32) for r in reports], rule)
     return _report_with_probabilities(
         first["gold"], pooled.astype(np.float32), first["languages"], first["fold"], resamples
+    )
+
+
+def weighted_report(reports: Sequence[dict[str, Any]], resamples: int = 1000) -> dict[str, Any]:
+    """The protocol's report of the runs pooled as an ensemble version weighs its members
+    (core.ensemble_weights): each fold's posts with per-language weights fitted on the other folds' posts, which
+    stand in for a project's eval split (under leave-one-language-out a fold's language is in no other fold, so it
+    is pooled as a language without eval labels). A run's `backend` says which is the fast model."""
+    ensemble_report(reports, resamples=10)  # the same checks
+    first = reports[0]["posts"]
+    probabilities = [np.asarray(r["posts"]["probabilities"], dtype=np.float64) for r in reports]
+    backends = [str(r.get("backend", "")) for r in reports]
+    gold = np.array([LABELS.index(x) for x in first["gold"]], dtype=np.int64)
+    languages, fold_of = list(first["languages"]), np.array(first["fold"])
+    pooled = np.zeros_like(probabilities[0])
+    for fold in sorted(set(first["fold"])):
+        held, rest = fold_of == fold, fold_of != fold
+        weights = fit_language_weights(
+            [p[rest] for p in probabilities],
+            gold[rest].tolist(),
+            [lang for lang, r in zip(languages, rest, strict=True) if r],
+            backends,
+        )
+        pooled[held] = weights.pool(
+            [p[held] for p in probabilities], [lang for lang, h in zip(languages, held, strict=True) if h]
+        )
+    return _report_with_probabilities(
+        first["gold"], pooled.astype(np.float32), languages, first["fold"], resamples
     )

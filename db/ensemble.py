@@ -1,5 +1,6 @@
 """The ensemble version: the calibrated probabilities of the newest ready version of each backend (fast, LoRA,
-encoder) averaged (`pool`: the mean; their normalised geometric mean measured no better, docs/experiment.md),
+encoder) averaged with weights by language (core.ensemble_weights: fitted on the eval posts of each language with
+labels and shrunk toward equal weights; the members other than the fast model in a language without eval labels),
 published as a version of its own (backend `ensemble`) that the sampler, the app, the findings and the exports use like any
 other.
 
@@ -9,7 +10,8 @@ temperature (core.calibration), and becomes current when db.versions.choose_curr
 retrain (the worker's and the fast model's) once two backends have a ready version; to classify an archive, its
 members are loaded and pooled by the version's rule (trainer/version_scorers.py).
 
-The members never saw the eval posts, so neither did their pool: its eval scores are as honest as theirs."""
+The members never saw the eval posts; the weights did, so the ensemble's own eval probabilities are cross-fitted
+(each post pooled with weights fitted without it): its eval scores stay as honest as its members'."""
 
 from collections.abc import Sequence
 from typing import Any
@@ -20,13 +22,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.calibration import apply_temperature
+from core.ensemble_weights import BY_LANGUAGE, LanguageWeights, cross_fitted, fit_language_weights
 from core.labels import LABELS
-from core.pooling import POOLING, pool
 from db.engine import session_scope
-from db.models import Backend, ModelStatus, ModelVersion, Prediction, Split
+from db.models import Backend, Item, ModelStatus, ModelVersion, Prediction, Split
 from db.publish import in_session, publish_version
 from db.snapshots import TrainingSnapshot, snapshot_json
 from db.versions import (
+    LabelledPost,
+    Probabilities,
     consensus_posts,
     latest_ready_version,
     probabilities_of,
@@ -54,66 +58,124 @@ def pooling_of(version: ModelVersion) -> str:
     return TrainingSnapshot.of(version.training_snapshot).pooling
 
 
-def _snapshot(ids: list[int], members: Sequence[TrainingSnapshot]) -> dict[str, Any]:
-    """An ensemble's snapshot: its members, every label one of them learnt, the most posts one trained on."""
+def weights_of(version: ModelVersion) -> LanguageWeights | None:
+    """An ensemble's weights by language (core.ensemble_weights), or None for one built before them (it pools by
+    `pooling_of`'s rule)."""
+    return TrainingSnapshot.of(version.training_snapshot).language_weights
+
+
+def _snapshot(
+    ids: list[int], members: Sequence[TrainingSnapshot], weights: LanguageWeights
+) -> dict[str, Any]:
+    """An ensemble's snapshot: its members, every label one of them learnt, the most posts one trained on, its
+    weights by language."""
     return snapshot_json(
         members=ids,
         labels={k: v for m in members for k, v in (m.labels or {}).items()},
         trained_on=max(m.trained_on or 0 for m in members),
-        pooling=POOLING,
+        pooling=BY_LANGUAGE,
+        weights=weights.to_json(),
     )
 
 
-def pooled(
-    session: Session, members: Sequence[int], item_ids: Sequence[int], rule: str = POOLING
+def member_rows(
+    session: Session, members: Sequence[int], item_ids: Sequence[int]
+) -> dict[int, list[Probabilities | None]]:
+    """For each post that at least one member scored, each member's probabilities (None where it did not: a post
+    imported after it was trained), in member order."""
+    by_member = [probabilities_of(session, member, item_ids) for member in members]
+    found = {item_id for rows in by_member for item_id in rows}
+    return {item_id: [rows.get(item_id) for rows in by_member] for item_id in item_ids if item_id in found}
+
+
+def _pooled(
+    weights: LanguageWeights, rows: dict[int, list[Probabilities | None]], languages: dict[int, str]
 ) -> dict[int, NDArray[np.float64]]:
-    """The members' pooled probabilities for each post that at least one member scored (a post imported after a
-    member was trained is pooled over the members that scored it)."""
-    rows: dict[int, list[NDArray[np.float64]]] = {}
-    for member in members:
-        for item_id, probabilities in probabilities_of(session, member, item_ids).items():
-            rows.setdefault(item_id, []).append(np.asarray(probabilities, dtype=np.float64))
-    return {item_id: pool(found, rule) for item_id, found in rows.items()}
+    return {
+        item_id: weights.pool_present(
+            [None if r is None else np.asarray(r, dtype=np.float64) for r in found], languages.get(item_id)
+        )
+        for item_id, found in rows.items()
+    }
+
+
+def fit_weights(
+    members: Sequence[ModelVersion],
+    eval_posts: Sequence[LabelledPost],
+    rows: dict[int, list[Probabilities | None]],
+) -> tuple[LanguageWeights, list[LabelledPost], NDArray[np.float64]]:
+    """The members' weights by language, fitted on the eval posts every member scored, and those posts with their
+    cross-fitted pooled probabilities (core.ensemble_weights.cross_fitted: no post is pooled with weights fitted
+    on itself)."""
+    backends = [str(m.backend) for m in members]
+    complete = [p for p in eval_posts if all(r is not None for r in rows.get(p.item_id, [None]))]
+    arrays = [
+        np.array([rows[p.item_id][i] for p in complete], dtype=np.float64).reshape(-1, len(LABELS))
+        for i in range(len(members))
+    ]
+    gold = [LABELS.index(p.label) for p in complete]
+    languages = [p.language for p in complete]
+    weights = fit_language_weights(arrays, gold, languages, backends)
+    return weights, complete, cross_fitted(arrays, gold, languages, backends)
 
 
 def build_ensemble(session: Session, project_id: int) -> ModelVersion | None:
     """Publish the ensemble of the newest version of each backend, or None when fewer than two backends have a
     ready version or the newest ensemble already has these members. Runs in the caller's transaction."""
-    members = ensemble_members(session, project_id)
+    members = sorted(ensemble_members(session, project_id), key=lambda v: v.id)
     if len(members) < 2:
         return None
-    ids = sorted(v.id for v in members)
+    ids = [v.id for v in members]
     newest = latest_ready_version(session, project_id, Backend.ENSEMBLE)
     if newest is not None and sorted(member_ids(newest)) == ids:
         return None
+    eval_posts = consensus_posts(session, project_id, Split.EVAL)
+    rows = member_rows(session, ids, [p.item_id for p in eval_posts])
+    weights, complete, cross = fit_weights(members, eval_posts, rows)
     version = ModelVersion(
         project_id=project_id,
         backend=Backend.ENSEMBLE,
-        base_model="average of versions " + ", ".join(f"{v.id} ({v.backend})" for v in members),
+        base_model="weighted by language: versions " + ", ".join(f"{v.id} ({v.backend})" for v in members),
         status=ModelStatus.SCORING,
-        training_snapshot=_snapshot(ids, [TrainingSnapshot.of(m.training_snapshot) for m in members]),
+        training_snapshot=_snapshot(
+            ids, [TrainingSnapshot.of(m.training_snapshot) for m in members], weights
+        ),
     )
     session.add(version)
     session.flush()
-    eval_posts = consensus_posts(session, project_id, Split.EVAL)
-    by_item = pooled(session, ids, [p.item_id for p in eval_posts])
-    scored = [p for p in eval_posts if p.item_id in by_item]
+    done = {p.item_id for p in complete}
+    partial = [p for p in eval_posts if p.item_id in rows and p.item_id not in done]
+    rest = _pooled(
+        weights, {p.item_id: rows[p.item_id] for p in partial}, {p.item_id: p.language for p in partial}
+    )
+    scored = [*complete, *partial]
+    probabilities = np.concatenate(
+        [cross, np.array([rest[p.item_id] for p in partial]).reshape(-1, len(LABELS))]
+    )
     publish_version(
         in_session(session),
         version.id,
         scored,
-        np.array([by_item[p.item_id] for p in scored]).reshape(-1, len(LABELS)),
-        lambda temperature: _write_rest(session, version.id, ids, temperature, {p.item_id for p in scored}),
+        probabilities,
+        lambda temperature: _write_rest(
+            session, version.id, ids, weights, temperature, {p.item_id for p in scored}
+        ),
         extra_metrics={"members": ids},
     )
     return version
 
 
 def _write_rest(
-    session: Session, version_id: int, members: Sequence[int], temperature: float, written: set[int]
+    session: Session,
+    version_id: int,
+    members: Sequence[int],
+    weights: LanguageWeights,
+    temperature: float,
+    written: set[int],
 ) -> dict[str, Any]:
-    """Every other post any member scored (the pool, and eval posts without a consensus label), pooled and
-    calibrated, page by page in item id order; `written` are the eval posts publish_version wrote."""
+    """Every other post any member scored (the pool, and eval posts without a consensus label), pooled by its
+    language's weights and calibrated, page by page in item id order; `written` are the eval posts
+    publish_version wrote."""
     after = 0
     while True:
         page = list(
@@ -130,7 +192,9 @@ def _write_rest(
         after = page[-1]
         page = [i for i in page if i not in written]
         if page:
-            by_item = pooled(session, members, page)
+            rows = session.execute(select(Item.id, Item.language).where(Item.id.in_(page)))
+            languages = {item_id: language for item_id, language in rows}
+            by_item = _pooled(weights, member_rows(session, members, page), languages)
             write_predictions(
                 session,
                 version_id,

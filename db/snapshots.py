@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
+from core.ensemble_weights import LanguageWeights
+
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
@@ -95,6 +97,12 @@ class TrainingSnapshot:
         """The rule an ensemble pools its members' probabilities with (core.pooling)."""
         return str(self.raw.get("pooling", UNRECORDED_POOLING))
 
+    @property
+    def language_weights(self) -> LanguageWeights | None:
+        """An ensemble's member weights by language (core.ensemble_weights); None before they existed."""
+        raw = self.raw.get("weights")
+        return None if raw is None else LanguageWeights.from_json(raw)
+
     def without_labels(self) -> dict[str, Any]:
         """Everything but the labels: what an exported adapter's card records of how it was trained."""
         return {key: value for key, value in self.raw.items() if key != "labels"}
@@ -127,12 +135,14 @@ def snapshot_json(
     aggregation: str | None = None,
     warm_from: int | None = None,
     full_at: int | None = None,
+    weights: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The `training_snapshot` of a new version: the parts given, in the order versions have always stored them
     (a None part is left out, except a job_id of None: a trained version records that no job trained it).
     `settings`: what it trained with, by name (settings_json); `lineage`: an imported adapter's origin;
     `aggregation`: how its consensus labels were reached (db.consensus); `warm_from` and `full_at`: an encoder
-    round's parent when it resumed one, and the labels of the last round from e5."""
+    round's parent when it resumed one, and the labels of the last round from e5; `weights`: an ensemble's
+    weights by language (core.ensemble_weights.LanguageWeights.to_json)."""
     parts: dict[str, Any] = {
         "members": list(members) if members is not None else None,
         "labels": dict(labels) if labels is not None else None,
@@ -146,6 +156,8 @@ def snapshot_json(
         snapshot["job_id"] = job_id
     if pooling is not None:
         snapshot["pooling"] = pooling
+    if weights is not None:
+        snapshot["weights"] = dict(weights)
     if aggregation is not None:
         snapshot["aggregation"] = aggregation
     if warm_from is not None:

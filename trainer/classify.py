@@ -189,7 +189,7 @@ def score_unit(unit: Unit, scorer: Scorer, version_id: int, guess: LanguageGuess
     languages = [
         lang or guess(text) for lang, text in zip(table.column("language").to_pylist(), texts, strict=True)
     ]
-    probabilities = scorer.score(texts).astype(np.float32)
+    probabilities = scorer.score(texts, languages).astype(np.float32)
     columns: dict[str, Any] = {"id": table.column("id"), "language": pa.array(languages, pa.string())}
     for index, label in enumerate(LABELS):
         columns[f"p_{label}"] = pa.array(probabilities[:, index], pa.float32())

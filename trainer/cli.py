@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from core.crossval import PROTOCOLS
 from core.protocol_tables import compare_powers, parse_powers
 from core.study import STUDY_TEST, STUDY_TRAIN, read_study_csv
 from db.engine import make_engine, make_session_factory
@@ -113,10 +114,16 @@ def experiment(
     epochs: Annotated[float, typer.Option(help="Epochs per pool.")] = 2.0,
     max_train: Annotated[int | None, typer.Option(help="Cap on training posts per pool.")] = None,
     out: Annotated[Path | None, typer.Option(help="Write the results as JSON here.")] = None,
-    protocol: Annotated[str, typer.Option(help="study (the study's table) or others (cross-validation).")] = (
-        "study"
-    ),
-    folds: Annotated[int, typer.Option(help="Folds of the others protocol.")] = 5,
+    protocol: Annotated[
+        str,
+        typer.Option(
+            help="study (the study's table), others (cross-validation) or lolo (leave one language out)."
+        ),
+    ] = "study",
+    folds: Annotated[int, typer.Option(help="Folds of the others protocol (lolo has one per language).")] = 5,
+    leave_out: Annotated[
+        str | None, typer.Option(help="lolo: the languages to leave out, comma separated (default: all ten).")
+    ] = None,
     language_power: Annotated[
         str | None, typer.Option(help="Language weighting, comma separated to compare (0, 0.5, 1).")
     ] = None,
@@ -141,7 +148,7 @@ def experiment(
     ] = None,
 ) -> None:
     """The study's cross-lingual table, or the "others" protocol, on the shared corpus with the worker's model."""
-    from trainer.experiment import run_experiment, run_others_protocol
+    from trainer.experiment import run_experiment, run_protocol
 
     storage = db_settings(data_dir=data_dir)
     settings = settings_from_env(storage.data_dir)
@@ -161,8 +168,8 @@ def experiment(
     if protocol == "study":
         run_experiment(train, test, settings, pools.split(","), out, log)
         return
-    if protocol != "others":
-        raise typer.BadParameter(f"unknown protocol '{protocol}': use study or others")
+    if protocol not in PROTOCOLS:
+        raise typer.BadParameter(f"unknown protocol '{protocol}': use study, others or lolo")
     if backend not in ("lora", "encoder"):
         raise typer.BadParameter(f"unknown backend '{backend}': use lora or encoder")
     default_power = settings.train.language_power if backend == "lora" else settings.encoder.language_power
@@ -182,7 +189,8 @@ def experiment(
             train=replace(settings.train, language_power=power),
             encoder=replace(settings.encoder, language_power=power),
         )
-        return run_others_protocol(train_posts, test_posts, weighted, folds, log, backend)
+        languages = [code.strip() for code in leave_out.split(",") if code.strip()] if leave_out else None
+        return run_protocol(train_posts, test_posts, weighted, folds, log, backend, protocol, languages)
 
     compare_powers("LoRA" if backend == "lora" else "encoder", powers, run, log, out)
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from core.crossval import Fold, others_folds, run_folds
+from core.crossval import Fold, protocol_folds, run_folds
 from core.labels import LABELS
 from core.progress import Log
 from core.study import StudyPost, read_study_csv, study_scores
@@ -96,19 +96,24 @@ TRAINERS = {"lora": train_and_score, "encoder": encoder_train_and_score}
 """The worker's backends, each as: train a fresh model on posts, give the probabilities of others."""
 
 
-def run_others_protocol(
+def run_protocol(
     train: list[StudyPost],
     test: list[StudyPost],
     settings: WorkerSettings,
     folds: int,
     log: Log,
     backend: str = "lora",
+    protocol: str = "others",
+    languages: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """The "others" protocol (core.crossval) with one of the worker's backends: a fresh model per fold."""
+    """The "others" or leave-one-language-out protocol (core.crossval) with one of the worker's backends: a fresh
+    model per fold."""
     train_and_predict = TRAINERS[backend]
+    splits = protocol_folds(protocol, train, test, folds, settings.train.seed, languages)
 
     def predict(fold: Fold) -> NDArray[np.float32]:
-        log(f"fold {fold.index + 1}/{folds}: training on {len(fold.train):,} posts")
+        left_out = f" (without {fold.evaluate[0].language})" if protocol == "lolo" else ""
+        log(f"fold {fold.index + 1}/{len(splits)}: training on {len(fold.train):,} posts{left_out}")
         result, probabilities = train_and_predict(
             f"fold {fold.index + 1}", fold.train, fold.evaluate, settings, log
         )
@@ -116,8 +121,8 @@ def run_others_protocol(
         return probabilities
 
     started = time.perf_counter()
-    report = run_folds(others_folds(train, test, folds, settings.train.seed), predict)
-    return report | {"seconds": round(time.perf_counter() - started, 1)}
+    report = run_folds(splits, predict)
+    return report | {"backend": backend, "seconds": round(time.perf_counter() - started, 1)}
 
 
 def run_pool(

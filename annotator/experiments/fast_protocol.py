@@ -34,4 +34,4 @@ def run_fast_protocol(
         )
         return probabilities
 
-    return run_folds(folds, predict, resamples)
+    return run_folds(folds, predict, resamples) | {"backend": "fast"}

@@ -29,8 +29,8 @@ from app.cli.common import (
 )
 from app.cli.corpus import status
 from app.processes import StoppableChildren, child_env, streamlit_command, trainer_command
-from core.crossval import ensemble_report, others_folds
-from core.pooling import POOLING, RULES
+from core.crossval import PROTOCOLS, ensemble_report, protocol_folds, weighted_report
+from core.pooling import RULES
 from core.protocol_tables import compare_powers, compare_runs, format_protocol_table, parse_powers
 from core.study import STUDY_TEST, STUDY_TRAIN, read_study_csv
 from core.weighting import DEFAULT_LANGUAGE_POWER
@@ -151,7 +151,8 @@ def experiment(
         str,
         typer.Option(
             help="study: the study's table (train pools, test.csv). others: cross-validation over the ten other "
-            "languages' posts of train.csv and test.csv, with 95% intervals per language."
+            "languages' posts of train.csv and test.csv, with 95% intervals per language. lolo: leave one "
+            "language out (train on the rest, predict its posts), for each of the ten."
         ),
     ] = "study",
     backend: Annotated[
@@ -161,7 +162,10 @@ def experiment(
             "embeddings + logistic regression; others only)."
         ),
     ] = "lora",
-    folds: Annotated[int, typer.Option(help="Folds of the others protocol.")] = 5,
+    folds: Annotated[int, typer.Option(help="Folds of the others protocol (lolo has one per language).")] = 5,
+    leave_out: Annotated[
+        str | None, typer.Option(help="lolo: the languages to leave out, comma separated (default: all ten).")
+    ] = None,
     language_power: Annotated[
         str | None,
         typer.Option(
@@ -172,39 +176,50 @@ def experiment(
     average: Annotated[
         str | None,
         typer.Option(
-            help="Others protocol: no training; the --out files of earlier runs, comma separated, are averaged "
-            "post by post as ensemble versions pool their members, and compared with each run and with their "
-            "geometric mean."
+            help="Others or lolo protocol: no training; the --out files of earlier runs, comma separated, are "
+            "pooled post by post as ensemble versions pool their members (weights by language), and compared "
+            "with each run and with their plain arithmetic and geometric means."
         ),
     ] = None,
 ) -> None:
     """The study's cross-lingual table, or the "others" protocol, on the shared corpus (the LoRA model runs in the
     worker's own process, which has the model stack, with the options below handed on; the fast model runs here)."""
-    if protocol not in ("study", "others") or backend not in ("lora", "encoder", "fast"):
+    if protocol not in ("study", *PROTOCOLS) or backend not in ("lora", "encoder", "fast"):
         raise LingualoopError(
-            f"Unknown --protocol '{protocol}' or --backend '{backend}': use study or others, lora, encoder or fast."
+            f"Unknown --protocol '{protocol}' or --backend '{backend}': use study, others or lolo, lora, encoder "
+            "or fast."
         )
-    if backend != "lora" and protocol != "others":
-        raise LingualoopError(f"The {backend} model runs the others protocol: add --protocol others.")
+    if backend != "lora" and protocol == "study":
+        raise LingualoopError(f"The {backend} model runs the others or lolo protocol: add --protocol others.")
     if (average or backend == "fast") and ctx.args:  # the worker's options would be silently ignored here
         raise LingualoopError(f"{' '.join(ctx.args)}: only a LoRA or encoder run takes these.")
     if average:
         _average_runs([Path(part) for part in average.split(",") if part.strip()], out)
         return
     if backend == "fast":
-        _fast_protocol(state(ctx).settings.data_dir, train, test, folds, language_power, out)
+        _fast_protocol(
+            state(ctx).settings.data_dir, train, test, protocol, folds, leave_out, language_power, out
+        )
         return
     _run_worker_process(ctx, ["experiment", *typed_args(ctx)])
 
 
 def _fast_protocol(
-    data_dir: Path, train: Path, test: Path, folds: int, language_power: str | None, out: Path | None
+    data_dir: Path,
+    train: Path,
+    test: Path,
+    protocol: str,
+    folds: int,
+    leave_out: str | None,
+    language_power: str | None,
+    out: Path | None,
 ) -> None:
-    """The others protocol with the fast model, one run per language power, compared pairwise with the first."""
+    """A protocol with the fast model, one run per language power, compared pairwise with the first."""
     try:
         powers = parse_powers(language_power, DEFAULT_LANGUAGE_POWER)
         train_posts, test_posts = read_study_csv(train), read_study_csv(test)
-        splits = others_folds(train_posts, test_posts, folds)
+        only = [code.strip() for code in leave_out.split(",") if code.strip()] if leave_out else None
+        splits = protocol_folds(protocol, train_posts, test_posts, folds, languages=only)
     except (OSError, ValueError) as error:
         raise LingualoopError(str(error)) from None
 
@@ -212,7 +227,7 @@ def _fast_protocol(
         console.print(message, highlight=False, soft_wrap=True)
 
     def run(power: float) -> dict[str, Any]:
-        log(f"fast model, language power {power:g}: {folds} folds")
+        log(f"fast model, language power {power:g}: {len(splits)} folds")
         return run_fast_protocol(splits, data_dir / "embeddings", power, log)
 
     compare_powers("fast", powers, run, log, out)
@@ -220,15 +235,16 @@ def _fast_protocol(
 
 def _average_runs(files: list[Path], out: Path | None) -> None:
     """The ensemble of earlier protocol runs (each file's first run), pooled as an ensemble version pools its
-    members, scored and compared with each run and with the other pooling rule."""
+    members (weighted by language, core.crossval.weighted_report), scored and compared with each run and with
+    the plain arithmetic and geometric means."""
     try:
         runs = [next(iter(json.loads(path.read_text(encoding="utf-8")).values())) for path in files]
         names = [path.stem for path in files]
-        ensemble = ensemble_report(runs)
-        others = {f"{rule} mean": ensemble_report(runs, rule) for rule in RULES if rule != POOLING}
-    except (OSError, ValueError, StopIteration, AttributeError) as error:
+        ensemble = weighted_report(runs)
+        others = {f"{rule} mean": ensemble_report(runs, rule) for rule in RULES}
+    except (OSError, ValueError, StopIteration, AttributeError, KeyError) as error:
         raise LingualoopError(f"Cannot average {', '.join(map(str, files))}: {error}") from None
-    name = f"{POOLING} mean of " + " + ".join(names)
+    name = "weighted by language: " + " + ".join(names)
     console.print(format_protocol_table(name, ensemble), highlight=False, soft_wrap=True)
     for run_name, run in [*zip(names, runs, strict=True), *others.items()]:
         console.print(compare_runs([run_name, name], [run, ensemble]), highlight=False, soft_wrap=True)

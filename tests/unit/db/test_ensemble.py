@@ -8,10 +8,11 @@ from sqlalchemy.orm import Session
 
 from annotator.accounts.access import OPERATOR
 from annotator.demo import create_demo_project
+from core.ensemble_weights import BY_LANGUAGE
 from core.labels import LABELS
 from core.metrics import VersionMetrics
 from core.pooling import pool
-from db.ensemble import build_ensemble, ensemble_members, pooling_of
+from db.ensemble import build_ensemble, ensemble_members, pooling_of, weights_of
 from db.models import Backend, Item, ModelStatus, ModelVersion, Prediction, Split
 from db.versions import consensus_posts, mark_ready, probabilities_of, write_predictions
 
@@ -65,11 +66,19 @@ def test_the_ensemble_pools_the_newest_version_of_each_backend(session: Session)
     assert ensemble.metrics["all"]["n"] == len(gold) and metrics.temperature > 0
     count = session.scalar(select(func.count()).where(Prediction.model_version_id == ensemble.id))
     assert count == len(items)  # every post a member scored: the pool and the eval posts
-    assert pooling_of(ensemble) == "arithmetic"
+    assert pooling_of(ensemble) == BY_LANGUAGE
+    weights = weights_of(ensemble)
+    assert weights is not None and weights.unlabelled == (0.0, 1.0)  # no eval labels: not the fast model
+    eval_languages = {p.language for p in consensus_posts(session, project_id, Split.EVAL)}
+    assert set(weights.by_language) == eval_languages
     members = [probabilities_of(session, v, items) for v in (fast, encoder)]
-    mean = np.array([(np.array(members[0][i]) + np.array(members[1][i])) / 2 for i in items])
+    language = dict(session.execute(select(Item.id, Item.language).where(Item.id.in_(items))).all())
+    pool_items = [i for i in items if i not in gold]
+    expected = np.array(
+        [weights.pool_present([np.array(m[i]) for m in members], language[i]) for i in pool_items]
+    )
     stored = probabilities_of(session, ensemble.id, items)
-    assert np.array_equal(np.array([stored[i] for i in items]).argmax(axis=1), mean.argmax(axis=1))
+    assert np.array_equal(np.array([stored[i] for i in pool_items]).argmax(axis=1), expected.argmax(axis=1))
     assert np.allclose([sum(stored[i]) for i in items[:5]], 1.0, atol=1e-4)
     assert build_ensemble(session, project_id) is None  # the same members: no second ensemble
     lora = _version(session, project_id, Backend.LORA, model(0.4))
@@ -92,3 +101,28 @@ def test_pooling_rules() -> None:
     assert np.allclose(pool([sure], "geometric"), sure / sure.sum())
     with pytest.raises(ValueError, match="unknown pooling rule 'median'"):
         pool([sure, unsure], "median")
+
+
+def test_a_language_where_one_member_is_right_leans_on_it(session: Session) -> None:
+    """Through the stored rows: in each eval language the encoder is right and the fast model guesses, so the
+    fitted weights lean to the encoder, beyond the shrinkage toward equal weights, and its eval score is cross-fitted
+    (no post pooled with weights fitted on itself) yet above the fast model's."""
+    project_id = create_demo_project(session, by=OPERATOR).project.id
+    items = list(session.scalars(select(Item.id).where(Item.project_id == project_id).order_by(Item.id)))
+    gold = {p.item_id: LABELS.index(p.label) for p in consensus_posts(session, project_id, Split.EVAL)}
+    rng = np.random.default_rng(1)
+    guess = {i: rng.dirichlet(np.ones(4)) for i in items}
+    right = {i: 0.2 * rng.dirichlet(np.ones(4)) + 0.8 * np.eye(4)[gold.get(i, 0)] for i in items}
+    fast = _version(session, project_id, Backend.FAST, guess)
+    encoder = _version(session, project_id, Backend.ENCODER, right)
+    ensemble = build_ensemble(session, project_id)
+    assert ensemble is not None and ensemble.training_snapshot["members"] == [fast, encoder]
+    weights = weights_of(ensemble)
+    assert weights is not None and weights.by_language
+    for language, (fast_weight, encoder_weight) in weights.by_language.items():
+        assert encoder_weight > 0.5 > fast_weight, language  # shrunk toward 0.5 by how few posts
+    scores = {
+        v: VersionMetrics.of(session.get(ModelVersion, v).metrics).overall.macro_f1  # type: ignore[union-attr]
+        for v in (fast, ensemble.id)
+    }
+    assert scores[ensemble.id] > scores[fast]

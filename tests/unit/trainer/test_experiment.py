@@ -7,7 +7,7 @@ import pytest
 from core.labels import LABELS
 from core.study import StudyPost
 from trainer.config import EncoderSettings, LoraSettings, ModelSettings, TrainSettings, WorkerSettings
-from trainer.experiment import format_table, run_experiment, run_others_protocol, subset_scores
+from trainer.experiment import format_table, run_experiment, run_protocol, subset_scores
 
 
 def test_subsets_follow_the_study() -> None:
@@ -57,7 +57,7 @@ def test_others_protocol_on_a_tiny_model(tiny_llama: Path, tmp_path: Path) -> No
         train=TrainSettings(epochs=1, batch_size=4, min_steps=0, language_power=0.5),
     )
     messages: list[str] = []
-    report = run_others_protocol(rows, test, settings, 2, messages.append)
+    report = run_protocol(rows, test, settings, 2, messages.append)
     assert report["pooled"]["n"] == 16  # 12 other-language training posts and 4 test posts, once each
     assert set(report["languages"]) == {"hu", "tr"} and report["languages"]["tr"]["n"] == 10
     assert report["folds"]["k"] == 2 and sum(report["predicted"].values()) == 16
@@ -75,7 +75,7 @@ def test_others_protocol_with_the_encoder(tmp_path: Path) -> None:
         data_dir=tmp_path, encoder=EncoderSettings(epochs=1, min_steps=2, batch_size=8, max_tokens=32)
     )
     messages: list[str] = []
-    report = run_others_protocol(rows, [], settings, 2, messages.append, backend="encoder")
+    report = run_protocol(rows, [], settings, 2, messages.append, backend="encoder")
     assert report["pooled"]["n"] == 6 and report["folds"]["k"] == 2
     assert len(report["posts"]["probabilities"]) == 6  # kept, so that runs can be averaged into an ensemble
     assert sum("fold 1: 6 steps" in m for m in messages) == 1  # three members of 2 steps each

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from core.calibration import apply_temperature
+from core.ensemble_weights import BY_LANGUAGE
 from core.fast_head import FAST_HEAD_FILE, FastHead, write_head
 from core.labels import LABELS
 from core.pooling import pool
@@ -60,7 +61,7 @@ class _Fixed:
     def __init__(self, row: list[float]) -> None:
         self.row = np.array([row], dtype=np.float32)
 
-    def score(self, texts: list[str]) -> np.ndarray:
+    def score(self, texts: list[str], languages: object = None) -> np.ndarray:
         return np.repeat(self.row, len(texts), axis=0)
 
 
@@ -103,6 +104,25 @@ def test_an_ensemble_scores_by_the_rule_it_was_built_with(session: Session, tmp_
     scorers = [_Fixed([0.01, 0.59, 0.3, 0.1]), _Fixed([0.6, 0.1, 0.2, 0.1])]
     assert EnsembleScorer(scorers, "arithmetic").score(["a"]).argmax() == 1
     assert EnsembleScorer(scorers, spec.pooling).score(["a", "b"]).argmax(axis=1).tolist() == [2, 2]
+    weighted = snapshot | {
+        "pooling": BY_LANGUAGE,
+        "weights": {"by_language": {"de": [0.1, 0.9]}, "unlabelled": [1.0, 0.0]},
+    }
+    by_language = ModelVersion(
+        project_id=project.id,
+        backend=Backend.ENSEMBLE,
+        base_model="e",
+        status=ModelStatus.READY,
+        training_snapshot=weighted,
+    )
+    session.add(by_language)
+    session.flush()
+    spec = version_spec(by_language, "by language", tmp_path)
+    assert spec.weights is not None and spec.weights.of("de") == (0.1, 0.9)
+    scorer = EnsembleScorer(scorers, spec.pooling, spec.weights)
+    # German leans on the second member, any other language (or none given) on the first.
+    assert scorer.score(["a", "b", "c"], ["de", "ko", None]).argmax(axis=1).tolist() == [0, 1, 1]
+    assert scorer.score(["a"]).argmax(axis=1).tolist() == [1]
 
 
 TEXTS = ["refugees welcome", "no migrants no", "the migrants de the", "xyz 123 !!", "welcome " * 12]
