@@ -3,12 +3,13 @@
 One set of weights for every language let the fast model's collapse on an unseen language drag the ensemble
 down with it (Korean, with no labels at all: the fast model's stance F1 was 0.00, the encoder's 0.30, their
 average 0.00). So an ensemble version weighs its members language by language:
+- by default, the members other than the fast model, averaged (the fast model's linear head on frozen embeddings
+  transfers worst to a language nobody labelled, and under the "others" protocol the plain average of the fast
+  model and the encoder was a little below the encoder alone: docs/experiment.md); only the fast model when it
+  is the only member. A language without eval labels gets these weights;
 - in a language with eval labels, the weights that give those labels the highest likelihood (a grid over the
-  simplex), shrunk toward equal weights by the number of labels (`SHRINKAGE` pseudo-posts of equal weights), so
-  that a language with a handful of eval posts stays close to the plain average;
-- in a language without eval labels, the members other than the fast model, averaged (the fast model's linear
-  head on frozen embeddings transfers worst to a language nobody labelled: the leave-one-language-out protocol,
-  docs/experiment.md); only the fast model when it is the only member.
+  simplex), shrunk toward the default by the number of labels (`SHRINKAGE` pseudo-posts of the default), so
+  that the fast model earns weight in a language only where enough of its eval posts say it helps.
 
 Fitting and scoring the same eval posts would flatter the ensemble, so its own eval probabilities are cross-fitted
 (`cross_fitted`): each post is pooled with weights fitted on the other folds of its language. Pure numpy."""
@@ -22,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 SHRINKAGE = 30.0
-"""Eval posts' worth of equal weights that every language's fitted weights are averaged with."""
+"""Eval posts' worth of the default weights that every language's fitted weights are averaged with."""
 GRID_STEP = 0.1
 """The weights tried: every point of the simplex on this grid."""
 FLOOR = 1e-6
@@ -95,21 +96,23 @@ def grid(members: int, step: float = GRID_STEP) -> NDArray[np.float64]:
     return np.array([[*c, parts - sum(c)] for c in points], dtype=np.float64) / parts
 
 
-def best_weights(members: Sequence[NDArray[np.floating]], gold: NDArray[np.int64]) -> NDArray[np.float64]:
+def best_weights(
+    members: Sequence[NDArray[np.floating]], gold: NDArray[np.int64], near: Sequence[float] | None = None
+) -> NDArray[np.float64]:
     """The grid's weights under which the pooled probabilities give `gold` the highest mean log-likelihood (ties:
-    the point nearest equal weights)."""
+    the point nearest `near`, equal weights by default)."""
     stacked = np.stack([np.asarray(m, dtype=np.float64) for m in members])  # (members, posts, labels)
     of_gold = stacked[:, np.arange(len(gold)), gold]  # (members, posts)
     candidates = grid(len(members))
     likelihood = np.log(np.clip(candidates @ of_gold, FLOOR, None)).mean(axis=1)
-    equal = np.full(len(members), 1 / len(members))
-    distance = np.abs(candidates - equal).sum(axis=1)
+    target = np.full(len(members), 1 / len(members)) if near is None else np.asarray(near, dtype=np.float64)
+    distance = np.abs(candidates - target).sum(axis=1)
     best = np.lexsort((distance, -np.round(likelihood, 9)))[0]
     chosen: NDArray[np.float64] = candidates[best]
     return chosen
 
 
-def unlabelled_weights(backends: Sequence[str]) -> tuple[float, ...]:
+def default_weights(backends: Sequence[str]) -> tuple[float, ...]:
     """Equal weights over the members that are not the fast model (all members if none is)."""
     kept = [b != FAST for b in backends]
     if not any(kept):
@@ -129,15 +132,16 @@ def fit_language_weights(
         raise ValueError("one backend per member, and at least one member")
     g = np.asarray(gold, dtype=np.int64)
     langs = np.asarray(languages, dtype=np.str_)
-    equal = np.full(len(members), 1 / len(members))
+    default = default_weights(backends)
+    prior = np.asarray(default, dtype=np.float64)
     by_language: dict[str, tuple[float, ...]] = {}
     for language in sorted(set(languages)):
         mask = langs == language
         n = int(mask.sum())
-        fitted = best_weights([np.asarray(m)[mask] for m in members], g[mask])
-        shrunk = (n * fitted + shrinkage * equal) / (n + shrinkage)
+        fitted = best_weights([np.asarray(m)[mask] for m in members], g[mask], default)
+        shrunk = (n * fitted + shrinkage * prior) / (n + shrinkage)
         by_language[language] = tuple(round(float(w), 6) for w in shrunk)
-    return LanguageWeights(by_language, unlabelled_weights(backends))
+    return LanguageWeights(by_language, default)
 
 
 def cross_fitted(

@@ -1,6 +1,6 @@
 """The ensemble version: the calibrated probabilities of the newest ready version of each backend (fast, LoRA,
-encoder) averaged with weights by language (core.ensemble_weights: fitted on the eval posts of each language with
-labels and shrunk toward equal weights; the members other than the fast model in a language without eval labels),
+encoder) averaged with weights by language (core.ensemble_weights: the members other than the fast model by
+default, and where a language has eval labels, the weights fitted on them, shrunk toward that default),
 published as a version of its own (backend `ensemble`) that the sampler, the app, the findings and the exports use like any
 other.
 

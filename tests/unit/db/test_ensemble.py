@@ -105,7 +105,7 @@ def test_pooling_rules() -> None:
 
 def test_a_language_where_one_member_is_right_leans_on_it(session: Session) -> None:
     """Through the stored rows: in each eval language the encoder is right and the fast model guesses, so the
-    fitted weights lean to the encoder, beyond the shrinkage toward equal weights, and its eval score is cross-fitted
+    fitted weights lean to the encoder, and its eval score is cross-fitted
     (no post pooled with weights fitted on itself) yet above the fast model's."""
     project_id = create_demo_project(session, by=OPERATOR).project.id
     items = list(session.scalars(select(Item.id).where(Item.project_id == project_id).order_by(Item.id)))
@@ -120,7 +120,7 @@ def test_a_language_where_one_member_is_right_leans_on_it(session: Session) -> N
     weights = weights_of(ensemble)
     assert weights is not None and weights.by_language
     for language, (fast_weight, encoder_weight) in weights.by_language.items():
-        assert encoder_weight > 0.5 > fast_weight, language  # shrunk toward 0.5 by how few posts
+        assert encoder_weight > 0.5 > fast_weight, language
     scores = {
         v: VersionMetrics.of(session.get(ModelVersion, v).metrics).overall.macro_f1  # type: ignore[union-attr]
         for v in (fast, ensemble.id)
