@@ -7,9 +7,11 @@ average 0.00). So an ensemble version weighs its members language by language:
   transfers worst to a language nobody labelled, and under the "others" protocol the plain average of the fast
   model and the encoder was a little below the encoder alone: docs/experiment.md); only the fast model when it
   is the only member. A language without eval labels gets these weights;
-- in a language with eval labels, the weights that give those labels the highest likelihood (a grid over the
-  simplex), shrunk toward the default by the number of labels (`SHRINKAGE` pseudo-posts of the default), so
-  that the fast model earns weight in a language only where enough of its eval posts say it helps.
+- over all eval labels, the weights that give them the highest likelihood (a grid over the simplex), shrunk
+  toward that default by their number (`SHRINKAGE` pseudo-posts of the default): the overall weights, so that the
+  fast model earns weight only where enough eval posts say it helps (and a member that has learnt little, a
+  tiny model say, loses it);
+- in a language with eval labels, its own best weights shrunk the same way toward the overall weights.
 
 Fitting and scoring the same eval posts would flatter the ensemble, so its own eval probabilities are cross-fitted
 (`cross_fitted`): each post is pooled with weights fitted on the other folds of its language. Pure numpy."""
@@ -132,16 +134,26 @@ def fit_language_weights(
         raise ValueError("one backend per member, and at least one member")
     g = np.asarray(gold, dtype=np.int64)
     langs = np.asarray(languages, dtype=np.str_)
+    arrays = [np.asarray(m, dtype=np.float64) for m in members]
     default = default_weights(backends)
-    prior = np.asarray(default, dtype=np.float64)
+    overall = np.asarray(default, dtype=np.float64)
+    if len(g):
+        overall = _shrunk(best_weights(arrays, g, default), len(g), overall, shrinkage)
     by_language: dict[str, tuple[float, ...]] = {}
     for language in sorted(set(languages)):
         mask = langs == language
-        n = int(mask.sum())
-        fitted = best_weights([np.asarray(m)[mask] for m in members], g[mask], default)
-        shrunk = (n * fitted + shrinkage * prior) / (n + shrinkage)
-        by_language[language] = tuple(round(float(w), 6) for w in shrunk)
+        fitted = best_weights([a[mask] for a in arrays], g[mask], overall)
+        by_language[language] = tuple(
+            round(float(w), 6) for w in _shrunk(fitted, int(mask.sum()), overall, shrinkage)
+        )
     return LanguageWeights(by_language, default)
+
+
+def _shrunk(
+    fitted: NDArray[np.float64], posts: int, toward: NDArray[np.float64], shrinkage: float
+) -> NDArray[np.float64]:
+    mixed: NDArray[np.float64] = (posts * fitted + shrinkage * toward) / (posts + shrinkage)
+    return mixed
 
 
 def cross_fitted(
