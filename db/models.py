@@ -122,7 +122,8 @@ class Backend(enum.StrEnum):
     ENCODER = "encoder"
     """multilingual-e5-small fine-tuned end to end with a classification head, trained by the worker."""
     ENSEMBLE = "ensemble"
-    """The average of the newest fast, LoRA and encoder versions' calibrated probabilities (db/ensemble.py)."""
+    """The newest fast, LoRA and encoder versions' calibrated probabilities pooled with weights by language
+    (db/ensemble.py)."""
 
 
 class RetrainChoice(enum.StrEnum):
