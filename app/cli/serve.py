@@ -189,6 +189,8 @@ def experiment(
             f"Unknown --protocol '{protocol}' or --backend '{backend}': use study, others or lolo, lora, encoder "
             "or fast."
         )
+    if leave_out and protocol != "lolo":
+        raise LingualoopError("--leave-out names the languages of --protocol lolo.")
     if backend != "lora" and protocol == "study":
         raise LingualoopError(f"The {backend} model runs the others or lolo protocol: add --protocol others.")
     if (average or backend == "fast") and ctx.args:  # the worker's options would be silently ignored here

@@ -61,6 +61,9 @@ def test_fast_model_compares_language_weights_with_intervals(tmp_path: Path) -> 
     assert "| id | 12 |" in output and "| hu |" not in output and "Folds (k=1)" in output
     assert json.loads(lolo.read_text(encoding="utf-8"))["0.5"]["backend"] == "fast"
     assert "no posts in xx" in run(url, data, *args[:2], "lolo", *args[3:], "--leave-out", "xx", ok=False)
+    assert "--leave-out names the languages of --protocol lolo" in run(
+        url, data, *args, "--leave-out", "id", ok=False
+    )
     assert "Cannot average" in run(url, data, "experiment", "--average", str(tmp_path / "no.json"), ok=False)
     assert "runs the others or lolo protocol" in run(url, data, "experiment", "--backend", "fast", ok=False)
     assert "--language-power takes numbers" in run(url, data, *args, "--language-power", "x", ok=False)
