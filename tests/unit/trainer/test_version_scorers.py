@@ -1,6 +1,7 @@
 """The scorers behind classify: an ensemble pooled by its version's rule (the fast head's arithmetic:
 tests/unit/core/test_fast_head.py), and the checks that refuse a version which cannot score."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from core.calibration import apply_temperature
-from core.ensemble_weights import BY_LANGUAGE
+from core.ensemble_weights import BY_LANGUAGE, LanguageWeights
 from core.fast_head import FAST_HEAD_FILE, FastHead, write_head
 from core.labels import LABELS
 from core.pooling import pool
@@ -176,6 +177,23 @@ def test_an_ensemble_of_fast_and_encoder_reads_e5_once_and_scores_as_its_members
     )
     assert isinstance(scorer.scorer, SharedE5Ensemble)  # type: ignore[attr-defined]
     np.testing.assert_allclose(got, expected, atol=1e-5)
+    # Weighted by language (encoder, fast): the fast member's e5 pass runs only where it has weight, and the rows
+    # are its weighted mean all the same.
+    weights = LanguageWeights({"de": (0.3, 0.7)}, (1.0, 0.0))
+    weighted = open_scorer(replace(spec, weights=weights), WorkerSettings(data_dir=tmp_path), lambda _m: None)
+    languages = ["de", "ko", "de", None, "ko"]
+    alone = [
+        apply_temperature(members_probabilities(members, TEXTS), 0.8),
+        apply_temperature(fast.probabilities(sentence_embeddings(e5, TEXTS)), 1.5),
+    ]
+    np.testing.assert_allclose(weighted.score(TEXTS, languages), weights.pool(alone, languages), atol=1e-5)
+    calls: list[list[bool] | None] = []
+    real = encoder.members_and_e5
+    monkeypatch.setattr(
+        encoder, "members_and_e5", lambda *a, **k: calls.append(k.get("embed")) or real(*a, **k)
+    )
+    weighted.score(TEXTS, languages)
+    assert calls == [[True, False, True, False, False]]
 
 
 @pytest.mark.slow
