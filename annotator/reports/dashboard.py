@@ -256,6 +256,9 @@ class VersionSummary:
     error: str | None
     calibration: Mapping[str, Any] = field(default_factory=dict)
     """core.calibration's report: the temperature and expected calibration error before and after, per language."""
+    member_weights: list[dict[str, Any]] = field(default_factory=list)
+    """An ensemble's weights by language (core.ensemble_weights): one row per language and member, language
+    "other languages" for those without eval labels; empty for any other version."""
 
 
 def _bias_gap(per_language: dict[str, Scores], min_posts: int = 5) -> float | None:
@@ -292,6 +295,24 @@ def version_summaries(session: Session, project: Project, by: Actor) -> list[Ver
                 created=v.created_at.strftime("%Y-%m-%d %H:%M"),
                 error=(v.error or "")[-500:] if v.status == ModelStatus.FAILED else None,
                 calibration=metrics.calibration,
+                member_weights=_member_weights(snapshot, {m.id: m.backend for m in versions}),
             )
         )
     return summaries
+
+
+OTHER_LANGUAGES = "other languages"
+
+
+def _member_weights(snapshot: TrainingSnapshot, backends: Mapping[int, str]) -> list[dict[str, Any]]:
+    """Rows of an ensemble's weights (language, member, weight) for the Models page."""
+    weights = snapshot.language_weights
+    if weights is None:
+        return []
+    names = [f"version {m} ({backends.get(m, '?')})" for m in snapshot.members]
+    languages = [*sorted(weights.by_language), OTHER_LANGUAGES]
+    return [
+        {"language": language, "member": name, "weight": weight}
+        for language in languages
+        for name, weight in zip(names, weights.by_language.get(language, weights.unlabelled), strict=True)
+    ]

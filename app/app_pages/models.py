@@ -150,6 +150,7 @@ def render() -> None:
         rules = base.mark_rule().encode(x="low:Q", x2="high:Q")
         st.altair_chart(bars + rules, width="stretch")
         st.caption("n = eval posts of the language: a score on 5 posts can be 1.00 by luck.")
+    _member_weights(chosen.member_weights)
     _calibration(chosen.calibration)
     if chosen.confusion:
         st.subheader("Confusion matrix (rows: gold, columns: predicted)")
@@ -173,6 +174,29 @@ def render() -> None:
         st.altair_chart(
             heat + heat.mark_text().encode(text="posts:Q", color=alt.value("black")), width="stretch"
         )
+
+
+def _member_weights(rows: list[dict[str, Any]]) -> None:
+    """An ensemble's weights by language, as stacked bars: which member counts where."""
+    if not rows:
+        return
+    st.subheader("Members' weights by language")
+    st.caption(
+        "Fitted on each language's eval posts and shrunk toward the overall weights (and those toward the members "
+        "other than the fast model) by how few posts there are; 'other languages' have no eval labels."
+    )
+    frame = pd.DataFrame(rows)
+    st.altair_chart(
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            y=alt.Y("language:N", sort=None, axis=alt.Axis(labelLimit=240)),
+            x=alt.X("weight:Q", stack="normalize", title="weight", scale=alt.Scale(domain=[0, 1])),
+            color=alt.Color("member:N"),
+            tooltip=["language", "member", alt.Tooltip("weight:Q", format=".2f")],
+        ),
+        width="stretch",
+    )
 
 
 def _calibration(report: Mapping[str, Any]) -> None:

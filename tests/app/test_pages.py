@@ -269,6 +269,29 @@ def test_models_page_shows_versions_and_per_language_quality(
     )
     curve = next(c for c in at.get("vega_lite_chart") if "strokeDash" in c.proto.spec)
     assert '"field": "labels"' in curve.proto.spec and '"field": "backend"' in curve.proto.spec
+    # An ensemble shows which member counts in which language.
+    with session_scope(sessions) as session:
+        session.add(
+            ModelVersion(
+                project_id=project.id,
+                backend="ensemble",
+                base_model="weighted by language: versions 1 (fast), 2 (fast)",
+                status=ModelStatus.READY,
+                training_snapshot={
+                    "members": [1, 2],
+                    "weights": {"by_language": {"en": [0.3, 0.7]}, "unlabelled": [0.5, 0.5]},
+                },
+                metrics={"all": {"macro_f1": 0.5, "macro_f1_ci95": [0.4, 0.6]}},
+            )
+        )
+    at.run()
+    at.selectbox(key="models_version").select(
+        next(o for o in at.selectbox(key="models_version").options if "ensemble" in o)
+    ).run()
+    assert any(h.value == "Members' weights by language" for h in at.subheader)
+    weights = next(c for c in at.get("vega_lite_chart") if '"stack": "normalize"' in c.proto.spec)
+    rows = pa.ipc.open_stream(weights.proto.datasets[0].data.data).read_all().to_pylist()
+    assert {(r["language"], r["member"], r["weight"]) for r in rows} >= {("en", "version 2 (fast)", 0.7)}
 
 
 def test_sampling_settings_are_saved(demo: tuple[sessionmaker[Session], dict[str, str]]) -> None:

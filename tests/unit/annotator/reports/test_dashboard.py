@@ -94,6 +94,27 @@ def test_bias_gap_and_sampling_settings(session: Session) -> None:
     )
     session.flush()
     assert version_summaries(session, project, rosa)[0].bias_gap == pytest.approx(0.45)  # hu: too few posts
+    assert version_summaries(session, project, rosa)[0].member_weights == []  # not an ensemble
+    session.add(
+        ModelVersion(
+            project_id=project.id,
+            backend="ensemble",
+            base_model="weighted by language",
+            status=ModelStatus.READY,
+            training_snapshot={
+                "members": [1, 7],
+                "weights": {"by_language": {"en": [0.4, 0.6]}, "unlabelled": [0.0, 1.0]},
+            },
+        )
+    )
+    session.flush()
+    weights = version_summaries(session, project, rosa)[1].member_weights
+    assert weights == [
+        {"language": "en", "member": "version 1 (fast)", "weight": 0.4},
+        {"language": "en", "member": "version 7 (?)", "weight": 0.6},  # a member no longer there
+        {"language": "other languages", "member": "version 1 (fast)", "weight": 0.0},
+        {"language": "other languages", "member": "version 7 (?)", "weight": 1.0},
+    ]
     update_sampling(
         session,
         project,
