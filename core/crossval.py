@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from core.ensemble_weights import fit_language_weights
+from core.ensemble_weights import cross_fitted
 from core.labels import LABELS
 from core.metrics import IntArray, macro_f1, stance_f1, topic_f1
 from core.pooling import POOLING, pool
@@ -249,15 +249,8 @@ def ensemble_report(
     """The protocol's report of the models' pooled probabilities (core.pooling.pool, by default as an ensemble
     version pools them): runs on the same posts and folds (each post predicted by models that never saw it, so the
     pool never saw it either)."""
-    if not reports:
-        raise ValueError("no runs to average")
+    _same_posts(reports)
     first = reports[0]["posts"]
-    for report in reports:
-        posts = report["posts"]
-        if "probabilities" not in posts:
-            raise ValueError("a run without probabilities (saved before they were kept) cannot be averaged")
-        if posts["gold"] != first["gold"] or posts["fold"] != first["fold"]:
-            raise ValueError("runs evaluated on different posts or folds cannot be averaged")
     pooled = pool([np.asarray(r["posts"]["probabilities"], dtype=np.float32) for r in reports], rule)
     return _report_with_probabilities(
         first["gold"], pooled.astype(np.float32), first["languages"], first["fold"], resamples
@@ -269,24 +262,28 @@ def weighted_report(reports: Sequence[dict[str, Any]], resamples: int = 1000) ->
     (core.ensemble_weights): each fold's posts with per-language weights fitted on the other folds' posts, which
     stand in for a project's eval split (under leave-one-language-out a fold's language is in no other fold, so it
     is pooled as a language without eval labels). A run's `backend` says which is the fast model."""
-    ensemble_report(reports, resamples=10)  # the same checks
+    _same_posts(reports)
     first = reports[0]["posts"]
-    probabilities = [np.asarray(r["posts"]["probabilities"], dtype=np.float64) for r in reports]
-    backends = [str(r.get("backend", "")) for r in reports]
-    gold = np.array([LABELS.index(x) for x in first["gold"]], dtype=np.int64)
-    languages, fold_of = list(first["languages"]), np.array(first["fold"])
-    pooled = np.zeros_like(probabilities[0])
-    for fold in sorted(set(first["fold"])):
-        held, rest = fold_of == fold, fold_of != fold
-        weights = fit_language_weights(
-            [p[rest] for p in probabilities],
-            gold[rest].tolist(),
-            [lang for lang, r in zip(languages, rest, strict=True) if r],
-            backends,
-        )
-        pooled[held] = weights.pool(
-            [p[held] for p in probabilities], [lang for lang, h in zip(languages, held, strict=True) if h]
-        )
-    return _report_with_probabilities(
-        first["gold"], pooled.astype(np.float32), languages, first["fold"], resamples
+    pooled = cross_fitted(
+        [np.asarray(r["posts"]["probabilities"], dtype=np.float64) for r in reports],
+        [LABELS.index(x) for x in first["gold"]],
+        list(first["languages"]),
+        [str(r.get("backend", "")) for r in reports],
+        fold_of=first["fold"],
     )
+    return _report_with_probabilities(
+        first["gold"], pooled.astype(np.float32), first["languages"], first["fold"], resamples
+    )
+
+
+def _same_posts(reports: Sequence[dict[str, Any]]) -> None:
+    """Runs can be pooled only when each kept its probabilities of the same posts in the same folds."""
+    if not reports:
+        raise ValueError("no runs to average")
+    first = reports[0]["posts"]
+    for report in reports:
+        posts = report["posts"]
+        if "probabilities" not in posts:
+            raise ValueError("a run without probabilities (saved before they were kept) cannot be averaged")
+        if posts["gold"] != first["gold"] or posts["fold"] != first["fold"]:
+            raise ValueError("runs evaluated on different posts or folds cannot be averaged")

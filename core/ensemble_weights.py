@@ -165,22 +165,24 @@ def cross_fitted(
     backends: Sequence[str],
     folds: int = CROSS_FOLDS,
     shrinkage: float = SHRINKAGE,
+    fold_of: Sequence[int] | None = None,
 ) -> NDArray[np.float64]:
     """The pooled probabilities of the labelled eval posts, each with weights fitted without its fold (posts
-    dealt to folds in turn, language by language): an honest eval score for the weighted ensemble."""
-    n = len(gold)
-    fold_of = np.zeros(n, dtype=np.int64)
-    seen: dict[str, int] = {}
-    for i, language in enumerate(languages):
-        fold_of[i] = seen.get(language, 0) % folds
-        seen[language] = seen.get(language, 0) + 1
+    dealt to `folds` folds in turn, language by language, unless `fold_of` gives each post's fold): an honest
+    eval score for the weighted ensemble."""
+    if fold_of is None:
+        seen: dict[str, int] = {}
+        dealt = []
+        for language in languages:
+            dealt.append(seen.get(language, 0) % folds)
+            seen[language] = seen.get(language, 0) + 1
+        fold_of = dealt
+    assigned = np.asarray(fold_of, dtype=np.int64)
     arrays = [np.asarray(m, dtype=np.float64) for m in members]
     out = np.zeros_like(arrays[0])
     g, langs = np.asarray(gold, dtype=np.int64), list(languages)
-    for fold in range(folds):
-        held = fold_of == fold
-        if not held.any():
-            continue
+    for fold in sorted(set(assigned.tolist())):
+        held = assigned == fold
         rest = ~held
         weights = fit_language_weights(
             [a[rest] for a in arrays],
