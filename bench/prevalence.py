@@ -2,9 +2,20 @@
 the label shares shift? Prints its figures.
 
     python -m bench.prevalence [--eval-from test|train] [--samples 200] [--size 100] [--strength 5] [--cache DIR]
+    python -m bench.prevalence --run others.json [--lolo lolo.json]
 
-The model is the fast model (multilingual-e5-small embeddings + logistic regression). As in a project, its
-errors are measured on labelled eval posts that it did not train on and that it scored itself.
+The model is the fast model (multilingual-e5-small embeddings + logistic regression), or the model of a saved
+protocol run (`lingualoop experiment --protocol others --out others.json`, any backend, or `--average` of runs).
+As in a project, its errors are measured on labelled eval posts that it did not train on and that it scored itself.
+
+- ``--run FILE``: the posts and probabilities of a saved "others" run (train.csv's ten other languages, each post
+  scored by a fold's model that trained on the language's other posts) instead of the fast model on test.csv;
+  each language's posts are halved as with ``--eval-from test``.
+- ``--lolo FILE`` (with ``--run``): a language nobody labelled. The posts to count are drawn from the language's
+  posts of a saved leave-one-language-out run of the same model (scored by a model that never saw the language);
+  the errors come from the --run file's posts of the *other* languages, as a project's eval split would hold
+  labelled languages only. "Per language" then leaves the language raw, and the pooled columns correct it.
+- ``--eval-cap N``: each eval split keeps at most N posts of each language (how many eval posts a correction needs).
 
 - ``--eval-from test`` (default): the model trains on all of train.csv; each language's test.csv posts are split in
   two halves at random, the errors are measured on one half and the samples to count are drawn from the other, then
@@ -27,6 +38,7 @@ errors measured per language (languages with fewer than 20 eval posts use the po
 """
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -37,6 +49,7 @@ from annotator.reports.quantify import (
     DEFAULT_METHOD,
     METHODS,
     Counted,
+    ErrorModel,
     EvalPosts,
     estimate,
     fit_error_model,
@@ -80,6 +93,64 @@ def keep_per_language(languages: NDArray, n: int, seed: int) -> NDArray:
     rng = np.random.default_rng(seed)
     keep = [rng.permutation(np.flatnonzero(languages == lang))[:n] for lang in np.unique(languages)]
     return np.sort(np.concatenate(keep))
+
+
+def saved_run(path: Path) -> tuple[NDArray, NDArray, NDArray]:
+    """Probabilities, gold labels (indices) and languages of a saved `lingualoop experiment --out` run."""
+    report = json.loads(path.read_text(encoding="utf-8"))
+    run = report if "posts" in report else next(iter(report.values()))
+    posts = run["posts"]
+    return (
+        np.asarray(posts["probabilities"], dtype=np.float64),
+        np.array([LABELS.index(label) for label in posts["gold"]]),
+        np.array(posts["languages"]),
+    )
+
+
+def halves(languages: NDArray, rng: np.random.Generator) -> NDArray:
+    """A random half of each language's posts (True), the other half False."""
+    half = np.zeros(len(languages), dtype=bool)
+    for language in np.unique(languages):
+        index = rng.permutation(np.flatnonzero(languages == language))
+        half[index[: len(index) // 2]] = True
+    return half
+
+
+def capped(evals: EvalPosts, cap: int, rng: np.random.Generator) -> EvalPosts:
+    """At most `cap` eval posts of each language, drawn at random (how the correction fares on fewer)."""
+    keep = np.sort(
+        np.concatenate(
+            [
+                rng.permutation(np.flatnonzero(evals.languages == lang))[:cap]
+                for lang in np.unique(evals.languages)
+            ]
+        )
+    )
+    return EvalPosts(evals.probabilities[keep], evals.gold[keep], evals.languages[keep])
+
+
+Folds = list[tuple[NDArray, dict[str, ErrorModel]]]
+
+
+def unseen_language_folds(
+    counted_lang: NDArray, evals: EvalPosts, args: argparse.Namespace, balanced: bool
+) -> dict[str, Folds]:
+    """Per language of the leave-one-language-out posts: all its posts to count, and errors measured on the eval
+    posts of the other languages only."""
+    folds: dict[str, Folds] = {}
+    for language in np.unique(counted_lang):
+        other = evals.languages != language
+        rest = EvalPosts(evals.probabilities[other], evals.gold[other], evals.languages[other])
+        folds[str(language)] = [
+            (
+                counted_lang == language,
+                {
+                    "per language": fit_error_model(rest, args.min_eval, args.strength, balanced),
+                    "pooled": fit_error_model(rest, 10**9, balanced=balanced),
+                },
+            )
+        ]
+    return folds
 
 
 def check_coverage(
@@ -141,6 +212,42 @@ def check_coverage(
             )
 
 
+def fast_model_scores(
+    args: argparse.Namespace, rng: np.random.Generator
+) -> tuple[NDArray, NDArray, NDArray, list[EvalPosts], list[NDArray]]:
+    """The fast model's test.csv probabilities, gold labels and languages, the eval splits and the posts each
+    leaves to count (--eval-from)."""
+    train, test = read_study_csv(STUDY_TRAIN), read_study_csv(STUDY_TEST)
+    started = time.perf_counter()
+    vectors = embed_texts([p.text for p in train + test], args.cache)
+    print(
+        f"embedded {len(vectors):,} posts in {time.perf_counter() - started:.0f} s (cached after the first run)"
+    )
+    train_x, test_x = vectors[: len(train)], vectors[len(train) :]
+    train_y = np.array([LABELS.index(p.label) for p in train])
+    test_y = np.array([LABELS.index(p.label) for p in test])
+    train_lang = np.array([p.language for p in train])
+    test_lang = np.array([p.language for p in test])
+    if args.eval_from == "train":
+        held = keep_per_language(train_lang, args.eval_per_language, args.seed)
+        fit = np.setdiff1d(np.arange(len(train)), held)
+        head = train_head(train_x[fit], train_y[fit].tolist())
+        test_p = predict_proba(head, test_x).astype(np.float64)
+        eval_sets = [
+            EvalPosts(predict_proba(head, train_x[held]).astype(np.float64), train_y[held], train_lang[held])
+        ]
+        print(f"trained on {len(fit):,} train posts; eval: {len(held):,} held-out train posts")
+        return test_p, test_y, test_lang, eval_sets, [np.ones(len(test), dtype=bool)]
+    head = train_head(train_x, train_y.tolist())
+    test_p = predict_proba(head, test_x).astype(np.float64)
+    half = halves(test_lang, rng)
+    print(
+        f"trained on {len(train):,} train posts; eval: one half of test.csv per language, samples: the other"
+    )
+    eval_sets = [EvalPosts(test_p[h], test_y[h], test_lang[h]) for h in (half, ~half)]
+    return test_p, test_y, test_lang, eval_sets, [~half, half]  # count the other half
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--samples", type=int, default=200, help="samples per language and scenario")
@@ -165,44 +272,30 @@ def main() -> None:
         help="also check the 95%% intervals on N samples per language and scenario",
     )
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-
-    train, test = read_study_csv(STUDY_TRAIN), read_study_csv(STUDY_TEST)
-    started = time.perf_counter()
-    vectors = embed_texts([p.text for p in train + test], args.cache)
-    print(
-        f"embedded {len(vectors):,} posts in {time.perf_counter() - started:.0f} s (cached after the first run)"
+    parser.add_argument(
+        "--eval-cap", type=int, default=0, help="keep at most N eval posts per language (0: all)"
     )
-    train_x, test_x = vectors[: len(train)], vectors[len(train) :]
-    train_y = np.array([LABELS.index(p.label) for p in train])
-    test_y = np.array([LABELS.index(p.label) for p in test])
-    train_lang = np.array([p.language for p in train])
-    test_lang = np.array([p.language for p in test])
+    parser.add_argument("--run", type=Path, help="a saved others-protocol run instead of the fast model")
+    parser.add_argument("--lolo", type=Path, help="with --run: a saved leave-one-language-out run to count")
+    args = parser.parse_args()
 
     rng = np.random.default_rng(args.seed)
     balanced = args.pooling == "balanced"
-    if args.eval_from == "train":
-        held = keep_per_language(train_lang, args.eval_per_language, args.seed)
-        fit = np.setdiff1d(np.arange(len(train)), held)
-        head = train_head(train_x[fit], train_y[fit].tolist())
-        test_p = predict_proba(head, test_x).astype(np.float64)
-        eval_sets = [
-            EvalPosts(predict_proba(head, train_x[held]).astype(np.float64), train_y[held], train_lang[held])
-        ]
-        pools = [np.ones(len(test), dtype=bool)]
-        print(f"trained on {len(fit):,} train posts; eval: {len(held):,} held-out train posts")
-    else:
-        head = train_head(train_x, train_y.tolist())
-        test_p = predict_proba(head, test_x).astype(np.float64)
-        half = np.zeros(len(test), dtype=bool)
-        for language in np.unique(test_lang):
-            index = rng.permutation(np.flatnonzero(test_lang == language))
-            half[index[: len(index) // 2]] = True
-        eval_sets = [EvalPosts(test_p[h], test_y[h], test_lang[h]) for h in (half, ~half)]
-        pools = [~half, half]  # count the other half
+    started = time.perf_counter()
+    if args.lolo is not None and args.run is None:
+        parser.error("--lolo needs --run: the errors come from a run that trained on the other languages")
+    if args.run is not None:
+        test_p, test_y, test_lang = saved_run(args.run)
         print(
-            f"trained on {len(train):,} train posts; eval: one half of test.csv per language, samples: the other"
+            f"{args.run}: {len(test_y):,} posts of {len(np.unique(test_lang))} languages, scored out of fold"
         )
+        half = halves(test_lang, rng)
+        eval_sets = [EvalPosts(test_p[h], test_y[h], test_lang[h]) for h in (half, ~half)]
+        pools = [~half, half]
+    else:
+        test_p, test_y, test_lang, eval_sets, pools = fast_model_scores(args, rng)
+    if args.eval_cap:
+        eval_sets = [capped(evals, args.eval_cap, rng) for evals in eval_sets]
     folds = [
         (
             pool,
@@ -213,15 +306,24 @@ def main() -> None:
         )
         for pool, evals in zip(pools, eval_sets, strict=True)
     ]
+    folds_by_language = {str(language): folds for language in np.unique(test_lang)}
+    if args.lolo is not None:
+        run_evals = EvalPosts(test_p, test_y, test_lang)
+        test_p, test_y, test_lang = saved_run(args.lolo)
+        folds_by_language = unseen_language_folds(test_lang, run_evals, args, balanced)
+        print(
+            f"{args.lolo}: counting {len(test_y):,} posts of languages the model never saw; errors from the other "
+            "languages of the run"
+        )
     folds_evals = list(zip(pools, eval_sets, strict=True))
-    eval_counts = folds[0][1]["per language"].eval_posts
+    eval_counts = {} if args.lolo is not None else folds[0][1]["per language"].eval_posts
     print(
         f"eval posts per language (first fold): {', '.join(f'{lang} {n}' for lang, n in eval_counts.items())}"
     )
 
     errors: dict[tuple[str, str, str, str], list[float]] = {}  # (errors, method, language, scenario) -> MAE
     for language in sorted(np.unique(test_lang)):
-        for pool, models in folds:
+        for pool, models in folds_by_language[str(language)]:
             mask = (test_lang == language) & pool
             by_label = [np.flatnonzero(mask & (test_y == c)) for c in range(K)]
             present = np.array([len(index) > 0 for index in by_label])
@@ -244,7 +346,7 @@ def main() -> None:
                             key = (source, method, str(language), scenario)
                             errors.setdefault(key, []).append(float(np.abs(estimated - truth).mean()))
 
-    if args.coverage:
+    if args.coverage and args.lolo is None:
         check_coverage(folds_evals, test_p, test_y, test_lang, args, rng)
     columns = [("per language", m) for m in METHODS] + [("pooled", m) for m in METHODS if m != "cc"]
     header = ["language", "eval"] + [m if s == "per language" else f"{m}*" for s, m in columns]

@@ -22,6 +22,7 @@ from annotator.errors import InputFileError, LingualoopError, NotFoundError
 from annotator.reports.quantify import (
     FALLBACKS,
     METHODS,
+    MIN_EVAL_POSTS,
     Counted,
     EvalPosts,
     GroupShares,
@@ -320,7 +321,7 @@ def compute_findings(
     *,
     methods: Sequence[str] = METHODS,
     resamples: int = 200,
-    min_eval: int = 20,
+    min_eval: int = MIN_EVAL_POSTS,
     fallback: str = "raw",
     seed: int = 0,
     notes: Sequence[str] = (),

@@ -20,7 +20,7 @@ from annotator.reports.findings import (
     project_inputs,
     table_rows,
 )
-from annotator.reports.quantify import DEFAULT_METHOD, METHOD_NAMES, METHODS, scoped
+from annotator.reports.quantify import DEFAULT_METHOD, METHOD_NAMES, METHODS, MIN_EVAL_POSTS, scoped
 from app.components.versions import version_choices, version_picker
 from app.context import current_project, show_error, signed_in_user, transaction
 from core.labels import LABELS
@@ -197,7 +197,11 @@ def render() -> None:
     with st.expander("Settings"):
         resamples = st.number_input("Bootstrap resamples", 20, 2000, 200, step=20, key="findings_resamples")
         min_eval = st.number_input(
-            "Eval posts a language needs for its own error estimate", 1, 1000, 20, key="findings_min_eval"
+            "Eval posts a language needs for its own error estimate",
+            1,
+            1000,
+            MIN_EVAL_POSTS,
+            key="findings_min_eval",
         )
     if not group_by:
         st.info("Choose at least one column to group by.")

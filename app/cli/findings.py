@@ -18,7 +18,7 @@ from annotator.reports.findings import (
     project_inputs,
     table_rows,
 )
-from annotator.reports.quantify import DEFAULT_METHOD, METHODS
+from annotator.reports.quantify import DEFAULT_METHOD, METHODS, MIN_EVAL_POSTS
 from app.cli.common import ProjectOption, _progress, cli, console, friendly_errors, state
 from core.files import atomic_path
 from core.labels import LABELS
@@ -51,7 +51,7 @@ def prevalence(
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples for the 95% intervals.")] = 200,
     min_eval: Annotated[
         int, typer.Option(help="Eval posts a language needs to be corrected with its own errors.")
-    ] = 20,
+    ] = MIN_EVAL_POSTS,
     fallback: Annotated[
         str, typer.Option(help="A language with too few eval posts: raw (left uncorrected) or pooled errors.")
     ] = "raw",

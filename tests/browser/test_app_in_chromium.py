@@ -175,7 +175,7 @@ def test_researcher_presses_retrain_and_the_progress_bar_reaches_done(
         page.screenshot(path=str(screenshot_dir / "models-pin.png"))
         # Findings: the current (ensemble) version kept its eval posts' predictions, so its counts can be corrected.
         page.get_by_role("link", name="Findings").click()
-        page.get_by_text("Too few eval posts (under 20)").wait_for(timeout=120_000)
+        page.get_by_text("Too few eval posts (under 100)").wait_for(timeout=120_000)
         page.get_by_role("heading", name="Table").wait_for()
         assert page.locator(
             "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg"

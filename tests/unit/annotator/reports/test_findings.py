@@ -82,7 +82,7 @@ def build(
 
 def test_shares_per_language_are_corrected_toward_the_truth(session: Session, tmp_path: Path) -> None:
     project = build(session, tmp_path)
-    findings = project_findings(session, project, ["lang"], by=OPERATOR, resamples=40)
+    findings = project_findings(session, project, ["lang"], by=OPERATOR, resamples=40, min_eval=20)
     assert [g.key for g in findings.groups] == [("en",), ("es",)]
     es = findings.groups[1]
     assert es.posts == 50 and es.pooled_languages == []
