@@ -12,7 +12,8 @@ over the same posts.
 
 Training runs on torch's threads (all cores); the timings are the warm round's training alone, then its scoring
 of test.csv. The LoRA-style drift over many rounds in a row (`--rounds N`: N x 100 labels arrive, one round each,
-against a full round at the same labels) takes N warm rounds and a base at 2,625 - N x 100 labels.
+against a full round at the same labels) takes N warm rounds and a base at 2,625 - N x 100 labels; beyond seven
+rounds the arriving labels are drawn from every language.
 """
 
 import argparse
@@ -43,8 +44,11 @@ ARRIVING = 100
 
 
 def arrivals(posts: Sequence[StudyPost], rounds: int) -> list[list[int]]:
-    """`rounds` groups of ARRIVING post indices of the ten other languages (seed 33), the order they arrive in."""
+    """`rounds` groups of ARRIVING post indices of the ten other languages (seed 33), the order they arrive in;
+    of every language when the ten others have too few posts (train.csv has 750: more than seven rounds)."""
     others = [i for i, p in enumerate(posts) if p.language not in ("en", "es")]
+    if ARRIVING * rounds > len(others):
+        others = list(range(len(posts)))
     drawn = random.Random(33).sample(others, ARRIVING * rounds)
     return [drawn[r * ARRIVING : (r + 1) * ARRIVING] for r in range(rounds)]
 
