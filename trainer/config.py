@@ -118,6 +118,11 @@ class EncoderSettings:
     warm_head_lr_factor: float = 5.0
     full_retrain_growth: float = 0.5
     """A round trains from e5 again once the labels have grown by this share since the last round that did."""
+    int8_scoring: bool = True
+    """Score with the attention's query, key and value and the feed-forward's first layer in int8 (torch's dynamic
+    quantisation; training stays float32): the version's evaluation, its pool scores and `classify` alike.
+    `trainer.encoder.INT8_PARTS` says which layers and what they cost in F1; docs/scale.md the speed. Versions
+    saved before the setting score in float32, as they were evaluated."""
     members: int = 3
     """Encoders a round trains, seeded `seed`, `seed + 1`, ...; the version averages their probabilities. Under
     the others protocol two lifted the ensemble by +0.015 4-class, +0.018 stance over one; three lift the encoder

@@ -213,7 +213,8 @@ def load_encoder(folder: Path, base: E5File | None = None) -> LoadedEncoder:
     from safetensors.torch import load_file
 
     saved = json.loads((folder / SETTINGS_FILE).read_text(encoding="utf-8"))
-    settings = EncoderSettings(**({"frozen_layers": 0} | saved["settings"]))  # saved before the setting: 0
+    # saved before a setting existed: as it then trained and scored
+    settings = EncoderSettings(**({"frozen_layers": 0, "int8_scoring": False} | saved["settings"]))
     loaded = new_encoder(settings, base)
     trained = load_file(str(folder / WEIGHTS_FILE))
     missing, unexpected = loaded.model.load_state_dict(trained, strict=False)
@@ -409,6 +410,59 @@ def share_frozen(members: Sequence[LoadedEncoder]) -> None:
             encoder.embeddings = first[0]
             for index in range(depth):
                 encoder.encoder.layer[index] = first[index + 1]
+
+
+INT8_PARTS = ("attention.self.query", "attention.self.key", "attention.self.value", "intermediate.dense")
+"""The linear layers of each transformer layer that `quantise_for_scoring` makes int8. Measured on test.csv with the
+default three members (docs/scale.md): these four moved 4-class / stance macro-F1 by +0.001 / -0.002; the
+feed-forward's output layer, whose inputs hold BERT's few very large activations, lost 0.026 / 0.060 alone, so it
+and the attention's output stay float32."""
+
+
+def quantise_for_scoring(models: Sequence[LoadedEncoder]) -> None:
+    """In place, for scoring only: `INT8_PARTS` of the layers each model trained (above its frozen ones, which
+    members share with each other and with e5 for the fast model, and which stay float32) become int8 with dynamic
+    activation scales; a quantised model can neither train nor be saved. A no-op unless `settings.int8_scoring`."""
+    if not models or not models[0].settings.int8_scoring:
+        return
+    import warnings
+
+    from torch.ao.quantization import quantize_dynamic
+
+    seen: set[int] = set()
+    with warnings.catch_warnings():  # torch marks its eager quantisation deprecated, in favour of torchao
+        warnings.simplefilter("ignore", (DeprecationWarning, UserWarning))
+        for loaded in models:
+            for layer in _layers(loaded.model.encoder)[_frozen_depth([loaded]) :]:
+                if id(layer) in seen:
+                    continue
+                seen.add(id(layer))
+                for name in INT8_PARTS:
+                    parent_name, _, child = name.rpartition(".")
+                    parent = layer.get_submodule(parent_name)
+                    linear = nn.Sequential(getattr(parent, child))
+                    quantised = quantize_dynamic(linear, {nn.Linear}, dtype=torch.qint8)  # type: ignore[no-untyped-call]
+                    setattr(parent, child, quantised[0])
+
+
+def scoring_copies(members: Sequence[LoadedEncoder]) -> list[LoadedEncoder]:
+    """Copies of trained members quantised for scoring (`quantise_for_scoring`), still sharing their frozen layers;
+    the members themselves stay as they trained (to be saved, or resumed)."""
+    copies = [
+        replace(m, model=model)
+        for m, model in zip(members, _deep_copy([m.model for m in members]), strict=True)
+    ]
+    quantise_for_scoring(copies)
+    return copies
+
+
+def _deep_copy(models: list[EncoderClassifier]) -> list[EncoderClassifier]:
+    """One deep copy of all (modules the members share stay shared in the copies), the embeddings, which scoring
+    never changes, not copied at all (96M weights)."""
+    import copy
+
+    memo: dict[int, Any] = {id(_embeddings(m.encoder)): _embeddings(m.encoder) for m in models}
+    return copy.deepcopy(models, memo)
 
 
 def members_probabilities(

@@ -30,6 +30,7 @@ from trainer.encoder import (
     members_probabilities,
     resume_members,
     save_members,
+    scoring_copies,
     train_members,
 )
 from trainer.pool_scoring import ScoreTexts
@@ -41,8 +42,10 @@ SHAPE = ("frozen_layers", "max_tokens", "members")
 
 
 def encoder_texts(members: list[LoadedEncoder], batch_size: int) -> ScoreTexts:
-    """The fine-tuned encoder (the mean of its members) as the worker scores with it."""
-    return lambda texts, report: members_probabilities(members, texts, batch_size, report)
+    """The fine-tuned encoder (the mean of its members) as the worker and `classify` score with it: copies of the
+    members quantised for scoring (trainer.encoder.scoring_copies), so that the version is evaluated as it scores."""
+    scoring = scoring_copies(members)
+    return lambda texts, report: members_probabilities(scoring, texts, batch_size, report)
 
 
 def full_round_reason(

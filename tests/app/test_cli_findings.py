@@ -18,7 +18,9 @@ def test_prevalence_of_the_pool_and_of_an_export(tmp_path: Path, tiny_llama: Pat
     table = tmp_path / "shares.csv"
     output = run(url, data, "prevalence", "--out", str(table), "--resamples", "20")
     assert (
-        "Too few eval posts (under 100)" in output and "uncorrected" in output and "392 rows written" in output
+        "Too few eval posts (under 100)" in output
+        and "uncorrected" in output
+        and "392 rows written" in output
     )
     rows = list(csv.DictReader(table.open(encoding="utf-8")))
     assert {r["method"] for r in rows} == {"cc", "acc", "pacc", "emq"} and len(

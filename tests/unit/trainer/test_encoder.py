@@ -2,11 +2,13 @@
 the same probabilities."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from core.labels import LABELS
 from testing.tiny_models import tiny_e5
@@ -22,6 +24,7 @@ from trainer.encoder import (
     new_encoder,
     save_encoder,
     save_members,
+    scoring_copies,
     shared_depth,
     train_encoder,
     train_members,
@@ -204,3 +207,32 @@ def test_a_post_of_confidence_zero_teaches_nothing_and_of_confidence_one_does() 
     full = [1.0] * len(labels)
     first, second = _trained_after(labels, full), _trained_after(other, full)
     assert not all(torch.equal(first[name], second[name]) for name in first)
+
+
+def test_scoring_copies_are_int8_above_the_frozen_layers_and_leave_the_members_as_they_trained(
+    tmp_path: Path,
+) -> None:
+    settings = EncoderSettings(epochs=1, min_steps=2, batch_size=8, frozen_layers=1, members=2)
+    texts, labels, languages = _data(2)
+    base = tiny_e5()
+    members, _ = train_members(settings, texts, labels, languages, base=base)
+    before = members_probabilities(members, texts)
+    copies = scoring_copies(members)
+    layers = copies[0].model.encoder.encoder.layer
+    assert not isinstance(layers[-1].attention.self.query, nn.Linear)  # int8
+    assert not isinstance(layers[-1].intermediate.dense, nn.Linear)
+    assert isinstance(layers[-1].output.dense, nn.Linear)  # the feed-forward's output stays float32
+    assert isinstance(layers[0].attention.self.query, nn.Linear)  # frozen, shared with e5: float32
+    assert shared_depth(copies) == shared_depth(members) == 1
+    assert copies[0].model.encoder.embeddings is members[0].model.encoder.embeddings  # not copied
+    quantised = members_probabilities(copies, texts)
+    assert not np.array_equal(quantised, before)
+    np.testing.assert_allclose(quantised, before, atol=0.02)
+    # The members themselves are untouched: they score, save and load as they trained.
+    np.testing.assert_array_equal(members_probabilities(members, texts), before)
+    save_members(members, tmp_path / "v1", {"model_version": 1})
+    np.testing.assert_allclose(
+        members_probabilities(load_members(tmp_path / "v1", base), texts), before, atol=1e-6
+    )
+    off = scoring_copies([replace(m, settings=replace(m.settings, int8_scoring=False)) for m in members])
+    assert isinstance(off[0].model.encoder.encoder.layer[-1].attention.self.query, nn.Linear)

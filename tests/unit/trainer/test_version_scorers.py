@@ -161,9 +161,10 @@ def test_an_ensemble_of_fast_and_encoder_reads_e5_once_and_scores_as_its_members
     scorer = open_scorer(spec, WorkerSettings(data_dir=tmp_path), log=lambda _m: None)
     got = scorer.score(TEXTS)
     # What each member gives alone: the members' mean, and the head over e5's embeddings of the whole posts.
-    from trainer.encoder import load_members
+    from trainer.encoder import load_members, quantise_for_scoring
 
     members = load_members(tmp_path / "encoder")
+    quantise_for_scoring(members)  # as the encoder version scores alone
     e5 = new_encoder(EncoderSettings(max_tokens=E5_TOKENS))
     fast = FastHead(
         **{k: v for k, v in np.load(tmp_path / "fast" / FAST_HEAD_FILE).items() if k != "encoder"}, encoder=""
