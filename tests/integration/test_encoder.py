@@ -90,10 +90,12 @@ def test_a_new_projects_retrain_on_a_cpu_worker_trains_the_encoder(
         ).all()
         assert len(stored) == pool
         spec = version_spec(version, "1", settings.data_dir)
-    # Loaded back from its files (as `classify` and the Ray rescoring load it): the pool's very probabilities.
+    # Loaded back from its files (as `classify` and the Ray rescoring load it): the pool's probabilities. Not to
+    # the digit: the members score in int8, whose activation scales are set per batch, so a post's probabilities
+    # move a little with the posts it is batched with (0.011 at most here, on 6 posts against the whole pool).
     scorer = open_scorer(spec, settings, log=lambda _message: None)
     again = scorer.score([row[0] for row in stored[:6]])
-    assert np.allclose(again, np.array([row[1:] for row in stored[:6]], dtype=np.float32), atol=1e-4)
+    assert np.allclose(again, np.array([row[1:] for row in stored[:6]], dtype=np.float32), atol=0.03)
     # The same labels again: nothing to train.
     with session_scope(sessions) as session:
         request_retrain(session, session.get(Project, project_id), by=OPERATOR)  # type: ignore[arg-type]
