@@ -107,13 +107,17 @@ def saved_run(path: Path) -> tuple[NDArray, NDArray, NDArray]:
     )
 
 
-def halves(languages: NDArray, rng: np.random.Generator) -> NDArray:
-    """A random half of each language's posts (True), the other half False."""
+def halved(
+    probabilities: NDArray, gold: NDArray, languages: NDArray, rng: np.random.Generator
+) -> tuple[list[EvalPosts], list[NDArray]]:
+    """Each language's posts split in random halves: the two eval splits, and the posts each leaves to count (the
+    other half)."""
     half = np.zeros(len(languages), dtype=bool)
     for language in np.unique(languages):
         index = rng.permutation(np.flatnonzero(languages == language))
         half[index[: len(index) // 2]] = True
-    return half
+    eval_sets = [EvalPosts(probabilities[h], gold[h], languages[h]) for h in (half, ~half)]
+    return eval_sets, [~half, half]
 
 
 def capped(evals: EvalPosts, cap: int, rng: np.random.Generator) -> EvalPosts:
@@ -132,6 +136,14 @@ def capped(evals: EvalPosts, cap: int, rng: np.random.Generator) -> EvalPosts:
 Folds = list[tuple[NDArray, dict[str, ErrorModel]]]
 
 
+def error_models(evals: EvalPosts, args: argparse.Namespace, balanced: bool) -> dict[str, ErrorModel]:
+    """The errors each column corrects with: per language (the default's rule), and pooled over all languages."""
+    return {
+        "per language": fit_error_model(evals, args.min_eval, args.strength, balanced),
+        "pooled": fit_error_model(evals, 10**9, balanced=balanced),
+    }
+
+
 def unseen_language_folds(
     counted_lang: NDArray, evals: EvalPosts, args: argparse.Namespace, balanced: bool
 ) -> dict[str, Folds]:
@@ -141,15 +153,7 @@ def unseen_language_folds(
     for language in np.unique(counted_lang):
         other = evals.languages != language
         rest = EvalPosts(evals.probabilities[other], evals.gold[other], evals.languages[other])
-        folds[str(language)] = [
-            (
-                counted_lang == language,
-                {
-                    "per language": fit_error_model(rest, args.min_eval, args.strength, balanced),
-                    "pooled": fit_error_model(rest, 10**9, balanced=balanced),
-                },
-            )
-        ]
+        folds[str(language)] = [(counted_lang == language, error_models(rest, args, balanced))]
     return folds
 
 
@@ -240,12 +244,10 @@ def fast_model_scores(
         return test_p, test_y, test_lang, eval_sets, [np.ones(len(test), dtype=bool)]
     head = train_head(train_x, train_y.tolist())
     test_p = predict_proba(head, test_x).astype(np.float64)
-    half = halves(test_lang, rng)
     print(
         f"trained on {len(train):,} train posts; eval: one half of test.csv per language, samples: the other"
     )
-    eval_sets = [EvalPosts(test_p[h], test_y[h], test_lang[h]) for h in (half, ~half)]
-    return test_p, test_y, test_lang, eval_sets, [~half, half]  # count the other half
+    return test_p, test_y, test_lang, *halved(test_p, test_y, test_lang, rng)
 
 
 def main() -> None:
@@ -289,22 +291,13 @@ def main() -> None:
         print(
             f"{args.run}: {len(test_y):,} posts of {len(np.unique(test_lang))} languages, scored out of fold"
         )
-        half = halves(test_lang, rng)
-        eval_sets = [EvalPosts(test_p[h], test_y[h], test_lang[h]) for h in (half, ~half)]
-        pools = [~half, half]
+        eval_sets, pools = halved(test_p, test_y, test_lang, rng)
     else:
         test_p, test_y, test_lang, eval_sets, pools = fast_model_scores(args, rng)
     if args.eval_cap:
         eval_sets = [capped(evals, args.eval_cap, rng) for evals in eval_sets]
     folds = [
-        (
-            pool,
-            {
-                "per language": fit_error_model(evals, args.min_eval, args.strength, balanced),
-                "pooled": fit_error_model(evals, 10**9, balanced=balanced),
-            },
-        )
-        for pool, evals in zip(pools, eval_sets, strict=True)
+        (pool, error_models(evals, args, balanced)) for pool, evals in zip(pools, eval_sets, strict=True)
     ]
     folds_by_language = {str(language): folds for language in np.unique(test_lang)}
     if args.lolo is not None:
