@@ -119,10 +119,14 @@ class EncoderSettings:
     full_retrain_growth: float = 0.5
     """A round trains from e5 again once the labels have grown by this share since the last round that did."""
     int8_scoring: bool = True
-    """Score with the attention's query, key and value and the feed-forward's first layer in int8 (torch's dynamic
-    quantisation; training stays float32): the version's evaluation, its pool scores and `classify` alike.
-    `trainer.encoder.INT8_PARTS` says which layers and what they cost in F1; docs/scale.md the speed. Versions
-    saved before the setting score in float32, as they were evaluated."""
+    """Score in int8 (torch's dynamic quantisation; training stays float32): the version's evaluation, its pool
+    scores and `classify` alike, as `int8_scheme` says. Versions saved before the setting score in float32, as they
+    were evaluated."""
+    int8_scheme: int = 2
+    """2: every linear layer of the layers the members (and e5 beside them, for an ensemble's fast member) run on
+    their own, weights scaled per output channel, the few very large input channels in float32
+    (`trainer.encoder.Int8Linear`). 1: four of the members' linear layers, one scale per tensor (versions saved
+    before scheme 2 keep it, as they were evaluated). docs/scale.md has what each costs in F1 and gives in speed."""
     members: int = 3
     """Encoders a round trains, seeded `seed`, `seed + 1`, ...; the version averages their probabilities. Under
     the others protocol two lifted the ensemble by +0.015 4-class, +0.018 stance over one; three lift the encoder

