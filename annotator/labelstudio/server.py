@@ -43,11 +43,37 @@ def credentials(folder: Path) -> tuple[str, str]:
     return password, token
 
 
+LABEL_STUDIO_REQUIREMENTS = ("label-studio", "sentry-sdk<3")
+"""What `ensure_installed` puts in Label Studio's venv. sentry-sdk 3.0 (2026-12) dropped an option that
+label-studio 1.23 passes at start-up, so the server stopped while starting; label-studio does not cap it itself."""
+
+REQUIREMENTS_FILE = "lingualoop-requirements.txt"
+
+
 def ensure_installed(venv: Path, log: Log) -> Path:
-    """The label-studio executable, installing it into `venv` the first time (a few minutes, with pip's output)."""
-    executable = venv / "bin" / "label-studio"
-    if executable.exists():
+    """The label-studio executable, installing `LABEL_STUDIO_REQUIREMENTS` into `venv` the first time, and again
+    when they changed since (a few minutes, with pip's output)."""
+    executable, installed = venv / "bin" / "label-studio", venv / REQUIREMENTS_FILE
+    wanted = "\n".join(LABEL_STUDIO_REQUIREMENTS)
+    if executable.exists() and installed.exists() and installed.read_text(encoding="utf-8") == wanted:
         return executable
+    log(f"Installing Label Studio into {venv} (first use, or its requirements changed; a few minutes)...")
+    if not (venv / "bin" / "pip").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    with subprocess.Popen(
+        [str(venv / "bin" / "pip"), "install", "--progress-bar", "off", *LABEL_STUDIO_REQUIREMENTS],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as pip:
+        assert pip.stdout is not None
+        for line in pip.stdout:
+            if line.startswith(("Collecting", "Successfully", "ERROR")):
+                log("  " + line.rstrip()[:120])
+    if pip.returncode != 0 or not executable.exists():
+        raise LabelStudioError(f"Installing Label Studio failed (pip exit code {pip.returncode}).")
+    installed.write_text(wanted, encoding="utf-8")
+    return executable
     log(f"Installing Label Studio into {venv} (first use only; a few minutes)...")
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     with subprocess.Popen(

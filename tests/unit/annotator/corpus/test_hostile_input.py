@@ -91,8 +91,8 @@ def test_random_unicode_is_kept_exactly_or_refused(
         )
         assert rows[0]["id"] in stored  # the first copy of any text is always kept
         for row in rows:  # a duplicate collapses into the first copy; every stored text is the text given
-            if row["id"] in stored:
-                assert stored[row["id"]] == row["text"]
+            if row["id"] in stored:  # as the file gives it: the escapes of a surrogate pair are one character
+                assert stored[row["id"]] == json.loads(json.dumps(row["text"]))
     else:
         assert any(
             s in str(error) for s in ("empty", "surrogate", "NUL", "duplicate", "failed validation")
