@@ -123,9 +123,8 @@ class EncoderSettings:
     scores and `classify` alike, as `int8_scheme` says. Versions saved before the setting score in float32, as they
     were evaluated."""
     int8_scheme: int = 2
-    """2: every linear layer of the layers the members (and e5 beside them, for an ensemble's fast member) run on
-    their own, weights scaled per output channel, the few very large input channels in float32
-    (`trainer.encoder.Int8Linear`). 1: four of the members' linear layers, one scale per tensor (versions saved
+    """2: every linear layer of every layer of the members (and of e5 beside them, for an ensemble's fast member),
+    weights scaled per output channel, the few very large input channels in float32 (`trainer.encoder.Int8Linear`). 1: four of the members' linear layers, one scale per tensor (versions saved
     before scheme 2 keep it, as they were evaluated). docs/scale.md has what each costs in F1 and gives in speed."""
     members: int = 3
     """Encoders a round trains, seeded `seed`, `seed + 1`, ...; the version averages their probabilities. Under

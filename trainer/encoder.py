@@ -471,11 +471,11 @@ class Int8Linear(nn.Module):
 
 
 def quantise_for_scoring(models: Sequence[LoadedEncoder], e5: LoadedEncoder | None = None) -> None:
-    """In place, for scoring only, the layers each model runs on its own (above the frozen ones the members
-    share, which run once and stay float32), as `settings.int8_scheme` says; a quantised model can neither train
-    nor be saved. A no-op unless `settings.int8_scoring`. Scheme 2 (the default): every linear layer (`INT8_PARTS`)
-    becomes an `Int8Linear`, of `e5` too (`e5_beside`: the fast member of an ensemble). Scheme 1 (versions saved
-    before it): `INT8_PARTS_FIRST` of the members only, one scale per tensor, as those versions were evaluated."""
+    """In place, for scoring only, as `settings.int8_scheme` says; a quantised model can neither train nor be
+    saved. A no-op unless `settings.int8_scoring`. Scheme 2 (the default): every linear layer (`INT8_PARTS`) of
+    every layer becomes an `Int8Linear`, the frozen layers the members share once, and `e5`'s too (`e5_beside`: the
+    fast member of an ensemble). Scheme 1 (versions saved before it): `INT8_PARTS_FIRST` of the members' own layers
+    above the frozen ones, one scale per tensor, as those versions were evaluated."""
     if not models or not models[0].settings.int8_scoring:
         return
     import warnings

@@ -228,7 +228,7 @@ class SharedE5Ensemble:
         self.head = read_head(Path(fast.adapter_path) / FAST_HEAD_FILE)
         self.members = load_members(Path(encoder.adapter_path))
         self.e5 = e5_beside(self.members)
-        # the layers each runs on its own, e5's too (the fast member); the frozen ones they share stay float32
+        # every layer, the shared frozen ones once, e5's too (the fast member)
         quantise_for_scoring(self.members, self.e5)
         self.batch_size = batch_size
         self.spec_members = spec.members  # the weights' order

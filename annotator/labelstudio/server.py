@@ -74,21 +74,6 @@ def ensure_installed(venv: Path, log: Log) -> Path:
         raise LabelStudioError(f"Installing Label Studio failed (pip exit code {pip.returncode}).")
     installed.write_text(wanted, encoding="utf-8")
     return executable
-    log(f"Installing Label Studio into {venv} (first use only; a few minutes)...")
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    with subprocess.Popen(
-        [str(venv / "bin" / "pip"), "install", "--progress-bar", "off", "label-studio"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    ) as pip:
-        assert pip.stdout is not None
-        for line in pip.stdout:
-            if line.startswith(("Collecting", "Successfully", "ERROR")):
-                log("  " + line.rstrip()[:120])
-    if pip.returncode != 0 or not executable.exists():
-        raise LabelStudioError(f"Installing Label Studio failed (pip exit code {pip.returncode}).")
-    return executable
 
 
 def healthy(url: str) -> bool:
