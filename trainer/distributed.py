@@ -15,6 +15,9 @@ from core.progress import Log
 ATTEMPTS = 3
 """Runs of the pipeline within one command or job."""
 
+LOCAL_RAY = "local"
+"""ray.init's address for a new Ray of this process's own, whatever other clusters this machine has had."""
+
 
 @dataclass(frozen=True)
 class RayOptions:
@@ -59,12 +62,21 @@ def plan_actors(resources: dict[str, float], options: RayOptions) -> ActorPlan:
 @contextmanager
 def ray_cluster(address: str | None) -> Iterator[dict[str, float]]:
     """Join the cluster at `address` (or the one this process already joined), or start a local Ray; yields the
-    cluster's resources."""
+    cluster's resources.
+
+    With no address Ray itself would join the cluster named in /tmp/ray/ray_current_cluster (the last `ray start`,
+    or a test cluster), which outlives a cluster killed before it shut down: ray.init then waits on an address that
+    nobody answers. "local" always starts our own (`classify --ray-address` reads RAY_ADDRESS itself)."""
     import ray
 
     started = False
     if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+        ray.init(
+            address=address or LOCAL_RAY,
+            include_dashboard=False,
+            logging_level=logging.ERROR,
+            log_to_driver=False,
+        )
         started = True
     try:
         yield dict(ray.cluster_resources())  # type: ignore[no-untyped-call]

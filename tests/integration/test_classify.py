@@ -4,9 +4,12 @@ and a SIGKILLed driver."""
 
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -108,12 +111,28 @@ def _assert_complete(out: Path, expected_ids: set[str]) -> pa.Table:
     return table
 
 
+@pytest.fixture
+def stale_ray_address(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Ray's temp folder naming, in ray_current_cluster, a cluster that is gone: what a `ray start` or a test
+    cluster killed before it shut down leaves behind. Ray's own default (address None) would join it and wait on
+    that address for minutes (seen in CI); a local Ray must start its own."""
+    folder = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))  # short: Ray's socket paths lie under it
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        nobody = probe.getsockname()[1]
+    (folder / "ray").mkdir()
+    (folder / "ray" / "ray_current_cluster").write_text(f"127.0.0.1:{nobody}")
+    monkeypatch.setenv("RAY_TMPDIR", str(folder))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def _all_ids() -> set[str]:
     return {f"{p}{i}" for p, n in (("a", 70), ("b", 45), ("c", 30)) for i in range(n)}
 
 
 def test_classify_on_a_local_ray_matches_the_worker_s_scoring(
-    tmp_path: Path, spec: VersionSpec, lora_version: tuple[WorkerSettings, Path]
+    tmp_path: Path, spec: VersionSpec, lora_version: tuple[WorkerSettings, Path], stale_ray_address: Path
 ) -> None:
     settings, _ = lora_version
     request = ClassifyRequest(
@@ -231,7 +250,11 @@ def _trainer(args: list[str], env: dict[str, str]) -> subprocess.CompletedProces
 
 
 def test_the_driver_sigkilled_then_rerun(
-    tmp_path: Path, sqlite_url: str, spec: VersionSpec, lora_version: tuple[WorkerSettings, Path]
+    tmp_path: Path,
+    sqlite_url: str,
+    spec: VersionSpec,
+    lora_version: tuple[WorkerSettings, Path],
+    stale_ray_address: Path,
 ) -> None:
     settings, _ = lora_version
     inputs = [str(p) for p in _inputs(tmp_path / "in")]
