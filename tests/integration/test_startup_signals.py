@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 LINGUALOOP = str(Path(sys.executable).parent / "lingualoop")
+STOP_WITHIN = 60
+"""Seconds every process of the group has to end after the SIGINT."""
 
 # A library that loses a KeyboardInterrupt while it imports (a broad `except`, or the interrupt landing in a
 # finaliser, where Python prints it and goes on): here, torch's import takes 8 s and swallows interrupts.
@@ -102,14 +104,16 @@ def test_one_sigint_during_startup_stops_every_process(tmp_path: Path, after: fl
         else:
             time.sleep(after)
         os.killpg(pgid, signal.SIGINT)  # what Ctrl-C does: every process of the group gets it
-        deadline = time.monotonic() + 20
+        # About 9 s here (the import above swallows 8); a process that missed the signal never ends, so a loaded
+        # machine (CI once ran this suite at a third of the usual pace) gets room without the test telling less.
+        deadline = time.monotonic() + STOP_WITHIN
         alive = _alive_in_group(pgid)
         while alive and time.monotonic() < deadline:
             demo.poll()  # reap the leader, so that it does not linger as a zombie
             time.sleep(0.25)
             alive = _alive_in_group(pgid)
         output = log_path.read_text(errors="replace")
-        assert not alive, f"still running 20 s after SIGINT ({after}): {alive}\n{output}"
+        assert not alive, f"still running {STOP_WITHIN} s after SIGINT ({after}): {alive}\n{output}"
         if isinstance(after, str):
             assert "waiting for jobs" not in output  # the worker stopped before it served
     finally:
