@@ -14,20 +14,29 @@ Training runs on torch's threads (all cores); the timings are the warm round's t
 of test.csv. The LoRA-style drift over many rounds in a row (`--rounds N`: N x 100 labels arrive, one round each,
 against a full round at the same labels) takes N warm rounds and a base at 2,625 - N x 100 labels; beyond seven
 rounds the arriving labels are drawn from every language.
+
+`--protocol others` asks the same of the experiment's "others" protocol (core.crossval: 5 folds, seed 0, 1,000
+posts of the ten other languages, each predicted once by a model that never saw it): in each fold 100 of its
+training set's other-language posts (seed 33 + fold) arrive last; base is trained on the rest, the warm round
+resumes it, full is trained on the whole fold. `--members 1` trains one member instead of the default three (a
+third of the time: about 18 minutes a fold on 2 cores); each fold's members are saved and loaded again on a rerun.
+
+    python -m bench.encoder_rounds --protocol others --members 1   # about 90 minutes on 2 cores
 """
 
 import argparse
 import random
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from bench.common import SHARED
-from core.crossval import paired_difference, with_intervals
+from core.crossval import others_folds, paired_difference, with_intervals
 from core.labels import LABELS
-from core.study import StudyPost, read_study_csv
+from core.study import MAIN_LANGUAGES, StudyPost, read_study_csv
 from trainer.config import EncoderSettings
 from trainer.encoder import (
     LoadedEncoder,
@@ -54,15 +63,20 @@ def arrivals(posts: Sequence[StudyPost], rounds: int) -> list[list[int]]:
 
 
 def trained(
-    posts: Sequence[StudyPost], indices: Sequence[int], folder: Path | None, name: str
+    posts: Sequence[StudyPost],
+    indices: Sequence[int],
+    folder: Path | None,
+    name: str,
+    settings: EncoderSettings | None = None,
 ) -> list[LoadedEncoder]:
-    """The default encoder from e5 on `indices`, loaded from `folder` when given, else trained and saved."""
+    """The default encoder (or `settings`') from e5 on `indices`, loaded from `folder` when given, else trained
+    and saved."""
     if folder is not None:
         return load_members(folder)
     chosen = [posts[i] for i in indices]
     started = time.perf_counter()
     members, _ = train_members(
-        EncoderSettings(),
+        settings or EncoderSettings(),
         [p.text for p in chosen],
         [LABELS.index(p.label) for p in chosen],
         [p.language for p in chosen],
@@ -108,7 +122,7 @@ def warm_round(
 def predicted(members: list[LoadedEncoder], test: Sequence[StudyPost]) -> list[str]:
     started = time.perf_counter()
     probabilities = members_probabilities(members, [p.text for p in test])
-    print(f"  scored test.csv ({len(test)} posts) in {time.perf_counter() - started:.0f} s", flush=True)
+    print(f"  scored {len(test)} posts in {time.perf_counter() - started:.0f} s", flush=True)
     return [LABELS[i] for i in probabilities.argmax(axis=1)]
 
 
@@ -144,12 +158,68 @@ def table(test: Sequence[StudyPost], runs: dict[str, list[str]]) -> None:
                 print(f"{name + ' - full':<28} {subset:<12} {cells}")
 
 
+def others_protocol(members: int) -> None:
+    """Warm round against full retrain under the others protocol; prints the pooled table and each fold's times."""
+    settings = replace(EncoderSettings(), members=members)
+    folds = others_folds(read_study_csv(SHARED / "train.csv"), read_study_csv(SHARED / "test.csv"), 5, 0)
+    pooled: list[StudyPost] = []
+    runs: dict[str, list[str]] = {"base": [], "warm round": [], "full": []}
+    seconds = []
+    for fold in folds:
+        posts = fold.train
+        others = [i for i, p in enumerate(posts) if p.language not in MAIN_LANGUAGES]
+        arriving = random.Random(33 + fold.index).sample(others, ARRIVING)
+        known = [i for i in range(len(posts)) if i not in set(arriving)]
+        print(
+            f"fold {fold.index + 1}/5: {len(posts):,} labels, {ARRIVING} arriving; {len(fold.evaluate)} to predict"
+        )
+        name = f"others-{members}m-fold{fold.index + 1}"
+        saved = {arm: WORK / f"{name}-{arm}" for arm in ("base", "full")}
+        base = trained(
+            posts, known, saved["base"] if saved["base"].exists() else None, saved["base"].name, settings
+        )
+        runs["base"] += predicted(base, fold.evaluate)
+        seconds.append(warm_round(base, posts, arriving, known, seed=fold.index + 1))
+        runs["warm round"] += predicted(base, fold.evaluate)
+        full_folder = saved["full"] if saved["full"].exists() else None
+        runs["full"] += predicted(
+            trained(posts, list(range(len(posts))), full_folder, saved["full"].name, settings), fold.evaluate
+        )
+        pooled += fold.evaluate
+    print(f"\nwarm rounds' training, fold by fold: {', '.join(f'{s:.0f} s' for s in seconds)}")
+    print(f"others protocol, {members} member(s): {len(pooled)} posts of the ten other languages")
+    gold = np.array([LABELS.index(p.label) for p in pooled], dtype=np.int64)
+    for name, labels in runs.items():
+        found = with_intervals(gold, np.array([LABELS.index(x) for x in labels], dtype=np.int64), 1000, 0)
+        cells = " ".join(
+            f"{found[m]:.3f} [{found[m + '_ci95'][0]:.3f}, {found[m + '_ci95'][1]:.3f}]"
+            for m in ("four_class", "topic", "stance")
+        )
+        print(f"{name:<28} {cells}")
+    for name in ("base", "warm round"):
+        diff = paired_difference([p.label for p in pooled], runs["full"], runs[name])
+        cells = " ".join(
+            f"{diff[m]['difference']:+.3f} [{diff[m]['ci95'][0]:+.3f}, {diff[m]['ci95'][1]:+.3f}]"
+            for m in ("four_class", "topic", "stance")
+        )
+        print(f"{name + ' - full (paired)':<28} {cells}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--base", type=Path, help="saved members trained on all but the arriving labels")
     parser.add_argument("--full", type=Path, help="saved members trained on every label")
     parser.add_argument("--rounds", type=int, default=1, help="warm rounds in a row, 100 labels each")
+    parser.add_argument(
+        "--protocol", choices=("split", "others"), default="split", help="test.csv, or 5 folds"
+    )
+    parser.add_argument(
+        "--members", type=int, default=EncoderSettings().members, help="with --protocol others"
+    )
     args = parser.parse_args()
+    if args.protocol == "others":
+        others_protocol(args.members)
+        return
     posts = read_study_csv(SHARED / "train.csv")
     test = read_study_csv(SHARED / "test.csv")
     groups = arrivals(posts, args.rounds)
