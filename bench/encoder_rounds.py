@@ -95,9 +95,10 @@ def warm_round(
     new: Sequence[int],
     earlier: Sequence[int],
     seed: int,
+    settings: EncoderSettings | None = None,
 ) -> float:
     """Resume `members` in place on `new` plus the replay sample of `earlier` a Retrain would draw; seconds."""
-    settings = EncoderSettings()
+    settings = settings or EncoderSettings()
     replay = random.Random(seed).sample(
         list(earlier), min(len(earlier), round(settings.replay_ratio * len(new)))
     )
@@ -158,9 +159,14 @@ def table(test: Sequence[StudyPost], runs: dict[str, list[str]]) -> None:
                 print(f"{name + ' - full':<28} {subset:<12} {cells}")
 
 
-def others_protocol(members: int) -> None:
+def others_protocol(members: int, warm: dict[str, float]) -> None:
     """Warm round against full retrain under the others protocol; prints the pooled table and each fold's times."""
     settings = replace(EncoderSettings(), members=members)
+    warm_settings = replace(settings, **warm)  # type: ignore[arg-type]
+    print(
+        f"warm round: learning rate {warm_settings.warm_learning_rate:g}, epochs {warm_settings.warm_epochs:g}, "
+        f"head x{warm_settings.warm_head_lr_factor:g}, replay {warm_settings.replay_ratio:g}"
+    )
     folds = others_folds(read_study_csv(SHARED / "train.csv"), read_study_csv(SHARED / "test.csv"), 5, 0)
     pooled: list[StudyPost] = []
     runs: dict[str, list[str]] = {"base": [], "warm round": [], "full": []}
@@ -179,7 +185,7 @@ def others_protocol(members: int) -> None:
             posts, known, saved["base"] if saved["base"].exists() else None, saved["base"].name, settings
         )
         runs["base"] += predicted(base, fold.evaluate)
-        seconds.append(warm_round(base, posts, arriving, known, seed=fold.index + 1))
+        seconds.append(warm_round(base, posts, arriving, known, seed=fold.index + 1, settings=warm_settings))
         runs["warm round"] += predicted(base, fold.evaluate)
         full_folder = saved["full"] if saved["full"].exists() else None
         runs["full"] += predicted(
@@ -216,9 +222,21 @@ def main() -> None:
     parser.add_argument(
         "--members", type=int, default=EncoderSettings().members, help="with --protocol others"
     )
+    for name in ("warm-learning-rate", "warm-epochs", "warm-head-lr-factor", "replay-ratio"):
+        parser.add_argument(f"--{name}", type=float, help="the warm round's, with --protocol others")
     args = parser.parse_args()
     if args.protocol == "others":
-        others_protocol(args.members)
+        warm = {
+            name: value
+            for name, value in (
+                ("warm_learning_rate", args.warm_learning_rate),
+                ("warm_epochs", args.warm_epochs),
+                ("warm_head_lr_factor", args.warm_head_lr_factor),
+                ("replay_ratio", args.replay_ratio),
+            )
+            if value is not None
+        }
+        others_protocol(args.members, warm)
         return
     posts = read_study_csv(SHARED / "train.csv")
     test = read_study_csv(SHARED / "test.csv")
