@@ -30,6 +30,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -127,6 +128,24 @@ def predicted(members: list[LoadedEncoder], test: Sequence[StudyPost]) -> list[s
     return [LABELS[i] for i in probabilities.argmax(axis=1)]
 
 
+METRICS = ("four_class", "topic", "stance")
+
+
+def interval_cells(found: dict[str, Any]) -> str:
+    """with_intervals' three metrics as 'value [low, high]'."""
+    return " ".join(
+        f"{found[m]:.3f} [{found[m + '_ci95'][0]:.3f}, {found[m + '_ci95'][1]:.3f}]" for m in METRICS
+    )
+
+
+def paired_cells(diff: dict[str, dict[str, Any]]) -> str:
+    """paired_difference's three metrics as 'difference [low, high]'."""
+    return " ".join(
+        f"{diff[m]['difference']:+.3f} [{diff[m]['ci95'][0]:+.3f}, {diff[m]['ci95'][1]:+.3f}]"
+        for m in METRICS
+    )
+
+
 def table(test: Sequence[StudyPost], runs: dict[str, list[str]]) -> None:
     gold = np.array([LABELS.index(p.label) for p in test], dtype=np.int64)
     others = np.array([p.language not in ("en", "es") for p in test])
@@ -135,10 +154,7 @@ def table(test: Sequence[StudyPost], runs: dict[str, list[str]]) -> None:
         guess = np.array([LABELS.index(x) for x in labels], dtype=np.int64)
         for subset, mask in (("all", np.ones(len(test), dtype=bool)), ("ten others", others)):
             found = with_intervals(gold[mask], guess[mask], 1000, 0)
-            cells = " ".join(
-                f"{found[m]:.3f} [{found[m + '_ci95'][0]:.3f}, {found[m + '_ci95'][1]:.3f}]"
-                for m in ("four_class", "topic", "stance")
-            )
+            cells = interval_cells(found)
             print(f"{name:<28} {subset:<12} {cells}")
     if "full" in runs:
         gold_labels = [p.label for p in test]
@@ -152,10 +168,7 @@ def table(test: Sequence[StudyPost], runs: dict[str, list[str]]) -> None:
                     [runs["full"][i] for i in keep],
                     [runs[name][i] for i in keep],
                 )
-                cells = " ".join(
-                    f"{diff[m]['difference']:+.3f} [{diff[m]['ci95'][0]:+.3f}, {diff[m]['ci95'][1]:+.3f}]"
-                    for m in ("four_class", "topic", "stance")
-                )
+                cells = paired_cells(diff)
                 print(f"{name + ' - full':<28} {subset:<12} {cells}")
 
 
@@ -175,7 +188,8 @@ def others_protocol(members: int, warm: dict[str, float]) -> None:
         posts = fold.train
         others = [i for i, p in enumerate(posts) if p.language not in MAIN_LANGUAGES]
         arriving = random.Random(33 + fold.index).sample(others, ARRIVING)
-        known = [i for i in range(len(posts)) if i not in set(arriving)]
+        arrived = set(arriving)
+        known = [i for i in range(len(posts)) if i not in arrived]
         print(
             f"fold {fold.index + 1}/5: {len(posts):,} labels, {ARRIVING} arriving; {len(fold.evaluate)} to predict"
         )
@@ -197,18 +211,10 @@ def others_protocol(members: int, warm: dict[str, float]) -> None:
     gold = np.array([LABELS.index(p.label) for p in pooled], dtype=np.int64)
     for name, labels in runs.items():
         found = with_intervals(gold, np.array([LABELS.index(x) for x in labels], dtype=np.int64), 1000, 0)
-        cells = " ".join(
-            f"{found[m]:.3f} [{found[m + '_ci95'][0]:.3f}, {found[m + '_ci95'][1]:.3f}]"
-            for m in ("four_class", "topic", "stance")
-        )
-        print(f"{name:<28} {cells}")
+        print(f"{name:<28} {interval_cells(found)}")
     for name in ("base", "warm round"):
         diff = paired_difference([p.label for p in pooled], runs["full"], runs[name])
-        cells = " ".join(
-            f"{diff[m]['difference']:+.3f} [{diff[m]['ci95'][0]:+.3f}, {diff[m]['ci95'][1]:+.3f}]"
-            for m in ("four_class", "topic", "stance")
-        )
-        print(f"{name + ' - full (paired)':<28} {cells}")
+        print(f"{name + ' - full (paired)':<28} {paired_cells(diff)}")
 
 
 def main() -> None:

@@ -124,8 +124,9 @@ class EncoderSettings:
     were evaluated."""
     int8_scheme: int = 2
     """2: every linear layer of every layer of the members (and of e5 beside them, for an ensemble's fast member),
-    weights scaled per output channel, the few very large input channels in float32 (`trainer.encoder.Int8Linear`). 1: four of the members' linear layers, one scale per tensor (versions saved
-    before scheme 2 keep it, as they were evaluated). docs/scale.md has what each costs in F1 and gives in speed."""
+    weights scaled per output channel, the few very large input channels in float32 (`trainer.encoder.Int8Linear`).
+    1: four of the members' linear layers, one scale per tensor (versions saved before scheme 2 keep it, as they
+    were evaluated). docs/scale.md has what each costs in F1 and gives in speed."""
     members: int = 3
     """Encoders a round trains, seeded `seed`, `seed + 1`, ...; the version averages their probabilities. Under
     the others protocol two lifted the ensemble by +0.015 4-class, +0.018 stance over one; three lift the encoder
