@@ -25,10 +25,11 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from annotator.retraining.fastmodel import cross_fitted_labels, embed_texts
 from bench.common import SHARED
 from core.labels import LABELS
 from core.metrics import macro_f1, stance_f1
-from core.reliability import dawid_skene, peer_accuracy, reliability_flag
+from core.reliability import MODEL_VOTER, dawid_skene, peer_accuracy, reliability_flag
 from core.study import StudyPost, read_study_csv
 
 CACHE = Path("lingualoop-data/embeddings")
@@ -106,6 +107,9 @@ class Labelled:
     """The posterior label with the annotators' true confusions and the true class shares: what no model beats."""
     probability: NDArray[np.float64]
     control: NDArray[np.bool_]
+    voted: IntArray | None = None
+    """The posterior label with the fast model's cross-fitted votes as one more voter (with `features` only)."""
+    voted_probability: NDArray[np.float64] | None = None
 
 
 def by_language(posts: Sequence[StudyPost]) -> dict[str, list[int]]:
@@ -123,7 +127,12 @@ def campaign(
     controls: float,
     seed: int,
     aggregate: Callable[[list[tuple[int, int, int]], dict[int, int]], dict[int, int]] | None = None,
+    features: NDArray[np.float32] | None = None,
+    languages: Sequence[str] = (),
 ) -> Labelled:
+    """One simulated campaign. With `features` (train.csv's embeddings) and `languages`, also the posterior with
+    the fast model's votes, as the app makes them: a head cross-fitted on the posterior labels (weighted by their
+    probability, controls at their gold label) votes on every post, and the model is refitted with that voter."""
     rng = np.random.default_rng(seed)
     majority, posterior, ceiling = gold.copy(), gold.copy(), gold.copy()
     log_shares = np.log(np.bincount(gold, minlength=len(LABELS)) / len(gold))
@@ -133,6 +142,7 @@ def campaign(
     probability = np.ones(len(gold))
     control = np.zeros(len(gold), dtype=bool)
     log_posterior_of: dict[int, NDArray[np.float64]] = {}
+    fitted: list[tuple[list[int], list[tuple[int, int, int]], dict[int, int]]] = []
     for indices in groups.values():
         chosen = rng.choice(indices, size=round(controls * len(indices)), replace=False).tolist()
         control[chosen] = True
@@ -141,6 +151,7 @@ def campaign(
             who = range(len(mix)) if control[post] else rng.choice(len(mix), size=overlap, replace=False)
             answers += [(post, w, KINDS[mix[w]](int(gold[post]), rng)) for w in who]
         fit = dawid_skene(answers, {post: int(gold[post]) for post in chosen})
+        fitted.append((indices, answers, {post: int(gold[post]) for post in chosen}))
         other = aggregate(answers, {post: int(gold[post]) for post in chosen}) if aggregate else {}
         votes: dict[int, list[int]] = {}
         for post, _, label in answers:
@@ -159,7 +170,30 @@ def campaign(
     for post, scores in log_posterior_of.items():
         if not control[post]:
             ceiling[post] = int(np.argmax(scores))
-    return Labelled(majority, posterior, ceiling, probability, control)
+    if features is None:
+        return Labelled(majority, posterior, ceiling, probability, control)
+    voted, voted_probability = with_model_votes(features, languages, posterior, probability, fitted)
+    return Labelled(majority, posterior, ceiling, probability, control, voted, voted_probability)
+
+
+def with_model_votes(
+    features: NDArray[np.float32],
+    languages: Sequence[str],
+    posterior: IntArray,
+    probability: NDArray[np.float64],
+    fitted: Sequence[tuple[list[int], list[tuple[int, int, int]], dict[int, int]]],
+) -> tuple[IntArray, NDArray[np.float64]]:
+    """The posterior labels and probabilities refitted per language with the fast model's cross-fitted votes
+    (MODEL_VOTER), as db.consensus fits them."""
+    votes = cross_fitted_labels(features, posterior.tolist(), languages, probability.tolist())
+    voted, voted_probability = posterior.copy(), probability.copy()
+    for indices, answers, controls in fitted:
+        extra = [(post, MODEL_VOTER, int(votes[post])) for post in indices if votes[post] >= 0]
+        fit = dawid_skene([*answers, *extra], controls)
+        for post in indices:
+            if post not in controls:
+                voted[post], voted_probability[post] = fit.label_of(post)
+    return voted, voted_probability
 
 
 def first_flags(gold: IntArray, indices: list[int], mix: Sequence[str], seed: int) -> list[int | None]:
@@ -196,27 +230,47 @@ def spread(values: Sequence[float]) -> str:
     return f"{np.mean(values):.3f} ± {np.std(values):.3f}"
 
 
-def accuracy_table(gold: IntArray, groups: dict[str, list[int]], seeds: int, controls: float) -> None:
+def accuracy_table(
+    gold: IntArray,
+    groups: dict[str, list[int]],
+    seeds: int,
+    controls: float,
+    features: NDArray[np.float32] | None = None,
+    languages: Sequence[str] = (),
+) -> None:
+    """Majority against the posterior per pool and overlap; with `features`, also the posterior with the fast
+    model's cross-fitted votes and its gain over majority."""
     print(
         f"\nLabel accuracy against train.csv's gold labels, controls {controls:.0%} (left out), {seeds} seeds"
     )
+    voted_header = "" if features is None else f" {'with model votes':>16} {'gain (points)':>16}"
     print(
-        f"{'mix':<36} {'overlap':>7} {'majority':>15} {'posterior':>15} {'gain (points)':>16} "
+        f"{'mix':<36} {'overlap':>7} {'majority':>15} {'posterior':>15} {'gain (points)':>16}{voted_header} "
         f"{'known confusions':>17}"
     )
     for name, mix in MIXES.items():
         for overlap in (3, 2):
-            majority, posterior, gains, ceiling = [], [], [], []
+            majority, posterior, gains, ceiling, voted, voted_gains = [], [], [], [], [], []
             for seed in range(seeds):
-                run = campaign(gold, groups, mix, overlap, controls, seed)
+                run = campaign(
+                    gold, groups, mix, overlap, controls, seed, features=features, languages=languages
+                )
                 scored = ~run.control
                 majority.append(float(np.mean(run.majority[scored] == gold[scored])))
                 posterior.append(float(np.mean(run.posterior[scored] == gold[scored])))
                 gains.append(100 * (posterior[-1] - majority[-1]))
                 ceiling.append(float(np.mean(run.ceiling[scored] == gold[scored])))
+                if run.voted is not None:
+                    voted.append(float(np.mean(run.voted[scored] == gold[scored])))
+                    voted_gains.append(100 * (voted[-1] - majority[-1]))
+            with_votes = (
+                f" {spread(voted):>16} {np.mean(voted_gains):>5.1f} (min {min(voted_gains):>4.1f})"
+                if voted
+                else ""
+            )
             print(
                 f"{name:<36} {overlap:>7} {spread(majority):>15} {spread(posterior):>15} "
-                f"{np.mean(gains):>5.1f} (min {min(gains):>4.1f}) {spread(ceiling):>17}",
+                f"{np.mean(gains):>5.1f} (min {min(gains):>4.1f}){with_votes} {spread(ceiling):>17}",
                 flush=True,
             )
 
@@ -291,17 +345,13 @@ def downstream_table(
     train: Sequence[StudyPost],
     test: Sequence[StudyPost],
     seeds: int,
+    vectors: NDArray[np.float32],
 ) -> None:
-    from annotator.retraining.fastmodel import embed_texts, predict_proba
+    from annotator.retraining.fastmodel import predict_proba
 
-    started = time.perf_counter()
-    vectors = embed_texts([p.text for p in train] + [p.text for p in test], CACHE)
     x_train, x_test = vectors[: len(train)], vectors[len(train) :]
     y_test = np.array([LABELS.index(p.label) for p in test], dtype=np.int64)
     languages = [p.language for p in train]
-    print(
-        f"\n{len(vectors):,} posts embedded in {time.perf_counter() - started:.0f} s (cached after the first run)"
-    )
 
     def scores(y: IntArray, weight: NDArray[np.float64]) -> tuple[float, float]:
         predicted = predict_proba(fit_head(x_train, y, languages, weight), x_test).argmax(axis=1)
@@ -324,12 +374,17 @@ def downstream_table(
             "majority": [],
             "posterior": [],
             "posterior, weighted": [],
+            "with votes, weighted": [],
         }
         for seed in range(seeds):
-            run = campaign(gold, groups, MIXES[HEADLINE], overlap, controls, seed)
+            run = campaign(
+                gold, groups, MIXES[HEADLINE], overlap, controls, seed, features=x_train, languages=languages
+            )
+            assert run.voted is not None and run.voted_probability is not None  # features were given
             results["majority"].append(scores(run.majority, np.ones(len(gold))))
             results["posterior"].append(scores(run.posterior, np.ones(len(gold))))
             results["posterior, weighted"].append(scores(run.posterior, run.probability))
+            results["with votes, weighted"].append(scores(run.voted, run.voted_probability))
         for labels, found in results.items():
             # paired by seed: both label sets come from the same simulated answers
             gain = [s - m for (_, s), (_, m) in zip(found, results["majority"], strict=True)]
@@ -341,6 +396,16 @@ def downstream_table(
             )
 
 
+def embedded(train: Sequence[StudyPost], test: Sequence[StudyPost]) -> NDArray[np.float32]:
+    """train.csv's then test.csv's e5 embeddings, as the fast model embeds them (cached in CACHE)."""
+    started = time.perf_counter()
+    vectors = embed_texts([p.text for p in train] + [p.text for p in test], CACHE)
+    print(
+        f"{len(vectors):,} posts embedded in {time.perf_counter() - started:.0f} s (cached after the first run)"
+    )
+    return vectors
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=20, help="simulated campaigns per setting")
@@ -348,8 +413,13 @@ def main() -> None:
         "--controls", type=float, default=0.05, help="share of each language's posts as controls"
     )
     parser.add_argument("--quick", action="store_true", help="3 seeds")
-    parser.add_argument("--no-model", action="store_true", help="skip the fast model (no embeddings)")
+    parser.add_argument(
+        "--no-model", action="store_true", help="skip the fast model (its votes and its table; no embeddings)"
+    )
     parser.add_argument("--model-only", action="store_true", help="only the fast model's table")
+    parser.add_argument(
+        "--no-flags", action="store_true", help="skip the flag table and the accuracy table without controls"
+    )
     parser.add_argument(
         "--crowd-kit", action="store_true", help="only crowd-kit's DawidSkene against ours (test extras)"
     )
@@ -364,12 +434,16 @@ def main() -> None:
     if args.crowd_kit:
         crowdkit_table(gold, groups, seeds, args.controls)
         return
+    vectors = None if args.no_model else embedded(train, test)
+    features = None if vectors is None else vectors[: len(train)]
+    languages = [p.language for p in train]
     if not args.model_only:
-        for controls in dict.fromkeys((args.controls, 0.0)):
-            accuracy_table(gold, groups, seeds, controls)
-        flag_table(gold, groups, seeds)
-    if not args.no_model:
-        downstream_table(args.controls, gold, groups, train, test, seeds)
+        for controls in dict.fromkeys((args.controls, *(() if args.no_flags else (0.0,)))):
+            accuracy_table(gold, groups, seeds, controls, features, languages)
+        if not args.no_flags:
+            flag_table(gold, groups, seeds)
+    if vectors is not None:
+        downstream_table(args.controls, gold, groups, train, test, seeds, vectors)
     print(f"\n{time.perf_counter() - started:.0f} s in all")
 
 

@@ -34,6 +34,13 @@ CLASS_PRIOR = 1.0
 MAJORITY_SMOOTHING = 0.1
 """Added to each class's votes when the first posteriors are made from the majority vote."""
 
+MODEL_VOTER = -1
+"""The worker id under which the fast model's cross-fitted votes join the annotators' answers (user ids are
+positive): a voter whose mistakes do not follow any annotator's, the third informative view that, with one
+annotator answering at random, two annotators alone do not give (Dawid-Skene's confusions are then identified by
+little more than the controls). It has a confusion matrix like any worker, so a weak model counts little; it is
+never an annotator of the report, nor one of the peers a flag compares with."""
+
 MIN_CONTROL_ANSWERS = 5
 """Below this many control answers an annotator's accuracy on controls is "not measured yet": no number, no
 interval, and no flag from the controls."""

@@ -12,8 +12,19 @@ from sqlalchemy.orm import Session
 
 from core.labels import LABELS, consensus
 from core.quality import QualitySettings
-from core.reliability import ReliabilityFit, dawid_skene
-from db.models import Adjudication, Annotation, AnnotationKind, Item, Project, Split
+from core.reliability import MODEL_VOTER, ReliabilityFit, dawid_skene
+from db.models import (
+    Adjudication,
+    Annotation,
+    AnnotationKind,
+    Backend,
+    Item,
+    ModelStatus,
+    ModelVersion,
+    ModelVote,
+    Project,
+    Split,
+)
 from db.quality import active_controls, active_controls_query, excluded_users
 
 ADJUDICATED = "adjudicated"
@@ -90,8 +101,46 @@ class _Answer:
 
 def aggregation_of(session: Session, project_id: int) -> str:
     """The project's aggregation setting (core.quality.AGGREGATIONS): what a training snapshot records."""
+    return _quality(session, project_id).aggregation
+
+
+def _quality(session: Session, project_id: int) -> QualitySettings:
     project = session.get(Project, project_id)
-    return QualitySettings.of(project.quality if project is not None else None).aggregation
+    return QualitySettings.of(project.quality if project is not None else None)
+
+
+def voting_version(session: Session, project_id: int) -> int | None:
+    """The newest ready fast version that left cross-fitted votes (ModelVote), whose votes the reliability model
+    counts when the project's `model_votes` setting is on; None when there is none or the setting is off."""
+    if not _quality(session, project_id).model_votes:
+        return None
+    return session.scalar(
+        select(ModelVersion.id)
+        .where(
+            ModelVersion.project_id == project_id,
+            ModelVersion.backend == Backend.FAST,
+            ModelVersion.status == ModelStatus.READY,
+            ModelVersion.id.in_(select(ModelVote.model_version_id)),
+        )
+        .order_by(ModelVersion.id.desc())
+        .limit(1)
+    )
+
+
+def model_votes(session: Session, project_id: int) -> dict[int, str]:
+    """{post id: label} of `voting_version`'s votes (empty without one)."""
+    version_id = voting_version(session, project_id)
+    if version_id is None:
+        return {}
+    rows = session.execute(
+        select(ModelVote.item_id, ModelVote.label).where(ModelVote.model_version_id == version_id)
+    )
+    return {item_id: label for item_id, label in rows}
+
+
+def write_model_votes(session: Session, version_id: int, votes: Mapping[int, str]) -> None:
+    """Store a fast version's cross-fitted votes (in the caller's transaction: with the version, or not at all)."""
+    session.add_all(ModelVote(model_version_id=version_id, item_id=i, label=v) for i, v in votes.items())
 
 
 def project_consensus(
@@ -114,8 +163,9 @@ def project_consensus(
     open_answers = [a for a in answers if a.item_id not in found and (split is None or a.split == split)]
     if aggregation_of(session, project_id) == RELIABILITY:
         languages = {a.language for a in open_answers}
+        voted = model_votes(session, project_id)
         for language in sorted(languages):
-            fit = _fit([a for a in answers if a.language == language], controls)
+            fit = _fit([a for a in answers if a.language == language], controls, voted)
             for item_id in sorted({a.item_id for a in open_answers if a.language == language}):
                 index, probability = fit.label_of(item_id)
                 found[item_id] = PostConsensus(item_id, LABELS[index], probability, RELIABILITY)
@@ -138,6 +188,7 @@ def fit_languages(session: Session, project_id: int) -> dict[str, LanguageFit]:
     Annotators report."""
     controls = active_controls(session, project_id)
     excluded = excluded_users(session, project_id)
+    votes = model_votes(session, project_id)
     by_language: dict[str, list[_Answer]] = defaultdict(list)
     for answer in _label_answers(session, project_id):
         by_language[answer.language].append(answer)
@@ -147,7 +198,7 @@ def fit_languages(session: Session, project_id: int) -> dict[str, LanguageFit]:
         users = tuple(sorted({a.user_id for a in answers}))
         fits[language] = LanguageFit(
             language=language,
-            fit=_fit(counted, controls) if counted else None,
+            fit=_fit(counted, controls, votes) if counted else None,
             users=users,
             excluded=frozenset(u for u in users if u in excluded),
             tallies=_tallies(answers, controls),
@@ -158,10 +209,15 @@ def fit_languages(session: Session, project_id: int) -> dict[str, LanguageFit]:
     return fits
 
 
-def _fit(answers: Sequence[_Answer], controls: Mapping[int, str]) -> ReliabilityFit[int, int]:
-    """Dawid-Skene over one language's answers, the answered controls clamped to their gold labels."""
+def _fit(
+    answers: Sequence[_Answer], controls: Mapping[int, str], votes: Mapping[int, str]
+) -> ReliabilityFit[int, int]:
+    """Dawid-Skene over one language's answers, the answered controls clamped to their gold labels, and the
+    model's votes (`model_votes`) on the answered posts as one more worker (MODEL_VOTER): a vote alone never
+    makes a post labelled."""
     triples = [(a.item_id, a.user_id, LABELS.index(a.label)) for a in answers]
     answered = {a.item_id for a in answers}
+    triples += [(i, MODEL_VOTER, LABELS.index(votes[i])) for i in sorted(answered) if i in votes]
     gold = {item_id: LABELS.index(label) for item_id, label in controls.items() if item_id in answered}
     return dawid_skene(triples, gold, n_classes=len(LABELS))
 

@@ -533,6 +533,24 @@ class Prediction(Base):
     )
 
 
+class ModelVote(Base):
+    """The fast model's cross-fitted label for one labelled pool post, from the version whose training made it:
+    predicted by a head trained on the other folds' labels, never on the post's own. The reliability model
+    (db.consensus) counts the newest ready fast version's votes as one more voter."""
+
+    __tablename__ = "model_votes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str] = mapped_column(String(16))
+
+    __table_args__ = (
+        UniqueConstraint("model_version_id", "item_id", name="uq_model_votes_version_item"),
+        CheckConstraint("label IN (" + ", ".join(f"'{label}'" for label in LABELS) + ")", name="label_known"),
+    )
+
+
 PROBABILITY_COLUMNS = (Prediction.p_pro, Prediction.p_anti, Prediction.p_neutral, Prediction.p_unrelated)
 """A version's four probabilities, in LABELS order."""
 

@@ -17,6 +17,7 @@ from core.languages import language_name
 from core.metrics import VersionMetrics
 from core.quality import QualitySettings
 from core.reliability import MIN_CONTROL_ANSWERS, wilson_interval
+from db.consensus import voting_version
 from db.models import (
     Annotation,
     AnnotationKind,
@@ -54,12 +55,18 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def _aggregation_text(aggregation: str) -> str:
+def _aggregation_text(aggregation: str, voting_version: int | None) -> str:
     if aggregation == "reliability":
+        voter = (
+            f" (with the cross-fitted votes of fast model version {voting_version} as one more voter: each "
+            "labelled post's label as predicted by a model that did not train on it)"
+            if voting_version is not None
+            else ""
+        )
         method = (
             "the reliability model's label: per language, Dawid-Skene estimates each annotator's confusion from "
-            "all their answers, anchored on the control posts' gold labels, and `label_probability` is the "
-            "posterior probability of the label"
+            f"all their answers{voter}, anchored on the control posts' gold labels, and `label_probability` is "
+            "the posterior probability of the label"
         )
     else:
         method = (
@@ -176,7 +183,9 @@ def render_datasheet(session: Session, project: Project, stats: ExportStats, *, 
         "| --- | --- |",
         *[f"| {code} | {project.label_names.get(code, code)} |" for code in LABELS],
         "",
-        _aggregation_text(QualitySettings.of(project.quality).aggregation),
+        _aggregation_text(
+            QualitySettings.of(project.quality).aggregation, voting_version(session, project.id)
+        ),
         "",
         "## Posts per language and label",
         "",

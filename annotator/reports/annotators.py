@@ -16,15 +16,17 @@ from annotator.quality.exclusions import standing_exclusions
 from annotator.quality.qualification import Standing, standings
 from annotator.quality.settings import quality_settings
 from core.labels import LABELS
+from core.languages import language_name
 from core.quality import QualitySettings
 from core.reliability import (
     MIN_CONTROL_ANSWERS,
+    MODEL_VOTER,
     estimated_accuracy,
     peer_accuracy,
     reliability_flag,
     wilson_interval,
 )
-from db.consensus import LabelAnswer, LanguageFit, fit_languages
+from db.consensus import LabelAnswer, LanguageFit, fit_languages, voting_version
 from db.models import Item, Project, User
 from db.quality import active_controls_query
 
@@ -74,6 +76,10 @@ class AnnotatorReport:
     settings: QualitySettings
     min_control_answers: int = MIN_CONTROL_ANSWERS
     languages: list[str] = field(default_factory=list)
+    voting_version: int | None = None
+    """The fast version whose cross-fitted votes the reliability model counts (None: no votes counted)."""
+    model_accuracy: dict[str, float] = field(default_factory=dict)
+    """Per language where its votes counted, the reliability model's estimate of the model voter's accuracy."""
 
     def in_language(self, language: str) -> list[AnnotatorRow]:
         return [row for row in self.rows if row.language == language]
@@ -100,6 +106,12 @@ def annotator_report(session: Session, project: Project, by: Actor) -> Annotator
         controls=dict(sorted(Counter(control_languages.values()).items())),
         settings=settings,
         languages=sorted(fits),
+        voting_version=voting_version(session, project.id),
+        model_accuracy={
+            language: estimated_accuracy(fit.fit.confusion[MODEL_VOTER], fit.fit.priors)
+            for language, fit in sorted(fits.items())
+            if fit.fit is not None and MODEL_VOTER in fit.fit.confusion
+        },
     )
 
 
@@ -230,3 +242,26 @@ def confusion_cells(row: AnnotatorRow) -> list[dict[str, Any]]:
         for t, shares in enumerate(row.confusion)
         for g, share in enumerate(shares)
     ]
+
+
+def model_votes_text(report: AnnotatorReport) -> str:
+    """One sentence on the fast model's votes in the reliability model: counted (from which version, how accurate
+    per language), off, not made yet, or not used by the majority vote."""
+    settings = report.settings
+    if settings.aggregation != "reliability":
+        return "Model votes: not used (the majority vote counts the annotators alone)."
+    if not settings.model_votes:
+        return "Model votes: off (the reliability model weighs the annotators' answers alone)."
+    if report.voting_version is None:
+        return (
+            "Model votes: none yet. The next fast-model retrain leaves its cross-fitted votes on the labelled "
+            "posts, and the reliability model counts them as one more voter."
+        )
+    accuracies = ", ".join(
+        f"{language_name(language)} {share:.0%}" for language, share in report.model_accuracy.items()
+    )
+    return (
+        f"Model votes: the cross-fitted votes of fast version {report.voting_version} (each post predicted by a "
+        "model that did not train on it) count as one more voter"
+        + (f"; its estimated accuracy: {accuracies}." if accuracies else ".")
+    )

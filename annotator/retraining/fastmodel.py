@@ -20,7 +20,7 @@ from core.files import atomic_path
 from core.labels import LABELS
 from core.progress import Report
 from core.weighting import DEFAULT_LANGUAGE_POWER, example_weights
-from db.consensus import aggregation_of
+from db.consensus import aggregation_of, write_model_votes
 from db.engine import session_scope
 from db.models import (
     Backend,
@@ -107,6 +107,46 @@ def predict_proba(model: Any, features: NDArray[np.float32]) -> NDArray[np.float
     return probabilities
 
 
+CROSS_FIT_FOLDS = 5
+"""Folds of `cross_fitted_labels`: each post's vote comes from a head trained on the other four fifths."""
+MIN_CROSS_FIT_POSTS = 20
+"""Fewer labelled posts than this give no votes (a head on a dozen labels says little, and each fold would hold
+two or three posts)."""
+
+
+def cross_fitted_labels(
+    features: NDArray[np.float32],
+    labels: Sequence[int],
+    languages: Sequence[str],
+    confidences: Sequence[float],
+    seed: int = 0,
+) -> NDArray[np.int64]:
+    """Each labelled post's label as predicted by a head that never saw it: the posts are split in
+    CROSS_FIT_FOLDS folds at random (seeded), and each fold is predicted by a head trained (as `train_head`) on the
+    others. These are the fast model's votes in the reliability model (db.consensus): a voter whose mistakes do
+    not depend on the annotators' (a head's prediction for a post it was trained on would mostly echo their label).
+    -1 for a post whose fold's training posts held a single label; all -1 below MIN_CROSS_FIT_POSTS posts."""
+    votes = np.full(len(labels), -1, dtype=np.int64)
+    if len(labels) < MIN_CROSS_FIT_POSTS:
+        return votes
+    order = np.random.default_rng(seed).permutation(len(labels))
+    targets = np.asarray(labels, dtype=np.int64)
+    for fold in range(CROSS_FIT_FOLDS):
+        held = order[fold::CROSS_FIT_FOLDS]
+        kept = np.setdiff1d(order, held)
+        if len(set(targets[kept].tolist())) < 2:
+            continue
+        head = train_head(
+            features[kept],
+            targets[kept].tolist(),
+            seed,
+            languages=[languages[i] for i in kept],
+            confidences=[confidences[i] for i in kept],
+        )
+        votes[held] = predict_proba(head, features[held]).argmax(axis=1)
+    return votes
+
+
 def save_head(model: Any, folder: Path) -> Path:
     """Save a head from train_head in the fast head format (core.fast_head) in `folder`; returns the file."""
     head = FastHead(
@@ -130,9 +170,10 @@ def train_fast_version(
     job_id: int | None = None,
 ) -> int:
     """Train the embedding + logistic-regression model on the consensus labels (each weighted by the consensus's
-    probability, db.consensus), evaluate it per language on the eval split, score the pool, and publish it as a
-    ready version (current if db.versions.choose_current picks it), all of it in one final transaction. Returns
-    the version id."""
+    probability, db.consensus), evaluate it per language on the eval split, score the pool, store its
+    cross-fitted votes on the labelled posts (`cross_fitted_labels`, the reliability model's extra voter), and
+    publish it as a ready version (current if db.versions.choose_current picks it), all of it in one final
+    transaction. Returns the version id."""
     with session_scope(sessions) as session:
         train = consensus_posts(session, project_id, Split.POOL)
         evals = consensus_posts(session, project_id, Split.EVAL)
@@ -166,12 +207,14 @@ def train_fast_version(
     )
     by_item = dict(zip([item_id for item_id, _ in pool], vectors[: len(pool)], strict=True))
     report(0.85, f"training on {len(train):,} labels")
-    head = train_head(
-        np.stack([by_item[p.item_id] for p in train]),
-        [LABELS.index(p.label) for p in train],
-        languages=[p.language for p in train],
-        confidences=[p.weight for p in train],
-    )
+    features = np.stack([by_item[p.item_id] for p in train])
+    labels = [LABELS.index(p.label) for p in train]
+    languages = [p.language for p in train]
+    confidences = [p.weight for p in train]
+    head = train_head(features, labels, languages=languages, confidences=confidences)
+    report(0.87, f"cross-fitting the model's votes on {len(train):,} labelled posts")
+    crossed = cross_fitted_labels(features, labels, languages, confidences)
+    votes = {p.item_id: LABELS[int(v)] for p, v in zip(train, crossed, strict=True) if v >= 0}
     head_folder = adapter_folder(data_dir, project_id, version_id)
     save_head(head, head_folder)
     report(0.9, f"scoring {len(pool):,} pool posts and {len(evals):,} eval posts")
@@ -189,5 +232,6 @@ def train_fast_version(
         record = session.get(ModelVersion, version_id)
         assert record is not None
         record.adapter_path = stored_folder(project_id, version_id)
+        write_model_votes(session, version_id, votes)
         publish_version(in_session(session), version_id, evals, probabilities[len(pool) :], write_pool)
     return version_id

@@ -14,7 +14,13 @@ from annotator.errors import LingualoopError
 from annotator.quality.exclusions import exclude_annotator, include_annotator
 from annotator.quality.qualification import admit
 from annotator.quality.settings import update_quality
-from annotator.reports.annotators import AnnotatorReport, AnnotatorRow, annotator_report, confusion_cells
+from annotator.reports.annotators import (
+    AnnotatorReport,
+    AnnotatorRow,
+    annotator_report,
+    confusion_cells,
+    model_votes_text,
+)
 from app.context import current_project, show_error, signed_in_user, transaction
 from core.labels import LABELS
 from core.languages import language_name
@@ -257,6 +263,13 @@ def _settings_form(settings: QualitySettings) -> None:
             index=AGGREGATIONS.index(settings.aggregation) if settings.aggregation in AGGREGATIONS else 0,
             format_func=AGGREGATION_TEXT.__getitem__,
         )
+        votes = st.checkbox(
+            "Count the fast model's cross-fitted votes as one more voter (reliability model)",
+            value=settings.model_votes,
+            key="annotators_model_votes",
+            help="Each labelled post gets the label a fast model trained without it predicts; the reliability "
+            "model weighs that voter by its estimated confusion, like an annotator.",
+        )
         saved = st.form_submit_button("Save", type="primary")
     if saved:
         chosen = replace(
@@ -269,6 +282,7 @@ def _settings_form(settings: QualitySettings) -> None:
             qualification_controls=int(rounds),
             qualification_threshold=float(threshold),
             aggregation=str(aggregation),
+            model_votes=bool(votes),
         )
         _act(
             "Saved: controls, qualification and the consensus follow these settings.",
@@ -298,6 +312,8 @@ def render() -> None:
             "decision on the Flagged posts page, or with `lingualoop import FILE --controls`. Until then only "
             "the reliability model's estimate and the agreement between annotators are shown."
         )
+    if report.rows:
+        st.caption(model_votes_text(report))
     _languages(report)
     _confusion(report)
     _exclusions(report)

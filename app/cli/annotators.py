@@ -15,7 +15,7 @@ from annotator.errors import LingualoopError
 from annotator.quality.exclusions import exclude_annotator, include_annotator
 from annotator.quality.qualification import admit
 from annotator.quality.settings import quality_settings, update_quality
-from annotator.reports.annotators import AnnotatorReport, AnnotatorRow, annotator_report
+from annotator.reports.annotators import AnnotatorReport, AnnotatorRow, annotator_report, model_votes_text
 from app.cli.common import ProjectOption, cli, console, friendly_errors, state
 from core.languages import language_name
 from core.quality import AGGREGATIONS
@@ -65,6 +65,13 @@ def annotators(
     aggregation: Annotated[
         str | None, typer.Option(help=f"How labels are aggregated: {' or '.join(AGGREGATIONS)}.")
     ] = None,
+    model_votes: Annotated[
+        bool | None,
+        typer.Option(
+            "--model-votes/--no-model-votes",
+            help="The reliability model counts the fast model's cross-fitted votes as one more voter.",
+        ),
+    ] = None,
 ) -> None:
     """Per annotator and language: answers, accuracy on control posts with its 95% interval, the reliability
     model's estimated accuracy, seconds per label, agreement with the others, and a flag when they are far below
@@ -76,6 +83,7 @@ def annotators(
         "qualification_controls": qualification_controls,
         "qualification_threshold": qualification_threshold,
         "aggregation": aggregation,
+        "model_votes": model_votes,
     }
     changes = {name: value for name, value in changes.items() if value is not None}
     if admit_user is not None and not language:
@@ -127,6 +135,8 @@ def _as_json(report: AnnotatorReport) -> dict[str, Any]:
         "settings": report.settings.as_json(),
         "controls": report.controls,
         "min_control_answers": report.min_control_answers,
+        "voting_version": report.voting_version,
+        "model_accuracy": report.model_accuracy,
         "annotators": [row.as_json() for row in report.rows],
     }
 
@@ -169,6 +179,7 @@ def _print_report(report: AnnotatorReport) -> None:
         ),
         soft_wrap=True,
     )
+    console.print(model_votes_text(report), soft_wrap=True)
     if not report.rows:
         console.print("No annotator has answered yet: the table fills as labels come in.")
         return

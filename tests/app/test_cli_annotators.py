@@ -128,3 +128,13 @@ def test_settings_and_admission(url: str, tmp_path: Path) -> None:
     assert "admitted to label English (en)" in run(url, "annotators", "--admit", "late", "--language", "en")
     assert rows(url)["late"]["qualification"] == "admitted"
     assert "Unknown aggregation" in run(url, "annotators", "--aggregation", "median", ok=False)
+
+
+def test_model_votes_setting(url: str, tmp_path: Path) -> None:
+    seed(url, tmp_path)
+    assert "Model votes: none yet" in run(url, "annotators")  # no fast version has voted yet
+    assert report(url)["settings"]["model_votes"] is True and report(url)["voting_version"] is None
+    output = run(url, "annotators", "--no-model-votes")
+    assert "Label-quality settings saved" in output and "Model votes: off" in output
+    assert report(url)["settings"]["model_votes"] is False
+    assert "Model votes: none yet" in run(url, "annotators", "--model-votes")

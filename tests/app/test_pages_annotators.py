@@ -94,6 +94,7 @@ def test_the_table_shows_accuracy_on_controls_and_flags_the_spammer(sessions: se
     assert table.loc["careful", "flag"] == ""
     assert "0 of 10 control posts" in table.loc["spammer", "flag"]
     assert table.loc["careful", "answers"] == 12 and table.loc["spammer", "excluded"] == "no"
+    assert any(caption.value.startswith("Model votes: none yet") for caption in at.caption)
 
 
 def test_excluding_an_annotator_through_the_page(sessions: sessionmaker[Session]) -> None:
@@ -128,11 +129,13 @@ def test_the_settings_form_refuses_a_rate_of_one_and_a_half(sessions: sessionmak
         assert session.scalars(select(Project)).one().quality == {}  # nothing saved
     next(n for n in at.number_input if n.label == "Control share after that").set_value(0.1)
     at.checkbox(key="annotators_qualification").check()
+    at.checkbox(key="annotators_model_votes").uncheck()
     at.button(key="FormSubmitter:annotators_settings-Save").click().run()
     assert not at.error and "Saved" in at.success[0].value
     with sessions() as session:
         quality = session.scalars(select(Project)).one().quality
     assert quality["control_rate"] == 0.1 and quality["qualification"] is True
+    assert quality["model_votes"] is False
 
 
 def test_admitting_an_annotator_who_failed_qualification(sessions: sessionmaker[Session]) -> None:

@@ -15,15 +15,26 @@ from annotator.quality.exclusions import exclude_annotator, include_annotator
 from annotator.quality.settings import update_quality
 from core.labels import LABELS, consensus
 from core.quality import QualitySettings
-from db.consensus import AnnotatorTally, PostConsensus, fit_languages, project_consensus
+from core.reliability import MODEL_VOTER
+from db.consensus import (
+    AnnotatorTally,
+    PostConsensus,
+    fit_languages,
+    project_consensus,
+    voting_version,
+    write_model_votes,
+)
 from db.models import (
     Adjudication,
+    Backend,
     ControlPost,
     ControlSource,
     FlagDecision,
     FlagReview,
     Item,
     LanguageSource,
+    ModelStatus,
+    ModelVersion,
     Project,
     Role,
     Split,
@@ -248,3 +259,50 @@ def test_the_snapshot_records_the_aggregation() -> None:
     assert TrainingSnapshot.of(snapshot).aggregation == "reliability"
     assert TrainingSnapshot.of({"labels": {}}).aggregation is None
     assert LabelledPost(1, "t", "en", "pro").weight == 1.0
+
+
+def _fast_version(session: Session, project: Project, status: ModelStatus = ModelStatus.READY) -> int:
+    version = ModelVersion(project_id=project.id, backend=Backend.FAST, base_model="e5", status=status)
+    session.add(version)
+    session.flush()
+    return version.id
+
+
+def test_the_models_votes_break_a_tie_between_two_annotators_and_never_label_a_post_alone(
+    session: Session,
+) -> None:
+    project = _project(session, "reliability")
+    ana, ben = _users(session, "ana", "ben")
+    *agreed, disputed, unlabelled = _items(session, project, 14)
+    agreed_labels = {item_id: LABELS[n % len(LABELS)] for n, item_id in enumerate(agreed)}
+    for item_id, label in agreed_labels.items():
+        add_label(session, item_id, ana.id, label)
+        add_label(session, item_id, ben.id, label)
+    add_label(session, disputed, ana.id, "pro")
+    add_label(session, disputed, ben.id, "neutral")
+    assert voting_version(session, project.id) is None
+    before = project_consensus(session, project.id)
+
+    # the model agrees with both annotators wherever they agree, so its vote tips the post they dispute
+    first = _fast_version(session, project)
+    write_model_votes(session, first, agreed_labels | {disputed: "neutral", unlabelled: "anti"})
+    assert voting_version(session, project.id) == first
+    found = project_consensus(session, project.id)
+    assert found[disputed].label == "neutral" and found[disputed].source == "reliability"
+    assert found[disputed].probability is not None and found[disputed].probability > 0.6
+    assert unlabelled not in found  # a vote alone labels nothing
+    assert all(found[item_id].label == label for item_id, label in agreed_labels.items())
+
+    newer = _fast_version(session, project)  # the newest ready version's votes count
+    write_model_votes(session, newer, agreed_labels | {disputed: "pro"})
+    assert project_consensus(session, project.id)[disputed].label == "pro"
+    failed = _fast_version(session, project, ModelStatus.FAILED)  # a failed version's do not
+    write_model_votes(session, failed, agreed_labels | {disputed: "neutral"})
+    assert voting_version(session, project.id) == newer
+    assert project_consensus(session, project.id)[disputed].label == "pro"
+    fit = fit_languages(session, project.id)["en"].fit
+    assert fit is not None and MODEL_VOTER in fit.confusion  # the report reads the same fit
+
+    update_quality(session, project, OPERATOR, QualitySettings(model_votes=False))
+    assert voting_version(session, project.id) is None
+    assert project_consensus(session, project.id) == before

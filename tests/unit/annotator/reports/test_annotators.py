@@ -1,6 +1,7 @@
 """The Annotators report: answers, accuracy on controls with its interval (or not measured yet), the reliability
 model's confusion, speed, agreement with the others' majority, exclusion, qualification and the flag."""
 
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -20,12 +21,23 @@ from annotator.reports.annotators import (
     _agreement_with_others,
     annotator_report,
     confusion_cells,
+    model_votes_text,
 )
 from core.labels import LABELS
 from core.quality import QualitySettings
 from core.reliability import MIN_CONTROL_ANSWERS, wilson_interval
-from db.consensus import LabelAnswer
-from db.models import AnnotatorExclusion, Item, Project, Qualification, Role, User
+from db.consensus import LabelAnswer, write_model_votes
+from db.models import (
+    AnnotatorExclusion,
+    Backend,
+    Item,
+    ModelStatus,
+    ModelVersion,
+    Project,
+    Qualification,
+    Role,
+    User,
+)
 from testing.factories import make_project, posts, write_csv
 
 CONTROLS = 10
@@ -192,3 +204,29 @@ def test_no_estimate_where_nothing_checks_the_annotator(
     late = _row(rows, "late")
     assert late.control_answers == 2 and late.estimated_accuracy is None and late.confusion is None
     assert _row(rows, "careful").estimated_accuracy is not None  # 10 controls and 20 shared posts: estimated
+
+
+def test_the_models_votes_are_reported_but_never_an_annotator(
+    session: Session, campaign: tuple[Project, dict[str, User]]
+) -> None:
+    project, _ = campaign
+    report = annotator_report(session, project, OPERATOR)
+    assert report.voting_version is None and report.model_accuracy == {}
+    assert model_votes_text(report).startswith("Model votes: none yet.")
+    version = ModelVersion(
+        project_id=project.id, backend=Backend.FAST, base_model="e5", status=ModelStatus.READY
+    )
+    session.add(version)
+    session.flush()
+    english = session.scalars(select(Item.id).where(Item.language == "en").order_by(Item.id)).all()
+    # a model that is right on every English post (the campaign's controls, then its shared posts)
+    right = [LABELS[i % 3] for i in range(CONTROLS)] + [LABELS[i % 3] for i in range(SHARED)]
+    write_model_votes(session, version.id, dict(zip(english, right, strict=False)))
+    report = annotator_report(session, project, OPERATOR)
+    assert report.voting_version == version.id
+    assert set(report.model_accuracy) == {"en"} and report.model_accuracy["en"] > 0.8
+    assert {row.username for row in report.rows} == {"careful", "b", "c", "spammer", "late"}
+    assert _row(report.rows, "spammer").flag is not None and _row(report.rows, "careful").flag is None
+    assert f"fast version {version.id}" in model_votes_text(report) and "English" in model_votes_text(report)
+    update_quality(session, project, OPERATOR, replace(QualitySettings(), model_votes=False))
+    assert model_votes_text(annotator_report(session, project, OPERATOR)).startswith("Model votes: off")

@@ -14,7 +14,15 @@ from annotator.accounts.users import add_user
 from annotator.corpus.ingest import ImportOptions, import_file
 from annotator.jobloop import run_job
 from annotator.retraining import fastmodel
-from annotator.retraining.fastmodel import embed_texts, predict_proba, train_fast_version, train_head
+from annotator.retraining.fastmodel import (
+    CROSS_FIT_FOLDS,
+    MIN_CROSS_FIT_POSTS,
+    cross_fitted_labels,
+    embed_texts,
+    predict_proba,
+    train_fast_version,
+    train_head,
+)
 from annotator.retraining.requests import (
     labels_since_fast_version,
     maybe_request_fast_retrain,
@@ -22,6 +30,7 @@ from annotator.retraining.requests import (
 )
 from annotator.sampling.sampler import select_batch
 from core.fast_head import FAST_HEAD_FILE
+from db.consensus import model_votes, voting_version
 from db.engine import session_scope
 from db.models import (
     PROBABILITY_COLUMNS,
@@ -75,6 +84,22 @@ ABOUT = {
     "anti": "Close the borders, stop immigration now",
     "unrelated": "The football match ended two to one tonight",
 }
+
+
+def test_cross_fitted_votes_come_from_heads_that_never_saw_the_post() -> None:
+    """Random posts with random labels: a head remembers the labels it trained on (384 dimensions, 80 posts), so
+    its own predictions echo them; a vote from a head that never saw the post is right only by chance."""
+    rng = np.random.default_rng(3)
+    features = rng.normal(size=(80, 384)).astype(np.float32)
+    labels = rng.integers(4, size=80).tolist()
+    languages, weights = ["en"] * 80, [1.0] * 80
+    seen = predict_proba(train_head(features, labels, languages=languages), features).argmax(axis=1)
+    assert np.mean(seen == np.array(labels)) > 0.95
+    votes = cross_fitted_labels(features, labels, languages, weights)
+    assert (votes >= 0).all() and np.mean(votes == np.array(labels)) < 0.5
+    assert (votes == cross_fitted_labels(features, labels, languages, weights)).all()  # seeded
+    few = MIN_CROSS_FIT_POSTS - 1
+    assert (cross_fitted_labels(features[:few], labels[:few], languages[:few], weights[:few]) == -1).all()
 
 
 def _labelled_project(sessions: sessionmaker[Session], tmp_path: Path) -> int:
@@ -147,6 +172,13 @@ def test_fast_job_publishes_a_current_version_that_the_sampler_uses(
         batch = select_batch(session, project, 4, random_share=0.0)
         assert batch.model_version_id == version.id and batch.per_language.get("es:uncertain") == 4
         assert labels_since_fast_version(session, project) == 0
+        # Its cross-fitted votes on the 24 labelled pool posts (three clearly different messages: mostly right),
+        # which the reliability model now counts as one more voter.
+        assert voting_version(session, project_id) == version.id
+        votes = model_votes(session, project_id)
+        labelled = {p.item_id: p.label for p in consensus_posts(session, project_id, Split.POOL)}
+        assert set(votes) == set(labelled) and len(votes) == 24
+        assert sum(votes[i] == labelled[i] for i in votes) >= 20
     assert not run_job(sessions, readers, tmp_path, threading.Event(), logs.append)  # queue empty
 
 
@@ -211,7 +243,8 @@ def test_a_fast_version_trains_on_the_consensus_weights_and_records_the_aggregat
 
     monkeypatch.setattr(fastmodel, "train_head", spy)
     version_id = train_fast_version(sessions, project_id, tmp_path, lambda _f, _m: None)
-    assert seen == [list(expected.values())]
+    assert seen[0] == list(expected.values())
+    assert len(seen) == 1 + CROSS_FIT_FOLDS  # the version's head, then one per fold for the votes
     with session_scope(sessions) as session:
         version = session.get(ModelVersion, version_id)
         assert version is not None and version.status == ModelStatus.READY
