@@ -29,7 +29,7 @@ from annotator.retraining.fastmodel import cross_fitted_labels, embed_texts
 from bench.common import SHARED
 from core.labels import LABELS
 from core.metrics import macro_f1, stance_f1
-from core.reliability import MODEL_VOTER, dawid_skene, peer_accuracy, reliability_flag
+from core.reliability import dawid_skene, peer_accuracy, reliability_flag, with_model_votes
 from core.study import StudyPost, read_study_csv
 
 CACHE = Path("lingualoop-data/embeddings")
@@ -172,11 +172,11 @@ def campaign(
             ceiling[post] = int(np.argmax(scores))
     if features is None:
         return Labelled(majority, posterior, ceiling, probability, control)
-    voted, voted_probability = with_model_votes(features, languages, posterior, probability, fitted)
+    voted, voted_probability = voted_labels(features, languages, posterior, probability, fitted)
     return Labelled(majority, posterior, ceiling, probability, control, voted, voted_probability)
 
 
-def with_model_votes(
+def voted_labels(
     features: NDArray[np.float32],
     languages: Sequence[str],
     posterior: IntArray,
@@ -184,12 +184,12 @@ def with_model_votes(
     fitted: Sequence[tuple[list[int], list[tuple[int, int, int]], dict[int, int]]],
 ) -> tuple[IntArray, NDArray[np.float64]]:
     """The posterior labels and probabilities refitted per language with the fast model's cross-fitted votes
-    (MODEL_VOTER), as db.consensus fits them."""
+    (core.reliability.with_model_votes), as db.consensus fits them."""
     votes = cross_fitted_labels(features, posterior.tolist(), languages, probability.tolist())
     voted, voted_probability = posterior.copy(), probability.copy()
     for indices, answers, controls in fitted:
-        extra = [(post, MODEL_VOTER, int(votes[post])) for post in indices if votes[post] >= 0]
-        fit = dawid_skene([*answers, *extra], controls)
+        cast = {post: int(votes[post]) for post in indices if votes[post] >= 0}
+        fit = dawid_skene(with_model_votes(answers, cast, controls), controls)
         for post in indices:
             if post not in controls:
                 voted[post], voted_probability[post] = fit.label_of(post)

@@ -22,6 +22,12 @@ resumes it, full is trained on the whole fold. `--members 1` trains one member i
 third of the time: about 18 minutes a fold on 2 cores); each fold's members are saved and loaded again on a rerun.
 
     python -m bench.encoder_rounds --protocol others --members 1   # about 90 minutes on 2 cores
+
+`--timing` times the warm round alone, with the default three members as e5 builds them (a round's time does not
+depend on its weights' values), on train.csv's 100 arriving posts plus the replay sample, once with each of the
+settings given and once with the defaults, alternately, `--repeats` times: no quality, minutes instead of an hour.
+
+    python -m bench.encoder_rounds --timing --warm-epochs 4 --warm-bf16
 """
 
 import argparse
@@ -43,8 +49,11 @@ from trainer.encoder import (
     LoadedEncoder,
     load_members,
     members_probabilities,
+    native_bf16,
+    new_encoder,
     resume_members,
     save_members,
+    share_frozen,
     train_members,
 )
 
@@ -172,13 +181,37 @@ def table(test: Sequence[StudyPost], runs: dict[str, list[str]]) -> None:
                 print(f"{name + ' - full':<28} {subset:<12} {cells}")
 
 
-def others_protocol(members: int, warm: dict[str, float]) -> None:
+def timing(warm: dict[str, float | bool], repeats: int) -> None:
+    """Seconds of a warm round with the default settings and with `warm`, alternately, three fresh members each."""
+    posts = read_study_csv(SHARED / "train.csv")
+    new = arrivals(posts, 1)[0]
+    earlier = [i for i in range(len(posts)) if i not in set(new)]
+    arms = {"defaults": EncoderSettings(), "with " + describe(warm): replace(EncoderSettings(), **warm)}  # type: ignore[arg-type]
+    seconds: dict[str, list[float]] = {name: [] for name in arms}
+    for repeat in range(repeats):
+        for name, settings in arms.items():
+            members = [
+                new_encoder(replace(settings, seed=settings.seed + k)) for k in range(settings.members)
+            ]
+            share_frozen(members)
+            print(f"{name}, repeat {repeat + 1}:", end=" ", flush=True)
+            seconds[name].append(warm_round(members, posts, new, earlier, 0, settings))
+    for name, found in seconds.items():
+        print(f"{name}: warm round of three members in {', '.join(f'{s:.0f}' for s in found)} s")
+
+
+def describe(warm: dict[str, float | bool]) -> str:
+    return ", ".join(f"{name}={value}" for name, value in warm.items()) or "the defaults"
+
+
+def others_protocol(members: int, warm: dict[str, float | bool]) -> None:
     """Warm round against full retrain under the others protocol; prints the pooled table and each fold's times."""
     settings = replace(EncoderSettings(), members=members)
     warm_settings = replace(settings, **warm)  # type: ignore[arg-type]
     print(
         f"warm round: learning rate {warm_settings.warm_learning_rate:g}, epochs {warm_settings.warm_epochs:g}, "
         f"head x{warm_settings.warm_head_lr_factor:g}, replay {warm_settings.replay_ratio:g}"
+        + (", bfloat16" if warm_settings.warm_bf16 and native_bf16() else "")
     )
     folds = others_folds(read_study_csv(SHARED / "train.csv"), read_study_csv(SHARED / "test.csv"), 5, 0)
     pooled: list[StudyPost] = []
@@ -230,8 +263,15 @@ def main() -> None:
     )
     for name in ("warm-learning-rate", "warm-epochs", "warm-head-lr-factor", "replay-ratio"):
         parser.add_argument(f"--{name}", type=float, help="the warm round's, with --protocol others")
+    parser.add_argument("--timing", action="store_true", help="time the warm round alone (no quality)")
+    parser.add_argument("--repeats", type=int, default=2, help="with --timing")
+    parser.add_argument(
+        "--warm-bf16",
+        action=argparse.BooleanOptionalAction,
+        help="the warm round in bfloat16 (or not), with --protocol others",
+    )
     args = parser.parse_args()
-    if args.protocol == "others":
+    if args.protocol == "others" or args.timing:
         warm = {
             name: value
             for name, value in (
@@ -239,10 +279,14 @@ def main() -> None:
                 ("warm_epochs", args.warm_epochs),
                 ("warm_head_lr_factor", args.warm_head_lr_factor),
                 ("replay_ratio", args.replay_ratio),
+                ("warm_bf16", args.warm_bf16),
             )
             if value is not None
         }
-        others_protocol(args.members, warm)
+        if args.timing:
+            timing(warm, args.repeats)
+        else:
+            others_protocol(args.members, warm)
         return
     posts = read_study_csv(SHARED / "train.csv")
     test = read_study_csv(SHARED / "test.csv")

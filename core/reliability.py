@@ -39,7 +39,8 @@ MODEL_VOTER = -1
 positive): a voter whose mistakes do not follow any annotator's, the third informative view that, with one
 annotator answering at random, two annotators alone do not give (Dawid-Skene's confusions are then identified by
 little more than the controls). It has a confusion matrix like any worker, so a weak model counts little; it is
-never an annotator of the report, nor one of the peers a flag compares with."""
+never an annotator of the report, nor one of the peers a flag compares with. It votes only where at least two
+annotators answered or on a control (`with_model_votes`)."""
 
 MIN_CONTROL_ANSWERS = 5
 """Below this many control answers an annotator's accuracy on controls is "not measured yet": no number, no
@@ -125,6 +126,24 @@ def dawid_skene(
         priors=priors,
         iterations=iterations,
     )
+
+
+def with_model_votes(
+    answers: Sequence[tuple[Item, int, int]], votes: Mapping[Item, int], gold: Mapping[Item, int]
+) -> list[tuple[Item, int, int]]:
+    """`answers` (item, worker id, label index) plus the model's votes as worker MODEL_VOTER on the items that at
+    least two workers answered and on the answered gold items (controls, where the votes teach the model's confusion
+    and change nothing). An item one annotator alone labelled gets no vote: nothing there would tell whether the
+    annotator or the model is right, and the model must not overturn a lone annotator's label."""
+    workers: dict[Item, set[int]] = {}
+    for item, worker, _ in answers:
+        workers.setdefault(item, set()).add(worker)
+    voted = [
+        (item, MODEL_VOTER, votes[item])
+        for item, who in workers.items()
+        if item in votes and (len(who) >= 2 or item in gold)
+    ]
+    return [*answers, *voted]
 
 
 def _gold_rows(gold: Mapping[Item, int], item_index: Mapping[Item, int], n_classes: int) -> dict[int, int]:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from core.labels import LABELS, consensus
 from core.quality import QualitySettings
-from core.reliability import MODEL_VOTER, ReliabilityFit, dawid_skene
+from core.reliability import ReliabilityFit, dawid_skene, with_model_votes
 from db.models import (
     Adjudication,
     Annotation,
@@ -213,13 +213,13 @@ def _fit(
     answers: Sequence[_Answer], controls: Mapping[int, str], votes: Mapping[int, str]
 ) -> ReliabilityFit[int, int]:
     """Dawid-Skene over one language's answers, the answered controls clamped to their gold labels, and the
-    model's votes (`model_votes`) on the answered posts as one more worker (MODEL_VOTER): a vote alone never
-    makes a post labelled."""
+    model's votes (`model_votes`) as one more worker where at least two annotators answered or on a control
+    (core.reliability.with_model_votes): a vote never labels a post alone nor overturns a lone annotator."""
     triples = [(a.item_id, a.user_id, LABELS.index(a.label)) for a in answers]
     answered = {a.item_id for a in answers}
-    triples += [(i, MODEL_VOTER, LABELS.index(votes[i])) for i in sorted(answered) if i in votes]
     gold = {item_id: LABELS.index(label) for item_id, label in controls.items() if item_id in answered}
-    return dawid_skene(triples, gold, n_classes=len(LABELS))
+    voted = {item_id: LABELS.index(label) for item_id, label in votes.items() if item_id in answered}
+    return dawid_skene(with_model_votes(triples, voted, gold), gold, n_classes=len(LABELS))
 
 
 def _tallies(answers: Iterable[_Answer], controls: Mapping[int, str]) -> dict[int, AnnotatorTally]:

@@ -116,6 +116,9 @@ class EncoderSettings:
     20x made a round on 100 new labels worse than its parent (test.csv 4-class 0.633 -> 0.604); 2e-5 and 5x kept it
     within 0.006 of a full retrain, 1e-5 learnt too little from the new labels (docs/experiment.md)."""
     warm_head_lr_factor: float = 5.0
+    warm_bf16: bool = False
+    """A warm round computes in bfloat16 (torch's CPU autocast; the weights, the optimiser and the saved members
+    stay float32) where the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX), else in float32."""
     full_retrain_growth: float = 0.5
     """A round trains from e5 again once the labels have grown by this share since the last round that did."""
     int8_scoring: bool = True

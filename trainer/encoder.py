@@ -242,10 +242,12 @@ def train_encoder(
     languages: Sequence[str],
     on_step: StepCallback | None = None,
     confidences: Sequence[float] | None = None,
+    bf16: bool = False,
 ) -> TrainResult:
     """Fine-tune in place: AdamW, warmup then linear decay, the loss weighted by label and language and, when
     given, by the consensus's confidence in each label (core.weighting: at 0 an example teaches nothing),
-    length-bucketed batches."""
+    length-bucketed batches. With `bf16` the layers compute in bfloat16 where the CPU does so natively
+    (`native_bf16`); the weights and the optimiser stay float32."""
     settings = loaded.settings
     if not texts:
         raise ValueError("no training examples")
@@ -273,10 +275,13 @@ def train_encoder(
     scheduler = warmup_then_decay(optimizer, len(plan), settings.warmup_fraction, floor=0.0)
     loaded.model.train()
     loss_value = float("nan")
+    fast = bf16 and native_bf16()
     try:
         for step, batch in enumerate(plan, start=1):
             ids, mask = _batch([posts[i] for i in batch], loaded.tokenizer.pad)
-            losses = functional.cross_entropy(loaded.model(ids, mask), targets[batch], reduction="none")
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast):
+                logits = loaded.model(ids, mask)
+            losses = functional.cross_entropy(logits.float(), targets[batch], reduction="none")
             # clamped: a batch of examples of confidence 0 has loss 0, not 0 / 0
             loss = (losses * weights[batch]).sum() / denominators[batch].sum().clamp(min=1e-12)
             loss.backward()  # type: ignore[no-untyped-call]
@@ -364,8 +369,18 @@ def resume_members(
             head_lr_factor=settings.warm_head_lr_factor,
         )
         step = None if on_step is None else partial(on_step, index)
-        results.append(train_encoder(loaded, texts, labels, languages, step, confidences))
+        results.append(
+            train_encoder(loaded, texts, labels, languages, step, confidences, bf16=settings.warm_bf16)
+        )
     return TrainResult.combined(results)
+
+
+def native_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (AVX512-BF16 or AMX): where it does not, torch emulates
+    it, slower than float32."""
+    cpu = cast(Any, torch.cpu)
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
 
 
 def _frozen_depth(members: Sequence[LoadedEncoder]) -> int:

@@ -9,12 +9,14 @@ from numpy.typing import NDArray
 
 from core.reliability import (
     MIN_CONTROL_ANSWERS,
+    MODEL_VOTER,
     ReliabilityFit,
     dawid_skene,
     estimated_accuracy,
     peer_accuracy,
     reliability_flag,
     wilson_interval,
+    with_model_votes,
 )
 
 Annotator = Callable[[int], int]
@@ -171,3 +173,12 @@ def test_the_flag_on_clear_cases() -> None:
 def test_peer_accuracy_is_the_median_of_the_others() -> None:
     assert peer_accuracy({"a": 0.2, "b": 0.9, "c": 0.7, "d": 0.8}, "a") == pytest.approx(0.8)
     assert peer_accuracy({"a": 0.2}, "a") is None
+
+
+def test_the_model_votes_where_two_annotators_answered_or_on_a_control() -> None:
+    answers = [("both", 1, 0), ("both", 2, 2), ("lone", 1, 3), ("control", 1, 1), ("same twice", 1, 0)]
+    answers.append(("same twice", 1, 0))  # one annotator twice is still one annotator
+    votes = {"both": 2, "lone": 0, "control": 1, "same twice": 2, "unanswered": 1}
+    added = with_model_votes(answers, votes, {"control": 1})
+    assert added[: len(answers)] == answers
+    assert sorted(added[len(answers) :]) == [("both", MODEL_VOTER, 2), ("control", MODEL_VOTER, 1)]

@@ -273,24 +273,26 @@ def test_the_models_votes_break_a_tie_between_two_annotators_and_never_label_a_p
 ) -> None:
     project = _project(session, "reliability")
     ana, ben = _users(session, "ana", "ben")
-    *agreed, disputed, unlabelled = _items(session, project, 14)
+    *agreed, disputed, lone, unlabelled = _items(session, project, 15)
     agreed_labels = {item_id: LABELS[n % len(LABELS)] for n, item_id in enumerate(agreed)}
     for item_id, label in agreed_labels.items():
         add_label(session, item_id, ana.id, label)
         add_label(session, item_id, ben.id, label)
     add_label(session, disputed, ana.id, "pro")
     add_label(session, disputed, ben.id, "neutral")
+    add_label(session, lone, ana.id, "anti")  # one annotator alone: the model may not overturn them
     assert voting_version(session, project.id) is None
     before = project_consensus(session, project.id)
 
     # the model agrees with both annotators wherever they agree, so its vote tips the post they dispute
     first = _fast_version(session, project)
-    write_model_votes(session, first, agreed_labels | {disputed: "neutral", unlabelled: "anti"})
+    write_model_votes(session, first, agreed_labels | {disputed: "neutral", lone: "pro", unlabelled: "anti"})
     assert voting_version(session, project.id) == first
     found = project_consensus(session, project.id)
     assert found[disputed].label == "neutral" and found[disputed].source == "reliability"
     assert found[disputed].probability is not None and found[disputed].probability > 0.6
     assert unlabelled not in found  # a vote alone labels nothing
+    assert found[lone].label == "anti"
     assert all(found[item_id].label == label for item_id, label in agreed_labels.items())
 
     newer = _fast_version(session, project)  # the newest ready version's votes count

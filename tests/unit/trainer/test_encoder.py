@@ -13,6 +13,7 @@ from torch.ao.quantization import quantize_dynamic
 
 from core.labels import LABELS
 from testing.tiny_models import tiny_e5
+from trainer import encoder
 from trainer.config import EncoderSettings
 from trainer.encoder import (
     INT8_PARTS,
@@ -65,6 +66,25 @@ def test_a_tiny_encoder_learns_separable_posts() -> None:
     assert np.mean(seen[-10:]) < np.mean(seen[:10]) / 3
     assert torch.equal(loaded.model.encoder.embeddings.word_embeddings.weight, frozen)  # frozen stays frozen
     assert not loaded.model.training  # left in eval mode
+
+
+def test_a_bfloat16_round_learns_and_keeps_its_weights_in_float32(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The warm round's bfloat16 (warm_bf16): the layers compute in bfloat16 where the CPU does so natively
+    (forced here, so that the test means the same on every CPU: torch emulates it where there is no hardware),
+    the weights and what is saved stay float32, and it learns as float32 does."""
+    monkeypatch.setattr(encoder, "native_bf16", lambda: True)
+    settings = EncoderSettings(learning_rate=3e-3, head_lr_factor=3, epochs=30, batch_size=8)
+    texts, labels, languages = _data()
+    loaded = new_encoder(settings, tiny_e5())
+    seen: list[float] = []
+    computed: set[torch.dtype] = set()
+    loaded.model.head.register_forward_hook(lambda _m, _i, out: computed.add(out.dtype))
+    train_encoder(loaded, texts, labels, languages, lambda _s, _t, loss: seen.append(loss), bf16=True)
+    assert computed == {torch.bfloat16}
+    after = encoder_probabilities(loaded, texts).argmax(axis=1)
+    assert (after == np.array(labels)).mean() == 1.0
+    assert np.mean(seen[-10:]) < np.mean(seen[:10]) / 3
+    assert {p.dtype for p in loaded.model.parameters()} == {torch.float32}
 
 
 def test_a_saved_version_keeps_what_trained_and_scores_the_same(tmp_path: Path) -> None:
