@@ -255,13 +255,14 @@ def model_votes_text(report: AnnotatorReport) -> str:
     if report.voting_version is None:
         return (
             "Model votes: none yet. The next fast-model retrain leaves its cross-fitted votes on the labelled "
-            "posts, and the reliability model counts them as one more voter."
+            "posts, and the reliability model counts them as one more voter where two or more annotators "
+            "labelled a post."
         )
     accuracies = ", ".join(
         f"{language_name(language)} {share:.0%}" for language, share in report.model_accuracy.items()
     )
     return (
         f"Model votes: the cross-fitted votes of fast version {report.voting_version} (each post predicted by a "
-        "model that did not train on it) count as one more voter"
+        "model that did not train on it) count as one more voter where two or more annotators labelled a post"
         + (f"; its estimated accuracy: {accuracies}." if accuracies else ".")
     )
