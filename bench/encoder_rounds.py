@@ -259,7 +259,7 @@ def main() -> None:
         "--protocol", choices=("split", "others"), default="split", help="test.csv, or 5 folds"
     )
     parser.add_argument(
-        "--members", type=int, default=EncoderSettings().members, help="with --protocol others"
+        "--members", type=int, default=EncoderSettings().members, help="members of each version"
     )
     for name in ("warm-learning-rate", "warm-epochs", "warm-head-lr-factor", "replay-ratio"):
         parser.add_argument(f"--{name}", type=float, help="the warm round's, with --protocol others")
@@ -296,14 +296,19 @@ def main() -> None:
     print(
         f"train.csv: {len(posts):,} labels, {len(arriving)} arriving in {args.rounds} round(s); test.csv {len(test)}"
     )
-    members = trained(posts, known, args.base, "base")
+    settings = replace(EncoderSettings(), members=args.members)
+    # the default three members keep the names earlier runs saved under
+    named = "" if args.members == EncoderSettings().members else f"-{args.members}m-{len(known)}"
+    members = trained(posts, known, args.base, f"base{named}", settings)
     runs = {"base": predicted(members, test)}
     seconds = []
     for number, group in enumerate(groups, start=1):
-        seconds.append(warm_round(members, posts, group, known, seed=number))
+        seconds.append(warm_round(members, posts, group, known, seed=number, settings=settings))
         known += group
         runs[f"warm round {number}"] = predicted(members, test)
-    full = trained(posts, list(range(len(posts))), args.full, "full")
+    full = trained(
+        posts, list(range(len(posts))), args.full, f"full{named and f'-{args.members}m'}", settings
+    )
     runs["full"] = predicted(full, test)
     print(f"\nwarm rounds' training: {', '.join(f'{s:.0f} s' for s in seconds)}")
     table(test, runs)
