@@ -28,8 +28,8 @@ class QualitySettings:
     aggregation: str = "reliability"
     model_votes: bool = True
     """The reliability model counts the fast model's cross-fitted votes on labelled pool posts as one more voter
-    where two or more annotators answered (db.consensus; +1.8 points of right labels with a careful, a confused and a random annotator at overlap 3,
-    docs/annotators.md). Off: the annotators' answers alone."""
+    where two or more annotators answered (db.consensus; +1.8 points of right labels with a careful, a confused
+    and a random annotator at overlap 3, docs/annotators.md). Off: the annotators' answers alone."""
 
     @staticmethod
     def of(stored: dict[str, Any] | None) -> "QualitySettings":
