@@ -20,19 +20,17 @@ import argparse
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
 from annotator.retraining.fastmodel import cross_fitted_labels, embed_texts
-from bench.common import SHARED
+from bench.common import EMBEDDINGS_DIR, SHARED
 from core.labels import LABELS
 from core.metrics import macro_f1, stance_f1
 from core.reliability import dawid_skene, peer_accuracy, reliability_flag, with_model_votes
 from core.study import StudyPost, read_study_csv
 
-CACHE = Path("lingualoop-data/embeddings")
 PRO, NEUTRAL = LABELS.index("pro"), LABELS.index("neutral")
 Annotator = Callable[[int, np.random.Generator], int]
 IntArray = NDArray[np.int64]
@@ -397,9 +395,9 @@ def downstream_table(
 
 
 def embedded(train: Sequence[StudyPost], test: Sequence[StudyPost]) -> NDArray[np.float32]:
-    """train.csv's then test.csv's e5 embeddings, as the fast model embeds them (cached in CACHE)."""
+    """train.csv's then test.csv's e5 embeddings, as the fast model embeds them (cached in EMBEDDINGS_DIR)."""
     started = time.perf_counter()
-    vectors = embed_texts([p.text for p in train] + [p.text for p in test], CACHE)
+    vectors = embed_texts([p.text for p in train] + [p.text for p in test], EMBEDDINGS_DIR)
     print(
         f"{len(vectors):,} posts embedded in {time.perf_counter() - started:.0f} s (cached after the first run)"
     )

